@@ -1,0 +1,1 @@
+"""Shared Dagster pieces: partitions, the storage resource and IO manager, stage streaming, GX checks."""

@@ -1,0 +1,60 @@
+"""`raw_documents` and `rejected_documents`: one streamed pass over a partition's raw files."""
+
+import datetime as dt
+
+import dagster as dg
+
+from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
+from assets.common.stage import Out, stream_split
+from assets.common.storage import CorpusStorage
+from corpus_dag.ingest import REJECTED_DOCUMENTS_SCHEMA, RAW_DOCUMENTS_SCHEMA, IngestCfg, PartitionReader
+
+RAW = Out("raw_documents", RAW_DOCUMENTS_SCHEMA)
+REJECTED = Out("rejected_documents", REJECTED_DOCUMENTS_SCHEMA)
+
+
+class IngestConfig(dg.Config):
+    max_record_chars: int = SOURCES.max_record_chars
+    batch_rows: int = 20_000
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            RAW.asset,
+            description="Every ingestable record of raw/{source}/{date}/: doc_id, text, sha1 hash, meta (JSON).",
+            kinds={"polars", "parquet"},
+            owners=["team:corpus"],
+            group_name="ingest",
+            tags={"stage": "ingest"},
+        ),
+        dg.AssetSpec(
+            REJECTED.asset,
+            description="Records that could not be ingested, with reason, file, line and a bounded snippet.",
+            kinds={"polars", "parquet"},
+            owners=["team:corpus"],
+            group_name="ingest",
+            tags={"stage": "ingest"},
+        ),
+    ],
+    partitions_def=DATE_SOURCE,
+    can_subset=False,
+)
+def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: CorpusStorage):
+    """Stream JSONL(.gz/.zst)/Parquet raw files; bad records become rejected rows, never failures."""
+    source, date = source_and_date(context)
+    store = storage.store()
+    files = store.raw_files(source, date).get((source, date), [])
+    if not files:
+        context.log.warning(f"no raw files under {store.url(f'raw/{source}/{date}')}: writing empty partitions")
+    reader = PartitionReader(
+        store.fs, source, dt.date.fromisoformat(date), IngestCfg(max_chars=config.max_record_chars, batch_rows=config.batch_rows)
+    )
+
+    def splits():
+        for f in files:
+            context.log.info(f"reading {f.path} ({f.size:,} bytes)")
+            yield from reader.read(f.path)
+
+    files_md = {"raw_files": dg.MetadataValue.json({f.path.rsplit("/", 1)[-1]: f.size for f in files})}
+    yield from stream_split(context, store, splits(), RAW, REJECTED, extra_metadata=lambda _t: files_md)

@@ -1,0 +1,67 @@
+"""Row accounting: every stage answers, per batch, which rows it kept and why it dropped the rest.
+
+A stage never loses a row silently: `rows in = kept + dropped`, and every dropped row carries a
+`reason`. `Tally` sums those answers over the batches of a partition for metadata and checks.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import polars as pl
+
+REASON = "reason"
+
+
+@dataclass(frozen=True)
+class Split:
+    """One batch through one stage: kept rows, and dropped rows with a `reason` column."""
+
+    kept: pl.DataFrame
+    dropped: pl.DataFrame
+
+    @property
+    def n_in(self) -> int:
+        return self.kept.height + self.dropped.height
+
+
+def split_by_reason(df: pl.DataFrame, reason: pl.Expr) -> Split:
+    """Split `df` on an expression that yields a drop reason, or null to keep the row."""
+    tagged = df.with_columns(reason.cast(pl.String).alias(REASON))
+    return Split(
+        kept=tagged.filter(pl.col(REASON).is_null()).drop(REASON),
+        dropped=tagged.filter(pl.col(REASON).is_not_null()),
+    )
+
+
+@dataclass
+class Tally:
+    """Running counts for one stage over many batches."""
+
+    n_in: int = 0
+    n_kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    def add(self, split: Split) -> Split:
+        self.n_in += split.n_in
+        self.n_kept += split.kept.height
+        if split.dropped.height:
+            for reason, n in split.dropped.group_by(REASON).len().iter_rows():
+                self.dropped[reason] += n
+        return split
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def balanced(self) -> bool:
+        return self.n_in == self.n_kept + self.n_dropped
+
+    def as_dict(self) -> dict:
+        return {
+            "rows_in": self.n_in,
+            "rows_kept": self.n_kept,
+            "rows_dropped": self.n_dropped,
+            "dropped_by_reason": dict(self.dropped.most_common()),
+        }

@@ -1,0 +1,43 @@
+"""Small helpers shared by tests (not fixtures)."""
+import json
+from pathlib import Path
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    """Write records (dicts, or raw str/bytes lines for broken input) as a JSONL file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        for r in records:
+            if isinstance(r, bytes):
+                f.write(r + b"\n")
+            elif isinstance(r, str):
+                f.write(r.encode() + b"\n")
+            else:
+                f.write(json.dumps(r, ensure_ascii=False).encode() + b"\n")
+    return path
+
+
+BAD_RECORDS = [
+    "not json at all",
+    {"text": ""},
+    {"text": "   \n "},
+    {"text": 42},
+    {"title": "no text"},
+    {"text": None},
+    [1, 2, 3],
+    {"text": "ok", "title": 7},
+    {"text": "ok", "id": {"nested": True}},
+    b"\xff\xfe{\"text\": \"latin-1 junk\"}",
+    '{"text": "lone \\ud800 surrogate"}',
+]
+EXPECTED_REASONS = {
+    "invalid_json",
+    "empty_text",
+    "wrong_type: text is int",
+    "missing_text",
+    "not_an_object: list",
+    "wrong_type: title is int",
+    "wrong_type: id is dict",
+    "non_utf8",
+    "invalid_characters",
+}
