@@ -34,5 +34,5 @@ def dims_for(partitions_def: dg.PartitionsDefinition | None, key: str | None) ->
 
 
 def source_and_date(context) -> tuple[str, str]:
-    keys = context.partition_key.keys_by_dimension
+    keys = dims_for(DATE_SOURCE, context.partition_key)
     return keys["source"], keys["date"]
