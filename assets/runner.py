@@ -18,6 +18,7 @@ class StageRow:
     partition: str
     rows_in: int | None
     rows_out: int | None
+    rows_kept: int | None = None
     dropped: dict = field(default_factory=dict)
     seconds: float | None = None
 
@@ -85,6 +86,7 @@ def materialize_all(
                         partition=mat.partition or "-",
                         rows_in=_value(meta, "rows_in"),
                         rows_out=_value(meta, "dagster/row_count"),
+                        rows_kept=_value(meta, "rows_kept"),
                         dropped=_value(meta, "dropped_reasons") or {},
                         seconds=_value(meta, "seconds"),
                     )
