@@ -56,8 +56,8 @@ class IngestCfg:
     """batch_rows/batch_chars bound memory; max_chars rejects oversized records."""
 
     max_chars: int = 2_000_000
-    batch_rows: int = 20_000
-    batch_chars: int = 64_000_000
+    batch_rows: int = 10_000
+    batch_chars: int = 8_000_000
     snippet_chars: int = 200
 
 

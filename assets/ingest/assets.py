@@ -15,7 +15,7 @@ REJECTED = Out("rejected_documents", REJECTED_DOCUMENTS_SCHEMA)
 
 class IngestConfig(dg.Config):
     max_record_chars: int = SOURCES.max_record_chars
-    batch_rows: int = 20_000
+    batch_rows: int = 10_000
 
 
 @dg.multi_asset(
