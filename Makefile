@@ -37,8 +37,10 @@ test: setup vllm
 ui: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
+# BENCH_ARGS=--quick for small sizes.
 bench: setup vllm
-	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf .corpus .dagster_home
