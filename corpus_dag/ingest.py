@@ -13,13 +13,13 @@ import hashlib
 import io
 import json
 import posixpath
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-import zlib
 import zstandard
 
 from corpus_dag.accounting import Split
@@ -88,13 +88,13 @@ class _Batch:
     def keep(self, doc_id, title, text, url, meta, digest: str) -> None:
         h = "sha1:" + digest
         row = (doc_id or h, self.source, self.date, title, text, url, h, len(text), meta)
-        for k, v in zip(RAW_DOCUMENTS_SCHEMA, row):
+        for k, v in zip(RAW_DOCUMENTS_SCHEMA, row, strict=True):
             self.kept[k].append(v)
         self.chars += len(text)
 
     def reject(self, file: str, line: int, reason: str, snippet: str) -> None:
         row = (self.source, self.date, file, line, reason, snippet[: self.cfg.snippet_chars])
-        for k, v in zip(REJECTED_DOCUMENTS_SCHEMA, row):
+        for k, v in zip(REJECTED_DOCUMENTS_SCHEMA, row, strict=True):
             self.rejected[k].append(v)
 
     @property

@@ -15,8 +15,8 @@ FS = fsspec.filesystem("file")
 DAY = dt.date(2026, 11, 21)
 
 
-def read_all(path, cfg=IngestCfg(), reader=None):
-    reader = reader or PartitionReader(FS, "wenku", DAY, cfg)
+def read_all(path, cfg=None, reader=None):
+    reader = reader or PartitionReader(FS, "wenku", DAY, cfg or IngestCfg())
     splits = list(reader.read(str(path)))
     return splits, pl.concat([s.kept for s in splits]), pl.concat([s.dropped for s in splits])
 

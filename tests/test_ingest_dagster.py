@@ -3,7 +3,6 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from assets.common.storage import CorpusStorage
 from assets.definitions import defs
@@ -101,5 +100,3 @@ def test_partitions_and_job_shape():
     job = defs.resolve_job_def("corpus_daily")
     keys = job.partitions_def.get_partition_keys(current_time=dt.datetime(2026, 11, 22))
     assert "2026-11-21|wenku" in keys and keys[0] == "2026-11-01|wenku"
-    with pytest.raises(Exception):
-        defs.resolve_job_def("no_such_job")

@@ -7,7 +7,7 @@ import dagster as dg
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
 from assets.common.stage import Out, stream_split
 from assets.common.storage import CorpusStorage
-from corpus_dag.ingest import REJECTED_DOCUMENTS_SCHEMA, RAW_DOCUMENTS_SCHEMA, IngestCfg, PartitionReader
+from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA, REJECTED_DOCUMENTS_SCHEMA, IngestCfg, PartitionReader
 
 RAW = Out("raw_documents", RAW_DOCUMENTS_SCHEMA)
 REJECTED = Out("rejected_documents", REJECTED_DOCUMENTS_SCHEMA)

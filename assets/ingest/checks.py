@@ -9,7 +9,6 @@ from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
 
 
-
 def _schema_expectations() -> list:
     import great_expectations.expectations as gxe
 
