@@ -1,0 +1,230 @@
+"""`chunked_documents`, `decontaminated_documents` + `contaminated_items`, `training_mixture`."""
+
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pyarrow.parquet as pq
+
+from assets.common.metadata import markdown_table
+from assets.common.partitions import DATE_SOURCE, SOURCES, named_static, source_and_date
+from assets.common.stage import Out, stream_split
+from assets.common.storage import CorpusStorage
+from corpus_dag.accounting import REASON, Split
+from corpus_dag.chunking import CHUNK_SCHEMA, ChunkCfg, Chunker
+from corpus_dag.decontam import BenchmarkIndex, DecontamCfg, contaminated_counts
+from corpus_dag.mixture import RECIPES_DIR, InputPart, build_mixture, load_recipe, recipe_names, token_table
+from corpus_dag.storage import CorpusStore, PartitionData
+
+# Upstream of each stage: patents are chunked after dedup; every source is decontaminated after
+# the quality (perplexity) stage, the last filter before training data.
+CHUNK_INPUT = "deduplicated_documents"
+DECONTAM_INPUT = "quality_documents"
+CHUNK_KINDS = ("patent", "book")
+CHUNKS = Out("chunked_documents", CHUNK_SCHEMA)
+UNCHUNKED = "unchunked_documents"
+RECIPES = named_static("recipe", recipe_names())
+RECIPE_ASSETS = sorted({i.asset for name in recipe_names() for i in load_recipe(RECIPES_DIR / f"{name}.yaml").inputs})
+COMMON = {"owners": ["team:corpus"], "group_name": "curate"}
+
+
+class ChunkConfig(dg.Config):
+    max_tokens: int = ChunkCfg.max_tokens
+    overlap_tokens: int = ChunkCfg.overlap_tokens
+    tokenizer: str | None = None  # a transformers tokenizer folder; None = 1.6 tokens/CJK char estimate
+    batch_rows: int = 2_000
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            CHUNKS.asset,
+            description="One row per fragment of a patent/book document: id {patent}-step{s}-{p}-{f}, "
+            "step/paragraph/fragment indices, text bounded in tokens with overlap, page, sha1 hash.",
+            kinds={"polars", "parquet"},
+            tags={"stage": "chunk"},
+            deps=[CHUNK_INPUT],
+            **COMMON,
+        ),
+        dg.AssetSpec(
+            UNCHUNKED,
+            description="Documents that gave no fragments, with the reason (blank text, patent number seen before).",
+            kinds={"polars", "parquet"},
+            tags={"stage": "chunk"},
+            deps=[CHUNK_INPUT],
+            **COMMON,
+        ),
+    ],
+    partitions_def=DATE_SOURCE,
+    can_subset=False,
+)
+def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: CorpusStorage):
+    """Split each document into steps/sections, paragraphs and token-bounded overlapping fragments."""
+    source, date = source_and_date(context)
+    store = storage.store()
+    kind = SOURCES.get(source).kind
+    cfg = ChunkCfg(max_tokens=config.max_tokens, overlap_tokens=config.overlap_tokens, tokenizer=config.tokenizer)
+    chunker, docs_in = Chunker(cfg), [0]
+    docs = PartitionData(store, CorpusStore.partition_path(CHUNK_INPUT, {"source": source, "date": date}))
+    in_schema = _schema(docs) if docs.exists() else {}
+    unchunked = Out(UNCHUNKED, {**in_schema, REASON: pl.String} if in_schema else {"doc_id": pl.String, REASON: pl.String})
+
+    def splits():
+        if kind not in CHUNK_KINDS:
+            return
+        docs.require(f"asset {CHUNK_INPUT} partition {context.partition_key}")
+        for batch in docs.iter_batches(batch_rows=config.batch_rows):
+            out = chunker.chunk(batch)
+            docs_in[0] += out.n_docs
+            yield Split(kept=out.chunks, dropped=out.dropped)
+
+    def extra(tally):
+        if kind not in CHUNK_KINDS:
+            return {"skipped": f"source {source} is of kind {kind}; chunking applies to {', '.join(CHUNK_KINDS)}"}
+        return {"documents_in": docs_in[0], "fragments_out": tally.n_kept, "documents_dropped": tally.n_dropped, "chunk_cfg": dg.MetadataValue.json(vars(cfg))}
+
+    yield from stream_split(context, store, splits(), CHUNKS, unchunked, extra_metadata=extra)
+
+
+def _schema(data: PartitionData) -> dict:
+    with data.store.fs.open(data.store.abs(data.path), "rb") as f:
+        return dict(pl.from_arrow(pq.ParquetFile(f).schema_arrow.empty_table()).schema)
+
+
+class DecontamConfig(dg.Config):
+    n_words: int = DecontamCfg.n_words
+    n_chars: int = DecontamCfg.n_chars
+    min_matches: int = DecontamCfg.min_matches
+    max_items_per_ngram: int = DecontamCfg.max_items_per_ngram
+    benchmarks_dir: str | None = None  # default: data/benchmarks in the repo
+    batch_rows: int = 20_000
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "decontaminated_documents",
+            description=f"Rows of {DECONTAM_INPUT} that share no n-gram with a benchmark test item (GSM8K, MATH500, GAOKAO).",
+            kinds={"polars", "parquet", "numpy"},
+            tags={"stage": "decontaminate"},
+            deps=[DECONTAM_INPUT],
+            **COMMON,
+        ),
+        dg.AssetSpec(
+            "contaminated_items",
+            description="Removed rows with reason 'contaminated', benchmark, benchmark_item_id, the matched n-gram and n_matched.",
+            kinds={"polars", "parquet"},
+            tags={"stage": "decontaminate"},
+            deps=[DECONTAM_INPUT],
+            **COMMON,
+        ),
+    ],
+    partitions_def=DATE_SOURCE,
+    can_subset=False,
+)
+def decontaminate(context: dg.AssetExecutionContext, config: DecontamConfig, storage: CorpusStorage):
+    """Build the benchmark n-gram index once, then check the partition batch by batch."""
+    source, date = source_and_date(context)
+    store = storage.store()
+    docs = PartitionData(store, CorpusStore.partition_path(DECONTAM_INPUT, {"source": source, "date": date}))
+    docs.require(f"asset {DECONTAM_INPUT} partition {context.partition_key}")
+    cfg = DecontamCfg(
+        n_words=config.n_words, n_chars=config.n_chars, min_matches=config.min_matches, max_items_per_ngram=config.max_items_per_ngram
+    )
+    started = time.monotonic()
+    index = BenchmarkIndex.from_folder(config.benchmarks_dir, cfg) if config.benchmarks_dir else BenchmarkIndex.from_folder(cfg=cfg)
+    context.log.info(f"benchmark index: {index.stats} in {time.monotonic() - started:.2f}s")
+    schema = _schema(docs)
+    extra_cols = {REASON: pl.String, "benchmark": pl.String, "benchmark_item_id": pl.String, "matched_ngram": pl.String, "n_matched": pl.Int64}
+    counts: dict[str, int] = {}
+    seconds = [0.0, 0]
+
+    def splits():
+        for batch in docs.iter_batches(batch_rows=config.batch_rows):
+            t = time.monotonic()
+            split = index.split(batch)
+            seconds[0] += time.monotonic() - t
+            seconds[1] += int(batch["text"].str.len_bytes().sum())
+            for b, n in contaminated_counts(split.dropped).items():
+                counts[b] = counts.get(b, 0) + n
+            yield split
+
+    def extra(_tally):
+        table = pl.DataFrame({"benchmark": list(counts), "rows": list(counts.values())}, schema={"benchmark": pl.String, "rows": pl.Int64})
+        return {
+            "contaminated_by_benchmark": dg.MetadataValue.json(counts),
+            "contaminated_table": dg.MetadataValue.md(markdown_table(table, max_rows=20)),
+            "benchmark_index": dg.MetadataValue.json(index.stats),
+            "decontam_mb_per_s": round(seconds[1] / 1e6 / seconds[0], 2) if seconds[0] else None,
+        }
+
+    yield from stream_split(
+        context, store, splits(), Out("decontaminated_documents", schema), Out("contaminated_items", schema | extra_cols), extra_metadata=extra
+    )
+
+
+@dg.asset(
+    partitions_def=RECIPES,
+    deps=RECIPE_ASSETS,
+    description="Training shards of one recipe (config/recipes/{name}.yaml): Parquet (and JSONL) files, "
+    "manifest.json with rows/tokens per input, input partitions with data versions, and the recipe hash.",
+    kinds={"polars", "parquet"},
+    tags={"stage": "mixture"},
+    **COMMON,
+)
+def training_mixture(context: dg.AssetExecutionContext, storage: CorpusStorage) -> dg.MaterializeResult:
+    """Sample every recipe input by a seeded id hash; same recipe + same inputs = same bytes."""
+    name = context.partition_key
+    known = [k.to_user_string() for k in context.job_def.asset_layer.asset_graph.get_all_asset_keys()]
+    recipe = load_recipe(RECIPES_DIR / f"{name}.yaml", known_assets=known)
+    store = storage.store()
+    parts = [p for asset in sorted({i.asset for i in recipe.inputs}) for p in _stored_parts(context, store, asset)]
+    folder = f"training_mixture/recipe={name}"
+    with tempfile.TemporaryDirectory(prefix="mixture-") as tmp:
+        local = Path(tmp) / "inputs"
+        manifest = build_mixture(recipe, [_localise(p, store, local) for p in parts], Path(tmp) / "out", work_dir=tmp)
+        table = token_table(manifest)
+        (Path(tmp) / "out" / "tokens.md").write_text(table + "\n", encoding="utf-8")
+        for old in store.fs.glob(store.abs(f"{folder}/*")):
+            store.fs.rm(old)
+        for f in sorted((Path(tmp) / "out").iterdir()):
+            store.write_bytes(f"{folder}/{f.name}", f.read_bytes())
+    summary = {k: manifest[k] for k in ("recipe", "recipe_hash", "rows", "tokens")}
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": manifest["rows"],
+            "tokens": manifest["tokens"],
+            "recipe_hash": manifest["recipe_hash"],
+            "per_source_tokens": dg.MetadataValue.md(table),
+            "manifest": dg.MetadataValue.json(summary | {"inputs": manifest["inputs"], "shards": manifest["shards"]}),
+            "path": dg.MetadataValue.path(store.url(folder)),
+        }
+    )
+
+
+def _stored_parts(context, store: CorpusStore, asset: str) -> list[InputPart]:
+    """Every stored partition of `asset`, keyed as Dagster keys them, with its data version."""
+    parts = []
+    for path in sorted(store.fs.glob(store.abs(f"{asset}/**/data.parquet"))):
+        dims = dict(seg.split("=", 1) for seg in path.split("/") if "=" in seg)
+        key = "|".join(dims[d] for d in sorted(dims))
+        record = context.instance.get_latest_data_version_record(dg.AssetKey(asset), partition_key=key)
+        mat = record.asset_materialization if record else None
+        version = (mat.tags or {}).get("dagster/data_version") if mat else None
+        if version is None:
+            info = store.fs.info(path)
+            version = f"file:{info.get('size')}:{info.get('ETag') or info.get('mtime')}"
+        parts.append(InputPart(asset, key, version, path))
+    return parts
+
+
+def _localise(part: InputPart, store: CorpusStore, folder: Path) -> InputPart:
+    """Local files read as they are; remote (S3) partitions are streamed to a local copy first."""
+    if store.protocol == "file":
+        return part
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (part.asset + "-" + part.partition.replace("|", "_") + ".parquet")
+    store.fs.get(str(part.data), str(target))
+    return InputPart(part.asset, part.partition, part.data_version, target)
