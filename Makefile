@@ -31,7 +31,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: setup vllm $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m scripts.demo
 
-test: setup vllm
+test: setup vllm $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m pytest -q
 
 ui: setup $(DAGSTER_HOME)/dagster.yaml

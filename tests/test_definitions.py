@@ -39,7 +39,9 @@ def test_asset_checks_target_existing_assets():
         assert key.asset_key in graph.get_all_asset_keys()
 
 
-def test_workspace_loads_with_the_dagster_cli():
+def test_workspace_loads_with_the_dagster_cli(dagster_instance):
     dagster = Path(sys.executable).parent / "dagster"
-    out = subprocess.run([dagster, "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [dagster, "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
