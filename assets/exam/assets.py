@@ -1,0 +1,169 @@
+"""`question_classifier`, `exam_documents` + `non_exam_documents`, `exam_questions`, `math_questions` + `math_question_drops`."""
+
+import dagster as dg
+import polars as pl
+
+from assets.common.metadata import markdown_table
+from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
+from assets.common.stage import Out, stream_split
+from assets.common.storage import CorpusStorage
+from corpus_dag.accounting import REASON, Split
+from corpus_dag.exam.detect import KEYWORDS, ExamCfg, detect_exams
+from corpus_dag.exam.features import NgramCfg
+from corpus_dag.exam.labels import load_fragments, load_user_labels
+from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA, extract_questions, select_math
+from corpus_dag.exam.split import SplitCfg
+from corpus_dag.exam.validity import ExamModels, train_models
+from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
+from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+
+COMMON = {"owners": ["team:corpus"], "group_name": "exam"}
+MODEL_PATH = "models/question_classifier/model.pkl"
+EXAM_SCHEMA = RAW_DOCUMENTS_SCHEMA | {"exam_score": pl.Float64}
+EXAM_DOCS = Out("exam_documents", EXAM_SCHEMA | {REASON: pl.String})
+NON_EXAM = Out("non_exam_documents", EXAM_SCHEMA | {REASON: pl.String})
+MATH = Out("math_questions", EXAM_QUESTION_SCHEMA)
+MATH_DROPS = Out("math_question_drops", {"question_id": pl.String, "doc_id": pl.String, REASON: pl.String})
+
+
+def _applies(source: str) -> bool:
+    return SOURCES.get(source).kind == "exam_library"
+
+
+def _dims(context) -> dict[str, str]:
+    source, date = source_and_date(context)
+    return {"source": source, "date": date}
+
+
+class ClassifierConfig(dg.Config):
+    user_labels: str = "labels/exam_fragments.jsonl"  # under CORPUS_ROOT; JSONL {text, label}; optional
+    threshold: float = 0.5
+    hash_dim: int = NgramCfg.dim  # hashed n-gram space (a power of two); smaller trains faster
+
+
+@dg.asset(
+    description="The fragment classifiers (validity: is this a usable question; subject): char n-gram logistic "
+    f"regressions stored at {MODEL_PATH}, trained on fragments built from public questions plus the user's labels "
+    "file; held-out precision/recall in metadata.",
+    kinds={"scikit-learn"},
+    tags={"stage": "exam"},
+    **COMMON,
+)
+def question_classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, storage: CorpusStorage) -> dg.MaterializeResult:
+    """Re-materialize after adding labels to {CORPUS_ROOT}/labels/exam_fragments.jsonl."""
+    store = storage.store()
+    users = []
+    if store.exists(config.user_labels):
+        users = load_user_labels(store.abs(config.user_labels))
+        context.log.info(f"{len(users)} user labels from {store.url(config.user_labels)}")
+    models = train_models(load_fragments(), users, ngram=NgramCfg(dim=config.hash_dim), threshold=config.threshold)
+    store.write_bytes(MODEL_PATH, models.to_bytes())
+    return dg.MaterializeResult(
+        metadata={**models.metrics, "path": dg.MetadataValue.path(store.url(MODEL_PATH)), "user_labels_file": store.url(config.user_labels)}
+    )
+
+
+class DetectConfig(dg.Config):
+    keywords: list[str] = list(KEYWORDS)
+    min_score: float = ExamCfg.min_score
+    min_questions: int = ExamCfg.min_questions
+    batch_rows: int = 2_000
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(EXAM_DOCS.asset, description="raw_documents rows that are exam papers: an exam keyword AND a paper's "
+                     "structure (a run of numbered questions, options, section headers); + `exam_score`, `reason`.",
+                     kinds={"polars", "parquet"}, tags={"stage": "exam"}, deps=["raw_documents"], **COMMON),
+        dg.AssetSpec(NON_EXAM.asset, description="raw_documents rows that are not exam papers, with the reason "
+                     "(no keyword, or keyword without a paper's structure).",
+                     kinds={"polars", "parquet"}, tags={"stage": "exam"}, deps=["raw_documents"], **COMMON),
+    ],
+    partitions_def=DATE_SOURCE,
+    can_subset=False,
+)
+def exam_documents(context: dg.AssetExecutionContext, config: DetectConfig, storage: CorpusStorage):
+    """Only sources of kind exam_library are read; others get empty partitions."""
+    dims = _dims(context)
+    store = storage.store()
+    cfg = ExamCfg(tuple(config.keywords), config.min_score, config.min_questions)
+    docs = PartitionData(store, CorpusStore.partition_path("raw_documents", dims))
+    applies = _applies(dims["source"])
+    if applies:
+        docs.require(f"asset raw_documents partition {context.partition_key}")
+
+    def splits():
+        if applies:
+            for batch in docs.iter_batches(batch_rows=config.batch_rows):
+                yield detect_exams(batch, cfg)
+
+    note = {"applies": applies, "note": "" if applies else f"source kind {SOURCES.get(dims['source']).kind}: not an exam library"}
+    yield from stream_split(context, store, splits(), EXAM_DOCS, NON_EXAM, extra_metadata=lambda _t: note)
+
+
+class QuestionConfig(dg.Config):
+    batch_rows: int = 500
+    max_skip: int = SplitCfg.max_skip
+
+
+@dg.asset(
+    partitions_def=DATE_SOURCE,
+    deps=[EXAM_DOCS.asset, "question_classifier"],
+    description="One row per split question fragment: question_id ({doc_id}-q{n}), doc_id, question_no (as printed), "
+    "section, text (without the number; options and sub-questions inside), paper, subject, is_valid, valid_score.",
+    kinds={"scikit-learn", "polars", "parquet"},
+    tags={"stage": "exam"},
+    **COMMON,
+)
+def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, storage: CorpusStorage) -> dg.MaterializeResult:
+    dims = _dims(context)
+    store = storage.store()
+    docs = PartitionData(store, CorpusStore.partition_path(EXAM_DOCS.asset, dims)).require(
+        f"asset {EXAM_DOCS.asset} partition {context.partition_key}")
+    if not store.exists(MODEL_PATH):
+        raise dg.Failure(f"no classifier at {store.url(MODEL_PATH)}: materialize question_classifier first")
+    models = ExamModels.from_bytes(store.read_bytes(MODEL_PATH))
+    cfg = SplitCfg(max_skip=config.max_skip)
+    rel = CorpusStore.partition_path("exam_questions", dims)
+    with store.parquet_writer(rel, arrow_schema(EXAM_QUESTION_SCHEMA)) as writer:
+        for batch in docs.iter_batches(columns=["doc_id", "title", "text"], batch_rows=config.batch_rows):
+            writer.write(extract_questions(batch, models, cfg))
+    stats = store.read(rel, ["doc_id", "subject", "is_valid"])
+    subjects = stats.group_by("subject").agg(pl.len().alias("questions"), pl.col("is_valid").sum().alias("valid")).sort("questions", descending=True)
+    per_doc = stats.group_by("doc_id").len()["len"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": writer.rows,
+            "path": dg.MetadataValue.path(store.url(rel)),
+            "exam_documents": docs.num_rows,
+            "documents_with_questions": per_doc.len(),
+            "questions_per_document_median": float(per_doc.median()) if per_doc.len() else 0.0,
+            "invalid_share": round(1 - stats["is_valid"].mean(), 4) if stats.height else 0.0,
+            "subjects": dg.MetadataValue.md(markdown_table(subjects, max_rows=20)),
+            "classifier_metrics": dg.MetadataValue.json(models.metrics),
+        }
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(MATH.asset, description="exam_questions rows that are valid and of subject 数学, ready for the rebuild stage.",
+                     kinds={"polars", "parquet"}, tags={"stage": "exam"}, deps=["exam_questions"], **COMMON),
+        dg.AssetSpec(MATH_DROPS.asset, description="question_id, doc_id and why the question is not in math_questions.",
+                     kinds={"polars", "parquet"}, tags={"stage": "exam"}, deps=["exam_questions"], **COMMON),
+    ],
+    partitions_def=DATE_SOURCE,
+    can_subset=False,
+)
+def math_questions(context: dg.AssetExecutionContext, storage: CorpusStorage):
+    dims = _dims(context)
+    store = storage.store()
+    questions = PartitionData(store, CorpusStore.partition_path("exam_questions", dims)).require(
+        f"asset exam_questions partition {context.partition_key}")
+
+    def splits():
+        for batch in questions.iter_batches():
+            s = select_math(batch)
+            yield Split(s.kept, s.dropped.select(list(MATH_DROPS.schema)))
+
+    yield from stream_split(context, store, splits(), MATH, MATH_DROPS)

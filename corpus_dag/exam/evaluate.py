@@ -1,0 +1,64 @@
+"""Scoring against truth: exam-document F1 and question recall/precision by char-5-gram Jaccard.
+
+A true question counts as found when a kept fragment of the same document has character-5-gram
+Jaccard >= 0.6 with it (whitespace ignored: wenku dumps lose line breaks).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_WS = re.compile(r"\s+")
+
+
+def grams(text: str, n: int = 5) -> set[str]:
+    t = _WS.sub("", text)
+    return {t[i : i + n] for i in range(max(len(t) - n + 1, 1))}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass(frozen=True)
+class Scores:
+    doc_precision: float
+    doc_recall: float
+    doc_f1: float
+    q_recall: float
+    q_precision: float
+    subject_acc: float
+    n_true: int
+    n_found: int
+    n_fragments: int
+
+
+def score(truth: dict[str, dict], kept_docs: set[str], fragments: dict[str, list[tuple[str, str | None]]],
+          threshold: float = 0.6) -> Scores:
+    """truth: doc_id -> {is_exam, questions:[{text, subject}]}; fragments: doc_id -> [(text, subject)]."""
+    pos = {d for d, t in truth.items() if t["is_exam"]}
+    tp = len(pos & kept_docs)
+    p = tp / len(kept_docs) if kept_docs else 0.0
+    r = tp / len(pos) if pos else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    n_true = found = right = n_frag = good_frag = 0
+    for doc_id, t in truth.items():
+        frags = fragments.get(doc_id, [])
+        fg = [grams(x) for x, _ in frags]
+        n_frag += len(frags)
+        matched = [False] * len(frags)
+        for q in t["questions"]:
+            n_true += 1
+            qg = grams(q["text"])
+            best, best_j = -1, threshold
+            for i, g in enumerate(fg):
+                j = jaccard(qg, g)
+                if j >= best_j:
+                    best, best_j = i, j
+            if best >= 0:
+                found += 1
+                matched[best] = True
+                right += frags[best][1] == q["subject"]
+        good_frag += sum(matched)
+    return Scores(round(p, 4), round(r, 4), round(f1, 4), round(found / max(n_true, 1), 4),
+                  round(good_frag / max(n_frag, 1), 4), round(right / max(found, 1), 4), n_true, found, n_frag)

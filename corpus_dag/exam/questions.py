@@ -1,0 +1,52 @@
+"""exam_documents -> exam_questions (split, subject, validity) -> math_questions."""
+from __future__ import annotations
+
+import polars as pl
+
+from corpus_dag.accounting import Split, split_by_reason
+from corpus_dag.exam.features import char_ngrams
+from corpus_dag.exam.split import SplitCfg, split_questions
+from corpus_dag.exam.subject import assign_subjects, paper_title
+from corpus_dag.exam.validity import ExamModels
+
+EXAM_QUESTION_SCHEMA = {
+    "question_id": pl.String,
+    "doc_id": pl.String,
+    "question_no": pl.Int64,
+    "section": pl.String,
+    "text": pl.String,
+    "subject": pl.String,
+    "is_valid": pl.Boolean,
+    "valid_score": pl.Float64,
+}
+
+
+def extract_questions(exam_docs: pl.DataFrame, models: ExamModels, cfg: SplitCfg = SplitCfg()) -> pl.DataFrame:
+    """One row per split fragment, with its subject and validity (EXAM_QUESTION_SCHEMA). A fragment
+    takes the subject of the paper title above it (documents may hold several papers)."""
+    q = split_questions(exam_docs, cfg)
+    if q.is_empty():
+        return pl.DataFrame(schema=EXAM_QUESTION_SCHEMA)
+    heads = {d: paper_title(t, x) for d, t, x in exam_docs.select("doc_id", "title", "text").iter_rows()}
+    titles = [p or heads.get(d) for d, p in q.select("doc_id", "paper").iter_rows()]
+    texts = q["text"].to_list()
+    x = char_ngrams(texts, models.validity.ngram)  # both classifiers read the same features
+    scores = models.validity.scores_features(x)
+    subject_x = x if models.subject.ngram == models.validity.ngram else None
+    return q.with_columns(
+        pl.Series("subject", assign_subjects(titles, texts, models.subject, subject_x), dtype=pl.String),
+        pl.Series("is_valid", scores >= models.validity.threshold, dtype=pl.Boolean),
+        pl.Series("valid_score", scores.round(4), dtype=pl.Float64),
+    ).select(list(EXAM_QUESTION_SCHEMA))
+
+
+def select_math(questions: pl.DataFrame) -> Split:
+    """Valid questions with subject 数学, ready for the rebuild stage; the rest dropped with a reason."""
+    return split_by_reason(
+        questions,
+        pl.when(~pl.col("is_valid"))
+        .then(pl.lit("invalid_fragment"))
+        .when(pl.col("subject") != "数学")
+        .then(pl.lit("subject: ") + pl.col("subject"))
+        .otherwise(None),
+    )

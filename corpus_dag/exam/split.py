@@ -1,0 +1,346 @@
+"""Split an exam paper into numbered questions.
+
+wenku dumps lose line breaks and symbols, so a question number cannot be found by one regex: every
+`N.` / `N．` / `N、` / `N .` is a *candidate*, scored by what surrounds it, and the split keeps the
+chain of candidates whose numbers go up one by one with the best total score (a small dynamic
+programme). Decimals, years and scores never become candidates; answer keys, page headers and
+instructions are cut out before candidates are looked for.
+"""
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+QUESTION_SCHEMA = {
+    "question_id": pl.String,
+    "doc_id": pl.String,
+    "question_no": pl.Int64,
+    "section": pl.String,
+    "text": pl.String,
+    "paper": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class SplitCfg:
+    """max_no: largest question number believed; max_skip: numbers a chain may jump (lost marks)."""
+
+    max_no: int = 150
+    max_skip: int = 2
+    skip_penalty: float = 1.5
+    start_penalty: float = 3.0
+    min_chars: int = 2
+
+
+# `12.` `12．` `12、` `12 .` — not inside a longer number, not a decimal (`1.5`), not a year (`2019.`).
+NUMBER = re.compile(r"(\d+)([ \t\u3000]{0,2})([.．、])(?![.．])")
+NOT_BEFORE_NUMBER = set(".．,，_\\^/")  # checked in Python: a leading look-behind makes `re` scan slowly
+CN_NUM = "一二三四五六七八九十"
+# A section name ends in a kind of question (选择题, 阅读理解, 写作, ...), never in 情况/措施.
+SECTION_WORDS = "题|阅读|写作|作文|理解|填空|运用|表达|听力|默写|改错|拼写|积累|鉴赏|选择"
+SECTION = re.compile(
+    rf"(?:第[{CN_NUM}ⅠⅡⅢIV]+(?:部分|卷|大题)\s*|(?:[{CN_NUM}]{{1,3}}|[ⅠⅡⅢⅣⅤⅥⅦⅧ])\s*[、.．]|[（(][{CN_NUM}]{{1,3}}[)）])\s*"
+    rf"(?P<name>(?!答)[\u4e00-\u9fff]{{0,10}}?(?:{SECTION_WORDS}))(?![\u4e00-\u9fff])"
+    r"\s*(?:[（(][^（()）\n]{0,80}[)）])?[:：]?"
+)
+BEFORE_SECTION = set("\n\t \u3000。；;！？）)】]")
+ANSWER_HEADER = re.compile(
+    r"[【\[]?(?:参考答案(?:与|及|和)?(?:试题)?(?:解析|评分(?:标准|细则|参考))?|"
+    r"答案(?:与|及|和)解析|试题解析|答案解析|答案详解|答案速查|评分标准)[】\]]?[ \t]*(?=[\n:：（(一1【]|$)"
+)
+BEFORE_ANSWER_HEADER = set("\n\t \u3000。）)")
+PAGE_WORDS = re.compile(
+    r"第\s*\d+\s*页\s*[,，、/]?\s*[（(]?\s*共\s*\d+\s*页\s*[)）]?|[（(]?\s*共\s*\d+\s*页\s*[)）]?\s*第\s*\d+\s*页|"
+    r"^[ \t]*第\s*\d+\s*页[ \t]*$",
+    re.M,
+)
+PAGE_LINE = re.compile(r"^[ \t]*(?:[-—–]\s*\d+\s*[-—–]|\d+\s*/\s*\d+)[ \t]*$", re.M)
+FIRST = re.compile(r"(?<![\d.．])1\s*[.．、](?![\d.．])")
+NOTICE = re.compile(r"(注意事项|考生须知|温馨提示|答题要求)[:：]?")
+# What follows a number in an answer key or a worked solution, never in a question.
+ANSWER_TAIL = re.compile(r"\s*(?:[A-H]{1,4}(?![A-Za-z])|【(?:答案|解析|详解|分析|点评|解答|考点)|答案|解[:：析]|故选)")
+ANSWER_ROW = re.compile(r"(?:\d{1,3}\s*[.．、:：]?\s*[A-H]{1,4}(?![A-Za-z])[\s,，;；]*){3,}")
+ENUMERATION = re.compile(r"\d+\s*[、,，.．]")  # `1、2、3` inside a sentence
+SCORE_AFTER = re.compile(r"\s*[（(]\s*\d+\s*分")
+# An answer printed under its question (`【答案】B【解析】…`, `答案：B`) ends the question.
+INLINE_ANSWER = re.compile(r"【(?:答案|解析|详解|分析|点评|解答|考点)】|(?:^|(?<=\s))(?:答案|解析|参考答案)\s*[:：]", re.M)
+YEAR = re.compile(r"\d{4}\s*年")
+STRONG_BEFORE = set("\n。？！；;:：）)】]」”\"'")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    start: int  # where the number begins
+    body: int  # where the question text begins
+    no: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Question:
+    no: int
+    section: str | None
+    text: str
+    paper: str | None = None  # the title line of the paper it belongs to, when the text has one
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the splitter found in one document; also the structure evidence for detection."""
+
+    questions: list[Question]
+    n_sections: int
+    n_options: int
+    n_score_marks: int
+    cut_answer_key: bool
+
+
+def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    out, last = [], 0
+    for a, b in sorted(spans):
+        if a >= last:
+            out.append(text[last:a])
+            last = b
+    out.append(text[last:])
+    return "".join(out)
+
+
+def clean_page_marks(text: str, title: str | None) -> str:
+    """Drop page headers/footers; a running title repeated on every page goes too (first kept)."""
+    if "页" in text:
+        text = PAGE_WORDS.sub(" ", text)
+    if "\n" in text:
+        text = PAGE_LINE.sub(" ", text)
+    if title and len(title) >= 6:
+        first = text.find(title)
+        if first >= 0:
+            head, rest = text[: first + len(title)], text[first + len(title) :]
+            text = head + rest.replace(title, " ")
+    return text
+
+
+def cut_answer_keys(text: str, titles: list[int]) -> tuple[str, bool]:
+    """From an answer-key header on, everything is answers, up to the next paper's title."""
+    spans = []
+    for m in ANSWER_HEADER.finditer(text):
+        if m.start() and text[m.start() - 1] not in BEFORE_ANSWER_HEADER:
+            continue
+        if m.start() > len(text) * 0.1 and not (spans and m.start() < spans[-1][1]):
+            end = next((t for t in titles if t > m.end()), len(text))
+            spans.append((m.start(), end))
+    return (_remove_spans(text, spans), True) if spans else (text, False)
+
+
+def find_sections(text: str) -> list[re.Match]:
+    """Section headers (`一、选择题（每小题5分）`) that start a line or follow a sentence end."""
+    return [m for m in SECTION.finditer(text) if not m.start() or text[m.start() - 1] in BEFORE_SECTION]
+
+
+def cut_notices(text: str, sections: list[re.Match]) -> str:
+    """注意事项 blocks carry their own 1. 2. 3. list: drop them up to the next section header, or
+    else up to where numbering starts again at 1."""
+    spans = []
+    for m in NOTICE.finditer(text):
+        nxt = next((s.start() for s in sections if s.start() > m.end()), None)
+        if nxt is None or nxt - m.start() > 1200:
+            ones = [o.start() for o in FIRST.finditer(text, m.end(), m.end() + 1200)]
+            nxt = ones[1] if len(ones) > 1 and ones[0] - m.end() < 20 else None
+        if nxt is not None:
+            spans.append((m.start(), nxt))
+    return _remove_spans(text, spans) if spans else text
+
+
+OPTION = re.compile(r"[A-D]\s*[.．、:：]")
+SCORE_MARK = re.compile(r"[（(]\s*\d+\s*分\s*[)）]|每小题\s*\d+\s*分|满分")
+GLUED_SCORE = 0.6
+# `D．42. 2019年…`: option D's value 4, then question 2, once the line break between them is lost
+GLUED_OPTION = re.compile(r"[A-H][.．、]\d(\d{1,2})[ \t]{0,2}[.．、](?![.．\d])")
+STOP = -1.0  # an answer-key entry: not a question, and it ends the question before it
+
+
+def _score(text: str, m: re.Match) -> float | None:
+    """How much a number match looks like a question number; STOP for an answer-key entry, None
+    when it is no question number at all."""
+    start, end = m.start(), m.end()
+    after = text[end : end + 12]
+    if ANSWER_TAIL.match(after):
+        return STOP
+    rest = after.lstrip(" \t\u3000")
+    nxt = rest[:1]
+    if not nxt or nxt in "、.．,，=+×*/)）" or ENUMERATION.match(rest):
+        return None
+    tight_digit = nxt.isdigit() and not YEAR.match(rest) and len(rest) == len(after) and not m.group(2)
+    i = start - 1
+    while i >= 0 and text[i] in " \t\u3000":
+        i -= 1
+    prev = text[i] if i >= 0 else "\n"
+    gap = start - 1 - i
+    if prev in STRONG_BEFORE or i < 0:
+        s = 3.0
+    elif gap > 0:
+        s = 2.0 if prev.isalnum() and not ("\u4e00" <= prev <= "\u9fff") else 1.6
+    else:
+        s = 0.4
+    if gap == 0 and (prev == "$" or prev.isascii() and prev.isalpha()):
+        s = 0.4  # `$2.` / `ahead2.`: lost line breaks glue numbers to formulas and words
+    if m.group(3) == "、" and gap == 0 and s < 3:
+        s -= 0.3  # `1、2、3` enumerations inside a sentence
+    if tight_digit:
+        s -= 1.2  # `1.5` is a decimal unless a sure boundary comes before it (`D．5  14．20世纪`)
+        return s if s > 0 else None
+    if nxt in "（(":
+        s += 0.7 if SCORE_AFTER.match(after) else 0.2
+    elif "\u4e00" <= nxt <= "\u9fff" or nxt in "$“\"《【_":
+        s += 0.5
+    return s
+
+
+def _candidates(text: str, cfg: SplitCfg) -> tuple[list[Candidate], list[int]]:
+    """Question-number candidates, and stop positions (answer-key entries end a question)."""
+    cands, stops = [], []
+    for m in NUMBER.finditer(text):
+        if len(m.group(1)) > 3 or (m.start() and text[m.start() - 1] in NOT_BEFORE_NUMBER):
+            continue
+        no = int(m.group(1))
+        if no < 1 or no > cfg.max_no:
+            continue
+        s = _score(text, m)
+        if s is None:
+            continue
+        if s == STOP:
+            stops.append(m.start())
+            continue
+        body = m.end()
+        while body < len(text) and text[body] in " \t\u3000":
+            body += 1
+        cands.append(Candidate(m.start(), body, no, s))
+        digits = m.group(1)
+        for cut in range(1, len(digits)):  # `D．42．` with the line break lost: option 4, question 2
+            if digits[cut] != "0":
+                cands.append(Candidate(m.start() + cut, body, int(digits[cut:]), GLUED_SCORE))
+    stops.extend(m.start() for m in INLINE_ANSWER.finditer(text))
+    glued = GLUED_OPTION.finditer(text) if text.count("\n") < 3 else ()  # only where line breaks were lost
+    for m in glued:
+        if m.group(1)[0] != "0" and int(m.group(1)) <= cfg.max_no:
+            cands.append(Candidate(m.start(1), m.end(), int(m.group(1)), GLUED_SCORE))
+    cands.sort(key=lambda c: c.start)
+    stops.extend(m.start() for m in ANSWER_ROW.finditer(text))
+    return cands, sorted(stops)
+
+
+def best_chain(cands: list[Candidate], restarts: list[int], cfg: SplitCfg) -> list[Candidate]:
+    """Highest-scoring chain with numbers rising by one (or a small skip); may restart at 1 after a
+    paper/section boundary in `restarts` (several papers in one document)."""
+    if not cands:
+        return []
+    best: list[float] = []
+    back: list[int] = []
+    by_no: dict[int, tuple[float, int]] = {}
+    prefix_best: list[tuple[float, int]] = []  # best chain ending at or before index i
+    starts = [c.start for c in cands]
+    for i, c in enumerate(cands):
+        score, prev = c.score - (0.0 if c.no == 1 else cfg.start_penalty), -1
+        for skip in range(1, cfg.max_skip + 2):
+            hit = by_no.get(c.no - skip)
+            if hit:
+                val = hit[0] + c.score - (skip - 1) * cfg.skip_penalty
+                if val > score:
+                    score, prev = val, hit[1]
+        if c.no == 1 and restarts:
+            k = bisect.bisect_left(restarts, c.start) - 1
+            if k >= 0:
+                j = bisect.bisect_left(starts, restarts[k]) - 1
+                if j >= 0 and prefix_best[j][0] + c.score - 0.5 > score:
+                    score, prev = prefix_best[j][0] + c.score - 0.5, prefix_best[j][1]
+        best.append(score)
+        back.append(prev)
+        if c.no not in by_no or by_no[c.no][0] < score:
+            by_no[c.no] = (score, i)
+        pb = prefix_best[-1] if prefix_best else (float("-inf"), -1)
+        prefix_best.append((score, i) if score > pb[0] else pb)
+    i = prefix_best[-1][1]
+    chain = []
+    while i >= 0:
+        chain.append(cands[i])
+        i = back[i]
+    return chain[::-1]
+
+
+# Without line breaks a paper title can only be recognised by its usual shape: `2019年……试卷`.
+INLINE_TITLE = re.compile(
+    r"[\u4e00-\u9fff（）()]{2,8}(?:试卷|试题)[:：]\s*\d{4}|(?:【[^】]{1,6}】)?(?:\d{4}\s*[-—~至]\s*)?\d{4}\s*(?:学年|年|届)[^\n。？！，,；;:：]{2,50}?(?:试卷|试题|真题)"
+    r"(?:[（(][^（()）]{1,10}[)）])?"
+)
+
+
+def _paper_titles(text: str, keywords: tuple[str, ...]) -> list[int]:
+    """Starts of paper titles (a second paper in the same document restarts numbering)."""
+    if text.count("\n") < 3:
+        return [m.start() for m in INLINE_TITLE.finditer(text)]
+    pat = re.compile(rf"^(?!\s*\d{{1,3}}\s*[.．、])[^\n]{{0,40}}(?:{'|'.join(map(re.escape, keywords))})[^\n]{{0,40}}$", re.M)
+    return [m.start() for m in pat.finditer(text)]
+
+
+@functools.lru_cache(maxsize=512)
+def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
+           keywords: tuple[str, ...] = ("试卷", "试题", "考试", "测试")) -> Layout:
+    """Find sections and questions in one document. Cached for the last documents: detection and
+    splitting look at the same batch one after the other."""
+    text = clean_page_marks(text, title)
+    titles = _paper_titles(text, keywords)
+    text, had_key = cut_answer_keys(text, titles)
+    sections = find_sections(text)
+    if NOTICE.search(text):
+        text = cut_notices(text, sections)
+        sections = find_sections(text)
+    if had_key or NOTICE.search(text):
+        titles = _paper_titles(text, keywords)
+    cands, stops = _candidates(text, cfg)
+    sec_starts = [s.start() for s in sections]
+    sec_ends = [s.end() for s in sections]
+    # candidates inside a section header are not questions (`一、选择题（共12小题）`)
+    cands = [c for c in cands if (k := bisect.bisect_right(sec_starts, c.start) - 1) < 0 or c.start >= sec_ends[k]]
+    restarts = sorted(set(sec_starts) | set(titles))
+    chain = best_chain(cands, restarts, cfg)
+    ends = sorted(set(sec_starts + stops + [c.start for c in chain] + restarts + [len(text)]))
+
+    questions = []
+    for c in chain:
+        end = ends[bisect.bisect_right(ends, c.body - 1)]
+        k = bisect.bisect_right(sec_starts, c.start) - 1
+        section = sections[k].group("name") if k >= 0 else None
+        body = text[c.body : end].strip()
+        t = bisect.bisect_right(titles, c.start) - 1
+        paper = text[titles[t] : titles[t] + 80].split("\n", 1)[0].strip() if t >= 0 else None
+        if len(body) >= cfg.min_chars:
+            questions.append(Question(c.no, section, body, paper))
+    return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key)
+
+
+def split_questions(docs: pl.DataFrame, cfg: SplitCfg = SplitCfg()) -> pl.DataFrame:
+    """exam_documents rows -> one row per question fragment (QUESTION_SCHEMA)."""
+    out: dict[str, list] = {k: [] for k in QUESTION_SCHEMA}
+    for doc_id, title, text in docs.select("doc_id", "title", "text").iter_rows():
+        for n, q in enumerate(layout(text or "", title, cfg).questions, start=1):
+            for k, v in zip(QUESTION_SCHEMA, (f"{doc_id}-q{n}", doc_id, q.no, q.section, q.text, q.paper)):
+                out[k].append(v)
+    return pl.DataFrame(out, schema=QUESTION_SCHEMA)
+
+
+NAIVE = re.compile(r"(\d+、)")
+
+
+def split_naive(docs: pl.DataFrame) -> pl.DataFrame:
+    """The seed's `re.split('(\\d+、)', sheet)`: the baseline the benchmark compares against."""
+    out: dict[str, list] = {k: [] for k in QUESTION_SCHEMA}
+    for doc_id, text in docs.select("doc_id", "text").iter_rows():
+        parts = NAIVE.split(text or "")
+        for n, i in enumerate(range(1, len(parts) - 1, 2), start=1):
+            row = (f"{doc_id}-q{n}", doc_id, int(parts[i][:-1]), None, parts[i + 1].strip(), None)
+            for k, v in zip(QUESTION_SCHEMA, row):
+                out[k].append(v)
+    return pl.DataFrame(out, schema=QUESTION_SCHEMA)

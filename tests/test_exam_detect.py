@@ -1,0 +1,63 @@
+"""Exam-document detection: keyword AND paper structure; keyword-only documents are traps."""
+import polars as pl
+
+from corpus_dag.exam.detect import ExamCfg, detect_exams
+
+EXAM = """2021年某市八年级期末考试数学试卷
+一、选择题（每小题3分，共18分）
+1．下列各数中，是无理数的是（ ）
+A．0  B．√2  C．1/3  D．3.14
+2．计算 2a + 3a 的结果是（ ）
+A．5a  B．6a  C．5a²  D．6a²
+3．一次函数 y = 2x + 1 的图像经过（ ）
+A．一二三象限  B．一二四象限  C．一三四象限  D．二三四象限
+二、解答题
+4．（8分）解方程：x² - 5x + 6 = 0。
+5．（10分）某商店销售一种商品，每件进价40元，售价60元，求利润率。
+"""
+SUMMARY = """2021年第一学期期末工作总结
+一、教学工作
+1．认真备课，坚持集体备课制度，提高课堂效率。
+2．组织学生开展期末复习，查漏补缺。
+3．加强家校沟通，召开家长会两次。
+4．积极参加教研活动，听课二十余节。
+二、存在的不足
+1．理论学习不够。
+"""
+NOTICE = """关于召开期中考试质量分析会的通知
+各年级组：定于11月5日下午召开会议。会议议程：
+1、分析本次期中考试成绩，表彰进步学生；
+2、各年级组长汇报教学进度；
+3、布置下阶段教学与安全工作；
+4、校长总结讲话。
+"""
+GUIDE = "2024年高考志愿填报指南 1. 了解自己的分数和位次。 2. 查询院校往年分数线。 3. 合理设置冲稳保梯度。 4. 注意选科要求。 5. 按时提交志愿。"
+NO_KEYWORD = EXAM.replace("期末考试数学试卷", "数学练习")
+
+
+def run(texts, cfg=ExamCfg()):
+    docs = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(texts))], "title": [None] * len(texts), "text": texts})
+    return detect_exams(docs, cfg)
+
+
+def test_exam_kept_with_score_and_reason():
+    split = run([EXAM])
+    assert split.kept["doc_id"].to_list() == ["d0"]
+    assert set(split.kept.columns) == {"doc_id", "title", "text", "exam_score", "reason"}
+    assert split.kept["exam_score"][0] >= 0.5
+    assert split.kept["reason"][0].startswith("exam: keyword 试卷, 5 numbered questions")
+
+
+def test_keyword_only_documents_are_dropped_with_reasons():
+    split = run([SUMMARY, NOTICE, GUIDE, NO_KEYWORD])
+    assert split.kept.is_empty()
+    reasons = dict(zip(split.dropped["doc_id"], split.dropped["reason"]))
+    assert reasons["d3"] == "not_exam: no exam keyword"
+    for d in ("d0", "d1", "d2"):
+        assert reasons[d].startswith("not_exam: keyword"), reasons[d]
+    assert split.n_in == 4
+
+
+def test_keywords_are_configurable():
+    assert run([NO_KEYWORD], ExamCfg(keywords=("练习",))).kept.height == 1
+    assert run([EXAM], ExamCfg(keywords=("月考",))).kept.height == 0

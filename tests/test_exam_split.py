@@ -1,0 +1,103 @@
+"""Splitting the hard cases of issue 3: numbering variants, sections, sub-questions, options,
+page marks, answer keys, decimals/scores/years, restarts, lost line breaks."""
+import polars as pl
+import pytest
+
+from corpus_dag.exam.split import QUESTION_SCHEMA, layout, split_naive, split_questions
+
+PAPER = """2019年某市高三期中考试数学试卷
+注意事项：
+1．答题前，考生务必将自己的姓名填写在答题卡上。
+2．考试结束后，将本试卷和答题卡一并交回。
+一、选择题（每小题5分，共15分）
+1．（5分）已知集合A={1,2}，则A中元素个数为（ ）
+A．1.5  B．2  C．3  D．4
+2. 2019年某地降水1.5米，比上年多（5 分）的一半，求：
+（1）今年降水；（2）去年降水。
+第 1 页 共 2 页
+3 . 下列说法正确的是
+A、对  B、错
+二、填空题
+4、若x=3. 则y=____
+参考答案
+1.D 2.C 3.A
+4. 【解析】由题意得 y=2
+"""
+
+
+def nos(text, title=None):
+    return [q.no for q in layout(text, title).questions]
+
+
+def test_numbering_variants_sections_and_subquestions():
+    qs = layout(PAPER, "2019年某市高三期中考试数学试卷").questions
+    assert [q.no for q in qs] == [1, 2, 3, 4]
+    assert [q.section for q in qs] == ["选择题", "选择题", "选择题", "填空题"]
+    assert qs[0].text.startswith("（5分）已知集合") and "D．4" in qs[0].text  # options stay inside
+    assert "（1）今年降水" in qs[1].text and "（2）去年降水" in qs[1].text  # sub-questions stay inside
+    assert qs[2].text.startswith("下列说法正确的是")
+
+
+def test_page_marks_notices_and_answer_keys_never_emitted():
+    text = " ".join(q.text for q in layout(PAPER).questions)
+    assert "第 1 页" not in text
+    assert "答题前" not in text and "答题卡" not in text
+    assert "参考答案" not in text and "【解析】" not in text and "1.D" not in text
+
+
+def test_decimals_scores_years_are_not_numbers():
+    qs = layout(PAPER).questions
+    assert "2019年某地降水1.5米" in qs[1].text  # `2.` then a year, `1.5` a decimal
+    assert all(q.no <= 4 for q in qs)
+
+
+def test_lost_line_breaks_still_split():
+    flat = PAPER.replace("\n", " ")
+    assert nos(flat) == [1, 2, 3, 4]
+    glued = PAPER.replace("\n", "")
+    assert nos(glued) == [1, 2, 3, 4]
+
+
+def test_numbers_must_increase_and_restart_per_paper():
+    text = (
+        "2020年期末考试物理试卷\n一、选择题\n1．光速约为多少？\nA．3×10^8 m/s B．340 m/s\n2．下列属于矢量的是\nA．质量 B．速度\n"
+        "3．下列单位属于国际单位制基本单位的是\nA．牛顿 B．千克\n"
+        "2020年期末考试化学试卷\n一、选择题\n1．水的化学式是\nA．H2O B．CO2\n2．下列属于金属的是\nA．铁 B．硫\n"
+    )
+    assert nos(text) == [1, 2, 3, 1, 2]
+    # a stray `5.` inside question 2 is not a question (5 does not follow 1)
+    assert nos("1．计算 2 + 3 的值。\n2．小明有5.个苹果吗？请说明。\n3．求 7 的平方。") == [1, 2, 3]
+
+
+def test_answer_key_without_header_and_worked_solutions_stop_the_last_question():
+    text = "期末考试试卷\n1．甲是什么？\nA．一 B．二\n2．乙是什么？\nA．三 B．四\n1.A 2.B 3.C 4.D\n"
+    qs = layout(text).questions
+    assert [q.no for q in qs] == [1, 2]
+    assert "1.A" not in qs[-1].text
+
+
+def test_split_questions_frame_and_ids():
+    docs = pl.DataFrame({"doc_id": ["d1", "d2"], "title": ["2019年期中考试数学试卷", None], "text": [PAPER, "没有题目的文字"]})
+    q = split_questions(docs)
+    assert q.schema == pl.Schema(QUESTION_SCHEMA)
+    assert q["question_id"].to_list() == ["d1-q1", "d1-q2", "d1-q3", "d1-q4"]
+    assert q["question_no"].to_list() == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("mark", ["1、", "1.", "1．", "1 .", "1 ．"])
+def test_every_number_format(mark):
+    body = [mark.replace("1", str(i)) + f"第{i}题的题干是什么？" for i in range(1, 6)]
+    assert nos("\n".join(body)) == [1, 2, 3, 4, 5]
+
+
+def test_naive_baseline_only_sees_dunhao_numbers():
+    docs = pl.DataFrame({"doc_id": ["d"], "title": [None], "text": [PAPER]})
+    got = split_naive(docs)
+    assert got["question_no"].to_list() == [4]  # only `4、` uses the 、 form
+
+
+def test_answers_printed_under_each_question_are_cut():
+    text = "期中考试试卷\n1．甲是什么？\nA．一 B．二\n【答案】A\n【解析】因为甲是一。\n2．乙是什么？\nA．三 B．四\n答案：B\n"
+    qs = layout(text).questions
+    assert [q.no for q in qs] == [1, 2]
+    assert qs[0].text == "甲是什么？\nA．一 B．二" and qs[1].text == "乙是什么？\nA．三 B．四"
