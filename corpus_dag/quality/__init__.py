@@ -1,0 +1,1 @@
+"""Quality stages: heuristic filters, reference-model perplexity and its per-length-bucket cut."""

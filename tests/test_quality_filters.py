@@ -1,0 +1,161 @@
+"""Heuristic filters: each rule keeps good zh/en text and drops its own kind of garbage, with reasons."""
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from corpus_dag.accounting import Tally
+from corpus_dag.quality.filters import (
+    FilterConfig,
+    FilterConfigError,
+    apply_filters,
+    heuristic_rules,
+    load_filter_config,
+)
+
+PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "public"
+CFG = FilterConfig(min_chars=50)
+
+GOOD_ZH = (
+    "春天来了，公园里的桃花和樱花都开了，许多家庭带着孩子去散步。\n"
+    "老人们在湖边下棋聊天，年轻人在草地上放风筝，到处都是欢声笑语。\n"
+    "傍晚时分，夕阳把湖面染成了金色，人们才依依不舍地回家。"
+)
+GOOD_EN = (
+    "The library opens at nine in the morning and closes at six in the evening.\n"
+    "Visitors can borrow up to five books at a time, and renew them online for two more weeks.\n"
+    "Children's reading hour takes place every Saturday, and parents are welcome to join."
+)
+EN_WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
+
+# Each garbage document fails one rule first; the test checks that rule is the one named.
+GARBAGE = {
+    "doc_chars": "太短了。",
+    "bad_char_ratio": GOOD_ZH + "\ufffd\ufffd\x00\x01\ue000" * 5,
+    "letter_ratio": "——" * 20 + "，。；：、" * 10 + "注意事项如下。",
+    "digit_ratio": "\n".join(f"订单编号{i:08d}已经发货完毕请注意查收快递。" for i in range(12345, 12350)),
+    "symbol_ratio": "\n".join(f"★☆★ 热门推荐第{c}期 ☆★☆ 点击这里查看更多精彩内容 ♥♥♥ ＄＄。" for c in "一二三四五"),
+    "punct_ratio": "\n".join(f"{w}{w}{w}！？！？，，{w}。" for w in ("好的", "快来", "真的", "不行", "走吧")),
+    "line_end_punct": "\n".join(f"Home page of {w} and the many products of the company" for w in EN_WORDS[:8]),
+    "short_lines": "\n".join(f"{w.title()}." for w in EN_WORDS) + "\nThis page lists the call signs used by radio operators.",
+    "dup_lines": "\n".join(["点击下方按钮关注我们的公众号获取更多资讯。"] * 6 + ["本文介绍了春季旅游的几条路线和注意事项。"]),
+    "lang": "Le renard brun rapide saute par-dessus le chien paresseux. Une phrase en français, pour tester la langue "
+    "du document, qui n'est ni le chinois ni l'anglais.",
+}
+
+
+def _frame(texts: dict[str, str]) -> pl.DataFrame:
+    return pl.DataFrame({"doc_id": list(texts), "text": list(texts.values())})
+
+
+def test_good_zh_and_en_text_is_kept_with_its_language():
+    split = apply_filters(_frame({"zh": GOOD_ZH, "en": GOOD_EN}), CFG)
+    assert split.dropped.height == 0, split.dropped.select("doc_id", "reason", "value").to_dicts()
+    assert dict(split.kept.select("doc_id", "lang").iter_rows()) == {"zh": "zh", "en": "en"}
+    assert split.kept.columns == ["doc_id", "text", "lang"]
+
+
+@pytest.mark.parametrize("rule", sorted(GARBAGE))
+def test_each_rule_drops_its_garbage_with_name_value_and_reason(rule):
+    split = apply_filters(_frame({"good_zh": GOOD_ZH, "bad": GARBAGE[rule], "good_en": GOOD_EN}), CFG)
+    assert split.kept["doc_id"].to_list() == ["good_zh", "good_en"]
+    row = split.dropped.row(0, named=True)
+    assert row["doc_id"] == "bad"
+    assert row["rule"] == f"{rule}@1"
+    assert row["reason"].startswith(f"{rule}@1: ")
+    assert row["value"] is not None
+
+
+def test_rule_values_and_reasons_are_exact():
+    split = apply_filters(_frame({"short": "短文本，只有十一个字符。", "dup": GARBAGE["dup_lines"]}), CFG)
+    by_id = {r["doc_id"]: r for r in split.dropped.iter_rows(named=True)}
+    assert by_id["short"]["value"] == 12.0
+    assert by_id["short"]["reason"] == "doc_chars@1: below min 50"
+    dup_line_bytes = len("点击下方按钮关注我们的公众号获取更多资讯。".encode())
+    all_bytes = 6 * dup_line_bytes + len("本文介绍了春季旅游的几条路线和注意事项。".encode())
+    assert by_id["dup"]["value"] == pytest.approx(5 * dup_line_bytes / all_bytes)
+    assert by_id["dup"]["reason"] == "dup_lines@1: above max 0.3"
+
+
+def test_rows_balance_and_the_tally_counts_reasons():
+    docs = {f"g{i}": GOOD_ZH + f"\n第{i}段。" for i in range(3)} | {f"x_{k}": v for k, v in GARBAGE.items()}
+    df = _frame(docs).with_columns(pl.Series("text", [*list(docs.values())[:-1], None]))  # a null text too
+    tally = Tally()
+    split = tally.add(apply_filters(df, CFG))
+    assert tally.balanced and tally.n_in == df.height
+    assert tally.n_kept == 3 and split.kept["doc_id"].to_list() == ["g0", "g1", "g2"]
+    assert split.dropped["reason"].null_count() == 0 and split.dropped["rule"].null_count() == 0
+    assert sum(tally.dropped.values()) == len(GARBAGE)
+
+
+def test_turned_off_rules_keep_what_they_would_drop():
+    off = FilterConfig(min_chars=None, max_chars=None, allowed_langs=())
+    split = apply_filters(_frame({"short": "这段文字不到五十个字符，但是句子完整。", "fr": GARBAGE["lang"]}), off)
+    assert split.kept.height == 2 and split.kept["lang"].null_count() == 2
+    assert "doc_chars" not in {r.name for r in heuristic_rules(off)}
+
+
+def test_kind_config_from_yaml_and_source_overrides(tmp_path):
+    web, exam, code = (load_filter_config(k) for k in ("web", "exam_library", "code"))
+    assert web.min_line_end_punct_ratio == 0.12 and exam.min_line_end_punct_ratio is None
+    assert code.allowed_langs == () and exam.allowed_langs == ("zh", "en")
+    assert load_filter_config("web", {"min_chars": 7}).min_chars == 7
+    bad = tmp_path / "filters.yaml"
+    bad.write_text("kinds:\n  web:\n    min_charz: 3\n")
+    with pytest.raises(FilterConfigError, match="unknown settings \\['min_charz'\\]"):
+        load_filter_config("web", path=bad)
+    with pytest.raises(FilterConfigError, match="unknown source kind"):
+        load_filter_config("novel")
+
+
+def test_missing_text_column_is_a_clear_error():
+    with pytest.raises(ValueError, match="needs a 'text' column"):
+        apply_filters(pl.DataFrame({"doc_id": ["a"]}), CFG)
+
+
+def test_real_exam_questions_mostly_pass_the_exam_library_rules():
+    """Real Chinese exam items (GAOKAO-Bench, AGIEval, CMATH; see shared SOURCES.md) are what the
+    exam_library thresholds are for: nearly all must survive."""
+    rows = [json.loads(line) for line in (PUBLIC / "zh_exam_questions.jsonl").open(encoding="utf-8")]
+    df = pl.DataFrame({"doc_id": [r["id"] for r in rows], "text": [r["question"] for r in rows]})
+    split = apply_filters(df, load_filter_config("exam_library"))
+    assert split.n_in == len(rows)
+    assert split.kept.height / len(rows) > 0.97, split.dropped.group_by("reason").len().to_dicts()
+
+
+def test_japanese_kanji_is_not_taken_for_chinese():
+    """Han characters alone would say Chinese; kana in the prefix sends the text to lingua instead."""
+    ja = "東京の図書館は朝九時に開館し、夕方六時に閉館します。子供向けの読み聞かせは毎週土曜日に行われています。"
+    split = apply_filters(_frame({"ja": ja, "zh": GOOD_ZH}), CFG)
+    assert split.kept["doc_id"].to_list() == ["zh"]
+    assert split.dropped.select("rule", "lang").row(0) == ("lang@1", "ja")
+
+
+def test_tex_math_does_not_count_against_the_prose():
+    """A web page carrying an exam item: its TeX is content, not symbol spam."""
+    item = "今天分享一道练习题，附详细解析。\n题目：已知$$f(x)=a{{x}^{3}}+{{x}^{2}}+x+d$$，当$$x\\in [0,1]$$时，求$$a$$的取值范围。"
+    split = apply_filters(_frame({"item": item}), load_filter_config("web"))
+    assert split.kept.height == 1 and split.kept["lang"][0] == "zh"
+    spam = "◇@+☆¥^<|$★■●<§▲☆$○@% 领取 |●◇■$■#◇△>■$&○◇>@ 领取 <○■<◇<|$|☆@ free ◇□◆★~※◆△$§■€*●☆%@@●☆$@@"
+    assert apply_filters(_frame({"spam": spam}), load_filter_config("web")).dropped["rule"][0] == "letter_ratio@1"
+
+
+def test_script_and_stop_word_shortcuts_agree_with_lingua_on_real_text():
+    """The cheap decisions (Han script, English stop words) must say what lingua says, on real
+    exam items (zh) and GSM8K questions (en) from the shared public data."""
+    from corpus_dag.quality.filters import _detector, detect_languages, lang_prefixes
+
+    def texts(name, key):
+        return [json.loads(line)[key] for line in (PUBLIC / name).open(encoding="utf-8")][:400]
+
+    cfg = FilterConfig()
+    prefixes = lang_prefixes(pl.Series(texts("zh_exam_questions.jsonl", "question") + texts("gsm8k_test_sample.jsonl", "question")), 200)
+    ours, _ = detect_languages(prefixes, cfg)
+    lingua = [
+        v[0].language.iso_code_639_1.name.lower() if v and v[0].value > 0 else None
+        for v in _detector(cfg.lang_candidates).compute_language_confidence_values_in_parallel(prefixes.to_list())
+    ]
+    agree = sum(a == b for a, b in zip(ours, lingua)) / len(ours)
+    assert agree > 0.97, [(p[:60], a, b) for p, a, b in zip(prefixes, ours, lingua) if a != b][:10]
+    assert ours.count("zh") > 250 and ours.count("en") > 400  # the first exam items are English papers
