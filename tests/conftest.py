@@ -70,3 +70,26 @@ def s3_root(s3_server, monkeypatch):
     return root
 
 # ---- end foundation fixtures -----------------------------------------------------------------
+
+
+# ---- tiny LLM fixtures (rebuild helper): a real tiny random model and a CPU vLLM environment ----
+@pytest.fixture(scope="session")
+def vllm_cpu_env(tmp_path_factory):
+    """Set the CPU vLLM variables (KV cache size, in-process engine, caches in a temp dir) for the session."""
+    from corpus_dag.llm.cpu import vllm_env
+
+    env = vllm_env(tmp_path_factory.mktemp("vllm_env"))
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        yield env
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    """A tiny random Qwen2 model with a trained byte-level BPE tokenizer (about 5 s to build)."""
+    from corpus_dag.llm.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_llm") / "model")
+
+# ---- end tiny LLM fixtures -------------------------------------------------------------------

@@ -70,13 +70,16 @@ class VllmScorer:
     def __init__(self, cfg: PplConfig):
         from vllm import LLM
 
-        self.llm = LLM(
-            model=cfg.model,
-            dtype=cfg.dtype,
-            max_model_len=cfg.window_tokens + 1,  # the window plus the one generated token
-            enforce_eager=cfg.device == "cpu",
-            seed=0,
-        )
+        from corpus_dag.llm.cpu import hidden_unsafe_modules
+
+        with hidden_unsafe_modules():
+            self.llm = LLM(
+                model=cfg.model,
+                dtype=cfg.dtype,
+                max_model_len=cfg.window_tokens + 1,  # the window plus the one generated token
+                enforce_eager=cfg.device == "cpu",
+                seed=0,
+            )
         self.tokenizer = self.llm.get_tokenizer()
 
     def token_logprobs(self, batch: list[list[int]]) -> list[list[float]]:

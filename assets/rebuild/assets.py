@@ -1,0 +1,136 @@
+"""`rebuilt_math_items` (k samples per math question) and `verified_math_items` + `unverified_math_items`."""
+
+import time
+
+import dagster as dg
+
+from assets.common.partitions import DATE_SOURCE, source_and_date
+from assets.common.stage import Out, stream_split
+from assets.common.storage import CorpusStorage
+from assets.rebuild.resources import LLMEngine
+from corpus_dag.llm.cache import ResponseCache
+from corpus_dag.rebuild.consistency import ConsistencyCfg
+from corpus_dag.rebuild.equivalence import AnswerJudge
+from corpus_dag.rebuild.sandbox import SandboxCfg, sandbox_capabilities
+from corpus_dag.rebuild.stage import (
+    DROPPED_SCHEMA,
+    REBUILT_SCHEMA,
+    VERIFIED_SCHEMA,
+    RebuildCfg,
+    Rebuilder,
+    select_verified_stream,
+)
+from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+
+COMMON = {"owners": ["team:corpus"], "group_name": "rebuild"}
+VERIFIED = Out("verified_math_items", VERIFIED_SCHEMA)
+UNVERIFIED = Out("unverified_math_items", DROPPED_SCHEMA)
+
+
+class RebuildConfig(dg.Config):
+    prompt: str = RebuildCfg.prompt
+    prompt_rev: int = RebuildCfg.prompt_rev
+    samples: int = RebuildCfg.samples
+    guided_json: bool = RebuildCfg.guided_json
+    temperature: float = RebuildCfg.temperature
+    top_p: float = RebuildCfg.top_p
+    max_tokens: int = RebuildCfg.max_tokens
+    seed: int = RebuildCfg.seed
+    batch_questions: int = 512  # questions per engine call (and per cache flush)
+    program_wall_s: float = SandboxCfg.wall_s
+    program_cpu_s: int = SandboxCfg.cpu_s
+    program_memory_mb: int = SandboxCfg.memory_mb
+
+
+class VerifyConfig(dg.Config):
+    min_votes: int = ConsistencyCfg.min_votes
+    min_share: float = ConsistencyCfg.min_share
+    max_paths: int = ConsistencyCfg.max_paths
+    batch_rows: int = 20_000
+
+
+def rebuild_cfg(config: RebuildConfig) -> RebuildCfg:
+    return RebuildCfg(
+        prompt=config.prompt, prompt_rev=config.prompt_rev, samples=config.samples, guided_json=config.guided_json,
+        temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed,
+        sandbox=SandboxCfg(wall_s=config.program_wall_s, cpu_s=config.program_cpu_s, memory_mb=config.program_memory_mb),
+    )
+
+
+@dg.asset(
+    partitions_def=DATE_SOURCE,
+    deps=["math_questions"],
+    description="One row per (math question, sample): knowledge points, a new question, CoT and its answer, "
+    "the PoT program, its sandboxed answer and exec_status, whether both answers agree (and which tier decided), tokens, latency.",
+    kinds={"vllm", "polars", "parquet"},
+    tags={"stage": "rebuild"},
+    pool="gpu",
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=4),
+    **COMMON,
+)
+def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig, storage: CorpusStorage, llm: LLMEngine):
+    """Rebuild every math question of the partition(s) with k samples; responses are cached in storage,
+    so a cancelled run resumes where it stopped and a re-run with the same config calls no model."""
+    store, engine, cfg = storage.store(), llm.engine(), rebuild_cfg(config)
+    for key in context.partition_keys:  # a multi-run backfill hands one run several partitions
+        source, date = (dict(DATE_SOURCE.get_partition_key_from_str(key).keys_by_dimension)[d] for d in ("source", "date"))
+        dims = {"source": source, "date": date}
+        questions = PartitionData(store, CorpusStore.partition_path("math_questions", dims))
+        if not questions.exists():
+            raise dg.Failure(f"rebuilt_math_items {key}: math_questions partition is not materialized")
+        cache = ResponseCache(store, f"{engine.model}/{cfg.prompt}.v{cfg.prompt_rev}/source={source}/date={date}")
+        rel = CorpusStore.partition_path("rebuilt_math_items", dims)
+        started = time.monotonic()
+        with Rebuilder(engine, cache, cfg) as rb, store.parquet_writer(rel, arrow_schema(REBUILT_SCHEMA)) as writer:
+            total = questions.num_rows
+            for batch in questions.iter_batches(columns=["question_id", "text"], batch_rows=config.batch_questions):
+                writer.write(rb.rebuild(batch))
+                s = rb.stats
+                context.log.info(
+                    f"{key}: {s.questions:,}/{total:,} questions, {s.prompts_sent:,} prompts sent, {s.cache_hits:,} cache hits, "
+                    f"{s.valid:,} valid, {s.agree:,} agree"
+                )
+            stats = rb.stats.as_dict(engine)
+        context.log.info(f"{key}: done in {time.monotonic() - started:.1f}s: {stats}")
+        yield dg.MaterializeResult(
+            asset_key="rebuilt_math_items",
+            metadata={
+                "dagster/row_count": writer.rows,
+                "path": dg.MetadataValue.path(store.url(rel)),
+                "partition": key,
+                "model": engine.model,
+                "prompt_version": f"{cfg.prompt}.v{cfg.prompt_rev}",
+                "cache": dg.MetadataValue.path(store.url(cache.folder)),
+                "sandbox": dg.MetadataValue.json(sandbox_capabilities()),
+                **{k: (dg.MetadataValue.json(v) if isinstance(v, dict) else v) for k, v in stats.items()},
+            },
+        )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(VERIFIED.asset, description="Verified rebuilt items as SFT records: `messages` (user question, assistant "
+                     "CoT + program + answer) with provenance (source question_id, knowledge points, model, prompt version, votes).",
+                     kinds={"polars", "parquet"}, tags={"stage": "rebuild"}, deps=["rebuilt_math_items"], **COMMON),
+        dg.AssetSpec(UNVERIFIED.asset, description="rebuilt_math_items rows not selected, with the reason (invalid_response, "
+                     "no_consensus, minority_answer, program_disagrees, duplicate_path, beyond_max_paths, ...).",
+                     kinds={"polars", "parquet"}, tags={"stage": "rebuild"}, deps=["rebuilt_math_items"], **COMMON),
+    ],
+    partitions_def=DATE_SOURCE,
+    can_subset=False,
+)
+def verified_math_items(context: dg.AssetExecutionContext, config: VerifyConfig, storage: CorpusStorage):
+    """Self-consistency (majority answer with min_votes / min_share), then up to max_paths distinct programs."""
+    source, date = source_and_date(context)
+    store = storage.store()
+    rebuilt = PartitionData(store, CorpusStore.partition_path("rebuilt_math_items", {"source": source, "date": date})).require(
+        f"asset rebuilt_math_items partition {context.partition_key}")
+    cfg = ConsistencyCfg(min_votes=config.min_votes, min_share=config.min_share, max_paths=config.max_paths)
+    with AnswerJudge() as judge:
+        splits = select_verified_stream(rebuilt.iter_batches(batch_rows=config.batch_rows), judge, cfg)
+
+        def rates(tally):
+            questions = rebuilt.read(["question_id"])["question_id"].n_unique() if rebuilt.num_rows else 0
+            return {"questions_in": questions, "consistency": dg.MetadataValue.json(vars(cfg))}
+
+        yield from stream_split(context, store, splits, VERIFIED, UNVERIFIED, extra_metadata=rates)

@@ -1,0 +1,70 @@
+"""The LLM engine as a Dagster resource: vLLM offline in-process, or any OpenAI-compatible endpoint."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from corpus_dag.llm.engines import Engine, OpenAICfg, OpenAIEngine, VllmCfg, VllmEngine
+
+
+class LLMEngine(dg.ConfigurableResource):
+    """Which engine rebuilds questions. `kind`: `vllm` (in-process, loads `model` once per run) or
+    `openai` (`base_url` + `model`; the key is read from the variable named `api_key_env`)."""
+
+    kind: str = Field(default="vllm", description="vllm | openai")
+    model: str = Field(default="", description="vllm: model folder or hub id (default $CORPUS_REBUILD_MODEL); openai: model name")
+    served_name: str = Field(default="", description="Name stored with items (default: the model folder name)")
+    tensor_parallel_size: int = 1
+    max_model_len: int = 4096
+    dtype: str = "auto"
+    enforce_eager: bool = False
+    base_url: str = Field(default="", description="openai: e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="NAME of the variable holding the key (never the key)")
+    max_concurrency: int = 8
+    requests_per_s: float = 0.0
+    max_retries: int = 5
+    usd_per_m_in: float = 0.0
+    usd_per_m_out: float = 0.0
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def engine(self) -> Engine:
+        """The engine, built once per process (a vLLM model stays loaded across partitions of a run)."""
+        if self._engine is None:
+            self._engine = self._build()
+        return self._engine
+
+    def _build(self) -> Engine:
+        if self.kind == "openai":
+            if not self.base_url or not self.model:
+                raise dg.Failure("LLMEngine kind=openai needs base_url and model")
+            return OpenAIEngine(
+                OpenAICfg(
+                    base_url=self.base_url, model=self.model, api_key_env=self.api_key_env or None,
+                    max_concurrency=self.max_concurrency, requests_per_s=self.requests_per_s,
+                    max_retries=self.max_retries, usd_per_m_in=self.usd_per_m_in, usd_per_m_out=self.usd_per_m_out,
+                )
+            )
+        if self.kind != "vllm":
+            raise dg.Failure(f"LLMEngine kind must be vllm or openai, got {self.kind!r}")
+        model = self.model or os.environ.get("CORPUS_REBUILD_MODEL", "")
+        if not model:
+            raise dg.Failure("LLMEngine kind=vllm needs `model` (a folder or hub id) or $CORPUS_REBUILD_MODEL")
+        if _cpu_only():
+            from corpus_dag.llm.cpu import apply_vllm_env
+
+            apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
+        return VllmEngine(
+            VllmCfg(
+                model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
+                max_model_len=self.max_model_len, dtype=self.dtype, enforce_eager=self.enforce_eager,
+            )
+        )
+
+
+def _cpu_only() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()

@@ -1,0 +1,92 @@
+"""A tiny random Qwen2 model with a real byte-level BPE tokenizer, built locally.
+
+No model hub is reachable on CPU test machines, yet tests and the demo must run real vLLM.
+The weights are random, so the text is garbage; the plumbing (tokenizer, chat template,
+vLLM loading, logprobs, servers) is exercised for real. The tokenizer is trained on the
+short zh/en corpus in `tiny_corpus.txt` next to this file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+CORPUS = Path(__file__).with_name("tiny_corpus.txt")
+VOCAB_SIZE = 2048
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def build_tiny_model(path: str | Path, seed: int = 0) -> Path:
+    """Build (once) a tiny random Qwen2ForCausalLM plus tokenizer under `path`; return the path.
+
+    Idempotent: an existing `path` is returned untouched. The model is written to a temporary
+    sibling folder and renamed into place, so a crash or a concurrent builder never leaves a
+    half-written model behind.
+    """
+    out = Path(path)
+    if out.exists():
+        return out
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    tokenizer = _train_tokenizer()
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,  # vLLM's CPU attention backend needs head_dim >= 32
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,  # tied random embeddings just echo the prompt back
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        torch_dtype="float32",
+    )
+    model = Qwen2ForCausalLM(config)
+    with torch.no_grad():
+        model.lm_head.weight.normal_(0.0, 0.1)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.rename(out)
+    except OSError:  # another builder finished first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _train_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(CORPUS.read_text(encoding="utf-8").splitlines(), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        chat_template=CHATML_TEMPLATE,
+        model_max_length=2048,
+    )

@@ -1,0 +1,303 @@
+"""The rebuild stage: math question fragments in, k rebuilt samples per question out, then the verified ones.
+
+Per input batch: look every (question, sample) up in the response cache, send only the missing
+ones to the engine in ONE call, flush those responses to the cache, then parse, execute the
+programs in the sandbox and compare program and CoT answers. A crash loses at most the batch in
+flight; a re-run with the same config finds everything in the cache and calls no model.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Self
+
+import polars as pl
+
+from corpus_dag.accounting import REASON, Split
+from corpus_dag.llm.cache import ResponseCache, cache_key
+from corpus_dag.llm.engines import Completion, Engine, Request, Sampling
+from corpus_dag.rebuild.consistency import (
+    ConsistencyCfg,
+    canonical_program,
+    majority,
+    pick_paths,
+)
+from corpus_dag.rebuild.equivalence import NONE, AnswerJudge, EquivCfg
+from corpus_dag.rebuild.parse import RESPONSE_SCHEMA, parse_response
+from corpus_dag.rebuild.prompts import load_prompt, messages_hash
+from corpus_dag.rebuild.sandbox import SandboxCfg, run_programs
+
+REBUILT_SCHEMA = {
+    "item_id": pl.String,
+    "question_id": pl.String,
+    "prompt_version": pl.String,
+    "model": pl.String,
+    "sample_idx": pl.Int32,
+    "valid": pl.Boolean,
+    "knowledge_points": pl.List(pl.String),
+    "question": pl.String,
+    "cot": pl.String,
+    "cot_answer": pl.String,
+    "program": pl.String,
+    "program_answer": pl.String,
+    "exec_status": pl.String,
+    "agree": pl.Boolean,
+    "equivalence_tier": pl.String,
+    "tokens_in": pl.Int32,
+    "tokens_out": pl.Int32,
+    "latency_s": pl.Float64,
+}
+MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
+VERIFIED_SCHEMA = {
+    "item_id": pl.String,
+    "messages": pl.List(MESSAGE),
+    "question_id": pl.String,
+    "knowledge_points": pl.List(pl.String),
+    "answer": pl.String,
+    "model": pl.String,
+    "prompt_version": pl.String,
+    "votes": pl.Int32,
+    "share": pl.Float64,
+}
+DROPPED_SCHEMA = {**REBUILT_SCHEMA, REASON: pl.String}
+
+
+@dataclass(frozen=True)
+class RebuildCfg:
+    prompt: str = "kp_cot_pot"
+    prompt_rev: int = 1
+    samples: int = 4  # k samples per question
+    guided_json: bool = True  # ask for RESPONSE_SCHEMA via structured output
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    seed: int = 0
+    sandbox: SandboxCfg = field(default_factory=SandboxCfg)
+    equivalence: EquivCfg = field(default_factory=EquivCfg)
+    consistency: ConsistencyCfg = field(default_factory=ConsistencyCfg)
+
+    @property
+    def sampling(self) -> Sampling:
+        schema = RESPONSE_SCHEMA if self.guided_json else None
+        return Sampling(self.temperature, self.top_p, self.max_tokens, self.seed, schema)
+
+
+@dataclass
+class RebuildStats:
+    """Counters for a partition's metadata."""
+
+    questions: int = 0
+    samples: int = 0
+    prompts_sent: int = 0
+    cache_hits: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    generation_s: float = 0.0
+    valid: int = 0
+    agree: int = 0
+    exec_status: Counter = field(default_factory=Counter)
+
+    def as_dict(self, engine: Engine | None = None) -> dict:
+        hours = self.generation_s / 3600
+        return {
+            "questions": self.questions,
+            "samples": self.samples,
+            "prompts_sent": self.prompts_sent,
+            "cache_hits": self.cache_hits,
+            "tokens_in_sent": self.tokens_in,
+            "tokens_out_generated": self.tokens_out,
+            "generation_s": round(self.generation_s, 3),
+            "tokens_per_s": round(self.tokens_out / self.generation_s, 1) if self.generation_s else 0.0,
+            "items_per_hour": round(self.prompts_sent / hours, 1) if hours else 0.0,
+            "validity_rate": round(self.valid / self.samples, 4) if self.samples else 0.0,
+            "agreement_rate": round(self.agree / self.valid, 4) if self.valid else 0.0,
+            "exec_status": dict(self.exec_status),
+            **(engine.cost(self.tokens_in, self.tokens_out, self.generation_s) if engine else {}),
+        }
+
+
+class Rebuilder:
+    """Rebuilds batches of `math_questions` rows (needs `question_id` and `text`) with one engine and cache."""
+
+    def __init__(self, engine: Engine, cache: ResponseCache, cfg: RebuildCfg = RebuildCfg()):
+        self.engine, self.cache, self.cfg = engine, cache, cfg
+        self.prompt = load_prompt(cfg.prompt, cfg.prompt_rev)
+        self.sampling = cfg.sampling
+        self.judge = AnswerJudge(cfg.equivalence)
+        self.stats = RebuildStats()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.judge.close()
+
+    def rebuild(self, questions: pl.DataFrame) -> pl.DataFrame:
+        """One row per (question, sample) with the columns of REBUILT_SCHEMA."""
+        missing = {"question_id", "text"} - set(questions.columns)
+        if missing:
+            raise ValueError(f"rebuild: input batch lacks column(s) {sorted(missing)}")
+        jobs = self.plan(questions)
+        completions = self.complete(jobs)
+        parsed = [parse_response(c.text, self.prompt.required) for c in completions]
+        runs = run_programs([p.program if p.valid else None for p in parsed], self.cfg.sandbox)
+        rows = []
+        for job, c, p, run in zip(jobs, completions, parsed, runs):
+            verdict = self.judge.judge(p.answer, run.answer) if p.valid and run and run.answer else None
+            rows.append(
+                {
+                    "item_id": job["item_id"],
+                    "question_id": job["question_id"],
+                    "prompt_version": self.prompt.version,
+                    "model": self.engine.model,
+                    "sample_idx": job["sample_idx"],
+                    "valid": p.valid,
+                    "knowledge_points": p.knowledge_points,
+                    "question": p.question or None,
+                    "cot": p.cot or None,
+                    "cot_answer": p.answer or None,
+                    "program": p.program or None,
+                    "program_answer": run.answer if run else None,
+                    "exec_status": run.status if run else None,
+                    "agree": bool(verdict and verdict.equal),
+                    "equivalence_tier": verdict.tier if verdict else NONE,
+                    "tokens_in": c.tokens_in,
+                    "tokens_out": c.tokens_out,
+                    "latency_s": c.latency_s,
+                }
+            )
+            self.stats.exec_status[rows[-1]["exec_status"] or "not_run"] += 1
+        self.stats.questions += questions.height
+        self.stats.samples += len(rows)
+        self.stats.valid += sum(r["valid"] for r in rows)
+        self.stats.agree += sum(r["agree"] for r in rows)
+        return pl.DataFrame(rows, schema=REBUILT_SCHEMA)
+
+    def plan(self, questions: pl.DataFrame) -> list[dict]:
+        fingerprint = self.sampling.fingerprint()
+        run_id = hashlib.sha1(f"{self.engine.model}|{self.prompt.version}|{fingerprint}".encode()).hexdigest()[:8]
+        jobs = []
+        for qid, text in questions.select("question_id", "text").iter_rows():
+            messages = self.prompt.messages(text or "")
+            digest = messages_hash(messages)
+            for i in range(self.cfg.samples):
+                jobs.append(
+                    {
+                        "question_id": qid,
+                        "sample_idx": i,
+                        "item_id": f"{qid}-{run_id}-s{i}",
+                        "messages": messages,
+                        "prompt_hash": digest,
+                        "key": cache_key(self.engine.model, self.prompt.version, digest, fingerprint, i),
+                    }
+                )
+        return jobs
+
+    def complete(self, jobs: list[dict]) -> list[Completion]:
+        """Cached completions where present; all others from ONE engine call, flushed to the cache."""
+        cached = self.cache.get_many(j["key"] for j in jobs)
+        todo = [j for j in jobs if j["key"] not in cached]
+        self.stats.cache_hits += len(jobs) - len(todo)
+        if todo:
+            self.engine.start()
+            started = time.monotonic()
+            fresh = self.engine.generate([Request(j["messages"], j["sample_idx"]) for j in todo], self.sampling)
+            self.stats.generation_s += time.monotonic() - started
+            self.stats.prompts_sent += len(todo)
+            self.stats.tokens_in += sum(c.tokens_in for c in fresh)
+            self.stats.tokens_out += sum(c.tokens_out for c in fresh)
+            fingerprint = self.sampling.fingerprint()
+            rows = [
+                {
+                    "key": j["key"],
+                    "model": self.engine.model,
+                    "prompt_version": self.prompt.version,
+                    "prompt_hash": j["prompt_hash"],
+                    "sampling": fingerprint,
+                    "sample_idx": j["sample_idx"],
+                    "text": c.text,
+                    "tokens_in": c.tokens_in,
+                    "tokens_out": c.tokens_out,
+                    "latency_s": c.latency_s,
+                }
+                for j, c in zip(todo, fresh)
+            ]
+            self.cache.put_many(rows)
+            cached.update((r["key"], r) for r in rows)
+        return [
+            Completion(r["text"], r["tokens_in"], r["tokens_out"], r["latency_s"])
+            for r in (cached[j["key"]] for j in jobs)
+        ]
+
+
+def select_verified(rebuilt: pl.DataFrame, judge: AnswerJudge, cfg: ConsistencyCfg | None = None) -> Split:
+    """Per question: majority vote over the samples' CoT answers, then up to `max_paths` distinct paths.
+
+    Kept rows are SFT records (VERIFIED_SCHEMA); every other sample is dropped with its reason.
+    Expects all samples of a question in this frame (see `select_verified_stream`).
+    """
+    cfg = cfg or ConsistencyCfg()
+    kept, dropped = [], []
+    for (qid,), group in rebuilt.group_by("question_id", maintain_order=True):
+        rows = group.sort("sample_idx").to_dicts()
+        answers = [r["cot_answer"] if r["valid"] else None for r in rows]
+        groups = majority(answers, lambda a, b: judge.judge(a, b).equal)
+        top = groups[0] if groups else []
+        votes, share = len(top), len(top) / len(rows)
+        passes = votes >= cfg.min_votes and share >= cfg.min_share
+        reasons: dict[int, str] = {}
+        for i, r in enumerate(rows):
+            if not r["valid"]:
+                reasons[i] = "invalid_response"
+            elif not passes:
+                reasons[i] = f"no_consensus: {votes}/{len(rows)} votes"
+            elif i not in top:
+                reasons[i] = "minority_answer"
+            elif not r["agree"]:
+                reasons[i] = "program_disagrees"
+        candidates = [i for i in top if i not in reasons]
+        _, why = pick_paths([canonical_program(rows[i]["program"] or "") for i in candidates], cfg.max_paths)
+        reasons.update({candidates[j]: reason for j, reason in why.items()})
+        for i, r in enumerate(rows):
+            if i in reasons:
+                dropped.append({**r, REASON: reasons[i]})
+            else:
+                kept.append(_sft_record(r, votes, share))
+    return Split(pl.DataFrame(kept, schema=VERIFIED_SCHEMA), pl.DataFrame(dropped, schema=DROPPED_SCHEMA))
+
+
+def select_verified_stream(
+    batches: Iterable[pl.DataFrame], judge: AnswerJudge, cfg: ConsistencyCfg | None = None
+) -> Iterator[Split]:
+    """`select_verified` over a stream of batches whose rows are grouped by question (as `rebuild` writes
+    them); the last question of a batch waits for the next batch, so no question is ever split."""
+    carry = pl.DataFrame(schema=REBUILT_SCHEMA)
+    for batch in batches:
+        batch = pl.concat([carry, batch.select(list(REBUILT_SCHEMA)).cast(REBUILT_SCHEMA)])
+        if batch.height == 0:
+            continue
+        last = batch["question_id"][-1]
+        carry = batch.filter(pl.col("question_id") == last)
+        ready = batch.filter(pl.col("question_id") != last)
+        if ready.height:
+            yield select_verified(ready, judge, cfg)
+    if carry.height:
+        yield select_verified(carry, judge, cfg)
+
+
+def _sft_record(row: dict, votes: int, share: float) -> dict:
+    solution = f"{row['cot']}\n\n```python\n{row['program']}\n```\n\n答案：{row['cot_answer']}"
+    return {
+        "item_id": row["item_id"],
+        "messages": [{"role": "user", "content": row["question"]}, {"role": "assistant", "content": solution}],
+        "question_id": row["question_id"],
+        "knowledge_points": row["knowledge_points"],
+        "answer": row["cot_answer"],
+        "model": row["model"],
+        "prompt_version": row["prompt_version"],
+        "votes": votes,
+        "share": round(share, 4),
+    }

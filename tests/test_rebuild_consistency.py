@@ -1,0 +1,98 @@
+"""Self-consistency voting, program canonicalisation, distinct-path choice and select_verified."""
+import polars as pl
+import pytest
+
+from corpus_dag.rebuild.consistency import (
+    ConsistencyCfg,
+    canonical_program,
+    majority,
+    path_distance,
+    pick_paths,
+)
+from corpus_dag.rebuild.equivalence import AnswerJudge
+from corpus_dag.rebuild.stage import (
+    REBUILT_SCHEMA,
+    VERIFIED_SCHEMA,
+    select_verified,
+    select_verified_stream,
+)
+
+LOOP = '''import math
+def solve(n):
+    """Sum 0..n-1."""
+    # running total
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+print(solve(10))
+'''
+LOOP_RENAMED = "import math\ndef f(k):\n    s=0\n    for j in range(k): s += j  # add\n    return s\nprint(f(10))"
+BUILTIN = "print(sum(range(10)))"
+FORMULA = "n = 10\nprint(n * (n - 1) // 2)"
+
+
+def test_canonical_form_ignores_names_comments_docstrings_and_layout():
+    assert canonical_program(LOOP) == canonical_program(LOOP_RENAMED)
+    assert "math" in canonical_program(LOOP) and "range" in canonical_program(LOOP)
+    assert canonical_program(LOOP) != canonical_program(BUILTIN)
+    assert canonical_program("def f(:") is None
+    assert canonical_program('def f():\n    """only a docstring"""\nprint(f())') == "def v0():\n    pass\nprint(v0())"
+
+
+def test_pick_paths_drops_duplicates_and_maximises_distance():
+    canon = [canonical_program(c) for c in (LOOP, LOOP_RENAMED, BUILTIN, FORMULA, "def (")]
+    picked, why = pick_paths(canon, 2)
+    assert picked[0] == 0 and len(picked) == 2
+    assert why[1] == "duplicate_path" and why[4] == "unparseable_program"
+    other = picked[1]
+    assert path_distance(canon[0], canon[other]) == max(path_distance(canon[0], canon[i]) for i in (2, 3))
+    assert why[{2: 3, 3: 2}[other]] == "beyond_max_paths"
+
+
+def test_majority_groups_equivalent_answers():
+    same = lambda a, b: a.replace(" ", "") == b.replace(" ", "")
+    assert majority(["3", "4", "3 ", None, "", "4", "3"], same) == [[0, 2, 6], [1, 5]]
+
+
+def _row(qid, i, answer, program, valid=True, agree=True):
+    return {
+        "item_id": f"{qid}-s{i}", "question_id": qid, "prompt_version": "kp_cot_pot.v1", "model": "m",
+        "sample_idx": i, "valid": valid, "knowledge_points": ["求和"], "question": "求 0 到 9 的和",
+        "cot": "0+1+...+9 = 45", "cot_answer": answer, "program": program, "program_answer": answer,
+        "exec_status": "ok", "agree": agree, "equivalence_tier": "normalised", "tokens_in": 10,
+        "tokens_out": 20, "latency_s": 0.1,
+    }
+
+
+@pytest.fixture(scope="module")
+def judge():
+    with AnswerJudge() as j:
+        yield j
+
+
+def test_select_verified_accounts_for_every_sample(judge):
+    rows = [
+        _row("q1", 0, "45", LOOP), _row("q1", 1, "45.0", LOOP_RENAMED), _row("q1", 2, "\\frac{90}{2}", BUILTIN),
+        _row("q1", 3, "44", FORMULA), _row("q1", 4, "45", FORMULA, agree=False), _row("q1", 5, None, None, valid=False),
+        _row("q2", 0, "1", BUILTIN), _row("q2", 1, "2", BUILTIN), _row("q2", 2, "3", BUILTIN),
+    ]
+    df = pl.DataFrame(rows, schema=REBUILT_SCHEMA)
+    split = select_verified(df, judge, ConsistencyCfg(min_votes=2, min_share=0.5, max_paths=2))
+    assert split.n_in == df.height
+    assert split.kept.schema == pl.Schema(VERIFIED_SCHEMA)
+    assert sorted(split.kept["item_id"]) == ["q1-s0", "q1-s2"]
+    reasons = dict(zip(split.dropped["item_id"], split.dropped["reason"]))
+    assert reasons == {
+        "q1-s1": "duplicate_path", "q1-s3": "minority_answer", "q1-s4": "program_disagrees",
+        "q1-s5": "invalid_response", "q2-s0": "no_consensus: 1/3 votes", "q2-s1": "no_consensus: 1/3 votes",
+        "q2-s2": "no_consensus: 1/3 votes",
+    }
+    record = split.kept.filter(pl.col("item_id") == "q1-s0").row(0, named=True)
+    assert record["votes"] == 4 and record["share"] == round(4 / 6, 4)
+    assert [m["role"] for m in record["messages"]] == ["user", "assistant"]
+    assert "```python" in record["messages"][1]["content"]
+
+    streamed = list(select_verified_stream([df.slice(0, 4), df.slice(4, 3), df.slice(7)], judge))
+    assert sum(s.n_in for s in streamed) == df.height
+    assert sorted(pl.concat([s.kept for s in streamed])["item_id"]) == ["q1-s0", "q1-s2"]

@@ -1,0 +1,79 @@
+"""Hostile PoT programs are contained by the sandbox and recorded with an exec_status."""
+import os
+
+import pytest
+
+from corpus_dag.rebuild.sandbox import (
+    ERROR,
+    KILLED,
+    OK,
+    TIMEOUT,
+    SandboxCfg,
+    run_program,
+    run_programs,
+    sandbox_capabilities,
+)
+
+FAST = SandboxCfg(wall_s=3, cpu_s=1, memory_mb=256, output_kb=16)
+
+
+def test_a_plain_program_prints_its_answer():
+    r = run_program("from fractions import Fraction\nprint(Fraction(3, 5) + Fraction(1, 5))", FAST)
+    assert (r.status, r.answer) == (OK, "4/5")
+
+
+def test_exceptions_are_errors_not_crashes():
+    r = run_program("1 / 0", FAST)
+    assert r.status == ERROR and "ZeroDivisionError" in r.stderr and r.answer is None
+
+
+@pytest.mark.parametrize(
+    "name, code, status",
+    [
+        ("infinite_loop", "while True:\n    pass", TIMEOUT),
+        ("sleep_forever", "import time\ntime.sleep(60)", TIMEOUT),
+        ("memory_bomb", "x = bytearray(8 * 1024**3)", KILLED),
+        ("growing_memory", "a = []\nwhile True:\n    a.append(' ' * 10**6)", KILLED),
+        ("output_flood", "while True:\n    print('x' * 1000)", KILLED),
+        ("fork_bomb", "import os\nwhile True:\n    os.fork()", ERROR),
+        ("subprocess", "import subprocess\nsubprocess.run(['sh', '-c', 'echo hi'])", ERROR),
+        ("ctypes_escape", "import ctypes\nctypes.CDLL(None).fork()", ERROR),
+        ("socket_connect", "import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)", ERROR),
+    ],
+)
+def test_hostile_programs_are_contained(name, code, status):
+    r = run_program(code, FAST)
+    assert r.status == status, (name, r)
+    assert r.seconds < 30
+
+
+def test_writes_outside_the_temp_dir_are_refused(tmp_path):
+    target = tmp_path / "escaped.txt"
+    r = run_program(f"open({str(target)!r}, 'w').write('x')", FAST)
+    assert r.status == ERROR and not target.exists()
+    inside = run_program("open('scratch.txt', 'w').write('42')\nprint(open('scratch.txt').read())", FAST)
+    assert (inside.status, inside.answer) == (OK, "42")
+
+
+def test_reading_the_repo_is_refused():
+    r = run_program(f"print(open({os.path.abspath(__file__)!r}).read()[:20])", FAST)
+    assert r.status == ERROR and r.answer is None
+
+
+def test_environment_secrets_are_not_visible(monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-do-not-leak")
+    r = run_program("import os\nprint(sorted(os.environ.items()))", FAST)
+    assert r.status == OK and "do-not-leak" not in r.stdout
+    assert "AWS_SECRET_ACCESS_KEY" not in r.stdout and "OPENAI_API_KEY" not in r.stdout
+
+
+def test_programs_run_unprivileged_when_we_can_drop_root():
+    caps = sandbox_capabilities()
+    who = run_program("import os\nprint(os.getuid())", FAST)
+    assert who.answer == ("65534" if caps["drop_to_nobody"] else str(os.getuid()))
+
+
+def test_many_programs_run_concurrently_and_none_means_no_program():
+    results = run_programs(["print(1)", None, "print(2)", "  "], FAST)
+    assert [r.answer if r else None for r in results] == ["1", None, "2", None]
