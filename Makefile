@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# No model hub here: the demo's reference LM (perplexity) and rebuild LLM default to a tiny random
+# model built locally. Point these at real model folders for meaningful scores.
+TINY_MODEL := $(CURDIR)/.cache/models/tiny-qwen2
+export CORPUS_PPL_MODEL ?= $(TINY_MODEL)
+export CORPUS_REBUILD_MODEL ?= $(TINY_MODEL)
 
 .PHONY: setup vllm demo test ui bench clean
 
@@ -28,13 +33,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-demo: setup vllm $(DAGSTER_HOME)/dagster.yaml
+$(TINY_MODEL)/config.json: | $(VENV)/.vllm
+	$(BIN)/python -m corpus_dag.llm.tiny_model $(TINY_MODEL)
+
+demo: setup vllm $(DAGSTER_HOME)/dagster.yaml $(TINY_MODEL)/config.json
 	$(BIN)/python -m scripts.demo
 
 test: setup vllm $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m pytest -q
 
-ui: setup $(DAGSTER_HOME)/dagster.yaml
+ui: setup vllm $(DAGSTER_HOME)/dagster.yaml $(TINY_MODEL)/config.json
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 # BENCH_ARGS=--quick for small sizes.

@@ -1,12 +1,12 @@
 """The one `Definitions` of corpus_dag: every area's assets and checks, plus jobs, sensor, schedule."""
 import dagster as dg
 
-from assets import exam, ingest
+from assets import exam, ingest, rebuild
 from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.ingest.sensors import nightly_schedule, raw_files_sensor
 
-AREAS = [ingest, exam]
+AREAS = [ingest, exam, rebuild]
 
 
 def _build() -> dg.Definitions:

@@ -58,15 +58,31 @@ def _partition_keys(pdef, date_source_keys: list[str]) -> list[str | None]:
     return list(pdef.get_partition_keys())
 
 
+def _run_config(defs: dg.Definitions, wave: list[dg.AssetKey], asset_config: dict[str, dict]) -> dict:
+    ops = {
+        defs.resolve_assets_def(key).node_def.name: {"config": asset_config[key.to_user_string()]}
+        for key in wave
+        if key.to_user_string() in asset_config
+    }
+    return {"ops": ops} if ops else {}
+
+
 def _value(meta: dict, key: str):
     v = meta.get(key)
     return getattr(v, "value", v)
 
 
 def materialize_all(
-    defs: dg.Definitions, instance: dg.DagsterInstance, date_source_keys: Iterable[str], log=print
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    date_source_keys: Iterable[str],
+    log=print,
+    asset_config: dict[str, dict] | None = None,
 ) -> RunSummary:
-    """Run every asset (and its checks) for the given date x source partitions; raise on failure."""
+    """Run every asset (and its checks) for the given date x source partitions; raise on failure.
+
+    `asset_config` maps an asset key to its config (e.g. fewer LLM samples for a demo).
+    """
     date_source_keys = sorted(date_source_keys)
     summary = RunSummary()
     everything = [*(defs.assets or []), *(defs.asset_checks or [])]
@@ -75,7 +91,12 @@ def materialize_all(
             names = ", ".join(k.to_user_string() for k in wave)
             log(f"-> {names} [{pk or 'unpartitioned'}]")
             result = dg.materialize(
-                everything, instance=instance, resources=defs.resources, selection=wave, partition_key=pk
+                everything,
+                instance=instance,
+                resources=defs.resources,
+                selection=wave,
+                partition_key=pk,
+                run_config=_run_config(defs, wave, asset_config or {}),
             )
             for event in result.get_asset_materialization_events():
                 mat = event.materialization

@@ -11,6 +11,9 @@ from assets.runner import materialize_all
 from corpus_dag.storage import CorpusStore, seed_raw_library
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent / "samples" / "library"
+# The demo's LLM is a tiny random model on CPU: keep its generations short. Real runs use the
+# asset defaults (4 samples, 1024 tokens) or what the launchpad sets.
+DEMO_CONFIG = {"rebuilt_math_items": {"samples": 2, "max_tokens": 64}}
 
 
 def print_table(summary) -> None:
@@ -31,7 +34,7 @@ def main() -> int:
     partitions = sorted(f"{date}|{source}" for source, date in store.raw_files())
     print(f"corpus root: {store.root_url} ({len(copied)} raw files seeded, partitions: {', '.join(partitions)})")
     instance = dg.DagsterInstance.get()
-    summary = materialize_all(defs, instance, partitions)
+    summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG)
     print()
     print_table(summary)
     print()

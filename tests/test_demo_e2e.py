@@ -4,7 +4,7 @@ import pytest
 from assets.definitions import defs
 from assets.runner import materialize_all, plan_waves
 from corpus_dag.storage import CorpusStore, seed_raw_library
-from scripts.demo import SAMPLE_LIBRARY
+from scripts.demo import DEMO_CONFIG, SAMPLE_LIBRARY
 
 pytestmark = pytest.mark.slow
 
@@ -19,12 +19,14 @@ def test_waves_respect_dependencies():
     assert done == set(graph.materializable_asset_keys)
 
 
-def test_sample_library_through_the_whole_dag(corpus_root, dagster_instance):
+def test_sample_library_through_the_whole_dag(corpus_root, dagster_instance, tiny_model_path, vllm_cpu_env, monkeypatch):
+    monkeypatch.setenv("CORPUS_PPL_MODEL", str(tiny_model_path))
+    monkeypatch.setenv("CORPUS_REBUILD_MODEL", str(tiny_model_path))
     store = CorpusStore(corpus_root)
     seed_raw_library(store, SAMPLE_LIBRARY)
     partitions = sorted(f"{d}|{s}" for s, d in store.raw_files())
     assert len(partitions) >= 4
-    summary = materialize_all(defs, dagster_instance, partitions, log=lambda _m: None)
+    summary = materialize_all(defs, dagster_instance, partitions, log=lambda _m: None, asset_config=DEMO_CONFIG)
     assert summary.checks_failed == []
     materialized = {r.asset for r in summary.rows}
     assert materialized == {k.to_user_string() for k in defs.resolve_asset_graph().materializable_asset_keys}

@@ -3,6 +3,7 @@
 import time
 
 import dagster as dg
+import polars as pl
 
 from assets.common.partitions import DATE_SOURCE, source_and_date
 from assets.common.stage import Out, stream_split
@@ -71,13 +72,23 @@ def rebuild_cfg(config: RebuildConfig) -> RebuildCfg:
 def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig, storage: CorpusStorage, llm: LLMEngine):
     """Rebuild every math question of the partition(s) with k samples; responses are cached in storage,
     so a cancelled run resumes where it stopped and a re-run with the same config calls no model."""
-    store, engine, cfg = storage.store(), llm.engine(), rebuild_cfg(config)
+    store, cfg = storage.store(), rebuild_cfg(config)
     for key in context.partition_keys:  # a multi-run backfill hands one run several partitions
         source, date = (dict(DATE_SOURCE.get_partition_key_from_str(key).keys_by_dimension)[d] for d in ("source", "date"))
         dims = {"source": source, "date": date}
         questions = PartitionData(store, CorpusStore.partition_path("math_questions", dims))
         if not questions.exists():
             raise dg.Failure(f"rebuilt_math_items {key}: math_questions partition is not materialized")
+        if questions.num_rows == 0:  # other source kinds, or no math in this partition: no model load
+            rel = CorpusStore.partition_path("rebuilt_math_items", dims)
+            store.write_frame(rel, pl.DataFrame(schema=REBUILT_SCHEMA))
+            yield dg.MaterializeResult(
+                asset_key="rebuilt_math_items",
+                metadata={"dagster/row_count": 0, "path": dg.MetadataValue.path(store.url(rel)), "partition": key,
+                          "note": "no math questions in this partition: no model call"},
+            )
+            continue
+        engine = llm.engine()  # loaded once per run, on the first partition that needs it
         cache = ResponseCache(store, f"{engine.model}/{cfg.prompt}.v{cfg.prompt_rev}/source={source}/date={date}")
         rel = CorpusStore.partition_path("rebuilt_math_items", dims)
         started = time.monotonic()

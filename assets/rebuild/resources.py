@@ -18,7 +18,7 @@ class LLMEngine(dg.ConfigurableResource):
     model: str = Field(default="", description="vllm: model folder or hub id (default $CORPUS_REBUILD_MODEL); openai: model name")
     served_name: str = Field(default="", description="Name stored with items (default: the model folder name)")
     tensor_parallel_size: int = 1
-    max_model_len: int = 4096
+    max_model_len: int = Field(default=0, description="0: the model's own context length")
     dtype: str = "auto"
     enforce_eager: bool = False
     base_url: str = Field(default="", description="openai: e.g. http://127.0.0.1:8000/v1")
@@ -52,14 +52,15 @@ class LLMEngine(dg.ConfigurableResource):
         model = self.model or os.environ.get("CORPUS_REBUILD_MODEL", "")
         if not model:
             raise dg.Failure("LLMEngine kind=vllm needs `model` (a folder or hub id) or $CORPUS_REBUILD_MODEL")
-        if _cpu_only():
+        cpu = _cpu_only()
+        if cpu:  # vLLM's CPU build: KV-cache size, in-process engine, no graph compile
             from corpus_dag.llm.cpu import apply_vllm_env
 
             apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
         return VllmEngine(
             VllmCfg(
                 model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
-                max_model_len=self.max_model_len, dtype=self.dtype, enforce_eager=self.enforce_eager,
+                max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
             )
         )
 

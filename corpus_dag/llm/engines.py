@@ -77,7 +77,7 @@ class VllmCfg:
     model: str  # a local path or a hub id
     served_name: str | None = None  # the name stored with items (default: the folder name)
     tensor_parallel_size: int = 1
-    max_model_len: int = 4096
+    max_model_len: int | None = None  # None: the model's own limit
     dtype: str = "auto"
     enforce_eager: bool = False
     gpu_memory_utilization: float = 0.9

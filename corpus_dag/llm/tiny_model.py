@@ -90,3 +90,11 @@ def _train_tokenizer():
         chat_template=CHATML_TEMPLATE,
         model_max_length=2048,
     )
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m corpus_dag.llm.tiny_model OUTPUT_FOLDER")
+    print(build_tiny_model(sys.argv[1]))
