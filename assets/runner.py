@@ -27,7 +27,8 @@ class StageRow:
 class RunSummary:
     rows: list[StageRow] = field(default_factory=list)
     checks_passed: int = 0
-    checks_failed: list[str] = field(default_factory=list)
+    checks_failed: list[str] = field(default_factory=list)  # ERROR severity
+    checks_warned: list[str] = field(default_factory=list)  # WARN severity: worth a look, not a stop
 
 
 def plan_waves(defs: dg.Definitions) -> list[tuple[dg.PartitionsDefinition | None, list[dg.AssetKey]]]:
@@ -113,9 +114,12 @@ def materialize_all(
                     )
                 )
             for evaluation in result.get_asset_check_evaluations():
+                name = f"{evaluation.asset_check_key.to_user_string()} [{pk}]"
                 if evaluation.passed:
                     summary.checks_passed += 1
+                elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                    summary.checks_warned.append(name)
                 else:
-                    summary.checks_failed.append(f"{evaluation.asset_check_key.to_user_string()} [{pk}]")
+                    summary.checks_failed.append(name)
     return summary
 

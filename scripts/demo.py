@@ -38,7 +38,11 @@ def main() -> int:
     print()
     print_table(summary)
     print()
-    print(f"checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed {summary.checks_failed or ''}")
+    print(f"checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed, {len(summary.checks_warned)} warnings")
+    for name in summary.checks_failed:
+        print(f"  FAILED  {name}")
+    for name in summary.checks_warned:
+        print(f"  warning {name}")
     print(f"done in {time.monotonic() - started:.0f}s. Dagster instance: {os.environ.get('DAGSTER_HOME')}")
     print("Open the UI with `make ui`, then http://127.0.0.1:3000 (Assets -> Lineage, Partitions, Checks).")
     return 0 if not summary.checks_failed else 1

@@ -167,7 +167,7 @@ def decontaminate(context: dg.AssetExecutionContext, config: DecontamConfig, sto
 
 @dg.asset(
     partitions_def=RECIPES,
-    deps=RECIPE_ASSETS,
+    deps=[dg.AssetDep(asset, partition_mapping=dg.AllPartitionMapping()) for asset in RECIPE_ASSETS],
     description="Training shards of one recipe (config/recipes/{name}.yaml): Parquet (and JSONL) files, "
     "manifest.json with rows/tokens per input, input partitions with data versions, and the recipe hash.",
     kinds={"polars", "parquet"},

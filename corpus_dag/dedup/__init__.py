@@ -1,0 +1,27 @@
+"""Exact and MinHash near-duplicate removal across partitions (datasketch-compatible signatures).
+
+signatures(batch, cfg) -> one signature row per document (computed once per partition)
+find_clusters(signature files, cfg, workdir) -> duplicate clusters, out of core (see `clusters`)
+apply(batch, clusters) -> Split: duplicates dropped with reason and a duplicate_of trail
+"""
+from .apply import apply, cluster_sizes, exact_jaccard, sample_pairs_markdown
+from .clusters import find_clusters
+from .config import KIND_DEFAULTS, DedupCfg, band_params, cfg_for
+from .minhash import signatures, signatures_stream
+from .shingles import shingle_hash, shingles
+
+__all__ = [
+    "KIND_DEFAULTS",
+    "DedupCfg",
+    "apply",
+    "band_params",
+    "cfg_for",
+    "cluster_sizes",
+    "exact_jaccard",
+    "find_clusters",
+    "sample_pairs_markdown",
+    "shingle_hash",
+    "shingles",
+    "signatures",
+    "signatures_stream",
+]

@@ -1,0 +1,52 @@
+"""Dropping duplicates from a document batch, and what a person needs to eyeball the clusters."""
+from __future__ import annotations
+
+import polars as pl
+
+from corpus_dag.accounting import Split, split_by_reason
+
+from .config import DedupCfg
+from .shingles import shingles
+
+REASONS = {"exact": "exact_duplicate", "near": "near_duplicate"}
+
+
+def apply(batch: pl.DataFrame, clusters: pl.DataFrame) -> Split:
+    """Keep representatives and singletons; drop the other cluster members with reason
+    exact_duplicate / near_duplicate and the trail columns duplicate_of, cluster_id, est_jaccard."""
+    on = ["doc_id"] + (["source"] if "source" in batch.columns and "source" in clusters.columns else [])
+    trail = clusters.filter(pl.col("duplicate_of").is_not_null()).select(*on, "duplicate_of", "cluster_id", "kind", "est_jaccard")
+    tagged = batch.join(trail, on=on, how="left", maintain_order="left")
+    split = split_by_reason(tagged, pl.col("kind").replace_strict(REASONS, default=None))
+    return Split(kept=split.kept.drop(trail.columns[len(on) :]), dropped=split.dropped.drop("kind"))
+
+
+def cluster_sizes(clusters: pl.DataFrame) -> pl.DataFrame:
+    """How many clusters have 2, 3, ... members (singletons are not in `clusters`)."""
+    return clusters.group_by("cluster_id").len("size").group_by("size").len("n_clusters").sort("size")
+
+
+def exact_jaccard(a: str, b: str, cfg: DedupCfg) -> float:
+    """Jaccard similarity of the two texts' shingle sets (no sketch)."""
+    sa, sb = set(shingles(a, cfg)), set(shingles(b, cfg))
+    return len(sa & sb) / len(sa | sb) if sa or sb else 1.0
+
+
+def sample_pairs_markdown(clusters: pl.DataFrame, texts: pl.DataFrame, cfg: DedupCfg, k: int = 5, width: int = 240) -> str:
+    """A markdown table of up to k (representative, duplicate) pairs side by side, nearest to the
+    threshold first (the pairs worth checking), with estimated and exact Jaccard.
+    `texts` maps doc_id -> text for at least the documents shown."""
+    dup = clusters.filter(pl.col("duplicate_of").is_not_null()).sort("est_jaccard", "doc_id").head(k)
+    shown = pl.concat([dup["doc_id"], dup["duplicate_of"]]).implode()
+    text_of = dict(texts.filter(pl.col("doc_id").is_in(shown)).select("doc_id", "text").iter_rows())
+
+    def cell(doc_id: str) -> str:
+        t = (text_of.get(doc_id) or "").replace("|", "\\|").replace("\n", " ")
+        return f"`{doc_id}`<br>{t[:width]}{'…' if len(t) > width else ''}"
+
+    lines = ["| kind | est. J | exact J | kept | dropped |", "|---|---|---|---|---|"]
+    for row in dup.iter_rows(named=True):
+        kept, dropped = row["duplicate_of"], row["doc_id"]
+        exact = exact_jaccard(text_of.get(kept, ""), text_of.get(dropped, ""), cfg)
+        lines.append(f"| {row['kind']} | {row['est_jaccard']:.2f} | {exact:.2f} | {cell(kept)} | {cell(dropped)} |")
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""Dedup settings: one frozen config per source kind, and the LSH bands x rows it implies.
+
+Every threshold is served by the SAME 128-permutation signature of a document: only the split of
+those permutations into bands x rows changes, so a new threshold never re-hashes the corpus.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from scipy.integrate import quad
+
+SHINGLES = ("char", "word")
+
+
+@dataclass(frozen=True)
+class DedupCfg:
+    """How documents are shingled, signed and compared.
+
+    shingle/n: character n-grams (Chinese, mixed text) or word n-grams (English prose, code).
+    threshold: Jaccard similarity from which two documents count as near duplicates.
+    fp_weight/fn_weight: how bands x rows trade missed pairs against extra candidates; candidates
+      are verified on the full signature, so a miss costs more than a candidate (fn > fp).
+    window: within one band bucket (sorted by date, doc_id) each member is paired with the next
+      `window` members, so a bucket of m documents yields O(m * window) pairs, never O(m^2).
+    n_shards: band-key shards; each one is an independent unit of work (see `clusters`).
+    batch_rows: rows read per batch from a signature file.
+    """
+
+    shingle: str = "char"
+    n: int = 5
+    num_perm: int = 128
+    seed: int = 1
+    threshold: float = 0.8
+    fp_weight: float = 0.3
+    fn_weight: float = 0.7
+    window: int = 8
+    n_shards: int = 16
+    batch_rows: int = 65_536
+
+    def __post_init__(self):
+        if self.shingle not in SHINGLES:
+            raise ValueError(f"shingle must be one of {SHINGLES}, got {self.shingle!r}")
+        if self.n < 1 or self.num_perm < 2 or self.window < 1 or self.n_shards < 1:
+            raise ValueError("n, window and n_shards must be >= 1 and num_perm >= 2")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
+
+    @property
+    def bands(self) -> tuple[int, int]:
+        """(bands, rows) for this threshold, from the same num_perm permutations."""
+        return band_params(self.threshold, self.num_perm, self.fp_weight, self.fn_weight)
+
+
+# Per source kind (config/sources.yaml `kind`); a source's own settings override these.
+KIND_DEFAULTS: dict[str, DedupCfg] = {
+    "web": DedupCfg(threshold=0.75),
+    "exam_library": DedupCfg(threshold=0.8),
+    "patent": DedupCfg(threshold=0.85),
+    "book": DedupCfg(threshold=0.85),
+    "code": DedupCfg(shingle="word", n=5, threshold=0.85),
+}
+
+
+def cfg_for(kind: str, lang: str = "mixed", **overrides) -> DedupCfg:
+    """The dedup config of a source: its kind's default, English switched to word 5-grams,
+    then the source's own overrides (unknown keys raise TypeError, so typos do not pass)."""
+    if kind not in KIND_DEFAULTS:
+        raise ValueError(f"no dedup defaults for kind {kind!r}; known: {sorted(KIND_DEFAULTS)}")
+    cfg = KIND_DEFAULTS[kind]
+    if lang == "en" and kind != "code":
+        cfg = replace(cfg, shingle="word", n=5)
+    return replace(cfg, **overrides)
+
+
+def _false_positive(threshold: float, b: int, r: int) -> float:
+    return quad(lambda s: 1 - (1 - s**r) ** b, 0.0, threshold)[0]
+
+
+def _false_negative(threshold: float, b: int, r: int) -> float:
+    return quad(lambda s: (1 - s**r) ** b, threshold, 1.0)[0]
+
+
+@lru_cache(maxsize=64)
+def band_params(threshold: float, num_perm: int, fp_weight: float, fn_weight: float) -> tuple[int, int]:
+    """Bands x rows minimising the weighted area of false positives below and false negatives
+    above the threshold (the criterion of datasketch's MinHashLSH; same weights, same answer)."""
+    best, best_err = (0, 0), float("inf")
+    for b in range(2, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            err = fp_weight * _false_positive(threshold, b, r) + fn_weight * _false_negative(threshold, b, r)
+            if err < best_err:
+                best, best_err = (b, r), err
+    return best

@@ -1,0 +1,72 @@
+"""Dedup assets through a real Dagster instance: two dates of one source, duplicates across them."""
+import random
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+import assets.dedup
+import assets.ingest
+from assets.common.storage import CorpusIOManager, CorpusStorage
+from corpus_dag.storage import CorpusStore
+from tests.helpers import write_jsonl
+
+ALPHABET = "已知集合函数定义域实数求下列说法正确是选择题分析解答物理化学生物地理历史政治语文英语数学"
+
+
+def defs() -> dg.Definitions:
+    storage = CorpusStorage()
+    return dg.Definitions.merge(
+        assets.ingest.defs,
+        assets.dedup.defs,
+        dg.Definitions(resources={"storage": storage, "io_manager": CorpusIOManager(storage=storage)}),
+    )
+
+
+def seed(root: str) -> None:
+    rnd = random.Random(0)
+    texts = ["".join(rnd.choice(ALPHABET) for _ in range(400)) for _ in range(30)]
+    day1 = [{"id": f"a{i}", "text": t} for i, t in enumerate(texts)]
+    day2 = [{"id": "b0", "text": texts[0]}, {"id": "b1", "text": texts[1][:380] + "（完）"}]
+    day2 += [{"id": f"b{i}", "text": "".join(rnd.choice(ALPHABET) for _ in range(400))} for i in range(2, 10)]
+    store = CorpusStore(root)
+    write_jsonl(Path(store.abs("raw/wenku/2026-11-20/a.jsonl")), day1)
+    write_jsonl(Path(store.abs("raw/wenku/2026-11-21/b.jsonl")), day2)
+
+
+def run(instance, d, selection, pk):
+    result = dg.materialize(
+        [*d.assets, *d.asset_checks], instance=instance, resources=d.resources, selection=selection, partition_key=pk
+    )
+    assert result.success
+    return result
+
+
+def test_dedup_assets_across_dates(corpus_root, dagster_instance):
+    seed(corpus_root)
+    d = defs()
+    per_date = ["raw_documents", "rejected_documents", "minhash_signatures"]
+    for pk in ("2026-11-20|wenku", "2026-11-21|wenku"):
+        run(dagster_instance, d, per_date, pk)
+    result = run(dagster_instance, d, ["dedup_clusters"], "wenku")
+    store = CorpusStore(corpus_root)
+    clusters = store.read("dedup_clusters/source=wenku/data.parquet")
+    dups = clusters.filter(pl.col("duplicate_of").is_not_null()).select("doc_id", "duplicate_of", "kind")
+    assert dups.sort("doc_id").rows() == [("b0", "a0", "exact"), ("b1", "a1", "near")]
+    meta = result.asset_materializations_for_node("dedup_clusters")[0].metadata
+    assert meta["duplicates"].value == 2 and "| kind |" in meta["sample_pairs"].value
+    checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+    assert checks["trail_points_to_kept_representative"].passed
+
+    result = run(dagster_instance, d, ["deduplicated_documents", "duplicate_documents"], "2026-11-21|wenku")
+    dims = {"date": "2026-11-21", "source": "wenku"}
+    kept = store.read(CorpusStore.partition_path("deduplicated_documents", dims))
+    dropped = store.read(CorpusStore.partition_path("duplicate_documents", dims))
+    assert kept.height == 8 and sorted(dropped["doc_id"]) == ["b0", "b1"]
+    assert set(dropped["reason"]) == {"exact_duplicate", "near_duplicate"}
+    checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+    assert checks["dedup_rate_in_range"].passed
+
+    run(dagster_instance, d, ["deduplicated_documents", "duplicate_documents"], "2026-11-20|wenku")
+    first_day = store.read(CorpusStore.partition_path("duplicate_documents", {"date": "2026-11-20", "source": "wenku"}))
+    assert first_day.is_empty()  # the earlier date holds the representatives
