@@ -5,8 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-import assets.exam
-from assets.definitions import defs as foundation
+from assets.definitions import defs
 from corpus_dag.storage import CorpusStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,7 +18,6 @@ def test_sample_library_to_math_questions(corpus_root, dagster_instance):
     folder = Path(CorpusStore(corpus_root).abs("raw/wenku/2026-11-21"))
     folder.mkdir(parents=True)
     shutil.copy(REPO / "samples/library/wenku/2026-11-21/part-0.jsonl.gz", folder)
-    defs = dg.Definitions.merge(foundation, assets.exam.defs)
     everything = [*defs.assets, *defs.asset_checks]
     run_config = {"ops": {"question_classifier": {"config": {"hash_dim": 1 << 16}}}}
     assert dg.materialize(everything, instance=dagster_instance, resources=defs.resources,

@@ -2,6 +2,7 @@
 import dagster as dg
 
 from assets.rebuild.assets import rebuilt_math_items, verified_math_items
+from assets.rebuild.checks import checks
 from assets.rebuild.resources import LLMEngine
 
-defs = dg.Definitions(assets=[rebuilt_math_items, verified_math_items], resources={"llm": LLMEngine()})
+defs = dg.Definitions(assets=[rebuilt_math_items, verified_math_items], asset_checks=checks, resources={"llm": LLMEngine()})
