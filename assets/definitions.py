@@ -8,7 +8,7 @@ from assets.ingest.sensors import nightly_schedule, raw_files_sensor
 
 AREAS = [ingest, exam, rebuild, dedup, quality, curate]
 # Stages that aggregate over many partitions (all dates of a source, or a reference sample).
-GLOBAL_STAGES = ["dedup_clusters", "ppl_thresholds"]
+GLOBAL_STAGES = ["dedup_clusters", "math_dedup_clusters", "ppl_thresholds"]
 
 
 def _build() -> dg.Definitions:

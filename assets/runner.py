@@ -59,13 +59,14 @@ def _partition_keys(pdef, date_source_keys: list[str]) -> list[str | None]:
     return list(pdef.get_partition_keys())
 
 
-def _run_config(defs: dg.Definitions, wave: list[dg.AssetKey], asset_config: dict[str, dict]) -> dict:
+def _run_config(defs: dg.Definitions, wave: list[dg.AssetKey], asset_config: dict[str, dict], log_level: str) -> dict:
     ops = {
         defs.resolve_assets_def(key).node_def.name: {"config": asset_config[key.to_user_string()]}
         for key in wave
         if key.to_user_string() in asset_config
     }
-    return {"ops": ops} if ops else {}
+    loggers = {"console": {"config": {"log_level": log_level}}}
+    return {"ops": ops, "loggers": loggers} if ops else {"loggers": loggers}
 
 
 def _value(meta: dict, key: str):
@@ -79,6 +80,7 @@ def materialize_all(
     date_source_keys: Iterable[str],
     log=print,
     asset_config: dict[str, dict] | None = None,
+    log_level: str = "INFO",
 ) -> RunSummary:
     """Run every asset (and its checks) for the given date x source partitions; raise on failure.
 
@@ -97,7 +99,7 @@ def materialize_all(
                 resources=defs.resources,
                 selection=wave,
                 partition_key=pk,
-                run_config=_run_config(defs, wave, asset_config or {}),
+                run_config=_run_config(defs, wave, asset_config or {}, log_level),
             )
             for event in result.get_asset_materialization_events():
                 mat = event.materialization

@@ -61,7 +61,7 @@ def test_curate_stages_on_the_samples(corpus_root, dagster_instance):
     math = pl.DataFrame(
         {"item_id": ["m1", "m2"], "messages": [[{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]] * 2}
     )
-    store.write_frame(CorpusStore.partition_path("verified_math_items", {"source": "wenku", "date": DATE}), math)
+    store.write_frame(CorpusStore.partition_path("decontaminated_math_items", {"source": "wenku", "date": DATE}), math)
     first = run(["training_mixture"], "demo", dagster_instance)
     folder = Path(corpus_root) / "training_mixture" / "recipe=demo"
     shards = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}

@@ -18,7 +18,7 @@ def defs() -> dg.Definitions:
     storage = CorpusStorage()
     return dg.Definitions.merge(
         assets.ingest.defs,
-        assets.dedup.defs,
+        assets.dedup.documents.defs,  # the math-items dedup is tested in test_math_curation.py
         dg.Definitions(resources={"storage": storage, "io_manager": CorpusIOManager(storage=storage)}),
     )
 

@@ -19,10 +19,14 @@ def test_waves_respect_dependencies():
     assert done == set(graph.materializable_asset_keys)
 
 
-def test_sample_library_through_the_whole_dag(corpus_root, dagster_instance, tiny_model_path, vllm_cpu_env, monkeypatch):
+@pytest.mark.parametrize("root", ["local", "s3"])
+def test_sample_library_through_the_whole_dag(root, request, dagster_instance, tiny_model_path, vllm_cpu_env, monkeypatch):
+    """The same graph on a local folder and on a real S3 server: only CORPUS_ROOT changes."""
+    corpus_root = request.getfixturevalue("corpus_root" if root == "local" else "s3_root")
     monkeypatch.setenv("CORPUS_PPL_MODEL", str(tiny_model_path))
     monkeypatch.setenv("CORPUS_REBUILD_MODEL", str(tiny_model_path))
     store = CorpusStore(corpus_root)
+    assert store.protocol == ("file" if root == "local" else "s3")
     seed_raw_library(store, SAMPLE_LIBRARY)
     partitions = sorted(f"{d}|{s}" for s, d in store.raw_files())
     assert len(partitions) >= 4

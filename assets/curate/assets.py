@@ -1,4 +1,5 @@
-"""`chunked_documents`, `decontaminated_documents` + `contaminated_items`, `training_mixture`."""
+"""`chunked_documents`, `decontaminated_documents` + `contaminated_items` (and `decontaminated_math_items` +
+`contaminated_math_items`), `training_mixture`."""
 
 import tempfile
 import time
@@ -19,9 +20,14 @@ from corpus_dag.mixture import RECIPES_DIR, InputPart, build_mixture, load_recip
 from corpus_dag.storage import CorpusStore, PartitionData
 
 # Upstream of each stage: patents are chunked after dedup; every source is decontaminated after
-# the quality (perplexity) stage, the last filter before training data.
+# the quality (perplexity) stage, the last filter before training data; math items after their dedup.
 CHUNK_INPUT = "deduplicated_documents"
 DECONTAM_INPUT = "quality_documents"
+MATH_DECONTAM_INPUT = "math_deduplicated_items"
+QUESTION = (  # a math item's user turn(s): the question a benchmark item could leak into
+    pl.col("messages").list.eval(pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")).list.join("\n")
+)
+CHECKED = "__decontam_text"
 CHUNK_KINDS = ("patent", "book")
 CHUNKS = Out("chunked_documents", CHUNK_SCHEMA)
 UNCHUNKED = "unchunked_documents"
@@ -102,67 +108,79 @@ class DecontamConfig(dg.Config):
     batch_rows: int = 20_000
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "decontaminated_documents",
-            description=f"Rows of {DECONTAM_INPUT} that share no n-gram with a benchmark test item (GSM8K, MATH500, GAOKAO).",
-            kinds={"polars", "parquet", "numpy"},
-            tags={"stage": "decontaminate"},
-            deps=[DECONTAM_INPUT],
-            **COMMON,
-        ),
-        dg.AssetSpec(
-            "contaminated_items",
-            description="Removed rows with reason 'contaminated', benchmark, benchmark_item_id, the matched n-gram and n_matched.",
-            kinds={"polars", "parquet"},
-            tags={"stage": "decontaminate"},
-            deps=[DECONTAM_INPUT],
-            **COMMON,
-        ),
-    ],
-    partitions_def=DATE_SOURCE,
-    can_subset=False,
-)
-def decontaminate(context: dg.AssetExecutionContext, config: DecontamConfig, storage: CorpusStorage):
-    """Build the benchmark n-gram index once, then check the partition batch by batch."""
-    source, date = source_and_date(context)
-    store = storage.store()
-    docs = PartitionData(store, CorpusStore.partition_path(DECONTAM_INPUT, {"source": source, "date": date}))
-    docs.require(f"asset {DECONTAM_INPUT} partition {context.partition_key}")
-    cfg = DecontamCfg(
-        n_words=config.n_words, n_chars=config.n_chars, min_matches=config.min_matches, max_items_per_ngram=config.max_items_per_ngram
+def decontamination(name: str, source_asset: str, kept: str, removed: str, text: pl.Expr, what: str) -> dg.AssetsDefinition:
+    """The decontamination multi-asset over `source_asset`: `text` computes what is checked
+    against the benchmarks (a document's text, a math item's question); `what` names a row."""
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                kept,
+                description=f"Rows of {source_asset} ({what}) that share no n-gram with a benchmark test item (GSM8K, MATH500, GAOKAO).",
+                kinds={"polars", "parquet", "numpy"},
+                tags={"stage": "decontaminate"},
+                deps=[source_asset],
+                **COMMON,
+            ),
+            dg.AssetSpec(
+                removed,
+                description=f"Removed {what} with reason 'contaminated', benchmark, benchmark_item_id, the matched n-gram and n_matched.",
+                kinds={"polars", "parquet"},
+                tags={"stage": "decontaminate"},
+                deps=[source_asset],
+                **COMMON,
+            ),
+        ],
+        partitions_def=DATE_SOURCE,
+        can_subset=False,
+        name=name,
     )
-    started = time.monotonic()
-    index = BenchmarkIndex.from_folder(config.benchmarks_dir, cfg) if config.benchmarks_dir else BenchmarkIndex.from_folder(cfg=cfg)
-    context.log.info(f"benchmark index: {index.stats} in {time.monotonic() - started:.2f}s")
-    schema = _schema(docs)
-    extra_cols = {REASON: pl.String, "benchmark": pl.String, "benchmark_item_id": pl.String, "matched_ngram": pl.String, "n_matched": pl.Int64}
-    counts: dict[str, int] = {}
-    seconds = [0.0, 0]
+    def decontaminate(context: dg.AssetExecutionContext, config: DecontamConfig, storage: CorpusStorage):
+        """Build the benchmark n-gram index once, then check the partition batch by batch."""
+        source, date = source_and_date(context)
+        store = storage.store()
+        docs = PartitionData(store, CorpusStore.partition_path(source_asset, {"source": source, "date": date}))
+        docs.require(f"asset {source_asset} partition {context.partition_key}")
+        cfg = DecontamCfg(
+            n_words=config.n_words, n_chars=config.n_chars, min_matches=config.min_matches,
+            max_items_per_ngram=config.max_items_per_ngram, column=CHECKED,
+        )
+        started = time.monotonic()
+        index = BenchmarkIndex.from_folder(config.benchmarks_dir, cfg) if config.benchmarks_dir else BenchmarkIndex.from_folder(cfg=cfg)
+        context.log.info(f"benchmark index: {index.stats} in {time.monotonic() - started:.2f}s")
+        schema = _schema(docs)
+        extra_cols = {REASON: pl.String, "benchmark": pl.String, "benchmark_item_id": pl.String, "matched_ngram": pl.String, "n_matched": pl.Int64}
+        counts: dict[str, int] = {}
+        seconds = [0.0, 0]
 
-    def splits():
-        for batch in docs.iter_batches(batch_rows=config.batch_rows):
-            t = time.monotonic()
-            split = index.split(batch)
-            seconds[0] += time.monotonic() - t
-            seconds[1] += int(batch["text"].str.len_bytes().sum())
-            for b, n in contaminated_counts(split.dropped).items():
-                counts[b] = counts.get(b, 0) + n
-            yield split
+        def splits():
+            for batch in docs.iter_batches(batch_rows=config.batch_rows):
+                t = time.monotonic()
+                checked = batch.with_columns(text.alias(CHECKED))
+                split = index.split(checked)
+                split = Split(kept=split.kept.drop(CHECKED), dropped=split.dropped.drop(CHECKED))
+                seconds[0] += time.monotonic() - t
+                seconds[1] += int(checked[CHECKED].str.len_bytes().sum())
+                for b, n in contaminated_counts(split.dropped).items():
+                    counts[b] = counts.get(b, 0) + n
+                yield split
 
-    def extra(_tally):
-        table = pl.DataFrame({"benchmark": list(counts), "rows": list(counts.values())}, schema={"benchmark": pl.String, "rows": pl.Int64})
-        return {
-            "contaminated_by_benchmark": dg.MetadataValue.json(counts),
-            "contaminated_table": dg.MetadataValue.md(markdown_table(table, max_rows=20)),
-            "benchmark_index": dg.MetadataValue.json(index.stats),
-            "decontam_mb_per_s": round(seconds[1] / 1e6 / seconds[0], 2) if seconds[0] else None,
-        }
+        def extra(_tally):
+            table = pl.DataFrame({"benchmark": list(counts), "rows": list(counts.values())}, schema={"benchmark": pl.String, "rows": pl.Int64})
+            return {
+                "contaminated_by_benchmark": dg.MetadataValue.json(counts),
+                "contaminated_table": dg.MetadataValue.md(markdown_table(table, max_rows=20)),
+                "benchmark_index": dg.MetadataValue.json(index.stats),
+                "decontam_mb_per_s": round(seconds[1] / 1e6 / seconds[0], 2) if seconds[0] else None,
+            }
 
-    yield from stream_split(
-        context, store, splits(), Out("decontaminated_documents", schema), Out("contaminated_items", schema | extra_cols), extra_metadata=extra
-    )
+        yield from stream_split(context, store, splits(), Out(kept, schema), Out(removed, schema | extra_cols), extra_metadata=extra)
+
+    return decontaminate
+
+
+decontaminate = decontamination("decontaminate", DECONTAM_INPUT, "decontaminated_documents", "contaminated_items", pl.col("text"), "documents")
+decontaminate_math = decontamination("decontaminate_math", MATH_DECONTAM_INPUT, "decontaminated_math_items", "contaminated_math_items", QUESTION, "math items")
 
 
 @dg.asset(

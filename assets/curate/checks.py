@@ -1,9 +1,9 @@
-"""Checks on curate assets: fragment schema and ids; decontamination accounting and hit rate."""
+"""Checks on curate assets: fragment schema and ids; decontamination accounting and hit rate (documents, math items)."""
 
 import dagster as dg
 
 from assets.common.checks import gx_check
-from assets.curate.assets import DECONTAM_INPUT
+from assets.curate.assets import DECONTAM_INPUT, MATH_DECONTAM_INPUT
 from corpus_dag.chunking import CHUNK_SCHEMA
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
@@ -28,18 +28,36 @@ def _rows(store: CorpusStore, asset: str, dims: dict) -> int:
     return PartitionData(store, CorpusStore.partition_path(asset, dims)).require(f"asset {asset} {dims}").num_rows
 
 
-def _decontam_accounting(context, store: CorpusStore, dims: dict[str, str]):
-    """Input rows = kept + contaminated: decontamination loses no row silently."""
-    rows_in = _rows(store, DECONTAM_INPUT, dims)
-    kept, removed = _rows(store, "decontaminated_documents", dims), _rows(store, "contaminated_items", dims)
-    return [metric_outcome(f"{DECONTAM_INPUT} {rows_in} - kept {kept} - contaminated {removed}", rows_in - kept - removed, 0, 0)]
+def decontam_checks(source_asset: str, kept: str, removed: str) -> list[dg.AssetChecksDefinition]:
+    """Accounting (blocking) and contaminated share (a warning) of one decontamination stage."""
 
+    def accounting(context, store: CorpusStore, dims: dict[str, str]):
+        """Input rows = kept + contaminated: decontamination loses no row silently."""
+        rows_in = _rows(store, source_asset, dims)
+        n_kept, n_removed = _rows(store, kept, dims), _rows(store, removed, dims)
+        return [metric_outcome(f"{source_asset} {rows_in} - kept {n_kept} - contaminated {n_removed}", rows_in - n_kept - n_removed, 0, 0)]
 
-def _contaminated_share(context, store: CorpusStore, dims: dict[str, str]):
-    """A spike in the contaminated share means benchmark copies leak in upstream: worth a look."""
-    rows_in = _rows(store, DECONTAM_INPUT, dims)
-    removed = _rows(store, "contaminated_items", dims)
-    return [metric_outcome("contaminated share", removed / rows_in if rows_in else 0.0, None, MAX_CONTAMINATED_SHARE)]
+    def share(context, store: CorpusStore, dims: dict[str, str]):
+        """A spike in the contaminated share means benchmark copies leak in upstream: worth a look."""
+        rows_in = _rows(store, source_asset, dims)
+        n_removed = _rows(store, removed, dims)
+        return [metric_outcome("contaminated share", n_removed / rows_in if rows_in else 0.0, None, MAX_CONTAMINATED_SHARE)]
+
+    return [
+        gx_check(
+            asset=kept,
+            name="every_row_accounted",
+            description=f"Rows of {source_asset} = {kept} + {removed}.",
+            metrics=accounting,
+        ),
+        gx_check(
+            asset=kept,
+            name="contaminated_share",
+            description=f"Contaminated share of the partition <= {MAX_CONTAMINATED_SHARE:.0%} (a warning, not a stop).",
+            metrics=share,
+            blocking=False,
+        ),
+    ]
 
 
 checks: list[dg.AssetChecksDefinition] = [
@@ -50,17 +68,6 @@ checks: list[dg.AssetChecksDefinition] = [
         columns=list(CHUNK_SCHEMA),
         expectations=_chunk_expectations,
     ),
-    gx_check(
-        asset="decontaminated_documents",
-        name="every_row_accounted",
-        description=f"Rows of {DECONTAM_INPUT} = decontaminated_documents + contaminated_items.",
-        metrics=_decontam_accounting,
-    ),
-    gx_check(
-        asset="decontaminated_documents",
-        name="contaminated_share",
-        description=f"Contaminated share of the partition <= {MAX_CONTAMINATED_SHARE:.0%} (a warning, not a stop).",
-        metrics=_contaminated_share,
-        blocking=False,
-    ),
+    *decontam_checks(DECONTAM_INPUT, "decontaminated_documents", "contaminated_items"),
+    *decontam_checks(MATH_DECONTAM_INPUT, "decontaminated_math_items", "contaminated_math_items"),
 ]

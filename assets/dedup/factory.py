@@ -1,10 +1,13 @@
-"""Dedup as an asset factory: apply it to any document asset (raw_documents now, math items later).
+"""Dedup as an asset factory: apply it to any [date x source] row asset (documents, math items).
 
-    {p}minhash_signatures    [date x source]  one signature row per document, computed once per partition
-    {p}dedup_clusters        [source]         clusters over every date of the source (out of core;
-                                              a new partition adds its signatures, nothing is re-hashed)
-    {p}deduplicated_documents [date x source] the input minus duplicates
-    {p}duplicate_documents   [date x source]  the dropped duplicates, reason + duplicate_of trail
+    {p}minhash_signatures     [date x source]  one signature row per input row, computed once per partition
+    {p}dedup_clusters         [source]         clusters over every date of the source (out of core;
+                                               a new partition adds its signatures, nothing is re-hashed)
+    {p}deduplicated_{noun}    [date x source]  the input minus duplicates
+    {p}duplicate_{noun}       [date x source]  the dropped duplicates, reason + duplicate_of trail
+
+Inputs without doc_id/text columns name their id column and give a text expression (math items:
+`item_id` and their chat turns joined); date and source then come from the partition key.
 
 Settings come from the source's kind (corpus_dag.dedup.KIND_DEFAULTS), overridden by a `dedup:`
 mapping of the source in config/sources.yaml (e.g. `dedup: {threshold: 0.85, max_rate: 0.6}`).
@@ -22,6 +25,7 @@ from assets.common.metadata import markdown_table
 from assets.common.partitions import ALL_DATES_OF_SOURCE, DATE_SOURCE, SOURCE, SOURCES, dims_for, source_and_date
 from assets.common.stage import Out, stream_split
 from assets.common.storage import CorpusStorage
+from corpus_dag.accounting import Split
 from corpus_dag.dedup import (
     DedupCfg,
     apply,
@@ -45,6 +49,43 @@ SIGNATURE_SCHEMA = {
 SIGN_BATCH_ROWS = 16_384  # documents per signing batch; two batches in flight, one per core
 TRAIL = {"duplicate_of": pl.String, "cluster_id": pl.Int64, "est_jaccard": pl.Float64, "reason": pl.String}
 COMMON = {"owners": ["team:corpus"], "tags": {"stage": "dedup"}}
+TEXT = pl.col("text")
+
+
+@dataclass(frozen=True)
+class _RowView:
+    """How an input row becomes the (doc_id, date, source, text) that dedup hashes and joins on."""
+
+    id_col: str
+    text: pl.Expr
+    has_date: bool
+    has_source: bool
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns to read for signing."""
+        wanted = [self.id_col, *self.text.meta.root_names(), *(["date"] if self.has_date else []), *(["source"] if self.has_source else [])]
+        return list(dict.fromkeys(wanted))
+
+    @property
+    def id_text(self) -> list[pl.Expr]:
+        return [pl.col(self.id_col).alias("doc_id"), self.text.alias("text")]
+
+    def frame(self, batch: pl.DataFrame, context: dg.AssetExecutionContext) -> pl.DataFrame:
+        source, date = source_and_date(context)
+        return batch.select(
+            *self.id_text,
+            pl.col("date") if self.has_date else pl.lit(date).str.to_date().alias("date"),
+            pl.col("source") if self.has_source else pl.lit(source).alias("source"),
+        )
+
+    def apply(self, batch: pl.DataFrame, clusters: pl.DataFrame) -> Split:
+        """corpus_dag.dedup.apply on the id column (clusters name it doc_id)."""
+        if self.id_col == "doc_id":
+            return apply(batch, clusters)
+        split = apply(batch.rename({self.id_col: "doc_id"}), clusters)
+        back = {"doc_id": self.id_col}
+        return Split(kept=split.kept.rename(back), dropped=split.dropped.rename(back))
 
 
 def source_cfg(source: str) -> tuple[DedupCfg, tuple[float, float]]:
@@ -67,11 +108,21 @@ class DedupAssets:
         return dg.Definitions(assets=[self.signatures, self.clusters, self.apply], asset_checks=self.checks)
 
 
-def dedup_assets(documents: str, schema: Mapping[str, pl.DataType], prefix: str = "", group: str = "dedup") -> DedupAssets:
-    """The four dedup assets and their checks over the document asset `documents` (columns
-    doc_id, date, source, text and the rest of `schema`, which the outputs keep)."""
+def dedup_assets(
+    documents: str,
+    schema: Mapping[str, pl.DataType],
+    prefix: str = "",
+    group: str = "dedup",
+    noun: str = "documents",
+    id_col: str = "doc_id",
+    text: pl.Expr = TEXT,
+) -> DedupAssets:
+    """The four dedup assets and their checks over the row asset `documents` (columns of `schema`,
+    which the outputs keep). `id_col` names the row id and `text` computes what is compared;
+    date and source are read from columns of those names, else taken from the partition key."""
     sig_key, clusters_key = f"{prefix}minhash_signatures", f"{prefix}dedup_clusters"
-    kept, dropped = Out(f"{prefix}deduplicated_documents", schema), Out(f"{prefix}duplicate_documents", {**schema, **TRAIL})
+    kept, dropped = Out(f"{prefix}deduplicated_{noun}", schema), Out(f"{prefix}duplicate_{noun}", {**schema, **TRAIL})
+    view = _RowView(id_col, text, "date" in schema, "source" in schema)
 
     @dg.asset(
         name=sig_key,
@@ -90,7 +141,7 @@ def dedup_assets(documents: str, schema: Mapping[str, pl.DataType], prefix: str 
         store = storage.store()
         path = CorpusStore.partition_path(sig_key, dims_for(DATE_SOURCE, context.partition_key))
         with store.parquet_writer(path, arrow_schema(SIGNATURE_SCHEMA)) as writer:
-            batches = docs.iter_batches(["doc_id", "date", "source", "text"], batch_rows=SIGN_BATCH_ROWS)
+            batches = (view.frame(b, context) for b in docs.iter_batches(view.columns, batch_rows=SIGN_BATCH_ROWS))
             for sig in signatures_stream(batches, cfg):
                 writer.write(sig)
         bands, rows = cfg.bands
@@ -123,7 +174,7 @@ def dedup_assets(documents: str, schema: Mapping[str, pl.DataType], prefix: str 
             clusters = find_clusters(batches, cfg, work)
         dups = clusters.filter(pl.col("duplicate_of").is_not_null())
         shown = dups.sort("est_jaccard", "doc_id").head(5)
-        texts = _texts(storage.store(), documents, source, clusters, shown)
+        texts = _texts(storage.store(), documents, view, source, clusters, shown)
         context.add_output_metadata(
             {
                 "signature_partitions": len(sigs),
@@ -166,7 +217,7 @@ def dedup_assets(documents: str, schema: Mapping[str, pl.DataType], prefix: str 
             .read(["doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard"])
             .filter(pl.col("date") == pl.lit(date).str.to_date())
         )
-        yield from stream_split(context, store, (apply(b, clusters) for b in docs.iter_batches()), kept, dropped)
+        yield from stream_split(context, store, (view.apply(b, clusters) for b in docs.iter_batches()), kept, dropped)
 
     def rate_and_accounting(context, store: CorpusStore, dims: dict[str, str]):
         assets = (documents, kept.asset, dropped.asset)
@@ -202,7 +253,7 @@ def dedup_assets(documents: str, schema: Mapping[str, pl.DataType], prefix: str 
     return DedupAssets(minhash_signatures, dedup_clusters, deduplicate, checks)
 
 
-def _texts(store: CorpusStore, documents: str, source: str, clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
+def _texts(store: CorpusStore, documents: str, view: "_RowView", source: str, clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
     """doc_id -> text of the documents shown in metadata and their representatives, read only
     from the date partitions that hold them, batch by batch."""
     wanted = clusters.filter(pl.col("doc_id").is_in(pl.concat([shown["doc_id"], shown["duplicate_of"]]).implode()))
@@ -211,5 +262,6 @@ def _texts(store: CorpusStore, documents: str, source: str, clusters: pl.DataFra
         data = PartitionData(store, CorpusStore.partition_path(documents, {"date": date.isoformat(), "source": source}))
         if data.exists():
             ids = rows["doc_id"].implode()
-            frames += [b.filter(pl.col("doc_id").is_in(ids)) for b in data.iter_batches(["doc_id", "text"])]
+            batches = data.iter_batches(view.columns)
+            frames += [b.select(view.id_text).filter(pl.col("doc_id").is_in(ids)) for b in batches]
     return pl.concat(frames)
