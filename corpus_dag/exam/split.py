@@ -12,6 +12,7 @@ import bisect
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import polars as pl
 
@@ -37,7 +38,10 @@ class SplitCfg:
 
 
 # `12.` `12．` `12、` `12 .` — not inside a longer number, not a decimal (`1.5`), not a year (`2019.`).
-NUMBER = re.compile(r"(\d+)([ \t\u3000]{0,2})([.．、])(?![.．])")
+# Patterns are written to open with one literal or one character class where they can: `re` then
+# skips ahead to that character instead of trying the whole pattern at every position (`\d\d*`
+# rather than `\d+`, branches spelt out), several times faster on long documents.
+NUMBER = re.compile(r"(\d\d*)([ \t\u3000]{0,2})([.．、])(?![.．])")
 NOT_BEFORE_NUMBER = set(".．,，_\\^/")  # checked in Python: a leading look-behind makes `re` scan slowly
 CN_NUM = "一二三四五六七八九十"
 # A section name ends in a kind of question (选择题, 阅读理解, 写作, ...), never in 情况/措施.
@@ -47,11 +51,16 @@ SECTION = re.compile(
     rf"(?P<name>(?!答)[\u4e00-\u9fff]{{0,10}}?(?:{SECTION_WORDS}))(?![\u4e00-\u9fff])"
     r"\s*(?:[（(][^（()）\n]{0,80}[)）])?[:：]?"
 )
+# Where a SECTION match can start (a necessary condition, opening with one class so `re` skips fast).
+SECTION_ANCHOR = re.compile(
+    rf"[第{CN_NUM}ⅠⅡⅢⅣⅤⅥⅦⅧ（(](?:[{CN_NUM}ⅠⅡⅢIV]+(?:部分|卷|大题)|[{CN_NUM}]{{0,2}}\s*[、.．]|[{CN_NUM}]{{1,3}}[)）])"
+)
 BEFORE_SECTION = set("\n\t \u3000。；;！？）)】]")
 ANSWER_HEADER = re.compile(
     r"[【\[]?(?:参考答案(?:与|及|和)?(?:试题)?(?:解析|评分(?:标准|细则|参考))?|"
     r"答案(?:与|及|和)解析|试题解析|答案解析|答案详解|答案速查|评分标准)[】\]]?[ \t]*(?=[\n:：（(一1【]|$)"
 )
+ANSWER_HEADER_ANCHOR = re.compile(r"[【\[参答试评]")
 BEFORE_ANSWER_HEADER = set("\n\t \u3000。）)")
 PAGE_WORDS = re.compile(
     r"第\s*\d+\s*页\s*[,，、/]?\s*[（(]?\s*共\s*\d+\s*页\s*[)）]?|[（(]?\s*共\s*\d+\s*页\s*[)）]?\s*第\s*\d+\s*页|"
@@ -63,17 +72,19 @@ FIRST = re.compile(r"(?<![\d.．])1\s*[.．、](?![\d.．])")
 NOTICE = re.compile(r"(注意事项|考生须知|温馨提示|答题要求)[:：]?")
 # What follows a number in an answer key or a worked solution, never in a question.
 ANSWER_TAIL = re.compile(r"\s*(?:[A-H]{1,4}(?![A-Za-z])|【(?:答案|解析|详解|分析|点评|解答|考点)|答案|解[:：析]|故选)")
-ANSWER_ROW = re.compile(r"(?:\d{1,3}\s*[.．、:：]?\s*[A-H]{1,4}(?![A-Za-z])[\s,，;；]*){3,}")
+_ANSWER_ENTRY = r"\d{1,3}\s*[.．、:：]?\s*[A-H]{1,4}(?![A-Za-z])[\s,，;；]*"
+ANSWER_ROW = re.compile(rf"\d\d{{0,2}}\s*[.．、:：]?\s*[A-H]{{1,4}}(?![A-Za-z])[\s,，;；]*(?:{_ANSWER_ENTRY}){{2,}}")  # 3+ entries
 ENUMERATION = re.compile(r"\d+\s*[、,，.．]")  # `1、2、3` inside a sentence
 SCORE_AFTER = re.compile(r"\s*[（(]\s*\d+\s*分")
 # An answer printed under its question (`【答案】B【解析】…`, `答案：B`) ends the question.
-INLINE_ANSWER = re.compile(r"【(?:答案|解析|详解|分析|点评|解答|考点)】|(?:^|(?<=\s))(?:答案|解析|参考答案)\s*[:：]", re.M)
+INLINE_ANSWER = re.compile(  # `答案：` etc. only at the start of the text or after white space
+    r"【(?:答案|解析|详解|分析|点评|解答|考点)】|答(?<!\S答)案\s*[:：]|解(?<!\S解)析\s*[:：]|参(?<!\S参)考答案\s*[:：]"
+)
 YEAR = re.compile(r"\d{4}\s*年")
 STRONG_BEFORE = set("\n。？！；;:：）)】]」”\"'")
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # a tuple: documents yield thousands, a frozen dataclass is slow to build
     start: int  # where the number begins
     body: int  # where the question text begins
     no: int
@@ -126,7 +137,7 @@ def clean_page_marks(text: str, title: str | None) -> str:
 def cut_answer_keys(text: str, titles: list[int]) -> tuple[str, bool]:
     """From an answer-key header on, everything is answers, up to the next paper's title."""
     spans = []
-    for m in ANSWER_HEADER.finditer(text):
+    for m in _anchored_finditer(ANSWER_HEADER, ANSWER_HEADER_ANCHOR, text):
         if m.start() and text[m.start() - 1] not in BEFORE_ANSWER_HEADER:
             continue
         if m.start() > len(text) * 0.1 and not (spans and m.start() < spans[-1][1]):
@@ -135,9 +146,27 @@ def cut_answer_keys(text: str, titles: list[int]) -> tuple[str, bool]:
     return (_remove_spans(text, spans), True) if spans else (text, False)
 
 
+def _search_anchored(pattern: re.Pattern, anchor: re.Pattern, text: str, pos: int) -> re.Match | None:
+    """`pattern.search(text, pos)`, trying `pattern` only where `anchor` (a necessary condition) matches."""
+    while (a := anchor.search(text, pos)) is not None:
+        if m := pattern.match(text, a.start()):
+            return m
+        pos = a.start() + 1
+    return None
+
+
+def _anchored_finditer(pattern: re.Pattern, anchor: re.Pattern, text: str):
+    """The matches `pattern.finditer(text)` yields (patterns here never match empty), found via `anchor`."""
+    pos = 0
+    while (m := _search_anchored(pattern, anchor, text, pos)) is not None:
+        yield m
+        pos = m.end()
+
+
 def find_sections(text: str) -> list[re.Match]:
     """Section headers (`一、选择题（每小题5分）`) that start a line or follow a sentence end."""
-    return [m for m in SECTION.finditer(text) if not m.start() or text[m.start() - 1] in BEFORE_SECTION]
+    return [m for m in _anchored_finditer(SECTION, SECTION_ANCHOR, text)
+            if not m.start() or text[m.start() - 1] in BEFORE_SECTION]
 
 
 def cut_notices(text: str, sections: list[re.Match]) -> str:
@@ -155,7 +184,7 @@ def cut_notices(text: str, sections: list[re.Match]) -> str:
 
 
 OPTION = re.compile(r"[A-D]\s*[.．、:：]")
-SCORE_MARK = re.compile(r"[（(]\s*\d+\s*分\s*[)）]|每小题\s*\d+\s*分|满分")
+SCORE_MARK = re.compile(r"（\s*\d+\s*分\s*[)）]|\(\s*\d+\s*分\s*[)）]|每小题\s*\d+\s*分|满分")
 GLUED_SCORE = 0.6
 # `D．42. 2019年…`: option D's value 4, then question 2, once the line break between them is lost
 GLUED_OPTION = re.compile(r"[A-H][.．、]\d(\d{1,2})[ \t]{0,2}[.．、](?![.．\d])")
@@ -271,18 +300,40 @@ def best_chain(cands: list[Candidate], restarts: list[int], cfg: SplitCfg) -> li
 
 
 # Without line breaks a paper title can only be recognised by its usual shape: `2019年……试卷`.
-INLINE_TITLE = re.compile(
-    r"[\u4e00-\u9fff（）()]{2,8}(?:试卷|试题)[:：]\s*\d{4}|(?:【[^】]{1,6}】)?(?:\d{4}\s*[-—~至]\s*)?\d{4}\s*(?:学年|年|届)[^\n。？！，,；;:：]{2,50}?(?:试卷|试题|真题)"
+# Two shapes, matched as one alternation would (`NAMED|DATED`); DATED is tried only at `【` or 4 digits.
+INLINE_TITLE_NAMED = re.compile(r"[\u4e00-\u9fff（）()]{2,8}(?:试卷|试题)[:：]\s*\d{4}")
+INLINE_TITLE_DATED = re.compile(
+    r"(?:【[^】]{1,6}】)?(?:\d{4}\s*[-—~至]\s*)?\d{4}\s*(?:学年|年|届)[^\n。？！，,；;:：]{2,50}?(?:试卷|试题|真题)"
     r"(?:[（(][^（()）]{1,10}[)）])?"
 )
+DATED_ANCHOR = re.compile(r"【|\d{4}")
+
+
+def _inline_titles(text: str) -> list[int]:
+    """Starts of `INLINE_TITLE_NAMED|INLINE_TITLE_DATED` matches, leftmost first, named on a tie."""
+    out, pos = [], 0
+    named = INLINE_TITLE_NAMED.search(text)
+    dated = _search_anchored(INLINE_TITLE_DATED, DATED_ANCHOR, text, 0)
+    while named or dated:
+        m = named if named and (not dated or named.start() <= dated.start()) else dated
+        out.append(m.start())
+        pos = m.end()
+        if named and named.start() < pos:
+            named = INLINE_TITLE_NAMED.search(text, pos)
+        if dated and dated.start() < pos:
+            dated = _search_anchored(INLINE_TITLE_DATED, DATED_ANCHOR, text, pos)
+    return out
 
 
 def _paper_titles(text: str, keywords: tuple[str, ...]) -> list[int]:
     """Starts of paper titles (a second paper in the same document restarts numbering)."""
     if text.count("\n") < 3:
-        return [m.start() for m in INLINE_TITLE.finditer(text)]
-    pat = re.compile(rf"^(?!\s*\d{{1,3}}\s*[.．、])[^\n]{{0,40}}(?:{'|'.join(map(re.escape, keywords))})[^\n]{{0,40}}$", re.M)
-    return [m.start() for m in pat.finditer(text)]
+        return _inline_titles(text)
+    kw = "|".join(map(re.escape, keywords))
+    line = re.compile(rf"^(?!\s*\d{{1,3}}\s*[.．、])[^\n]{{0,40}}(?:{kw})[^\n]{{0,40}}$", re.M)
+    # Try the title pattern only on the lines that hold a keyword, not at every line start.
+    starts = dict.fromkeys(text.rfind("\n", 0, m.start()) + 1 for m in re.finditer(kw, text))
+    return [s for s in starts if line.match(text, s)]
 
 
 @functools.lru_cache(maxsize=512)
