@@ -72,3 +72,21 @@ def stream_split(
             )
         )
     return results
+
+
+def split_specs(
+    kept: str,
+    dropped: str,
+    *,
+    kept_doc: str,
+    dropped_doc: str,
+    deps: list,
+    stage: str,
+    kinds: frozenset = frozenset({"polars", "parquet"}),
+    **common,
+) -> list[dg.AssetSpec]:
+    """The two specs of a filter-like stage: the rows it keeps and the rows it drops with a reason."""
+    return [
+        dg.AssetSpec(name, description=doc, kinds=set(kinds), tags={"stage": stage}, deps=deps, **common)
+        for name, doc in ((kept, kept_doc), (dropped, dropped_doc))
+    ]

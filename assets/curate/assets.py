@@ -11,12 +11,19 @@ import pyarrow.parquet as pq
 
 from assets.common.metadata import markdown_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, named_static, source_and_date
-from assets.common.stage import Out, stream_split
+from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON, Split
 from corpus_dag.chunking import CHUNK_SCHEMA, ChunkCfg, Chunker
 from corpus_dag.decontam import BenchmarkIndex, DecontamCfg, contaminated_counts
-from corpus_dag.mixture import RECIPES_DIR, InputPart, build_mixture, load_recipe, recipe_names, token_table
+from corpus_dag.mixture import (
+    RECIPES_DIR,
+    InputPart,
+    build_mixture,
+    load_recipe,
+    recipe_names,
+    token_table,
+)
 from corpus_dag.storage import CorpusStore, PartitionData
 
 # Upstream of each stage: patents are chunked after dedup; every source is decontaminated after
@@ -44,25 +51,16 @@ class ChunkConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            CHUNKS.asset,
-            description="One row per fragment of a patent/book document: id {patent}-step{s}-{p}-{f}, "
-            "step/paragraph/fragment indices, text bounded in tokens with overlap, page, sha1 hash.",
-            kinds={"polars", "parquet"},
-            tags={"stage": "chunk"},
-            deps=[CHUNK_INPUT],
-            **COMMON,
-        ),
-        dg.AssetSpec(
-            UNCHUNKED,
-            description="Documents that gave no fragments, with the reason (blank text, patent number seen before).",
-            kinds={"polars", "parquet"},
-            tags={"stage": "chunk"},
-            deps=[CHUNK_INPUT],
-            **COMMON,
-        ),
-    ],
+    specs=split_specs(
+        CHUNKS.asset,
+        UNCHUNKED,
+        kept_doc="One row per fragment of a patent/book document: id {patent}-step{s}-{p}-{f}, "
+        "step/paragraph/fragment indices, text bounded in tokens with overlap, page, sha1 hash.",
+        dropped_doc="Documents that gave no fragments, with the reason (blank text, patent number seen before).",
+        deps=[CHUNK_INPUT],
+        stage="chunk",
+        **COMMON,
+    ),
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
@@ -113,24 +111,18 @@ def decontamination(name: str, source_asset: str, kept: str, removed: str, text:
     against the benchmarks (a document's text, a math item's question); `what` names a row."""
 
     @dg.multi_asset(
-        specs=[
-            dg.AssetSpec(
-                kept,
-                description=f"Rows of {source_asset} ({what}) that share no n-gram with a benchmark test item (GSM8K, MATH500, GAOKAO).",
-                kinds={"polars", "parquet", "numpy"},
-                tags={"stage": "decontaminate"},
-                deps=[source_asset],
-                **COMMON,
-            ),
-            dg.AssetSpec(
-                removed,
-                description=f"Removed {what} with reason 'contaminated', benchmark, benchmark_item_id, the matched n-gram and n_matched.",
-                kinds={"polars", "parquet"},
-                tags={"stage": "decontaminate"},
-                deps=[source_asset],
-                **COMMON,
-            ),
-        ],
+        specs=split_specs(
+            kept,
+            removed,
+            kept_doc=f"Rows of {source_asset} ({what}) that share no n-gram with a benchmark test item "
+            "(GSM8K, MATH500, GAOKAO).",
+            dropped_doc=f"Removed {what} with reason 'contaminated', benchmark, benchmark_item_id, the matched "
+            "n-gram and n_matched.",
+            deps=[source_asset],
+            stage="decontaminate",
+            kinds=frozenset({"polars", "parquet", "numpy"}),
+            **COMMON,
+        ),
         partitions_def=DATE_SOURCE,
         can_subset=False,
         name=name,

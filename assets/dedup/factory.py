@@ -22,7 +22,14 @@ import polars as pl
 
 from assets.common.checks import gx_check
 from assets.common.metadata import markdown_table
-from assets.common.partitions import ALL_DATES_OF_SOURCE, DATE_SOURCE, SOURCE, SOURCES, dims_for, source_and_date
+from assets.common.partitions import (
+    ALL_DATES_OF_SOURCE,
+    DATE_SOURCE,
+    SOURCE,
+    SOURCES,
+    dims_for,
+    source_and_date,
+)
 from assets.common.stage import Out, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import Split

@@ -5,13 +5,17 @@ import polars as pl
 
 from assets.common.metadata import markdown_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
-from assets.common.stage import Out, stream_split
+from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON, Split
 from corpus_dag.exam.detect import KEYWORDS, ExamCfg, detect_exams
 from corpus_dag.exam.features import NgramCfg
 from corpus_dag.exam.labels import load_fragments, load_user_labels
-from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA, extract_questions, select_math
+from corpus_dag.exam.questions import (
+    EXAM_QUESTION_SCHEMA,
+    extract_questions,
+    select_math,
+)
 from corpus_dag.exam.split import SplitCfg
 from corpus_dag.exam.validity import ExamModels, train_models
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
@@ -71,14 +75,17 @@ class DetectConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(EXAM_DOCS.asset, description="raw_documents rows that are exam papers: an exam keyword AND a paper's "
-                     "structure (a run of numbered questions, options, section headers); + `exam_score`, `reason`.",
-                     kinds={"polars", "parquet"}, tags={"stage": "exam"}, deps=["raw_documents"], **COMMON),
-        dg.AssetSpec(NON_EXAM.asset, description="raw_documents rows that are not exam papers, with the reason "
-                     "(no keyword, or keyword without a paper's structure).",
-                     kinds={"polars", "parquet"}, tags={"stage": "exam"}, deps=["raw_documents"], **COMMON),
-    ],
+    specs=split_specs(
+        EXAM_DOCS.asset,
+        NON_EXAM.asset,
+        kept_doc="raw_documents rows that are exam papers: an exam keyword AND a paper's structure (a run of "
+        "numbered questions, options, section headers); + `exam_score`, `reason`.",
+        dropped_doc="raw_documents rows that are not exam papers, with the reason (no keyword, or keyword without "
+        "a paper's structure).",
+        deps=["raw_documents"],
+        stage="exam",
+        **COMMON,
+    ),
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
@@ -146,12 +153,15 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(MATH.asset, description="exam_questions rows that are valid and of subject 数学, ready for the rebuild stage.",
-                     kinds={"polars", "parquet"}, tags={"stage": "exam"}, deps=["exam_questions"], **COMMON),
-        dg.AssetSpec(MATH_DROPS.asset, description="question_id, doc_id and why the question is not in math_questions.",
-                     kinds={"polars", "parquet"}, tags={"stage": "exam"}, deps=["exam_questions"], **COMMON),
-    ],
+    specs=split_specs(
+        MATH.asset,
+        MATH_DROPS.asset,
+        kept_doc="exam_questions rows that are valid and of subject 数学, ready for the rebuild stage.",
+        dropped_doc="question_id, doc_id and why the question is not in math_questions.",
+        deps=["exam_questions"],
+        stage="exam",
+        **COMMON,
+    ),
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )

@@ -5,9 +5,14 @@ import datetime as dt
 import dagster as dg
 
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
-from assets.common.stage import Out, stream_split
+from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
-from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA, REJECTED_DOCUMENTS_SCHEMA, IngestCfg, PartitionReader
+from corpus_dag.ingest import (
+    RAW_DOCUMENTS_SCHEMA,
+    REJECTED_DOCUMENTS_SCHEMA,
+    IngestCfg,
+    PartitionReader,
+)
 
 RAW = Out("raw_documents", RAW_DOCUMENTS_SCHEMA)
 REJECTED = Out("rejected_documents", REJECTED_DOCUMENTS_SCHEMA)
@@ -19,24 +24,16 @@ class IngestConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            RAW.asset,
-            description="Every ingestable record of raw/{source}/{date}/: doc_id, text, sha1 hash, meta (JSON).",
-            kinds={"polars", "parquet"},
-            owners=["team:corpus"],
-            group_name="ingest",
-            tags={"stage": "ingest"},
-        ),
-        dg.AssetSpec(
-            REJECTED.asset,
-            description="Records that could not be ingested, with reason, file, line and a bounded snippet.",
-            kinds={"polars", "parquet"},
-            owners=["team:corpus"],
-            group_name="ingest",
-            tags={"stage": "ingest"},
-        ),
-    ],
+    specs=split_specs(
+        RAW.asset,
+        REJECTED.asset,
+        kept_doc="Every ingestable record of raw/{source}/{date}/: doc_id, text, sha1 hash, meta (JSON).",
+        dropped_doc="Records that could not be ingested, with reason, file, line and a bounded snippet.",
+        deps=[],
+        stage="ingest",
+        owners=["team:corpus"],
+        group_name="ingest",
+    ),
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )

@@ -11,11 +11,17 @@ import pyarrow.parquet as pq
 
 from assets.common.metadata import markdown_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
-from assets.common.stage import Out, stream_split
+from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
 from corpus_dag.quality.filters import FilterConfig, apply_filters, load_filter_config
-from corpus_dag.quality.perplexity import DEFAULT_BUCKET_EDGES, SCORE_SCHEMA, PplConfig, load_scorer, score_documents
+from corpus_dag.quality.perplexity import (
+    DEFAULT_BUCKET_EDGES,
+    SCORE_SCHEMA,
+    PplConfig,
+    load_scorer,
+    score_documents,
+)
 from corpus_dag.quality.thresholds import (
     CutConfig,
     compute_thresholds,
@@ -46,25 +52,16 @@ class FilterRunConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "filtered_documents",
-            description=f"Rows of {FILTER_INPUT} that pass every heuristic rule of their source kind "
-            "(config/filters.yaml), plus `lang` (detected ISO 639-1 language).",
-            kinds={"polars", "parquet"},
-            tags={"stage": "filter"},
-            deps=[FILTER_INPUT],
-            **COMMON,
-        ),
-        dg.AssetSpec(
-            "filter_drops",
-            description="Rows a heuristic rule dropped: `rule` (name@version), its `value`, and `reason`.",
-            kinds={"polars", "parquet"},
-            tags={"stage": "filter"},
-            deps=[FILTER_INPUT],
-            **COMMON,
-        ),
-    ],
+    specs=split_specs(
+        "filtered_documents",
+        "filter_drops",
+        kept_doc=f"Rows of {FILTER_INPUT} that pass every heuristic rule of their source kind "
+        "(config/filters.yaml), plus `lang` (detected ISO 639-1 language).",
+        dropped_doc="Rows a heuristic rule dropped: `rule` (name@version), its `value`, and `reason`.",
+        deps=[FILTER_INPUT],
+        stage="filter",
+        **COMMON,
+    ),
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
@@ -224,26 +221,17 @@ class QualityConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "quality_documents",
-            description="Filtered documents whose perplexity lies within their length bucket's [low, high], "
-            "with `ppl`, `n_tokens`, `token_bucket`.",
-            kinds={"polars", "parquet"},
-            tags={"stage": "perplexity"},
-            deps=["filtered_documents", "perplexity_scores", "ppl_thresholds"],
-            **COMMON,
-        ),
-        dg.AssetSpec(
-            "quality_drops",
-            description="Documents cut by perplexity: reason ppl_above_bucket_high (noise) / ppl_below_bucket_low "
-            "(copied, templated) / ppl_unscored / ppl_missing, with `ppl` and the bucket's `low`, `high`.",
-            kinds={"polars", "parquet"},
-            tags={"stage": "perplexity"},
-            deps=["filtered_documents", "perplexity_scores", "ppl_thresholds"],
-            **COMMON,
-        ),
-    ],
+    specs=split_specs(
+        "quality_documents",
+        "quality_drops",
+        kept_doc="Filtered documents whose perplexity lies within their length bucket's [low, high], "
+        "with `ppl`, `n_tokens`, `token_bucket`.",
+        dropped_doc="Documents cut by perplexity: reason ppl_above_bucket_high (noise) / ppl_below_bucket_low "
+        "(copied, templated) / ppl_unscored / ppl_missing, with `ppl` and the bucket's `low`, `high`.",
+        deps=["filtered_documents", "perplexity_scores", "ppl_thresholds"],
+        stage="perplexity",
+        **COMMON,
+    ),
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )

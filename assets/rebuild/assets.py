@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets.common.partitions import DATE_SOURCE, source_and_date
-from assets.common.stage import Out, stream_split
+from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from assets.rebuild.resources import LLMEngine
 from corpus_dag.llm.cache import ResponseCache
@@ -119,14 +119,17 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(VERIFIED.asset, description="Verified rebuilt items as SFT records: `messages` (user question, assistant "
-                     "CoT + program + answer) with provenance (source question_id, knowledge points, model, prompt version, votes).",
-                     kinds={"polars", "parquet"}, tags={"stage": "rebuild"}, deps=["rebuilt_math_items"], **COMMON),
-        dg.AssetSpec(UNVERIFIED.asset, description="rebuilt_math_items rows not selected, with the reason (invalid_response, "
-                     "no_consensus, minority_answer, program_disagrees, duplicate_path, beyond_max_paths, ...).",
-                     kinds={"polars", "parquet"}, tags={"stage": "rebuild"}, deps=["rebuilt_math_items"], **COMMON),
-    ],
+    specs=split_specs(
+        VERIFIED.asset,
+        UNVERIFIED.asset,
+        kept_doc="Verified rebuilt items as SFT records: `messages` (user question, assistant CoT + program + answer) "
+        "with provenance (source question_id, knowledge points, model, prompt version, votes).",
+        dropped_doc="rebuilt_math_items rows not selected, with the reason (invalid_response, no_consensus, "
+        "minority_answer, program_disagrees, duplicate_path, beyond_max_paths, ...).",
+        deps=["rebuilt_math_items"],
+        stage="rebuild",
+        **COMMON,
+    ),
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
