@@ -3,8 +3,6 @@ otherwise a question-level classifier (理科综合/文科综合 papers, titles 
 from __future__ import annotations
 
 import functools
-import io
-import pickle
 import re
 from dataclasses import dataclass
 
@@ -65,18 +63,6 @@ class SubjectModel:
 
     def predict_features(self, x: sp.csr_matrix) -> list[str]:
         return [str(s) for s in self.clf.predict(x)] if x.shape[0] else []
-
-    def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        pickle.dump(self, buf)
-        return buf.getvalue()
-
-    @staticmethod
-    def from_bytes(blob: bytes) -> "SubjectModel":
-        model = pickle.loads(blob)
-        if not isinstance(model, SubjectModel):
-            raise TypeError(f"not a SubjectModel blob: {type(model).__name__}")
-        return model
 
 
 def train_subject(texts: list[str], labels: list[str], ngram: NgramCfg = NgramCfg(), c: float = 20.0) -> SubjectModel:
