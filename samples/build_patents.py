@@ -12,9 +12,10 @@ Run from the repo root: `python -m samples.build_patents`.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
+
+from samples import write_part
 
 SEED = 20261120
 DATES = ("2026-11-20", "2026-11-21")
@@ -206,11 +207,7 @@ def build(out: Path = OUT) -> dict[str, int]:
                     "synthetic": True,
                 }
             )
-        path = out / date / "part-0.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            for d in docs:
-                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        write_part(out / date, docs)
         counts[date] = len(docs)
     return counts
 

@@ -15,6 +15,8 @@ import json
 import random
 from pathlib import Path
 
+from samples import write_part
+
 SEED = 20261121
 DATES = ("2026-11-20", "2026-11-21")
 OUT = Path(__file__).resolve().parent / "library" / "web"
@@ -350,11 +352,7 @@ def build(public: Path = PUBLIC, out: Path = OUT) -> dict[str, int]:
             add("exact_duplicate_across_dates", carried["title"], carried["text"], carried["lang"], carried.get("attribution"), site="again.example.com")
         carried = originals[0]
         rng.shuffle(docs)
-        path = out / date / "part-0.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            for d in docs:
-                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        write_part(out / date, docs)
         counts[date] = len(docs)
     return counts
 
