@@ -1,4 +1,5 @@
 """Heuristic filters: each rule keeps good zh/en text and drops its own kind of garbage, with reasons."""
+import gzip
 import json
 from pathlib import Path
 
@@ -14,7 +15,16 @@ from corpus_dag.quality.filters import (
     load_filter_config,
 )
 
-PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "public"
+# Real public test items shipped in the repo (attribution in data/benchmarks/README.md).
+BENCHMARKS = Path(__file__).resolve().parents[1] / "data" / "benchmarks"
+
+
+def real_items(name: str) -> list[dict]:
+    """GAOKAO items (zh, with options) or GSM8K questions (en): {id, text}."""
+    path = BENCHMARKS / name
+    lines = gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else path.open(encoding="utf-8")
+    with lines:
+        return [json.loads(line) for line in lines]
 CFG = FilterConfig(min_chars=50)
 
 GOOD_ZH = (
@@ -115,10 +125,10 @@ def test_missing_text_column_is_a_clear_error():
 
 
 def test_real_exam_questions_mostly_pass_the_exam_library_rules():
-    """Real Chinese exam items (GAOKAO-Bench, AGIEval, CMATH; see shared SOURCES.md) are what the
+    """Real exam items (GAOKAO-Bench, GAOKAO-MM, AGIEval gaokao, with their options) are what the
     exam_library thresholds are for: nearly all must survive."""
-    rows = [json.loads(line) for line in (PUBLIC / "zh_exam_questions.jsonl").open(encoding="utf-8")]
-    df = pl.DataFrame({"doc_id": [r["id"] for r in rows], "text": [r["question"] for r in rows]})
+    rows = real_items("gaokao.jsonl.gz")
+    df = pl.DataFrame({"doc_id": [r["id"] for r in rows], "text": [r["text"] for r in rows]})
     split = apply_filters(df, load_filter_config("exam_library"))
     assert split.n_in == len(rows)
     assert split.kept.height / len(rows) > 0.97, split.dropped.group_by("reason").len().to_dicts()
@@ -143,14 +153,14 @@ def test_tex_math_does_not_count_against_the_prose():
 
 def test_script_and_stop_word_shortcuts_agree_with_lingua_on_real_text():
     """The cheap decisions (Han script, English stop words) must say what lingua says, on real
-    exam items (zh) and GSM8K questions (en) from the shared public data."""
+    exam items (GAOKAO, mostly zh) and GSM8K questions (en) shipped in data/benchmarks."""
     from corpus_dag.quality.filters import _detector, detect_languages, lang_prefixes
 
-    def texts(name, key):
-        return [json.loads(line)[key] for line in (PUBLIC / name).open(encoding="utf-8")][:400]
+    def texts(name):
+        return [r["text"] for r in real_items(name)][:400]
 
     cfg = FilterConfig()
-    prefixes = lang_prefixes(pl.Series(texts("zh_exam_questions.jsonl", "question") + texts("gsm8k_test_sample.jsonl", "question")), 200)
+    prefixes = lang_prefixes(pl.Series(texts("gaokao.jsonl.gz") + texts("gsm8k.jsonl")), 200)
     ours, _ = detect_languages(prefixes, cfg)
     lingua = [
         v[0].language.iso_code_639_1.name.lower() if v and v[0].value > 0 else None
