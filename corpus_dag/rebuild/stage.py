@@ -241,7 +241,7 @@ def select_verified(rebuilt: pl.DataFrame, judge: AnswerJudge, cfg: ConsistencyC
     """
     cfg = cfg or ConsistencyCfg()
     kept, dropped = [], []
-    for (qid,), group in rebuilt.group_by("question_id", maintain_order=True):
+    for _, group in rebuilt.group_by("question_id", maintain_order=True):
         rows = group.sort("sample_idx").to_dicts()
         answers = [r["cot_answer"] if r["valid"] else None for r in rows]
         groups = majority(answers, lambda a, b: judge.judge(a, b).equal)
