@@ -41,3 +41,17 @@ EXPECTED_REASONS = {
     "non_utf8",
     "invalid_characters",
 }
+
+
+def stop_process_group(proc, timeout: float = 30) -> None:
+    """Stop a server started with `start_new_session=True`: SIGTERM its group, SIGKILL if it lingers."""
+    import os
+    import signal
+    import subprocess
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

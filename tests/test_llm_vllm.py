@@ -1,7 +1,6 @@
 """Real vLLM on CPU with the tiny random model: offline engine, OpenAI-compatible api_server, and the
 rebuild stage's resume and zero-call re-run. The model emits garbage, so the plumbing is under test."""
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from corpus_dag.rebuild.parse import RESPONSE_SCHEMA
 from corpus_dag.rebuild.stage import REBUILT_SCHEMA, RebuildCfg, Rebuilder
 from corpus_dag.storage import CorpusStore
 from tests.conftest import free_port
+from tests.helpers import stop_process_group
 
 pytest.importorskip("vllm")
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
@@ -48,12 +48,7 @@ def api_server(tiny_model_path, vllm_cpu_env, tmp_path_factory):
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     yield proc, f"http://127.0.0.1:{port}/v1", log_path
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    stop_process_group(proc)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The real `dagster dev` (webserver + daemon) on 127.0.0.1: asset graph, a launched run, a backfill."""
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ import requests
 
 from corpus_dag.storage import CorpusStore
 from tests.conftest import REPO, free_port
-from tests.helpers import write_jsonl
+from tests.helpers import stop_process_group, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -48,11 +47,7 @@ def webserver(tmp_path_factory):
     else:
         pytest.fail("dagster dev did not answer within 120 s")
     yield url, root
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_process_group(proc)
     log.close()
 
 
