@@ -2,6 +2,7 @@
 import polars as pl
 
 from corpus_dag.exam.detect import ExamCfg, detect_exams
+from corpus_dag.exam.split import split_questions
 
 EXAM = """2021年某市八年级期末考试数学试卷
 一、选择题（每小题3分，共18分）
@@ -43,9 +44,18 @@ def run(texts, cfg=ExamCfg()):
 def test_exam_kept_with_score_and_reason():
     split = run([EXAM])
     assert split.kept["doc_id"].to_list() == ["d0"]
-    assert set(split.kept.columns) == {"doc_id", "title", "text", "exam_score", "reason"}
+    assert set(split.kept.columns) == {"doc_id", "title", "text", "exam_score", "reason", "questions"}
     assert split.kept["exam_score"][0] >= 0.5
     assert split.kept["reason"][0].startswith("exam: keyword 试卷, 5 numbered questions")
+    assert "questions" not in split.dropped.columns
+
+
+def test_the_split_travels_with_the_document():
+    """exam_questions explodes the split detection made; it equals splitting the text again."""
+    kept = run([EXAM]).kept
+    carried = split_questions(kept)
+    assert carried["question_no"].to_list() == [1, 2, 3, 4, 5]
+    assert carried.equals(split_questions(kept.drop("questions")))
 
 
 def test_keyword_only_documents_are_dropped_with_reasons():

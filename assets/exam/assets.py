@@ -16,7 +16,7 @@ from corpus_dag.exam.questions import (
     extract_questions,
     select_math,
 )
-from corpus_dag.exam.split import SplitCfg
+from corpus_dag.exam.split import QUESTIONS_TYPE, SplitCfg
 from corpus_dag.exam.validity import ExamModels, train_models
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
@@ -24,7 +24,7 @@ from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
 COMMON = {"owners": ["team:corpus"], "group_name": "exam"}
 MODEL_PATH = "models/question_classifier/model.pkl"
 EXAM_SCHEMA = RAW_DOCUMENTS_SCHEMA | {"exam_score": pl.Float64}
-EXAM_DOCS = Out("exam_documents", EXAM_SCHEMA | {REASON: pl.String})
+EXAM_DOCS = Out("exam_documents", EXAM_SCHEMA | {REASON: pl.String, "questions": QUESTIONS_TYPE})
 NON_EXAM = Out("non_exam_documents", EXAM_SCHEMA | {REASON: pl.String})
 MATH = Out("math_questions", EXAM_QUESTION_SCHEMA)
 MATH_DROPS = Out("math_question_drops", {"question_id": pl.String, "doc_id": pl.String, REASON: pl.String})
@@ -71,6 +71,7 @@ class DetectConfig(dg.Config):
     keywords: list[str] = list(KEYWORDS)
     min_score: float = ExamCfg.min_score
     min_questions: int = ExamCfg.min_questions
+    max_skip: int = SplitCfg.max_skip  # question numbers a chain may jump (marks lost in the dump)
     batch_rows: int = 2_000
 
 
@@ -79,7 +80,9 @@ class DetectConfig(dg.Config):
         EXAM_DOCS.asset,
         NON_EXAM.asset,
         kept_doc="raw_documents rows that are exam papers: an exam keyword AND a paper's structure (a run of "
-        "numbered questions, options, section headers); + `exam_score`, `reason`.",
+        "numbered questions, options, section headers); + `exam_score`, `reason`, and `questions` (the split the "
+        "structure score came from: question_no, section, text, paper), which exam_questions reads instead of "
+        "splitting again.",
         dropped_doc="raw_documents rows that are not exam papers, with the reason (no keyword, or keyword without "
         "a paper's structure).",
         deps=["raw_documents"],
@@ -93,7 +96,7 @@ def exam_documents(context: dg.AssetExecutionContext, config: DetectConfig, stor
     """Only sources of kind exam_library are read; others get empty partitions."""
     dims = _dims(context)
     store = storage.store()
-    cfg = ExamCfg(tuple(config.keywords), config.min_score, config.min_questions)
+    cfg = ExamCfg(tuple(config.keywords), config.min_score, config.min_questions, SplitCfg(max_skip=config.max_skip))
     docs = PartitionData(store, CorpusStore.partition_path("raw_documents", dims))
     applies = _applies(dims["source"])
     if applies:
@@ -110,7 +113,6 @@ def exam_documents(context: dg.AssetExecutionContext, config: DetectConfig, stor
 
 class QuestionConfig(dg.Config):
     batch_rows: int = 500
-    max_skip: int = SplitCfg.max_skip
 
 
 @dg.asset(
@@ -130,11 +132,10 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
     if not store.exists(MODEL_PATH):
         raise dg.Failure(f"no classifier at {store.url(MODEL_PATH)}: materialize question_classifier first")
     models = ExamModels.from_bytes(store.read_bytes(MODEL_PATH))
-    cfg = SplitCfg(max_skip=config.max_skip)
     rel = CorpusStore.partition_path("exam_questions", dims)
     with store.parquet_writer(rel, arrow_schema(EXAM_QUESTION_SCHEMA)) as writer:
-        for batch in docs.iter_batches(columns=["doc_id", "title", "text"], batch_rows=config.batch_rows):
-            writer.write(extract_questions(batch, models, cfg))
+        for batch in docs.iter_batches(columns=["doc_id", "title", "text", "questions"], batch_rows=config.batch_rows):
+            writer.write(extract_questions(batch, models))
     stats = store.read(rel, ["doc_id", "subject", "is_valid"])
     subjects = stats.group_by("subject").agg(pl.len().alias("questions"), pl.col("is_valid").sum().alias("valid")).sort("questions", descending=True)
     per_doc = stats.group_by("doc_id").len()["len"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from corpus_dag.accounting import REASON, Split
-from corpus_dag.exam.split import Layout, SplitCfg, layout
+from corpus_dag.exam.split import Layout, SplitCfg, layout, questions_column
 
 KEYWORDS = ("试题", "试卷", "月考", "期中", "期末", "中考", "高考")
 
@@ -24,6 +24,9 @@ class ExamCfg:
     min_score: float = 0.5
     min_questions: int = 3
     split: SplitCfg = field(default_factory=SplitCfg)
+
+
+NO_LAYOUT = Layout([], 0, 0, 0, False)
 
 
 def structure_score(lay: Layout) -> float:
@@ -40,26 +43,31 @@ def structure_score(lay: Layout) -> float:
     return round(s, 3)
 
 
-def _assess(title: str | None, text: str, cfg: ExamCfg) -> tuple[float, str, bool]:
+def _assess(title: str | None, text: str, cfg: ExamCfg) -> tuple[float, str, bool, Layout]:
     head = f"{title or ''}\n{text[:3000]}"
     found = [k for k in cfg.keywords if k in head]
     if not found:
-        return 0.0, "not_exam: no exam keyword", False
+        return 0.0, "not_exam: no exam keyword", False, NO_LAYOUT
     lay = layout(text, title, cfg.split)
     score = structure_score(lay)
     why = (f"keyword {found[0]}, {len(lay.questions)} numbered questions, {lay.n_options} options, "
            f"{lay.n_sections} sections{', answer key cut' if lay.cut_answer_key else ''}, score {score:.2f}")
     if len(lay.questions) < cfg.min_questions or score < cfg.min_score:
-        return score, f"not_exam: {why} (needs >= {cfg.min_questions} questions and score >= {cfg.min_score})", False
-    return score, f"exam: {why}", True
+        return score, f"not_exam: {why} (needs >= {cfg.min_questions} questions and score >= {cfg.min_score})", False, lay
+    return score, f"exam: {why}", True, lay
 
 
 def detect_exams(docs: pl.DataFrame, cfg: ExamCfg = ExamCfg()) -> Split:
-    """raw_documents rows -> kept exam documents (+ exam_score, reason) and dropped rows (+ reason)."""
+    """raw_documents rows -> kept exam documents (+ exam_score, reason, and the `questions` the split
+    found, which exam_questions reads instead of splitting again) and dropped rows (+ reason)."""
     results = [_assess(t, x or "", cfg) for t, x in docs.select("title", "text").iter_rows()]
     tagged = docs.with_columns(
         pl.Series("exam_score", [r[0] for r in results], dtype=pl.Float64),
         pl.Series(REASON, [r[1] for r in results], dtype=pl.String),
         pl.Series("_keep", [r[2] for r in results], dtype=pl.Boolean),
+        questions_column([r[3] for r in results]),
     )
-    return Split(kept=tagged.filter("_keep").drop("_keep"), dropped=tagged.filter(~pl.col("_keep")).drop("_keep"))
+    return Split(
+        kept=tagged.filter("_keep").drop("_keep"),
+        dropped=tagged.filter(~pl.col("_keep")).drop("_keep", "questions"),
+    )

@@ -23,7 +23,8 @@ EXAM_QUESTION_SCHEMA = {
 
 def extract_questions(exam_docs: pl.DataFrame, models: ExamModels, cfg: SplitCfg = SplitCfg()) -> pl.DataFrame:
     """One row per split fragment, with its subject and validity (EXAM_QUESTION_SCHEMA). A fragment
-    takes the subject of the paper title above it (documents may hold several papers)."""
+    takes the subject of the paper title above it (documents may hold several papers). Documents
+    from detect_exams carry their split (`questions`); `cfg` only serves documents without it."""
     q = split_questions(exam_docs, cfg)
     if q.is_empty():
         return pl.DataFrame(schema=EXAM_QUESTION_SCHEMA)

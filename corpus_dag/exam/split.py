@@ -9,12 +9,13 @@ instructions are cut out before candidates are looked for.
 from __future__ import annotations
 
 import bisect
-import functools
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 QUESTION_SCHEMA = {
     "question_id": pl.String,
@@ -62,9 +63,13 @@ ANSWER_HEADER = re.compile(
 )
 ANSWER_HEADER_ANCHOR = re.compile(r"[【\[参答试评]")
 BEFORE_ANSWER_HEADER = set("\n\t \u3000。）)")
+# Page marks: `第 2 页 共 6 页`, `（共6页）第2页`, a line holding only `第 2 页`. Every form opens with
+# 第 or 共 once its optional lead (`（`, blanks, the line's indent) is set aside, so `re` skips to those
+# two characters; the lead is taken back in Python (page_mark_spans).
 PAGE_WORDS = re.compile(
-    r"第\s*\d+\s*页\s*[,，、/]?\s*[（(]?\s*共\s*\d+\s*页\s*[)）]?|[（(]?\s*共\s*\d+\s*页\s*[)）]?\s*第\s*\d+\s*页|"
-    r"^[ \t]*第\s*\d+\s*页[ \t]*$",
+    r"第\s*\d+\s*页\s*[,，、/]?\s*[（(]?\s*共\s*\d+\s*页\s*[)）]?|"
+    r"(?P<total_first>共)\s*\d+\s*页\s*[)）]?\s*第\s*\d+\s*页|"
+    r"(?P<alone>第)\s*\d+\s*页[ \t]*$",
     re.M,
 )
 PAGE_LINE = re.compile(r"^[ \t]*(?:[-—–]\s*\d+\s*[-—–]|\d+\s*/\s*\d+)[ \t]*$", re.M)
@@ -74,6 +79,9 @@ NOTICE = re.compile(r"(注意事项|考生须知|温馨提示|答题要求)[:：
 ANSWER_TAIL = re.compile(r"\s*(?:[A-H]{1,4}(?![A-Za-z])|【(?:答案|解析|详解|分析|点评|解答|考点)|答案|解[:：析]|故选)")
 _ANSWER_ENTRY = r"\d{1,3}\s*[.．、:：]?\s*[A-H]{1,4}(?![A-Za-z])[\s,，;；]*"
 ANSWER_ROW = re.compile(rf"\d\d{{0,2}}\s*[.．、:：]?\s*[A-H]{{1,4}}(?![A-Za-z])[\s,，;；]*(?:{_ANSWER_ENTRY}){{2,}}")  # 3+ entries
+# Two entries in a row hold `D 2.C`: a search for that (opening with a letter, rarer than digits) rules
+# most documents out before ANSWER_ROW is tried at every digit.
+ANSWER_ROW_HINT = re.compile(r"[A-H][\s,，;；]*\d\d{0,2}\s*[.．、:：]?\s*[A-H]")
 ENUMERATION = re.compile(r"\d+\s*[、,，.．]")  # `1、2、3` inside a sentence
 SCORE_AFTER = re.compile(r"\s*[（(]\s*\d+\s*分")
 # An answer printed under its question (`【答案】B【解析】…`, `答案：B`) ends the question.
@@ -110,20 +118,40 @@ class Layout:
     cut_answer_key: bool
 
 
-def _remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
+def _remove_spans(text: str, spans: list[tuple[int, int]], fill: str = "") -> str:
     out, last = [], 0
     for a, b in sorted(spans):
         if a >= last:
             out.append(text[last:a])
             last = b
     out.append(text[last:])
-    return "".join(out)
+    return fill.join(out)
+
+
+def page_mark_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of page marks, each with its lead: `（` and blanks before 共, the indent before a lone 第."""
+    spans, last = [], 0
+    for m in PAGE_WORDS.finditer(text):
+        start = m.start()
+        if m.group("alone") is not None:
+            start = text.rfind("\n", 0, start) + 1
+            if text[start : m.start()].strip(" \t"):
+                continue  # `第 2 页` inside a sentence, not a line of its own
+        elif m.group("total_first") is not None:
+            while start > last and text[start - 1].isspace():
+                start -= 1
+            if start > last and text[start - 1] in "（(":
+                start -= 1
+        if start >= last:
+            spans.append((start, m.end()))
+            last = m.end()
+    return spans
 
 
 def clean_page_marks(text: str, title: str | None) -> str:
     """Drop page headers/footers; a running title repeated on every page goes too (first kept)."""
-    if "页" in text:
-        text = PAGE_WORDS.sub(" ", text)
+    if "页" in text and (spans := page_mark_spans(text)):
+        text = _remove_spans(text, spans, " ")
     if "\n" in text:
         text = PAGE_LINE.sub(" ", text)
     if title and len(title) >= 6:
@@ -257,7 +285,8 @@ def _candidates(text: str, cfg: SplitCfg) -> tuple[list[Candidate], list[int]]:
         if m.group(1)[0] != "0" and int(m.group(1)) <= cfg.max_no:
             cands.append(Candidate(m.start(1), m.end(), int(m.group(1)), GLUED_SCORE))
     cands.sort(key=lambda c: c.start)
-    stops.extend(m.start() for m in ANSWER_ROW.finditer(text))
+    if ANSWER_ROW_HINT.search(text):
+        stops.extend(m.start() for m in ANSWER_ROW.finditer(text))
     return cands, sorted(stops)
 
 
@@ -300,8 +329,11 @@ def best_chain(cands: list[Candidate], restarts: list[int], cfg: SplitCfg) -> li
 
 
 # Without line breaks a paper title can only be recognised by its usual shape: `2019年……试卷`.
-# Two shapes, matched as one alternation would (`NAMED|DATED`); DATED is tried only at `【` or 4 digits.
-INLINE_TITLE_NAMED = re.compile(r"[\u4e00-\u9fff（）()]{2,8}(?:试卷|试题)[:：]\s*\d{4}")
+# Two shapes, matched as one alternation would (`NAMED|DATED`). NAMED is `[\u4e00-\u9fff（）()]{2,8}`
+# before NAMED_TAIL: `re` would try it at every Chinese character, so the tail is searched for and the
+# head walked back in Python. DATED is tried only at `【` or 4 digits.
+NAMED_HEAD = re.compile(r"[\u4e00-\u9fff（）()]")
+NAMED_TAIL = re.compile(r"(?:试卷|试题)[:：]\s*\d{4}")
 INLINE_TITLE_DATED = re.compile(
     r"(?:【[^】]{1,6}】)?(?:\d{4}\s*[-—~至]\s*)?\d{4}\s*(?:学年|年|届)[^\n。？！，,；;:：]{2,50}?(?:试卷|试题|真题)"
     r"(?:[（(][^（()）]{1,10}[)）])?"
@@ -309,19 +341,31 @@ INLINE_TITLE_DATED = re.compile(
 DATED_ANCHOR = re.compile(r"【|\d{4}")
 
 
+def _named_title(text: str, pos: int) -> tuple[int, int] | None:
+    """The leftmost span at or after `pos` of 2-8 NAMED_HEAD characters followed by NAMED_TAIL."""
+    for m in NAMED_TAIL.finditer(text, pos):
+        start, floor = m.start(), max(pos, m.start() - 8)
+        while start > floor and NAMED_HEAD.match(text, start - 1):
+            start -= 1
+        if m.start() - start >= 2:
+            return start, m.end()
+    return None
+
+
 def _inline_titles(text: str) -> list[int]:
-    """Starts of `INLINE_TITLE_NAMED|INLINE_TITLE_DATED` matches, leftmost first, named on a tie."""
-    out, pos = [], 0
-    named = INLINE_TITLE_NAMED.search(text)
+    """Starts of NAMED|DATED title spans, leftmost first, named on a tie."""
+    out = []
+    named = _named_title(text, 0)
     dated = _search_anchored(INLINE_TITLE_DATED, DATED_ANCHOR, text, 0)
+    dated = dated and dated.span()
     while named or dated:
-        m = named if named and (not dated or named.start() <= dated.start()) else dated
-        out.append(m.start())
-        pos = m.end()
-        if named and named.start() < pos:
-            named = INLINE_TITLE_NAMED.search(text, pos)
-        if dated and dated.start() < pos:
+        start, pos = named if named and (not dated or named[0] <= dated[0]) else dated
+        out.append(start)
+        if named and named[0] < pos:
+            named = _named_title(text, pos)
+        if dated and dated[0] < pos:
             dated = _search_anchored(INLINE_TITLE_DATED, DATED_ANCHOR, text, pos)
+            dated = dated and dated.span()
     return out
 
 
@@ -336,11 +380,9 @@ def _paper_titles(text: str, keywords: tuple[str, ...]) -> list[int]:
     return [s for s in starts if line.match(text, s)]
 
 
-@functools.lru_cache(maxsize=512)
 def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
            keywords: tuple[str, ...] = ("试卷", "试题", "考试", "测试")) -> Layout:
-    """Find sections and questions in one document. Cached for the last documents: detection and
-    splitting look at the same batch one after the other."""
+    """Find sections and questions in one document."""
     text = clean_page_marks(text, title)
     titles = _paper_titles(text, keywords)
     text, had_key = cut_answer_keys(text, titles)
@@ -372,14 +414,40 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key)
 
 
+# The split of one document, as detection found it: stored with exam_documents, so splitting runs once
+# and the asset page shows how each paper was cut.
+QUESTIONS_TYPE = pl.List(pl.Struct({"question_no": pl.Int64, "section": pl.String, "text": pl.String, "paper": pl.String}))
+
+
+def questions_column(layouts: list[Layout]) -> pl.Series:
+    """The `questions` column of exam_documents: one list of questions per document (built as flat
+    Arrow arrays plus offsets; a list of dicts per row is several times slower to convert)."""
+    qs = [q for lay in layouts for q in lay.questions]
+    offsets = np.zeros(len(layouts) + 1, dtype=np.int32)
+    np.cumsum([len(lay.questions) for lay in layouts], out=offsets[1:])
+    fields = pa.StructArray.from_arrays(
+        [pa.array([q.no for q in qs], pa.int64()), pa.array([q.section for q in qs], pa.large_string()),
+         pa.array([q.text for q in qs], pa.large_string()), pa.array([q.paper for q in qs], pa.large_string())],
+        names=["question_no", "section", "text", "paper"],
+    )
+    return pl.Series("questions", pa.LargeListArray.from_arrays(offsets.astype(np.int64), fields), dtype=QUESTIONS_TYPE)
+
+
 def split_questions(docs: pl.DataFrame, cfg: SplitCfg = SplitCfg()) -> pl.DataFrame:
-    """exam_documents rows -> one row per question fragment (QUESTION_SCHEMA)."""
-    out: dict[str, list] = {k: [] for k in QUESTION_SCHEMA}
-    for doc_id, title, text in docs.select("doc_id", "title", "text").iter_rows():
-        for n, q in enumerate(layout(text or "", title, cfg).questions, start=1):
-            for k, v in zip(QUESTION_SCHEMA, (f"{doc_id}-q{n}", doc_id, q.no, q.section, q.text, q.paper)):
-                out[k].append(v)
-    return pl.DataFrame(out, schema=QUESTION_SCHEMA)
+    """exam_documents rows -> one row per question fragment (QUESTION_SCHEMA). Rows that carry their
+    `questions` (detection's split) are exploded; others are split here."""
+    if "questions" not in docs.columns:
+        lays = [layout(x or "", t, cfg) for t, x in docs.select("title", "text").iter_rows()]
+        docs = docs.with_columns(questions_column(lays))
+    return (
+        docs.select("doc_id", "questions")
+        .explode("questions")
+        .drop_nulls("questions")
+        .unnest("questions")
+        .with_columns((pl.col("doc_id") + "-q" + (pl.int_range(pl.len()).over("doc_id") + 1).cast(pl.String)).alias("question_id"))
+        .select(list(QUESTION_SCHEMA))
+        .cast(QUESTION_SCHEMA)
+    )
 
 
 NAIVE = re.compile(r"(\d+、)")
