@@ -3,6 +3,7 @@
     python -m benchmarks.bench_dedup            # 100k documents
     python -m benchmarks.bench_dedup --quick    # 10k documents
     python -m benchmarks.bench_dedup --docs 1000000 --only ours   # the memory run
+    python -m benchmarks.bench_dedup --verify exact   # our path with exact shingle-set verification
 
 Corpus: about half Chinese exam-like text and half English prose, 100-2000 characters, built by
 chaining random phrases of real text (Chinese: questions and analyses of
@@ -260,14 +261,28 @@ def score(n_docs: int, truth: np.ndarray, removed: np.ndarray) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- paths
-def run_ours(files: list[Path], work: Path) -> list[str]:
+def corpus_texts(files: list[Path]):
+    """find_clusters' `texts` for verify="exact": the wanted documents' rows, streamed from the
+    corpus files (a second read, as the dedup_clusters asset does from its input asset)."""
+    import pyarrow.parquet as pq
+
+    def texts(wanted: pl.DataFrame):
+        ids = wanted["doc_id"].implode()
+        for f in files:
+            for rb in pq.ParquetFile(f).iter_batches(10_000, columns=["doc_id", "date", "source", "text"]):
+                yield pl.from_arrow(rb).filter(pl.col("doc_id").is_in(ids))
+
+    return texts
+
+
+def run_ours(files: list[Path], work: Path, verify: str = "estimate") -> list[str]:
     """read -> signatures (one Parquet file per partition, as the minhash_signatures asset stores
-    them) -> find_clusters -> ids of the removed documents."""
+    them) -> find_clusters (verify="exact": re-reads candidate texts) -> ids of the removed documents."""
     import pyarrow.parquet as pq
 
     from corpus_dag.dedup import DedupCfg, find_clusters, signatures_stream
 
-    cfg = DedupCfg(threshold=THRESHOLD)
+    cfg = DedupCfg(threshold=THRESHOLD, verify=verify)
     sig_files = []
     for f in files:
         out = work / "signatures" / f.name
@@ -275,7 +290,7 @@ def run_ours(files: list[Path], work: Path) -> list[str]:
         batches = (pl.from_arrow(rb) for rb in pq.ParquetFile(f).iter_batches(10_000))
         pl.concat(signatures_stream(batches, cfg, threads=2)).write_parquet(out)
         sig_files.append(out)
-    clusters = find_clusters(sig_files, cfg, work / "clusters")
+    clusters = find_clusters(sig_files, cfg, work / "clusters", corpus_texts(files))
     return clusters.filter(pl.col("duplicate_of").is_not_null())["doc_id"].to_list()
 
 
@@ -319,7 +334,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child(path: str, corpus: str, out: str) -> None:
+def _child(path: str, corpus: str, out: str, verify: str) -> None:
     import datasketch  # noqa: F401
     import scipy.sparse.csgraph  # noqa: F401
 
@@ -328,15 +343,16 @@ def _child(path: str, corpus: str, out: str) -> None:
     files = sorted(Path(corpus).glob("*.parquet"))
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
-        removed = (run_ours if path == "ours" else run_datasketch)(files, Path(work))
+        removed = run_ours(files, Path(work), verify) if path == "ours" else run_datasketch(files, Path(work))
     seconds = time.perf_counter() - t0
     rss_mb = _peak_rss_mb()
     Path(out).write_text(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb, "removed": removed}))
 
 
-def measure(path: str, corpus: Path) -> dict:
+def measure(path: str, corpus: Path, verify: str) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([sys.executable, "-m", "benchmarks.bench_dedup", "--child", path, str(corpus), out.name], check=True)
+        cmd = [sys.executable, "-m", "benchmarks.bench_dedup", "--child", path, str(corpus), out.name, "--verify", verify]
+        subprocess.run(cmd, check=True)
         return json.loads(Path(out.name).read_text())
 
 
@@ -345,10 +361,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="10k documents")
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--only", choices=["ours", "datasketch"], help="run one path (no ground truth)")
+    ap.add_argument(
+        "--verify", choices=["estimate", "exact"], default="estimate", help="how our path verifies band candidates (DedupCfg.verify)"
+    )
     ap.add_argument("--child", nargs=3, metavar=("PATH", "CORPUS", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        return _child(*args.child)
+        return _child(*args.child, args.verify)
     n_docs = 10_000 if args.quick else args.docs
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -365,17 +384,18 @@ def main() -> None:
         paths = [args.only] if args.only else ["ours", "datasketch"]
         results = {}
         for p in paths:
-            r = measure(p, Path(tmp) / "corpus")
+            r = measure(p, Path(tmp) / "corpus", args.verify)
             r["docs_per_s"] = n_docs / r["seconds"]
             if truth is not None:
                 r.update(score(n_docs, truth, np.array([index[d] for d in r["removed"]], dtype=np.int64)))
             results[p] = r
         print()
+        label = {"ours": "ours" if args.verify == "estimate" else f"ours-{args.verify}", "datasketch": "datasketch"}
         print(f"{'path':<12}{'docs/s':>10}{'seconds':>10}{'peak RSS MB':>13}{'removed':>10}{'recall':>9}{'false rm':>10}")
         for p, r in results.items():
             rec = f"{r['recall']:.4f}" if "recall" in r else "-"
             fr = f"{r['false_removal']:.4%}" if "false_removal" in r else "-"
-            print(f"{p:<12}{r['docs_per_s']:>10,.0f}{r['seconds']:>10.1f}{r['peak_rss_mb']:>13,.0f}{len(r['removed']):>10,}{rec:>9}{fr:>10}")
+            print(f"{label[p]:<12}{r['docs_per_s']:>10,.0f}{r['seconds']:>10.1f}{r['peak_rss_mb']:>13,.0f}{len(r['removed']):>10,}{rec:>9}{fr:>10}")
         if truth is not None:
             print(f"\ntrue duplicates to remove: {results['ours']['true_duplicates']:,}")
         if len(results) == 2:

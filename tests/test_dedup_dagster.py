@@ -7,6 +7,7 @@ import polars as pl
 
 import assets.dedup
 import assets.ingest
+from assets.common.partitions import SOURCES
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from corpus_dag.storage import CorpusStore
 from tests.helpers import write_jsonl
@@ -70,3 +71,28 @@ def test_dedup_assets_across_dates(corpus_root, dagster_instance):
     run(dagster_instance, d, ["deduplicated_documents", "duplicate_documents"], "2026-11-20|wenku")
     first_day = store.read(CorpusStore.partition_path("duplicate_documents", {"date": "2026-11-20", "source": "wenku"}))
     assert first_day.is_empty()  # the earlier date holds the representatives
+
+
+def test_dedup_clusters_with_exact_verification(corpus_root, dagster_instance, monkeypatch):
+    """`verify: exact` in a source's dedup settings: dedup_clusters reads the candidate documents'
+    texts from raw_documents and reports the exact Jaccard of every member with its representative."""
+    monkeypatch.setitem(SOURCES.get("wenku").settings, "dedup", {"verify": "exact"})
+    seed(corpus_root)
+    d = defs()
+    for pk in ("2026-11-20|wenku", "2026-11-21|wenku"):
+        run(dagster_instance, d, ["raw_documents", "rejected_documents", "minhash_signatures"], pk)
+    result = run(dagster_instance, d, ["dedup_clusters"], "wenku")
+    store = CorpusStore(corpus_root)
+    clusters = store.read("dedup_clusters/source=wenku/data.parquet")
+    dups = clusters.filter(pl.col("duplicate_of").is_not_null())
+    assert dups.sort("doc_id").select("doc_id", "duplicate_of", "kind").rows() == [("b0", "a0", "exact"), ("b1", "a1", "near")]
+    assert clusters["exact_jaccard"].is_not_null().all()
+    assert dups.sort("doc_id")["exact_jaccard"].to_list()[0] == 1.0
+    assert 0.8 <= dups.sort("doc_id")["exact_jaccard"].to_list()[1] < 1.0
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("dedup_clusters")[0].metadata.items()}
+    assert meta["verify"] == "exact" and meta["candidate_pairs"] == 2 and meta["pairs_accepted"] == 2  # each pair once, however many bands it shares
+    assert meta["pairs_rejected_by_exact"] == 0
+
+    run(dagster_instance, d, ["deduplicated_documents", "duplicate_documents"], "2026-11-21|wenku")
+    dropped = store.read(CorpusStore.partition_path("duplicate_documents", {"date": "2026-11-21", "source": "wenku"}))
+    assert dropped.sort("doc_id")["exact_jaccard"].to_list() == dups.sort("doc_id")["exact_jaccard"].to_list()

@@ -10,12 +10,15 @@ Inputs without doc_id/text columns name their id column and give a text expressi
 `item_id` and their chat turns joined); date and source then come from the partition key.
 
 Settings come from the source's kind (corpus_dag.dedup.KIND_DEFAULTS), overridden by a `dedup:`
-mapping of the source in config/sources.yaml (e.g. `dedup: {threshold: 0.85, max_rate: 0.6}`).
+mapping of the source in config/sources.yaml (e.g. `dedup: {threshold: 0.85, max_rate: 0.6}`;
+`verify: exact` checks band candidates on their shingle sets, reading the texts of the documents
+in candidate pairs from the input asset, instead of on the signatures' estimate).
 """
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import dagster as dg
 import polars as pl
@@ -35,10 +38,11 @@ from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import Split
 from corpus_dag.dedup import (
     DedupCfg,
+    PairCounts,
     apply,
     cfg_for,
     cluster_sizes,
-    find_clusters,
+    find_clusters_with_counts,
     sample_pairs_markdown,
     signatures_stream,
 )
@@ -54,7 +58,13 @@ SIGNATURE_SCHEMA = {
     "signature": pl.Array(pl.UInt32, DedupCfg().num_perm),
 }
 SIGN_BATCH_ROWS = 16_384  # documents per signing batch; two batches in flight, one per core
-TRAIL = {"duplicate_of": pl.String, "cluster_id": pl.Int64, "est_jaccard": pl.Float64, "reason": pl.String}
+TRAIL = {
+    "duplicate_of": pl.String,
+    "cluster_id": pl.Int64,
+    "est_jaccard": pl.Float64,
+    "exact_jaccard": pl.Float64,
+    "reason": pl.String,
+}
 COMMON = {"owners": ["team:corpus"], "tags": {"stage": "dedup"}}
 TEXT = pl.col("text")
 
@@ -79,7 +89,10 @@ class _RowView:
         return [pl.col(self.id_col).alias("doc_id"), self.text.alias("text")]
 
     def frame(self, batch: pl.DataFrame, context: dg.AssetExecutionContext) -> pl.DataFrame:
-        source, date = source_and_date(context)
+        return self.rows(batch, *source_and_date(context))
+
+    def rows(self, batch: pl.DataFrame, source: str, date: str) -> pl.DataFrame:
+        """doc_id, text, date, source of the input rows of partition (date, source)."""
         return batch.select(
             *self.id_text,
             pl.col("date") if self.has_date else pl.lit(date).str.to_date().alias("date"),
@@ -169,22 +182,30 @@ def dedup_assets(
         group_name=group,
         kinds={"polars", "parquet", "scipy"},
         description="Every document of the source that has a duplicate, one row each: cluster_id, representative "
-        "(earliest date, then smallest doc_id), duplicate_of, kind (exact/near), est_jaccard. Built from the stored "
-        "signatures of all dates through band-sharded files, so memory is bounded by one shard.",
+        "(earliest date, then smallest doc_id), duplicate_of, kind (exact/near), est_jaccard, exact_jaccard (with "
+        "`verify: exact`). Built from the stored signatures of all dates through band-sharded files, so memory is "
+        "bounded by one shard; `verify: exact` also reads the texts of candidate documents, partition by partition.",
         **COMMON,
     )
     def dedup_clusters(context: dg.AssetExecutionContext, sigs: dict, storage: CorpusStorage) -> pl.DataFrame:
         source = context.partition_key
         cfg, _ = source_cfg(source)
+        store = storage.store()
         batches = (b for key in sorted(sigs) for b in sigs[key].iter_batches(batch_rows=cfg.batch_rows))
+        read_texts = partial(_text_batches, store, documents, view, source)  # used only with verify: exact
         with tempfile.TemporaryDirectory(prefix="dedup-") as work:
-            clusters = find_clusters(batches, cfg, work)
+            clusters, pairs = find_clusters_with_counts(batches, cfg, work, read_texts)
         dups = clusters.filter(pl.col("duplicate_of").is_not_null())
         shown = dups.sort("est_jaccard", "doc_id").head(5)
-        texts = _texts(storage.store(), documents, view, source, clusters, shown)
+        texts = _texts(store, documents, view, source, clusters, shown)
         context.add_output_metadata(
             {
                 "signature_partitions": len(sigs),
+                "verify": cfg.verify,
+                "candidate_pairs": pairs.candidates,
+                "pairs_accepted": pairs.accepted,
+                "pairs_rejected": pairs.rejected,
+                **_exact_check_metadata(cfg, pairs),
                 "clusters": clusters["cluster_id"].n_unique(),
                 "duplicates": dups.height,
                 "duplicates_by_kind": dg.MetadataValue.json(dict(dups.group_by("kind").len().iter_rows())),
@@ -221,7 +242,7 @@ def dedup_assets(
         clusters = (
             PartitionData(store, CorpusStore.partition_path(clusters_key, {"source": source}))
             .require(f"{clusters_key} {source}")
-            .read(["doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard"])
+            .read(["doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard"])
             .filter(pl.col("date") == pl.lit(date).str.to_date())
         )
         yield from stream_split(context, store, (view.apply(b, clusters) for b in docs.iter_batches()), kept, dropped)
@@ -260,15 +281,26 @@ def dedup_assets(
     return DedupAssets(minhash_signatures, dedup_clusters, deduplicate, checks)
 
 
-def _texts(store: CorpusStore, documents: str, view: "_RowView", source: str, clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
-    """doc_id -> text of the documents shown in metadata and their representatives, read only
-    from the date partitions that hold them, batch by batch."""
-    wanted = clusters.filter(pl.col("doc_id").is_in(pl.concat([shown["doc_id"], shown["duplicate_of"]]).implode()))
-    frames = [pl.DataFrame(schema={"doc_id": pl.String, "text": pl.String})]
+def _text_batches(store: CorpusStore, documents: str, view: "_RowView", source: str, wanted: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """doc_id, text, date, source of the `wanted` documents (doc_id, date rows), read batch by
+    batch from only the date partitions that hold them, only the columns the text needs."""
     for (date,), rows in wanted.partition_by("date", as_dict=True).items():
         data = PartitionData(store, CorpusStore.partition_path(documents, {"date": date.isoformat(), "source": source}))
         if data.exists():
             ids = rows["doc_id"].implode()
-            batches = data.iter_batches(view.columns)
-            frames += [b.select(view.id_text).filter(pl.col("doc_id").is_in(ids)) for b in batches]
-    return pl.concat(frames)
+            for batch in data.iter_batches(view.columns):
+                yield view.rows(batch, source, date.isoformat()).filter(pl.col("doc_id").is_in(ids))
+
+
+def _texts(store: CorpusStore, documents: str, view: "_RowView", source: str, clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
+    """doc_id -> text of the documents shown in metadata and their representatives."""
+    wanted = clusters.filter(pl.col("doc_id").is_in(pl.concat([shown["doc_id"], shown["duplicate_of"]]).implode()))
+    frames = [b.select("doc_id", "text") for b in _text_batches(store, documents, view, source, wanted)]
+    return pl.concat([pl.DataFrame(schema={"doc_id": pl.String, "text": pl.String}), *frames])
+
+
+def _exact_check_metadata(cfg: DedupCfg, pairs: PairCounts) -> dict:
+    """With verify: exact, how often the exact check overruled the signatures' estimate."""
+    if cfg.verify != "exact":
+        return {}
+    return {"pairs_rejected_by_exact": pairs.rejected, "rejected_despite_estimate": pairs.est_only, "accepted_despite_estimate": pairs.exact_only}

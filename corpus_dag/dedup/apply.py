@@ -13,9 +13,10 @@ REASONS = {"exact": "exact_duplicate", "near": "near_duplicate"}
 
 def apply(batch: pl.DataFrame, clusters: pl.DataFrame) -> Split:
     """Keep representatives and singletons; drop the other cluster members with reason
-    exact_duplicate / near_duplicate and the trail columns duplicate_of, cluster_id, est_jaccard."""
+    exact_duplicate / near_duplicate and the trail columns duplicate_of, cluster_id, est_jaccard,
+    exact_jaccard (null unless the clusters were verified exactly)."""
     on = ["doc_id"] + (["source"] if "source" in batch.columns and "source" in clusters.columns else [])
-    trail = clusters.filter(pl.col("duplicate_of").is_not_null()).select(*on, "duplicate_of", "cluster_id", "kind", "est_jaccard")
+    trail = clusters.filter(pl.col("duplicate_of").is_not_null()).select(*on, "duplicate_of", "cluster_id", "kind", "est_jaccard", "exact_jaccard")
     tagged = batch.join(trail, on=on, how="left", maintain_order="left")
     split = split_by_reason(tagged, pl.col("kind").replace_strict(REASONS, default=None))
     return Split(kept=split.kept.drop(trail.columns[len(on) :]), dropped=split.dropped.drop("kind"))

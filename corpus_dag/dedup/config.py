@@ -11,6 +11,7 @@ from functools import lru_cache
 from scipy.integrate import quad
 
 SHINGLES = ("char", "word")
+VERIFY = ("estimate", "exact")
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,11 @@ class DedupCfg:
     shingle/n: character n-grams (Chinese, mixed text) or word n-grams (English prose, code).
     threshold: Jaccard similarity from which two documents count as near duplicates.
     fp_weight/fn_weight: how bands x rows trade missed pairs against extra candidates; candidates
-      are verified on the full signature, so a miss costs more than a candidate (fn > fp).
+      are verified afterwards, so a miss costs more than a candidate (fn > fp).
+    verify: how a band candidate is confirmed. "estimate": estimated Jaccard from the signatures
+      (share of equal values) >= threshold, no text needed. "exact": Jaccard of the two shingle
+      sets >= threshold, every candidate checked (no estimate prefilter, so none is lost to
+      estimation noise); costs a second read of the texts of documents in candidate pairs.
     window: within one band bucket (sorted by date, doc_id) each member is paired with the next
       `window` members, so a bucket of m documents yields O(m * window) pairs, never O(m^2).
     n_shards: band-key shards; each one is an independent unit of work (see `clusters`).
@@ -37,6 +42,7 @@ class DedupCfg:
     window: int = 8
     n_shards: int = 16
     batch_rows: int = 65_536
+    verify: str = "estimate"
 
     def __post_init__(self):
         if self.shingle not in SHINGLES:
@@ -45,6 +51,8 @@ class DedupCfg:
             raise ValueError("n, window and n_shards must be >= 1 and num_perm >= 2")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
+        if self.verify not in VERIFY:
+            raise ValueError(f"verify must be one of {VERIFY}, got {self.verify!r}")
 
     @property
     def bands(self) -> tuple[int, int]:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -28,6 +29,8 @@ from .config import DedupCfg
 from .nfkc import nfkc_code_points
 from .shingles import PRIME
 
+T = TypeVar("T")
+R = TypeVar("R")
 EMPTY = np.uint32(0xFFFFFFFF)
 ID_COLUMNS = ("doc_id", "date", "source")
 
@@ -59,10 +62,16 @@ def signatures_stream(batches: Iterable[pl.DataFrame], cfg: DedupCfg, threads: i
     """signatures() of each batch, in input order, with `threads` batches in flight. The numba
     kernels, Arrow reads and sha1 all release the GIL, so batches use one core each and one
     batch's Python work overlaps another's kernels."""
+    return in_order(lambda batch: signatures(batch, cfg), batches, threads)
+
+
+def in_order(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+    """fn of each item, in input order, with at most `threads` items in flight (so memory stays
+    bounded); worth it where fn spends its time in GIL-free kernels."""
     with ThreadPoolExecutor(threads) as pool:
         pending: deque = deque()
-        for batch in batches:
-            pending.append(pool.submit(signatures, batch, cfg))
+        for item in items:
+            pending.append(pool.submit(fn, item))
             if len(pending) >= threads:
                 yield pending.popleft().result()
         while pending:
@@ -245,21 +254,30 @@ def _word_hashes(cps, length, n):
     return hashes
 
 
+@njit(inline="always")
+def _shingle_hashes(src, start, end, n, words):
+    """The shingle hash of every shingle position of document src[start:end] (none if it has no
+    units); shared by the signer and the exact verifier (`exact`), so both see the same shingles."""
+    cps = np.empty(end - start, dtype=np.uint32)
+    length = _units(src, start, end, words, cps)
+    if length == 0:
+        return np.empty(0, dtype=np.uint32)
+    if words:
+        return _word_hashes(cps, length, n)
+    width = min(n, length)
+    hashes = np.zeros(length - width + 1, dtype=np.uint32)
+    for j in range(width):  # Horner step j for every position at once (SIMD over i)
+        for i in range(hashes.shape[0]):
+            hashes[i] = np.uint32(hashes[i] * np.uint32(PRIME) + cps[i + j])
+    return hashes
+
+
 @njit(nogil=True, cache=True)
 def _sign(src, offsets, n, words, a, b, sig, n_shingles):
     for d in range(offsets.shape[0] - 1):
-        cps = np.empty(offsets[d + 1] - offsets[d], dtype=np.uint32)
-        length = _units(src, offsets[d], offsets[d + 1], words, cps)
-        if length == 0:
+        hashes = _shingle_hashes(src, offsets[d], offsets[d + 1], n, words)
+        if hashes.shape[0] == 0:
             continue
-        if words:
-            hashes = _word_hashes(cps, length, n)
-        else:
-            width = min(n, length)
-            hashes = np.zeros(length - width + 1, dtype=np.uint32)
-            for j in range(width):  # Horner step j for every position at once (SIMD over i)
-                for i in range(hashes.shape[0]):
-                    hashes[i] = np.uint32(hashes[i] * np.uint32(PRIME) + cps[i + j])
         _min_into(hashes, a, b, sig[d])
         n_shingles[d] = hashes.shape[0]
 

@@ -1,0 +1,141 @@
+"""verify: exact: band candidates checked on their shingle sets, not on the signature estimate."""
+import random
+from dataclasses import replace
+
+import numpy as np
+import polars as pl
+import pytest
+
+from corpus_dag.dedup import (
+    DedupCfg,
+    cfg_for,
+    exact_jaccard,
+    find_clusters,
+    find_clusters_with_counts,
+    shingles,
+    signatures,
+)
+from corpus_dag.dedup.exact import shingle_sets, write_shingle_sets
+from corpus_dag.dedup.minhash import band_keys
+from tests.test_dedup_clusters import ALPHABET, CFG, as_groups, planted_corpus
+from tests.test_dedup_signatures import random_docs
+
+EXACT = replace(CFG, verify="exact")
+
+
+def edited(text: str, rnd: random.Random, share: float) -> str:
+    """`text` with about `share` of its characters replaced (a near copy of tunable similarity)."""
+    chars = list(text)
+    for _ in range(max(1, int(len(chars) * share))):
+        chars[rnd.randrange(len(chars))] = rnd.choice(ALPHABET)
+    return "".join(chars)
+
+
+def texts_of(df: pl.DataFrame):
+    return lambda wanted: [df]
+
+
+@pytest.mark.parametrize("shingle", ["char", "word"])
+def test_kernel_equals_python_set_jaccard(shingle, tmp_path):
+    cfg = DedupCfg(shingle=shingle, n=3 if shingle == "word" else 5)
+    rnd = random.Random(1)
+    docs = [t or "" for t in random_docs(seed=5, n=40)]
+    docs += [edited(d, rnd, 0.05) if len(d) > 3 else d for d in docs]  # doc i + half is a near copy of doc i
+    half = len(docs) // 2
+    order = np.array(rnd.sample(range(len(docs)), len(docs)))  # gids written out of order, in 3 batches
+    batches = [(order[k::3], pl.Series([docs[g] for g in order[k::3]])) for k in range(3)]
+    sets = write_shingle_sets(batches, cfg, tmp_path / "sets.u32", len(docs))
+    a = np.array(list(range(half)) + rnd.choices(range(len(docs)), k=200))
+    b = np.array([i + half for i in range(half)] + rnd.choices(range(len(docs)), k=200))
+    got = sets.jaccard(a, b)
+    want = [exact_jaccard(docs[i], docs[j], cfg) for i, j in zip(a, b)]
+    assert np.allclose(got, want, rtol=0, atol=1e-12)
+    assert sum(0.3 < w < 1.0 for w in want) >= 20  # the near copies exercise real partial overlaps
+    _, lengths = shingle_sets(pl.Series(docs), cfg)
+    assert lengths.tolist() == [len(set(shingles(d, cfg))) for d in docs]
+
+
+def pair_where(wrong_side: str) -> tuple[list[str], float]:
+    """Two texts that are band candidates under 128 permutations, and a threshold between their
+    estimated and exact Jaccard such that the estimate is on the `wrong_side` ("accepts": est >=
+    threshold > exact; "rejects": exact >= threshold > est). Searched deterministically."""
+    rnd = random.Random(11)
+    for _ in range(400):
+        base = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(300, 600)))
+        pair = [base, edited(base, rnd, rnd.uniform(0.01, 0.03))]
+        exact = exact_jaccard(*pair, CFG)
+        sig = signatures(pl.DataFrame({"text": pair}), CFG)["signature"].to_numpy()
+        est = float((sig[0] == sig[1]).mean())
+        threshold = round((est + exact) / 2, 4)
+        gap = est - exact if wrong_side == "accepts" else exact - est
+        if gap > 0.03 and 0.5 < threshold < 0.95:
+            keys = band_keys(sig, *replace(CFG, threshold=threshold).bands)
+            if (keys[0] == keys[1]).any():
+                return pair, threshold
+    raise AssertionError(f"no pair whose estimate wrongly {wrong_side} found")
+
+
+@pytest.mark.parametrize("wrong_side", ["accepts", "rejects"])
+def test_exact_mode_overrules_a_wrong_estimate(wrong_side, tmp_path):
+    pair, threshold = pair_where(wrong_side)
+    noise = planted_corpus(seed=2)[0].filter(pl.col("doc_id").str.starts_with("base")).head(20)
+    df = pl.concat([pl.DataFrame({"doc_id": ["p0", "p1"], "date": noise["date"][:2], "text": pair, "source": "wenku"}), noise])
+    cfg = replace(CFG, threshold=threshold)
+    sig = signatures(df, cfg)
+    by_estimate, est_counts = find_clusters_with_counts([sig], cfg, tmp_path / "e")
+    by_exact, counts = find_clusters_with_counts([sig], replace(cfg, verify="exact"), tmp_path / "x", texts_of(df))
+    merged = {"accepts": (True, False), "rejects": (False, True)}[wrong_side]
+    assert (as_groups(by_estimate) == {frozenset(["p0", "p1"])}, as_groups(by_exact) == {frozenset(["p0", "p1"])}) == merged
+    assert counts.candidates == est_counts.candidates == 1  # the pair, counted once over all the bands it shares
+    assert (counts.est_only, counts.exact_only) == ((1, 0) if wrong_side == "accepts" else (0, 1))
+    assert by_estimate["exact_jaccard"].is_null().all()
+    if wrong_side == "rejects":
+        assert by_exact.filter(pl.col("doc_id") == "p1")["exact_jaccard"].item() == pytest.approx(exact_jaccard(*pair, cfg))
+
+
+def test_exact_mode_finds_planted_groups_and_reports_exact_jaccard(tmp_path):
+    df, groups = planted_corpus()
+    clusters = find_clusters([signatures(df, EXACT)], EXACT, tmp_path / "w", texts_of(df))
+    assert as_groups(clusters) == groups
+    text = dict(zip(df["doc_id"], df["text"]))
+    for row in clusters.iter_rows(named=True):
+        rep = row["duplicate_of"] or row["doc_id"]
+        assert row["exact_jaccard"] == pytest.approx(exact_jaccard(text[row["doc_id"]], text[rep], EXACT))
+    assert clusters.filter(pl.col("kind") == "exact")["exact_jaccard"].eq(1.0).all()
+    assert clusters.filter(pl.col("kind") == "near")["exact_jaccard"].min() >= EXACT.threshold
+
+
+def test_exact_mode_same_for_any_input_order_batching_sharding_and_text_order(tmp_path):
+    df, _ = planted_corpus()
+    sig = signatures(df, EXACT)
+    in_memory = find_clusters([sig], replace(EXACT, n_shards=1, batch_rows=1_000_000), tmp_path / "a", texts_of(df))
+    shuffled, shuffled_texts = sig.sample(fraction=1.0, shuffle=True, seed=3), df.sample(fraction=1.0, shuffle=True, seed=4)
+    calls = []
+
+    def texts(wanted: pl.DataFrame):
+        calls.append(wanted.height)
+        return [shuffled_texts.slice(k, 37).drop("source") for k in range(0, shuffled_texts.height, 37)]
+
+    out_of_core = find_clusters(
+        [shuffled.slice(0, 100), shuffled.slice(100)], replace(EXACT, n_shards=7, batch_rows=13, window=2), tmp_path / "b", texts
+    )
+    assert out_of_core.equals(in_memory)
+    assert out_of_core["exact_jaccard"].is_not_null().all()
+    assert len(calls) == 1 and calls[0] < df.height  # texts asked once, for candidate documents only
+    assert not any((tmp_path / "b").iterdir())
+
+
+def test_verify_setting_and_clear_errors(tmp_path):
+    assert DedupCfg().verify == "estimate"
+    assert cfg_for("web", verify="exact").verify == "exact"
+    with pytest.raises(ValueError, match="verify must be one of \\('estimate', 'exact'\\), got 'fuzzy'"):
+        DedupCfg(verify="fuzzy")
+    df, _ = planted_corpus()
+    sig = signatures(df, EXACT)
+    with pytest.raises(ValueError, match="needs `texts`"):
+        find_clusters([sig], EXACT, tmp_path / "w")
+    with pytest.raises(ValueError, match="no text for 1 candidate documents, e.g. \\['trunc000'\\]"):
+        find_clusters([sig], EXACT, tmp_path / "w", texts_of(df.filter(pl.col("doc_id") != "trunc000")))
+    assert not any((tmp_path / "w").iterdir())  # scratch removed on error too
+    empty = sig.clear()
+    assert find_clusters([empty], EXACT, tmp_path / "w", texts_of(df)).is_empty()
