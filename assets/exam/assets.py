@@ -17,6 +17,7 @@ from corpus_dag.exam.questions import (
     select_math,
 )
 from corpus_dag.exam.split import QUESTIONS_TYPE, SplitCfg
+from corpus_dag.exam.transformer import TransformerCfg
 from corpus_dag.exam.validity import ExamModels, train_models
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
@@ -43,13 +44,28 @@ class ClassifierConfig(dg.Config):
     user_labels: str = "labels/exam_fragments.jsonl"  # under CORPUS_ROOT; JSONL {text, label}; optional
     threshold: float = 0.5
     hash_dim: int = NgramCfg.dim  # hashed n-gram space (a power of two); smaller trains faster
+    # Validity backend: "ngram" (default, CPU, seconds) or "transformers" (fine-tunes an encoder;
+    # for a GPU). base_model: local folder or hub id to fine-tune; empty = a small encoder from scratch.
+    backend: str = "ngram"
+    base_model: str = ""
+    epochs: int = TransformerCfg.epochs
+    max_length: int = TransformerCfg.max_length
+    device: str = TransformerCfg.device
+
+    def transformer(self) -> TransformerCfg | None:
+        if self.backend not in ("ngram", "transformers"):
+            raise dg.Failure(f"question_classifier backend must be 'ngram' or 'transformers', got {self.backend!r}")
+        if self.backend == "ngram":
+            return None
+        return TransformerCfg(base_model=self.base_model, epochs=self.epochs, max_length=self.max_length, device=self.device)
 
 
 @dg.asset(
     description="The fragment classifiers (validity: is this a usable question; subject): char n-gram logistic "
     f"regressions stored at {MODEL_PATH}, trained on fragments built from public questions plus the user's labels "
-    "file; held-out precision/recall in metadata.",
-    kinds={"scikit-learn"},
+    "file; held-out precision/recall in metadata. Config `backend: transformers` fine-tunes an encoder for validity "
+    "instead (`base_model`, `device`; for a GPU).",
+    kinds={"scikit-learn", "pytorch"},
     tags={"stage": "exam"},
     **COMMON,
 )
@@ -60,7 +76,8 @@ def question_classifier(context: dg.AssetExecutionContext, config: ClassifierCon
     if store.exists(config.user_labels):
         users = load_user_labels(store.abs(config.user_labels))
         context.log.info(f"{len(users)} user labels from {store.url(config.user_labels)}")
-    models = train_models(load_fragments(), users, ngram=NgramCfg(dim=config.hash_dim), threshold=config.threshold)
+    models = train_models(load_fragments(), users, ngram=NgramCfg(dim=config.hash_dim), threshold=config.threshold,
+                          transformer=config.transformer(), log=context.log.info)
     store.write_bytes(MODEL_PATH, models.to_bytes())
     return dg.MaterializeResult(
         metadata={**models.metrics, "path": dg.MetadataValue.path(store.url(MODEL_PATH)), "user_labels_file": store.url(config.user_labels)}

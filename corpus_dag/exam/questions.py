@@ -7,7 +7,7 @@ from corpus_dag.accounting import Split, split_by_reason
 from corpus_dag.exam.features import char_ngrams
 from corpus_dag.exam.split import SplitCfg, split_questions
 from corpus_dag.exam.subject import assign_subjects, paper_title
-from corpus_dag.exam.validity import ExamModels
+from corpus_dag.exam.validity import ExamModels, ValidityModel
 
 EXAM_QUESTION_SCHEMA = {
     "question_id": pl.String,
@@ -31,11 +31,11 @@ def extract_questions(exam_docs: pl.DataFrame, models: ExamModels, cfg: SplitCfg
     heads = {d: paper_title(t, x) for d, t, x in exam_docs.select("doc_id", "title", "text").iter_rows()}
     titles = [p or heads.get(d) for d, p in q.select("doc_id", "paper").iter_rows()]
     texts = q["text"].to_list()
-    x = char_ngrams(texts, models.validity.ngram)  # both classifiers read the same features
-    scores = models.validity.scores_features(x)
-    subject_x = x if models.subject.ngram == models.validity.ngram else None
+    x = char_ngrams(texts, models.subject.ngram)
+    shared = isinstance(models.validity, ValidityModel) and models.validity.ngram == models.subject.ngram
+    scores = models.validity.scores(texts, x if shared else None)  # an n-gram validity model reads the same features
     return q.with_columns(
-        pl.Series("subject", assign_subjects(titles, texts, models.subject, subject_x), dtype=pl.String),
+        pl.Series("subject", assign_subjects(titles, texts, models.subject, x), dtype=pl.String),
         pl.Series("is_valid", scores >= models.validity.threshold, dtype=pl.Boolean),
         pl.Series("valid_score", scores.round(4), dtype=pl.Float64),
     ).select(list(EXAM_QUESTION_SCHEMA))

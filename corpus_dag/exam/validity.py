@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from corpus_dag.exam.features import NgramCfg, char_ngrams
 from corpus_dag.exam.labels import held_out
 from corpus_dag.exam.subject import SubjectModel, train_subject
+from corpus_dag.exam.transformer import TransformerCfg, TransformerValidity, train_transformer
 
 
 @dataclass
@@ -21,10 +22,9 @@ class ValidityModel:
     ngram: NgramCfg
     threshold: float = 0.5
 
-    def scores(self, texts: list[str]) -> np.ndarray:
-        return self.scores_features(char_ngrams(texts, self.ngram))
-
-    def scores_features(self, x: sp.csr_matrix) -> np.ndarray:
+    def scores(self, texts: list[str], features: sp.csr_matrix | None = None) -> np.ndarray:
+        """P(valid) per text; `features`: the texts' char_ngrams(self.ngram) when the caller has them."""
+        x = char_ngrams(texts, self.ngram) if features is None else features
         return self.clf.predict_proba(x)[:, 1] if x.shape[0] else np.zeros(0)
 
 
@@ -32,7 +32,7 @@ class ValidityModel:
 class ExamModels:
     """Everything the question stage needs, stored as one blob under CORPUS_ROOT."""
 
-    validity: ValidityModel
+    validity: ValidityModel | TransformerValidity
     subject: SubjectModel
     metrics: dict
 
@@ -55,9 +55,11 @@ def _pr(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
 
 
 def train_models(fragments: list[dict], user_labels: list[dict] = (), ngram: NgramCfg = NgramCfg(),
-                 threshold: float = 0.5, c: float = 10.0) -> ExamModels:
+                 threshold: float = 0.5, c: float = 10.0, transformer: TransformerCfg | None = None,
+                 log=print) -> ExamModels:
     """Fit both classifiers on the training side; report precision/recall/accuracy on the held-out
-    side (by source id). User labels always go to training and outweigh built ones."""
+    side (by source id). User labels always go to training and outweigh built ones. `transformer`
+    swaps the validity model for a fine-tuned encoder (corpus_dag.exam.transformer)."""
     rows = list(fragments) + list(user_labels)
     test = np.array([held_out(r) and r.get("kind") != "user" for r in rows])
     texts = [r["text"] for r in rows]
@@ -66,11 +68,16 @@ def train_models(fragments: list[dict], user_labels: list[dict] = (), ngram: Ngr
         raise ValueError("validity training needs valid (1) and invalid (0) fragments on both the "
                          f"training and held-out side; got {len(rows)} fragments")
     weight = np.array([3.0 if r.get("kind") == "user" else 1.0 for r in rows])
-    x = char_ngrams(texts, ngram)
-    clf = LogisticRegression(C=c, max_iter=400)
-    clf.fit(x[~test], y[~test], sample_weight=weight[~test])
-    validity = ValidityModel(clf, ngram, threshold)
-    pred = clf.predict_proba(x[test])[:, 1] >= threshold
+    train_texts, test_texts = [t for t, h in zip(texts, test) if not h], [t for t, h in zip(texts, test) if h]
+    if transformer is None:
+        x = char_ngrams(texts, ngram)
+        clf = LogisticRegression(C=c, max_iter=400)
+        clf.fit(x[~test], y[~test], sample_weight=weight[~test])
+        validity = ValidityModel(clf, ngram, threshold)
+        pred = validity.scores(test_texts, x[test]) >= threshold
+    else:
+        validity = train_transformer(train_texts, y[~test], weight[~test], transformer, threshold, log)
+        pred = validity.scores(test_texts) >= threshold
     precision, recall = _pr(pred, y[test].astype(bool))
 
     subj_rows = [(r["text"], r["subject"], t) for r, t in zip(rows, test) if r.get("subject") and r["label"] == 1]
@@ -81,5 +88,6 @@ def train_models(fragments: list[dict], user_labels: list[dict] = (), ngram: Ngr
         "validity_precision": round(precision, 4), "validity_recall": round(recall, 4),
         "subject_accuracy": round(acc, 4), "n_train": int((~test).sum()), "n_test": int(test.sum()),
         "n_user_labels": len(user_labels), "threshold": threshold,
+        "validity_backend": "ngram" if transformer is None else f"transformers:{transformer.base_model or 'scratch'}",
     }
     return ExamModels(validity, subject, metrics)
