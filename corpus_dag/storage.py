@@ -148,14 +148,24 @@ class CorpusStore:
             raise StorageError(f"partition file not found: {self.url(rel)}")
         with self.fs.open(self.abs(rel), "rb") as f:
             pf = pq.ParquetFile(f)
+            self._require_columns(pf, columns, rel)
             for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
                 yield pl.from_arrow(batch)
+
+    def _require_columns(self, pf: pq.ParquetFile, columns: list[str] | None, rel: str) -> None:
+        """A partition written before its asset gained a column gets a message that says so."""
+        missing = [c for c in columns or () if c not in pf.schema_arrow.names]
+        if missing:
+            raise StorageError(f"partition {self.url(rel)} has no column {missing} (it has {pf.schema_arrow.names}): it was "
+                               "written by an older version of its asset; re-materialize that partition")
 
     def read(self, rel: str, columns: list[str] | None = None) -> pl.DataFrame:
         if not self.exists(rel):
             raise StorageError(f"partition file not found: {self.url(rel)}")
         with self.fs.open(self.abs(rel), "rb") as f:
-            return pl.from_arrow(pq.read_table(f, columns=columns))
+            pf = pq.ParquetFile(f)
+            self._require_columns(pf, columns, rel)
+            return pl.from_arrow(pf.read(columns=columns))
 
     # ---- raw input --------------------------------------------------------------------------
     def raw_files(self, source: str | None = None, date: str | None = None) -> dict[tuple[str, str], list[RawFile]]:

@@ -65,6 +65,16 @@ def test_rewrite_is_idempotent(tmp_path):
     assert [b.height for b in store.iter_batches(rel, batch_rows=2)] == [2, 2, 1]
 
 
+def test_partition_from_an_older_asset_version_names_the_missing_column(tmp_path):
+    store = CorpusStore(str(tmp_path))
+    rel = CorpusStore.partition_path("a", {"source": "s"})
+    store.write_frame(rel, frame(3))
+    assert store.read(rel, ["n"])["n"].to_list() == [0, 1, 2]
+    for read in (lambda: store.read(rel, ["doc_id", "questions"]), lambda: next(store.iter_batches(rel, ["questions"]))):
+        with pytest.raises(StorageError, match=r"no column \['questions'\].*re-materialize that partition"):
+            read()
+
+
 def test_raw_listing_and_seed(tmp_path):
     lib = tmp_path / "lib"
     for name in ("wenku/2026-11-20/a.jsonl", "wenku/2026-11-20/.hidden.jsonl", "web/2026-11-21/b.jsonl.gz", "web/2026-11-21/notes.txt"):
