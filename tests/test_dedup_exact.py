@@ -50,6 +50,8 @@ def test_kernel_equals_python_set_jaccard(shingle, tmp_path):
     got = sets.jaccard(a, b)
     want = [exact_jaccard(docs[i], docs[j], cfg) for i, j in zip(a, b)]
     assert np.allclose(got, want, rtol=0, atol=1e-12)
+    blocked = replace(sets, block_values=64)  # many blocks: pairs grouped, pages released per group
+    assert blocked.values.shape[0] > 10 * 64 and np.array_equal(blocked.jaccard(a, b), got)
     assert sum(0.3 < w < 1.0 for w in want) >= 20  # the near copies exercise real partial overlaps
     _, lengths = shingle_sets(pl.Series(docs), cfg)
     assert lengths.tolist() == [len(set(shingles(d, cfg))) for d in docs]

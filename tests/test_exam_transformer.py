@@ -55,6 +55,22 @@ def test_questions_stage_uses_the_encoder(models):
     assert q["is_valid"].to_list()[:3] == [True] * 3
 
 
+@pytest.mark.slow
+def test_fine_tunes_a_pretrained_folder(tmp_path):
+    """base_model: a saved encoder folder (what a downloaded Chinese BERT is) is loaded and fine-tuned."""
+    from corpus_dag.exam.transformer import _scratch, train_transformer
+
+    frags = load_fragments()[::8]
+    texts, labels = [r["text"] for r in frags], np.array([r["label"] for r in frags])
+    tokenizer, model = _scratch(texts, TransformerCfg(hidden=64))
+    model.save_pretrained(tmp_path / "encoder")
+    tokenizer.save_pretrained(tmp_path / "encoder")
+    cfg = TransformerCfg(base_model=str(tmp_path / "encoder"), epochs=2, lr=1e-3, max_length=64)
+    validity = train_transformer(texts, labels, np.ones(len(texts)), cfg, log=lambda _: None)
+    s = validity.scores(OBVIOUS)
+    assert s[0] >= 0.5 and max(s[1:]) < 0.5, s
+
+
 def test_misconfiguration_is_named():
     with pytest.raises(ValueError, match="epochs"):
         TransformerCfg(epochs=0)

@@ -4,8 +4,9 @@ A document's set is its sorted unique shingle hashes, computed by the signer's o
 (`minhash._shingle_hashes`: same normalisation, units and 32-bit hash), so the exact check
 measures precisely the set whose Jaccard the MinHash signature estimates. Sets of the documents
 that need them are appended to one scratch file (values of row after row; `starts`/`lengths` per
-gid say where each lies) and memory-mapped when pairs are checked, so memory stays bounded by one
-text batch while the file grows with the candidates, not the corpus.
+gid say where each lies) and memory-mapped when pairs are checked. The file grows with the
+candidates, not the corpus, and is read in blocks: pairs are grouped by the blocks their two sets
+lie in and the mapping's pages are released after each group, so at most two blocks are resident.
 
 Sets of 32-bit hashes: two distinct shingles share a hash with probability 2**-32, so two
 documents of m shingles each see about m**2 / 2**32 collisions (~2e-4 for m = 1,000), each
@@ -13,6 +14,7 @@ moving their Jaccard by about 1/m; negligible next to any threshold.
 """
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +39,19 @@ def shingle_sets(texts: pl.Series, cfg: DedupCfg) -> tuple[np.ndarray, np.ndarra
     return values[:used], lengths
 
 
+BLOCK_VALUES = 1 << 25  # 128 MB of uint32 shingle hashes per block
+
+
 @dataclass(frozen=True)
 class ShingleSets:
-    """Shingle sets of some documents, addressed by gid; starts[gid] is MISSING for the others."""
+    """Shingle sets of some documents, addressed by gid; starts[gid] is MISSING for the others.
+    `mapping` is the memory map under `values` (None when they are in memory)."""
 
     values: np.ndarray
     starts: np.ndarray
     lengths: np.ndarray
+    mapping: mmap.mmap | None = None
+    block_values: int = BLOCK_VALUES
 
     def missing(self, gids: np.ndarray) -> np.ndarray:
         """The gids among `gids` that have no set."""
@@ -55,7 +63,16 @@ class ShingleSets:
         if (self.starts[a] == MISSING).any() or (self.starts[b] == MISSING).any():
             raise ValueError("exact Jaccard asked for a document whose shingle set was not computed")
         inter = np.empty(len(a), dtype=np.int64)
-        _intersections(self.values, self.starts, self.lengths, a, b, inter)
+        block_a, block_b = self.starts[a] // self.block_values, self.starts[b] // self.block_values
+        n_blocks = self.values.shape[0] // self.block_values + 1
+        order = np.argsort(block_a * n_blocks + block_b, kind="stable")
+        groups = np.flatnonzero(np.diff((block_a * n_blocks + block_b)[order])) + 1
+        for idx in np.split(order, groups):
+            part = np.empty(len(idx), dtype=np.int64)
+            _intersections(self.values, self.starts, self.lengths, a[idx], b[idx], part)
+            inter[idx] = part
+            if self.mapping is not None:
+                self.mapping.madvise(mmap.MADV_DONTNEED)  # file-backed pages: re-read from cache if needed
         union = self.lengths[a] + self.lengths[b] - inter
         return np.divide(inter, union, out=np.ones(len(a)), where=union > 0)
 
@@ -74,8 +91,11 @@ def write_shingle_sets(
             starts[gids] = written + np.cumsum(sizes) - sizes
             lengths[gids] = sizes
             written += values.shape[0]
-    values = np.memmap(path, dtype=np.uint32, mode="r", shape=(written,)) if written else np.empty(0, dtype=np.uint32)
-    return ShingleSets(values, starts, lengths)
+    if not written:
+        return ShingleSets(np.empty(0, dtype=np.uint32), starts, lengths)
+    with open(path, "rb") as f:
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    return ShingleSets(np.frombuffer(mapping, dtype=np.uint32), starts, lengths, mapping)
 
 
 @njit(nogil=True, cache=True)
