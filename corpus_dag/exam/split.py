@@ -72,7 +72,9 @@ PAGE_WORDS = re.compile(
     r"(?P<alone>第)\s*\d+\s*页[ \t]*$",
     re.M,
 )
-PAGE_LINE = re.compile(r"^[ \t]*(?:[-—–]\s*\d+\s*[-—–]|\d+\s*/\s*\d+)[ \t]*$", re.M)
+# A line holding only `- 3 -` or `3/6`; written from its line break (not `^` under re.M) so `re` skips
+# from one line break to the next. clean_page_marks puts a line break before the text's first line.
+PAGE_LINE = re.compile(r"\n[ \t]*(?:[-—–]\s*\d+\s*[-—–]|\d+\s*/\s*\d+)[ \t]*(?=\n|\Z)")
 FIRST = re.compile(r"(?<![\d.．])1\s*[.．、](?![\d.．])")
 NOTICE = re.compile(r"(注意事项|考生须知|温馨提示|答题要求)[:：]?")
 # What follows a number in an answer key or a worked solution, never in a question.
@@ -153,7 +155,7 @@ def clean_page_marks(text: str, title: str | None) -> str:
     if "页" in text and (spans := page_mark_spans(text)):
         text = _remove_spans(text, spans, " ")
     if "\n" in text:
-        text = PAGE_LINE.sub(" ", text)
+        text = PAGE_LINE.sub("\n ", "\n" + text)[1:]
     if title and len(title) >= 6:
         first = text.find(title)
         if first >= 0:
@@ -219,10 +221,9 @@ GLUED_OPTION = re.compile(r"[A-H][.．、]\d(\d{1,2})[ \t]{0,2}[.．、](?![.．
 STOP = -1.0  # an answer-key entry: not a question, and it ends the question before it
 
 
-def _score(text: str, m: re.Match) -> float | None:
-    """How much a number match looks like a question number; STOP for an answer-key entry, None
-    when it is no question number at all."""
-    start, end = m.start(), m.end()
+def _score(text: str, start: int, end: int, spaced: bool, mark: str) -> float | None:
+    """How much the number at text[start:end] (`spaced`: blanks before its mark) looks like a question
+    number; STOP for an answer-key entry, None when it is no question number at all."""
     after = text[end : end + 12]
     if ANSWER_TAIL.match(after):
         return STOP
@@ -230,7 +231,7 @@ def _score(text: str, m: re.Match) -> float | None:
     nxt = rest[:1]
     if not nxt or nxt in "、.．,，=+×*/)）" or ENUMERATION.match(rest):
         return None
-    tight_digit = nxt.isdigit() and not YEAR.match(rest) and len(rest) == len(after) and not m.group(2)
+    tight_digit = nxt.isdigit() and not YEAR.match(rest) and len(rest) == len(after) and not spaced
     i = start - 1
     while i >= 0 and text[i] in " \t\u3000":
         i -= 1
@@ -244,7 +245,7 @@ def _score(text: str, m: re.Match) -> float | None:
         s = 0.4
     if gap == 0 and (prev == "$" or prev.isascii() and prev.isalpha()):
         s = 0.4  # `$2.` / `ahead2.`: lost line breaks glue numbers to formulas and words
-    if m.group(3) == "、" and gap == 0 and s < 3:
+    if mark == "、" and gap == 0 and s < 3:
         s -= 0.3  # `1、2、3` enumerations inside a sentence
     if tight_digit:
         s -= 1.2  # `1.5` is a decimal unless a sure boundary comes before it (`D．5  14．20世纪`)
@@ -259,26 +260,28 @@ def _score(text: str, m: re.Match) -> float | None:
 def _candidates(text: str, cfg: SplitCfg) -> tuple[list[Candidate], list[int]]:
     """Question-number candidates, and stop positions (answer-key entries end a question)."""
     cands, stops = [], []
+    n_text = len(text)
     for m in NUMBER.finditer(text):
-        if len(m.group(1)) > 3 or (m.start() and text[m.start() - 1] in NOT_BEFORE_NUMBER):
+        digits, spaces, mark = m.groups()
+        start, end = m.span()
+        if len(digits) > 3 or (start and text[start - 1] in NOT_BEFORE_NUMBER):
             continue
-        no = int(m.group(1))
+        no = int(digits)
         if no < 1 or no > cfg.max_no:
             continue
-        s = _score(text, m)
+        s = _score(text, start, end, bool(spaces), mark)
         if s is None:
             continue
         if s == STOP:
-            stops.append(m.start())
+            stops.append(start)
             continue
-        body = m.end()
-        while body < len(text) and text[body] in " \t\u3000":
+        body = end
+        while body < n_text and text[body] in " \t\u3000":
             body += 1
-        cands.append(Candidate(m.start(), body, no, s))
-        digits = m.group(1)
+        cands.append(Candidate(start, body, no, s))
         for cut in range(1, len(digits)):  # `D．42．` with the line break lost: option 4, question 2
             if digits[cut] != "0":
-                cands.append(Candidate(m.start() + cut, body, int(digits[cut:]), GLUED_SCORE))
+                cands.append(Candidate(start + cut, body, int(digits[cut:]), GLUED_SCORE))
     stops.extend(m.start() for m in INLINE_ANSWER.finditer(text))
     glued = GLUED_OPTION.finditer(text) if text.count("\n") < 3 else ()  # only where line breaks were lost
     for m in glued:
@@ -295,31 +298,32 @@ def best_chain(cands: list[Candidate], restarts: list[int], cfg: SplitCfg) -> li
     paper/section boundary in `restarts` (several papers in one document)."""
     if not cands:
         return []
-    best: list[float] = []
     back: list[int] = []
     by_no: dict[int, tuple[float, int]] = {}
+    get = by_no.get
     prefix_best: list[tuple[float, int]] = []  # best chain ending at or before index i
-    starts = [c.start for c in cands]
-    for i, c in enumerate(cands):
-        score, prev = c.score - (0.0 if c.no == 1 else cfg.start_penalty), -1
-        for skip in range(1, cfg.max_skip + 2):
-            hit = by_no.get(c.no - skip)
-            if hit:
-                val = hit[0] + c.score - (skip - 1) * cfg.skip_penalty
-                if val > score:
-                    score, prev = val, hit[1]
-        if c.no == 1 and restarts:
-            k = bisect.bisect_left(restarts, c.start) - 1
+    starts = [c.start for c in cands] if restarts else []
+    skips = [(skip, (skip - 1) * cfg.skip_penalty) for skip in range(1, cfg.max_skip + 2)]
+    pb = (float("-inf"), -1)
+    for i, (start, _body, no, own) in enumerate(cands):
+        score, prev = own - (0.0 if no == 1 else cfg.start_penalty), -1
+        for skip, penalty in skips:
+            hit = get(no - skip)
+            if hit is not None and hit[0] + own - penalty > score:
+                score, prev = hit[0] + own - penalty, hit[1]
+        if no == 1 and restarts:
+            k = bisect.bisect_left(restarts, start) - 1
             if k >= 0:
                 j = bisect.bisect_left(starts, restarts[k]) - 1
-                if j >= 0 and prefix_best[j][0] + c.score - 0.5 > score:
-                    score, prev = prefix_best[j][0] + c.score - 0.5, prefix_best[j][1]
-        best.append(score)
+                if j >= 0 and prefix_best[j][0] + own - 0.5 > score:
+                    score, prev = prefix_best[j][0] + own - 0.5, prefix_best[j][1]
         back.append(prev)
-        if c.no not in by_no or by_no[c.no][0] < score:
-            by_no[c.no] = (score, i)
-        pb = prefix_best[-1] if prefix_best else (float("-inf"), -1)
-        prefix_best.append((score, i) if score > pb[0] else pb)
+        old = get(no)
+        if old is None or old[0] < score:
+            by_no[no] = (score, i)
+        if score > pb[0]:
+            pb = (score, i)
+        prefix_best.append(pb)
     i = prefix_best[-1][1]
     chain = []
     while i >= 0:
