@@ -87,12 +87,12 @@ class TransformerValidity:
     def _model(self):
         if self._loaded is None:
             torch, tf = _libs()
-            folder = Path(tempfile.mkdtemp(prefix="validity-"))
-            with tarfile.open(fileobj=io.BytesIO(self.files)) as tar:
-                tar.extractall(folder, filter="data")
             device = _device(torch, self.cfg.device)
-            model = tf.AutoModelForSequenceClassification.from_pretrained(folder).to(device).eval()
-            self._loaded = (tf.AutoTokenizer.from_pretrained(folder), model, device)
+            with tempfile.TemporaryDirectory(prefix="validity-") as folder:
+                with tarfile.open(fileobj=io.BytesIO(self.files)) as tar:
+                    tar.extractall(folder, filter="data")
+                model = tf.AutoModelForSequenceClassification.from_pretrained(folder).to(device).eval()
+                self._loaded = (tf.AutoTokenizer.from_pretrained(folder), model, device)
         return self._loaded
 
     def scores(self, texts: list[str], features=None) -> np.ndarray:
