@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from assets.definitions import defs
+from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.storage import CorpusStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,5 +43,8 @@ def test_sample_library_to_math_questions(corpus_root, dagster_instance):
     assert math.height + drops == q.height and math.height > 0 and (math["subject"] == "数学").all()
     mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("exam_questions")).asset_materialization
     assert "| 数学 |" in mat.metadata["subjects"].value
+    assert [c.name for c in mat.metadata["dagster/column_schema"].value.columns] == list(EXAM_QUESTION_SCHEMA)
+    docs_mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("exam_documents")).asset_materialization
+    assert "questions" in [c.name for c in docs_mat.metadata["dagster/column_schema"].value.columns]
     model = dagster_instance.get_latest_materialization_event(dg.AssetKey("question_classifier")).asset_materialization
     assert model.metadata["validity_precision"].value >= 0.9

@@ -101,3 +101,35 @@ def test_answers_printed_under_each_question_are_cut():
     qs = layout(text).questions
     assert [q.no for q in qs] == [1, 2]
     assert qs[0].text == "甲是什么？\nA．一 B．二" and qs[1].text == "乙是什么？\nA．三 B．四"
+
+
+def test_running_page_header_does_not_cut_a_question():
+    """A paper's title repeated as a page header inside question 2 is dropped, not read as a new paper."""
+    title = "2021年某校高一10月月考政治试题"
+    text = (f"{title}\n1．下列说法正确的是（ ）\nA．甲 B．乙 C．丙 D．丁\n2．阅读材料，完成下列要求。黄河是中华民族的母亲河，\n"
+            f"{title}\n也是一条桀骜难驯的忧患河。结合材料分析其原因。\n3．简述治理黄河的意义。\n")
+    qs = layout(text).questions
+    assert [q.no for q in qs] == [1, 2, 3]
+    assert qs[1].text.endswith("分析其原因。") and title not in qs[1].text
+
+
+def test_title_inside_a_run_of_numbers_does_not_cut_it():
+    """Lost line breaks glue a page footer and the running title into question 12; numbering goes on
+    at 13, so the title is no new paper."""
+    text = ("11．（5分）函数 f(x)=x-2 的零点为______。12．在直角坐标系中，曲线 C 的参数方程为 x=t 第3页（共7页）"
+            "2023年高考数学试卷 求 C 的直角坐标方程；13．设函数 f(x)=x²，求 f(2)。")
+    qs = layout(text).questions
+    assert [q.no for q in qs] == [11, 12, 13]
+    assert "求 C 的直角坐标方程" in qs[1].text
+
+
+def test_half_width_period_after_chinese_is_a_sentence_end():
+    text = "10．分析该林区潜在的危害.11．(10分)从文化体验角度，指出他们应做的前期准备.12．简述原因。"
+    assert nos(text) == [10, 11, 12]
+    assert nos("10．计算 0.11．下列说法正确的是？") == [10]  # after a digit it stays a decimal point
+
+
+def test_number_list_after_a_sentence_end_is_a_question():
+    text = "5．求小河马的体重。  6．某店调进女皮鞋225双，调进男皮鞋多少双？  7．102，103，105，101这4个数的平均数是多少？  8．小明今年多少岁？"
+    assert nos(text) == [5, 6, 7, 8]
+    assert nos("1．见第1、2、3题的图，回答下列问题。2．下列说法正确的是？") == [1, 2]

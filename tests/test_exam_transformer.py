@@ -66,7 +66,7 @@ def test_fine_tunes_a_pretrained_folder(tmp_path):
     model.save_pretrained(tmp_path / "encoder")
     tokenizer.save_pretrained(tmp_path / "encoder")
     cfg = TransformerCfg(base_model=str(tmp_path / "encoder"), epochs=2, lr=1e-3, max_length=64)
-    validity = train_transformer(texts, labels, np.ones(len(texts)), cfg, log=lambda _: None)
+    validity = train_transformer(texts, labels, np.ones(len(texts)), cfg, 0.5, log=lambda _: None)
     s = validity.scores(OBVIOUS)
     assert s[0] >= 0.5 and max(s[1:]) < 0.5, s
 

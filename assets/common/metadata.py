@@ -1,9 +1,23 @@
-"""Metadata that makes a partition readable in the UI: previews, drop reasons, row counts."""
+"""Metadata that makes a partition readable in the UI: previews, drop reasons, row counts, columns."""
+
+from collections.abc import Mapping
 
 import dagster as dg
 import polars as pl
 
 from corpus_dag.accounting import Tally
+from corpus_dag.storage import CorpusStore
+
+
+def stored(store: CorpusStore, rel: str, rows: int, schema: Mapping[str, pl.DataType]) -> dict:
+    """What every written partition reports: its row count, where it lies, and its columns (shown
+    on the asset's page, so a reader sees the schema without opening a file)."""
+    columns = [dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()]
+    return {
+        "dagster/row_count": rows,
+        "path": dg.MetadataValue.path(store.url(rel)),
+        "dagster/column_schema": dg.TableSchema(columns=columns),
+    }
 
 
 def _cell(v, width: int) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import dagster as dg
 import polars as pl
 
-from assets.common.metadata import markdown_table, tally_metadata
+from assets.common.metadata import markdown_table, stored, tally_metadata
 from assets.common.partitions import dims_for
 from corpus_dag.accounting import Split, Tally
 from corpus_dag.storage import CorpusStore, arrow_schema
@@ -65,8 +65,7 @@ def stream_split(
                 asset_key=o.asset,
                 metadata=shared
                 | {
-                    "dagster/row_count": rows,
-                    "path": dg.MetadataValue.path(store.url(paths[o.asset])),
+                    **stored(store, paths[o.asset], rows, o.schema),
                     "preview": dg.MetadataValue.md(markdown_table(preview, width=50)),
                 },
             )

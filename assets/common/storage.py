@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.common.metadata import stored
 from assets.common.partitions import dims_for
 from corpus_dag.storage import CorpusStore, PartitionData, corpus_root
 
@@ -46,7 +47,7 @@ class CorpusIOManager(dg.ConfigurableIOManager):
         partition = context.partition_key if context.has_partition_key else None
         rel = self._path(context.asset_key, context.asset_partitions_def if partition else None, partition)
         store.write_frame(rel, obj)
-        context.add_output_metadata({"path": store.url(rel), "dagster/row_count": obj.height})
+        context.add_output_metadata(stored(store, rel, obj.height, obj.schema))
 
     def load_input(self, context: dg.InputContext):
         store = self.storage.store()

@@ -24,7 +24,7 @@ import dagster as dg
 import polars as pl
 
 from assets.common.checks import gx_check
-from assets.common.metadata import markdown_table
+from assets.common.metadata import markdown_table, stored
 from assets.common.partitions import (
     ALL_DATES_OF_SOURCE,
     DATE_SOURCE,
@@ -167,8 +167,7 @@ def dedup_assets(
         bands, rows = cfg.bands
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": writer.rows,
-                "path": dg.MetadataValue.path(store.url(path)),
+                **stored(store, path, writer.rows, SIGNATURE_SCHEMA),
                 "shingles": f"{cfg.shingle} {cfg.n}-grams",
                 "threshold": cfg.threshold,
                 "bands_x_rows": f"{bands} x {rows}",

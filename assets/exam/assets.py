@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from assets.common.metadata import markdown_table
+from assets.common.metadata import markdown_table, stored
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
@@ -18,7 +18,7 @@ from corpus_dag.exam.questions import (
 )
 from corpus_dag.exam.split import QUESTIONS_TYPE, SplitCfg
 from corpus_dag.exam.transformer import TransformerCfg
-from corpus_dag.exam.validity import ExamModels, train_models
+from corpus_dag.exam.validity import VALIDITY_THRESHOLD, ExamModels, train_models
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
 
@@ -42,7 +42,7 @@ def _dims(context) -> dict[str, str]:
 
 class ClassifierConfig(dg.Config):
     user_labels: str = "labels/exam_fragments.jsonl"  # under CORPUS_ROOT; JSONL {text, label}; optional
-    threshold: float = 0.5
+    threshold: float = VALIDITY_THRESHOLD  # P(valid) from which a fragment is kept
     hash_dim: int = NgramCfg.dim  # hashed n-gram space (a power of two); smaller trains faster
     # Validity backend: "ngram" (default, CPU, seconds) or "transformers" (fine-tunes an encoder;
     # for a GPU). base_model: local folder or hub id to fine-tune; empty = a small encoder from scratch.
@@ -158,8 +158,7 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
     per_doc = stats.group_by("doc_id").len()["len"]
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": writer.rows,
-            "path": dg.MetadataValue.path(store.url(rel)),
+            **stored(store, rel, writer.rows, EXAM_QUESTION_SCHEMA),
             "exam_documents": docs.num_rows,
             "documents_with_questions": per_doc.len(),
             "questions_per_document_median": float(per_doc.median()) if per_doc.len() else 0.0,

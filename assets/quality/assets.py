@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 import pyarrow.parquet as pq
 
-from assets.common.metadata import markdown_table
+from assets.common.metadata import markdown_table, stored
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
@@ -158,8 +158,7 @@ def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfi
     written = store.read(rel, ["ppl", "token_bucket", "truncated"])
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": writer.rows,
-            "path": dg.MetadataValue.path(store.url(rel)),
+            **stored(store, rel, writer.rows, SCORE_SCHEMA),
             "model": cfg.model,
             "backend": cfg.backend,
             "window_tokens": cfg.window_tokens,

@@ -5,6 +5,7 @@ import time
 import dagster as dg
 import polars as pl
 
+from assets.common.metadata import stored
 from assets.common.partitions import DATE_SOURCE, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
@@ -84,7 +85,7 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
             store.write_frame(rel, pl.DataFrame(schema=REBUILT_SCHEMA))
             yield dg.MaterializeResult(
                 asset_key="rebuilt_math_items",
-                metadata={"dagster/row_count": 0, "path": dg.MetadataValue.path(store.url(rel)), "partition": key,
+                metadata={**stored(store, rel, 0, REBUILT_SCHEMA), "partition": key,
                           "note": "no math questions in this partition: no model call"},
             )
             continue
@@ -106,8 +107,7 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
         yield dg.MaterializeResult(
             asset_key="rebuilt_math_items",
             metadata={
-                "dagster/row_count": writer.rows,
-                "path": dg.MetadataValue.path(store.url(rel)),
+                **stored(store, rel, writer.rows, REBUILT_SCHEMA),
                 "partition": key,
                 "model": engine.model,
                 "prompt_version": f"{cfg.prompt}.v{cfg.prompt_rev}",

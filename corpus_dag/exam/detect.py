@@ -6,6 +6,7 @@ document is kept only when it really splits into a run of numbered questions.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -29,8 +30,14 @@ class ExamCfg:
 NO_LAYOUT = Layout([], 0, 0, 0, False)
 
 
+# What a question asks with: an answer blank, a question mark, the words of a task. Agenda items and
+# the points of a work summary rarely carry any of these.
+ASKING = re.compile(r"[（(][ \u3000]*[)）]|_{3,}|下列|求|计算|多少|哪|选出|正确的是|错误的是|？|\?")
+
+
 def structure_score(lay: Layout) -> float:
-    """0..1 from the evidence a paper leaves: numbered questions, options, section headers, scores."""
+    """0..1 from the evidence a paper leaves: numbered questions, options, section headers, scores,
+    and items that ask something (a paper of word problems has no options or sections)."""
     n = len(lay.questions)
     if n == 0:
         return 0.0
@@ -40,7 +47,8 @@ def structure_score(lay: Layout) -> float:
     s += 0.2 * min(lay.n_sections / 2, 1.0)
     s += 0.1 * min(lay.n_score_marks / 3, 1.0)
     s += 0.1 * min(per_q / 40, 1.0)  # questions are sentences, agenda items are short phrases
-    return round(s, 3)
+    s += 0.1 * sum(1 for q in lay.questions if ASKING.search(q.text)) / n
+    return round(min(s, 1.0), 3)
 
 
 def _assess(title: str | None, text: str, cfg: ExamCfg) -> tuple[float, str, bool, Layout]:

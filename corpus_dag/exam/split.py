@@ -221,6 +221,12 @@ GLUED_OPTION = re.compile(r"[A-H][.．、]\d(\d{1,2})[ \t]{0,2}[.．、](?![.．
 STOP = -1.0  # an answer-key entry: not a question, and it ends the question before it
 
 
+def _sentence_end(text: str, i: int) -> bool:
+    """text[i] is a half-width or full-width period closing a Chinese sentence (`危害.11．`), which
+    dumps produce when they swap punctuation widths; after a digit it would be a decimal point."""
+    return text[i] in ".．" and i > 0 and "\u4e00" <= text[i - 1] <= "\u9fff"
+
+
 def _score(text: str, start: int, end: int, spaced: bool, mark: str) -> float | None:
     """How much the number at text[start:end] (`spaced`: blanks before its mark) looks like a question
     number; STOP for an answer-key entry, None when it is no question number at all."""
@@ -229,15 +235,18 @@ def _score(text: str, start: int, end: int, spaced: bool, mark: str) -> float | 
         return STOP
     rest = after.lstrip(" \t\u3000")
     nxt = rest[:1]
-    if not nxt or nxt in "、.．,，=+×*/)）" or ENUMERATION.match(rest):
+    if not nxt or nxt in "、.．,，=+×*/)）":
         return None
-    tight_digit = nxt.isdigit() and not YEAR.match(rest) and len(rest) == len(after) and not spaced
     i = start - 1
     while i >= 0 and text[i] in " \t\u3000":
         i -= 1
     prev = text[i] if i >= 0 else "\n"
     gap = start - 1 - i
-    if prev in STRONG_BEFORE or i < 0:
+    strong = i < 0 or prev in STRONG_BEFORE or _sentence_end(text, i)
+    if not strong and ENUMERATION.match(rest):
+        return None  # `1、2、3` inside a sentence; after a sentence end `7．102，103，…` is question 7
+    tight_digit = nxt.isdigit() and not YEAR.match(rest) and len(rest) == len(after) and not spaced
+    if strong:
         s = 3.0
     elif gap > 0:
         s = 2.0 if prev.isalnum() and not ("\u4e00" <= prev <= "\u9fff") else 1.6
@@ -264,7 +273,7 @@ def _candidates(text: str, cfg: SplitCfg) -> tuple[list[Candidate], list[int]]:
     for m in NUMBER.finditer(text):
         digits, spaces, mark = m.groups()
         start, end = m.span()
-        if len(digits) > 3 or (start and text[start - 1] in NOT_BEFORE_NUMBER):
+        if len(digits) > 3 or (start and text[start - 1] in NOT_BEFORE_NUMBER and not _sentence_end(text, start - 1)):
             continue
         no = int(digits)
         if no < 1 or no > cfg.max_no:
@@ -384,11 +393,42 @@ def _paper_titles(text: str, keywords: tuple[str, ...]) -> list[int]:
     return [s for s in starts if line.match(text, s)]
 
 
+def _drop_repeated_titles(text: str, titles: list[int], keywords: tuple[str, ...]) -> tuple[str, list[int]]:
+    """A title line that recurs (the paper's title as a running page header) is kept once: repeated,
+    it would sit inside the question it interrupts."""
+    seen, spans = set(), []
+    for t in titles:
+        end = text.find("\n", t)
+        end = len(text) if end < 0 else end
+        line = text[t:end].strip()
+        if line in seen:
+            spans.append((t, min(end + 1, len(text))))
+        seen.add(line)
+    if not spans:
+        return text, titles
+    text = _remove_spans(text, spans)
+    return text, _paper_titles(text, keywords)
+
+
+def _new_papers(titles: list[int], chain: list[Candidate]) -> list[int]:
+    """The title lines after which numbering starts again at 1 (or nothing follows): a new paper.
+    A title line inside a run of numbers is a running page header, or the heading of one subject's
+    part of a 理科综合 paper: it names the paper of what follows but must not cut a question."""
+    starts = [c.start for c in chain]
+    out = []
+    for t in titles:
+        k = bisect.bisect_left(starts, t)
+        if k == 0 or k == len(chain) or chain[k].no == 1:
+            out.append(t)
+    return out
+
+
 def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
            keywords: tuple[str, ...] = ("试卷", "试题", "考试", "测试")) -> Layout:
     """Find sections and questions in one document."""
     text = clean_page_marks(text, title)
     titles = _paper_titles(text, keywords)
+    text, titles = _drop_repeated_titles(text, titles, keywords)
     text, had_key = cut_answer_keys(text, titles)
     sections = find_sections(text)
     if NOTICE.search(text):
@@ -403,7 +443,7 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     cands = [c for c in cands if (k := bisect.bisect_right(sec_starts, c.start) - 1) < 0 or c.start >= sec_ends[k]]
     restarts = sorted(set(sec_starts) | set(titles))
     chain = best_chain(cands, restarts, cfg)
-    ends = sorted(set(sec_starts + stops + [c.start for c in chain] + restarts + [len(text)]))
+    ends = sorted(set(sec_starts + stops + [c.start for c in chain] + _new_papers(titles, chain) + [len(text)]))
 
     questions = []
     for c in chain:

@@ -78,7 +78,7 @@ class TransformerValidity:
 
     files: bytes
     cfg: TransformerCfg
-    threshold: float = 0.5
+    threshold: float
     _loaded: tuple | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self):
@@ -111,7 +111,7 @@ class TransformerValidity:
 
 
 def train_transformer(texts: list[str], labels: np.ndarray, weights: np.ndarray, cfg: TransformerCfg,
-                      threshold: float = 0.5, log=print) -> TransformerValidity:
+                      threshold: float, log=print) -> TransformerValidity:
     """Fine-tune (or train from scratch) with weighted cross-entropy; plain torch loop, no Trainer."""
     torch, tf = _libs()
     torch.manual_seed(cfg.seed)
