@@ -2,6 +2,8 @@
 
 A stage never loses a row silently: `rows in = kept + dropped`, and every dropped row carries a
 `reason`. `Tally` sums those answers over the batches of a partition for metadata and checks.
+A reason may carry the row's own evidence after DETAIL (`not_exam: weak structure — 6 numbered
+questions, 0 options`); rows are counted by the part before it, so the tally stays a short table.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 REASON = "reason"
+DETAIL = " — "
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class Tally:
         self.n_in += split.n_in
         self.n_kept += split.kept.height
         if split.dropped.height:
-            for reason, n in split.dropped.group_by(REASON).len().iter_rows():
+            heads = split.dropped.select(pl.col(REASON).str.split(DETAIL).list.first())
+            for reason, n in heads.group_by(REASON).len().iter_rows():
                 self.dropped[reason] += n
         return split
 

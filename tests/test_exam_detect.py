@@ -1,6 +1,7 @@
 """Exam-document detection: keyword AND paper structure; keyword-only documents are traps."""
 import polars as pl
 
+from corpus_dag.accounting import Tally
 from corpus_dag.exam.detect import ExamCfg, detect_exams
 from corpus_dag.exam.split import split_questions
 
@@ -64,8 +65,14 @@ def test_keyword_only_documents_are_dropped_with_reasons():
     reasons = dict(zip(split.dropped["doc_id"], split.dropped["reason"]))
     assert reasons["d3"] == "not_exam: no exam keyword"
     for d in ("d0", "d1", "d2"):
-        assert reasons[d].startswith("not_exam: keyword"), reasons[d]
+        assert reasons[d].startswith("not_exam: keyword, "), reasons[d]
+        assert " — keyword " in reasons[d] and "numbered questions" in reasons[d]  # the evidence, per row
     assert split.n_in == 4
+    tally = Tally()
+    tally.add(split)  # counted by the reason's head: a short table, not one row per document
+    assert set(tally.dropped) <= {"not_exam: no exam keyword", "not_exam: keyword, too few numbered questions",
+                                  "not_exam: keyword, weak paper structure"}
+    assert tally.n_dropped == 4
 
 
 def test_keywords_are_configurable():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from corpus_dag.accounting import REASON, Split
+from corpus_dag.accounting import DETAIL, REASON, Split
 from corpus_dag.exam.split import Layout, SplitCfg, layout, questions_column
 
 KEYWORDS = ("试题", "试卷", "月考", "期中", "期末", "中考", "高考")
@@ -61,8 +61,10 @@ def _assess(title: str | None, text: str, cfg: ExamCfg) -> tuple[float, str, boo
     score = structure_score(lay)
     why = (f"keyword {found[0]}, {len(lay.questions)} numbered questions, {lay.n_options} options, "
            f"{lay.n_sections} sections{', answer key cut' if lay.cut_answer_key else ''}, score {score:.2f}")
-    if len(lay.questions) < cfg.min_questions or score < cfg.min_score:
-        return score, f"not_exam: {why} (needs >= {cfg.min_questions} questions and score >= {cfg.min_score})", False, lay
+    if len(lay.questions) < cfg.min_questions:
+        return score, f"not_exam: keyword, too few numbered questions{DETAIL}{why} (needs >= {cfg.min_questions})", False, lay
+    if score < cfg.min_score:
+        return score, f"not_exam: keyword, weak paper structure{DETAIL}{why} (needs >= {cfg.min_score})", False, lay
     return score, f"exam: {why}", True, lay
 
 
