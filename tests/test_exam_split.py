@@ -133,3 +133,19 @@ def test_number_list_after_a_sentence_end_is_a_question():
     text = "5．求小河马的体重。  6．某店调进女皮鞋225双，调进男皮鞋多少双？  7．102，103，105，101这4个数的平均数是多少？  8．小明今年多少岁？"
     assert nos(text) == [5, 6, 7, 8]
     assert nos("1．见第1、2、3题的图，回答下列问题。2．下列说法正确的是？") == [1, 2]
+
+
+def test_section_words_that_open_a_question_stay_in_it():
+    text = ("4．下列说法正确的是（ ）\nA．甲 B．乙\n5．（12分）（三）实用类文本阅读，阅读下面的文字，完成下列各题。\n"
+            "材料一：博物馆接待参观人次逐年增长。\n（1）下列理解正确的一项是\n6．简述博物馆的作用。\n")
+    qs = layout(text).questions
+    assert [q.no for q in qs] == [4, 5, 6]
+    assert "博物馆接待参观人次" in qs[1].text and qs[1].text.startswith("（12分）（三）实用类文本阅读")
+
+
+def test_page_header_line_inside_a_question_is_cut_out():
+    text = ("2021年高一数学下学期10月月考测试卷\n5．(5分) 函数 f(x)=x+1 的零点为（ ）\nA．-1 B．1\n"
+            "6．(5分) 1+3i/1-i=( )\n高一数学下学期10月月考测试卷  \nA．1+2i B．-1+2i\n7．(5分) 求 z 的虚部。\n")
+    qs = layout(text).questions
+    assert [q.no for q in qs] == [5, 6, 7]
+    assert "月考测试卷" not in qs[1].text and qs[1].text.endswith("B．-1+2i")

@@ -410,6 +410,37 @@ def _drop_repeated_titles(text: str, titles: list[int], keywords: tuple[str, ...
     return text, _paper_titles(text, keywords)
 
 
+# Between a question's number and a section-like line that opens the question itself
+# (`5．（12分）（三）实用类文本阅读，阅读下面的文字…`): nothing, or its score mark.
+SCORE_ONLY = re.compile(r"\s*(?:[（(]\s*\d+\s*分\s*[)）])?\s*")
+
+
+def _opens_question(text: str, at: int, chain: list[Candidate]) -> bool:
+    """Whether the section header at `at` follows a question number with only its score mark
+    between: then it is the question's own first words, not a section that ends a question."""
+    k = bisect.bisect_right([c.body for c in chain], at) - 1
+    return k >= 0 and SCORE_ONLY.fullmatch(text, chain[k].body, at) is not None
+
+
+def _running_headers(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    """The line spans of title lines that start no new paper (page headers inside a question).
+    Only whole lines: where line breaks are lost, the title's end is unknown and nothing is cut."""
+    spans = []
+    for t in starts:
+        end = text.find("\n", t)
+        if 0 <= end - t <= 90 and (t == 0 or text[t - 1] == "\n"):
+            spans.append((t, end))
+    return spans
+
+
+def _cut_out(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:
+    """text[start:end] without the `spans` inside it."""
+    inside = [(max(a, start), min(b, end)) for a, b in spans if a < end and b > start]
+    if not inside:
+        return text[start:end]
+    return _remove_spans(text[start:end], [(a - start, b - start) for a, b in inside], " ")
+
+
 def _new_papers(titles: list[int], chain: list[Candidate]) -> list[int]:
     """The title lines after which numbering starts again at 1 (or nothing follows): a new paper.
     A title line inside a run of numbers is a running page header, or the heading of one subject's
@@ -443,14 +474,17 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     cands = [c for c in cands if (k := bisect.bisect_right(sec_starts, c.start) - 1) < 0 or c.start >= sec_ends[k]]
     restarts = sorted(set(sec_starts) | set(titles))
     chain = best_chain(cands, restarts, cfg)
-    ends = sorted(set(sec_starts + stops + [c.start for c in chain] + _new_papers(titles, chain) + [len(text)]))
+    cutting = [s.start() for s in sections if not _opens_question(text, s.start(), chain)]
+    papers = _new_papers(titles, chain)
+    headers = _running_headers(text, sorted(set(titles) - set(papers)))
+    ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [len(text)]))
 
     questions = []
     for c in chain:
         end = ends[bisect.bisect_right(ends, c.body - 1)]
         k = bisect.bisect_right(sec_starts, c.start) - 1
         section = sections[k].group("name") if k >= 0 else None
-        body = text[c.body : end].strip()
+        body = _cut_out(text, c.body, end, headers).strip()
         t = bisect.bisect_right(titles, c.start) - 1
         paper = text[titles[t] : titles[t] + 80].split("\n", 1)[0].strip() if t >= 0 else None
         if len(body) >= cfg.min_chars:
