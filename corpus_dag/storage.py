@@ -139,33 +139,32 @@ class CorpusStore:
             return f.read()
 
     def num_rows(self, rel: str) -> int:
-        with self.fs.open(self.abs(rel), "rb") as f:
-            return pq.ParquetFile(f).metadata.num_rows
+        with self._parquet(rel, None) as pf:
+            return pf.metadata.num_rows
 
     def iter_batches(self, rel: str, columns: list[str] | None = None, batch_rows: int = 50_000) -> Iterator[pl.DataFrame]:
         """Stream a partition in bounded batches (memory independent of the partition's size)."""
-        if not self.exists(rel):
-            raise StorageError(f"partition file not found: {self.url(rel)}")
-        with self.fs.open(self.abs(rel), "rb") as f:
-            pf = pq.ParquetFile(f)
-            self._require_columns(pf, columns, rel)
+        with self._parquet(rel, columns) as pf:
             for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
                 yield pl.from_arrow(batch)
 
-    def _require_columns(self, pf: pq.ParquetFile, columns: list[str] | None, rel: str) -> None:
-        """A partition written before its asset gained a column gets a message that says so."""
-        missing = [c for c in columns or () if c not in pf.schema_arrow.names]
-        if missing:
-            raise StorageError(f"partition {self.url(rel)} has no column {missing} (it has {pf.schema_arrow.names}): it was "
-                               "written by an older version of its asset; re-materialize that partition")
-
     def read(self, rel: str, columns: list[str] | None = None) -> pl.DataFrame:
+        with self._parquet(rel, columns) as pf:
+            return pl.from_arrow(pf.read(columns=columns))
+
+    @contextmanager
+    def _parquet(self, rel: str, columns: list[str] | None) -> Iterator[pq.ParquetFile]:
+        """An open partition file that holds `columns`; a partition written before its asset gained a
+        column gets a message that says so."""
         if not self.exists(rel):
             raise StorageError(f"partition file not found: {self.url(rel)}")
         with self.fs.open(self.abs(rel), "rb") as f:
             pf = pq.ParquetFile(f)
-            self._require_columns(pf, columns, rel)
-            return pl.from_arrow(pf.read(columns=columns))
+            missing = [c for c in columns or () if c not in pf.schema_arrow.names]
+            if missing:
+                raise StorageError(f"partition {self.url(rel)} has no column {missing} (it has {pf.schema_arrow.names}): it was "
+                                   "written by an older version of its asset; re-materialize that partition")
+            yield pf
 
     # ---- raw input --------------------------------------------------------------------------
     def raw_files(self, source: str | None = None, date: str | None = None) -> dict[tuple[str, str], list[RawFile]]:
