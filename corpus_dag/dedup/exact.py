@@ -63,10 +63,10 @@ class ShingleSets:
         if (self.starts[a] == MISSING).any() or (self.starts[b] == MISSING).any():
             raise ValueError("exact Jaccard asked for a document whose shingle set was not computed")
         inter = np.empty(len(a), dtype=np.int64)
-        block_a, block_b = self.starts[a] // self.block_values, self.starts[b] // self.block_values
         n_blocks = self.values.shape[0] // self.block_values + 1
-        order = np.argsort(block_a * n_blocks + block_b, kind="stable")
-        groups = np.flatnonzero(np.diff((block_a * n_blocks + block_b)[order])) + 1
+        block_pair = (self.starts[a] // self.block_values) * n_blocks + self.starts[b] // self.block_values
+        order = np.argsort(block_pair, kind="stable")
+        groups = np.flatnonzero(np.diff(block_pair[order])) + 1
         for idx in np.split(order, groups):
             part = np.empty(len(idx), dtype=np.int64)
             _intersections(self.values, self.starts, self.lengths, a[idx], b[idx], part)

@@ -401,13 +401,18 @@ def _title_patterns(keywords: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern]:
     return re.compile(kw), re.compile(rf"^(?!\s*\d{{1,3}}\s*[.．、])[^\n]{{0,40}}(?:{kw})[^\n]{{0,40}}$", re.M)
 
 
+def _line_end(text: str, at: int) -> int:
+    """Where the line holding `at` ends (its line break, or the end of the text)."""
+    end = text.find("\n", at)
+    return len(text) if end < 0 else end
+
+
 def _drop_repeated_titles(text: str, titles: list[int], keywords: tuple[str, ...]) -> tuple[str, list[int]]:
     """A title line that recurs (the paper's title as a running page header) is kept once: repeated,
     it would sit inside the question it interrupts."""
     seen, spans = set(), []
     for t in titles:
-        end = text.find("\n", t)
-        end = len(text) if end < 0 else end
+        end = _line_end(text, t)
         line = text[t:end].strip()
         if line in seen:
             spans.append((t, min(end + 1, len(text))))
@@ -423,11 +428,12 @@ def _drop_repeated_titles(text: str, titles: list[int], keywords: tuple[str, ...
 SCORE_ONLY = re.compile(r"\s*(?:[（(]\s*\d+\s*分\s*[)）])?\s*")
 
 
-def _opens_question(text: str, at: int, chain: list[Candidate]) -> bool:
-    """Whether the section header at `at` follows a question number with only its score mark
-    between: then it is the question's own first words, not a section that ends a question."""
-    k = bisect.bisect_right([c.body for c in chain], at) - 1
-    return k >= 0 and SCORE_ONLY.fullmatch(text, chain[k].body, at) is not None
+def _opens_question(text: str, at: int, bodies: list[int]) -> bool:
+    """Whether the section header at `at` follows a question number (`bodies`: where the chain's
+    questions begin) with only its score mark between: then it is the question's own first words,
+    not a section that ends a question."""
+    k = bisect.bisect_right(bodies, at) - 1
+    return k >= 0 and SCORE_ONLY.fullmatch(text, bodies[k], at) is not None
 
 
 def _running_headers(text: str, starts: list[int]) -> list[tuple[int, int]]:
@@ -435,8 +441,8 @@ def _running_headers(text: str, starts: list[int]) -> list[tuple[int, int]]:
     Only whole lines: where line breaks are lost, the title's end is unknown and nothing is cut."""
     spans = []
     for t in starts:
-        end = text.find("\n", t)
-        if 0 <= end - t <= 90 and (t == 0 or text[t - 1] == "\n"):
+        end = _line_end(text, t)
+        if end < len(text) and end - t <= 90 and (t == 0 or text[t - 1] == "\n"):
             spans.append((t, end))
     return spans
 
@@ -484,7 +490,8 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     cands = [c for c in cands if (k := bisect.bisect_right(sec_starts, c.start) - 1) < 0 or c.start >= sec_ends[k]]
     restarts = sorted(set(sec_starts) | set(titles))
     chain = best_chain(cands, restarts, cfg)
-    cutting = [s.start() for s in sections if not _opens_question(text, s.start(), chain)]
+    bodies = [c.body for c in chain]
+    cutting = [s.start() for s in sections if not _opens_question(text, s.start(), bodies)]
     papers = _new_papers(titles, chain)
     headers = _running_headers(text, sorted(set(titles) - set(papers)))
     ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [len(text)]))
@@ -511,14 +518,14 @@ def questions_column(layouts: list[Layout]) -> pl.Series:
     """The `questions` column of exam_documents: one list of questions per document (built as flat
     Arrow arrays plus offsets; a list of dicts per row is several times slower to convert)."""
     qs = [q for lay in layouts for q in lay.questions]
-    offsets = np.zeros(len(layouts) + 1, dtype=np.int32)
+    offsets = np.zeros(len(layouts) + 1, dtype=np.int64)
     np.cumsum([len(lay.questions) for lay in layouts], out=offsets[1:])
     fields = pa.StructArray.from_arrays(
         [pa.array([q.no for q in qs], pa.int64()), pa.array([q.section for q in qs], pa.large_string()),
          pa.array([q.text for q in qs], pa.large_string()), pa.array([q.paper for q in qs], pa.large_string())],
         names=["question_no", "section", "text", "paper"],
     )
-    return pl.Series("questions", pa.LargeListArray.from_arrays(offsets.astype(np.int64), fields), dtype=QUESTIONS_TYPE)
+    return pl.Series("questions", pa.LargeListArray.from_arrays(offsets, fields), dtype=QUESTIONS_TYPE)
 
 
 def split_questions(docs: pl.DataFrame, cfg: SplitCfg = SplitCfg()) -> pl.DataFrame:

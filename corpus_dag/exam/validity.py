@@ -13,8 +13,11 @@ from sklearn.linear_model import LogisticRegression
 from corpus_dag.exam.features import NgramCfg, char_ngrams
 from corpus_dag.exam.labels import held_out
 from corpus_dag.exam.subject import SubjectModel, train_subject
-from corpus_dag.exam.transformer import TransformerCfg, TransformerValidity, train_transformer
-
+from corpus_dag.exam.transformer import (
+    TransformerCfg,
+    TransformerValidity,
+    train_transformer,
+)
 
 # P(valid) from which a fragment is kept. Below 0.5 on purpose: a lost question is gone for good, a
 # kept fragment of junk is still caught downstream (the rebuild prompt answers 无效内容 for it).
@@ -74,7 +77,7 @@ def train_models(fragments: list[dict], user_labels: list[dict] = (), ngram: Ngr
         raise ValueError("validity training needs valid (1) and invalid (0) fragments on both the "
                          f"training and held-out side; got {len(rows)} fragments")
     weight = np.array([3.0 if r.get("kind") == "user" else 1.0 for r in rows])
-    train_texts, test_texts = [t for t, h in zip(texts, test) if not h], [t for t, h in zip(texts, test) if h]
+    test_texts = [t for t, h in zip(texts, test) if h]
     if transformer is None:
         x = char_ngrams(texts, ngram)
         clf = LogisticRegression(C=c, max_iter=400)
@@ -82,6 +85,7 @@ def train_models(fragments: list[dict], user_labels: list[dict] = (), ngram: Ngr
         validity = ValidityModel(clf, ngram, threshold)
         pred = validity.scores(test_texts, x[test]) >= threshold
     else:
+        train_texts = [t for t, h in zip(texts, test) if not h]
         validity = train_transformer(train_texts, y[~test], weight[~test], transformer, threshold, log)
         pred = validity.scores(test_texts) >= threshold
     precision, recall = _pr(pred, y[test].astype(bool))
