@@ -33,6 +33,11 @@ def dims_for(partitions_def: dg.PartitionsDefinition | None, key: str | None) ->
     return {_DIM_NAMES.get(partitions_def.get_serializable_unique_identifier(), "partition"): key}
 
 
+def partition_dims(context) -> dict[str, str]:
+    """Storage folders of the run's [date x source] partition: {'date': ..., 'source': ...}."""
+    return dims_for(DATE_SOURCE, context.partition_key)
+
+
 def source_and_date(context) -> tuple[str, str]:
-    keys = dims_for(DATE_SOURCE, context.partition_key)
+    keys = partition_dims(context)
     return keys["source"], keys["date"]

@@ -30,7 +30,7 @@ from assets.common.partitions import (
     DATE_SOURCE,
     SOURCE,
     SOURCES,
-    dims_for,
+    partition_dims,
     source_and_date,
 )
 from assets.common.stage import Out, stream_split
@@ -159,7 +159,7 @@ def dedup_assets(
         source, _ = source_and_date(context)
         cfg, _ = source_cfg(source)
         store = storage.store()
-        path = CorpusStore.partition_path(sig_key, dims_for(DATE_SOURCE, context.partition_key))
+        path = CorpusStore.partition_path(sig_key, partition_dims(context))
         with store.parquet_writer(path, arrow_schema(SIGNATURE_SCHEMA)) as writer:
             batches = (view.frame(b, context) for b in docs.iter_batches(view.columns, batch_rows=SIGN_BATCH_ROWS))
             for sig in signatures_stream(batches, cfg):
@@ -236,7 +236,7 @@ def dedup_assets(
     def deduplicate(context: dg.AssetExecutionContext, storage: CorpusStorage):
         source, date = source_and_date(context)
         store = storage.store()
-        dims = dims_for(DATE_SOURCE, context.partition_key)
+        dims = partition_dims(context)
         docs = PartitionData(store, CorpusStore.partition_path(documents, dims)).require(f"{documents} {context.partition_key}")
         clusters = (
             PartitionData(store, CorpusStore.partition_path(clusters_key, {"source": source}))

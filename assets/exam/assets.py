@@ -4,7 +4,11 @@ import dagster as dg
 import polars as pl
 
 from assets.common.metadata import markdown_table, stored
-from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
+from assets.common.partitions import (
+    DATE_SOURCE,
+    SOURCES,
+    partition_dims,
+)
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON, Split
@@ -33,11 +37,6 @@ MATH_DROPS = Out("math_question_drops", {"question_id": pl.String, "doc_id": pl.
 
 def _applies(source: str) -> bool:
     return SOURCES.get(source).kind == "exam_library"
-
-
-def _dims(context) -> dict[str, str]:
-    source, date = source_and_date(context)
-    return {"source": source, "date": date}
 
 
 class ClassifierConfig(dg.Config):
@@ -111,7 +110,7 @@ class DetectConfig(dg.Config):
 )
 def exam_documents(context: dg.AssetExecutionContext, config: DetectConfig, storage: CorpusStorage):
     """Only sources of kind exam_library are read; others get empty partitions."""
-    dims = _dims(context)
+    dims = partition_dims(context)
     store = storage.store()
     cfg = ExamCfg(tuple(config.keywords), config.min_score, config.min_questions, SplitCfg(max_skip=config.max_skip))
     docs = PartitionData(store, CorpusStore.partition_path("raw_documents", dims))
@@ -142,7 +141,7 @@ class QuestionConfig(dg.Config):
     **COMMON,
 )
 def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, storage: CorpusStorage) -> dg.MaterializeResult:
-    dims = _dims(context)
+    dims = partition_dims(context)
     store = storage.store()
     docs = PartitionData(store, CorpusStore.partition_path(EXAM_DOCS.asset, dims)).require(
         f"asset {EXAM_DOCS.asset} partition {context.partition_key}")
@@ -183,7 +182,7 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
     can_subset=False,
 )
 def math_questions(context: dg.AssetExecutionContext, storage: CorpusStorage):
-    dims = _dims(context)
+    dims = partition_dims(context)
     store = storage.store()
     questions = PartitionData(store, CorpusStore.partition_path("exam_questions", dims)).require(
         f"asset exam_questions partition {context.partition_key}")

@@ -10,7 +10,11 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from assets.common.metadata import markdown_table, stored
-from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
+from assets.common.partitions import (
+    DATE_SOURCE,
+    SOURCES,
+    partition_dims,
+)
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
@@ -42,11 +46,6 @@ def _schema(data: PartitionData) -> dict:
         return dict(pl.from_arrow(pq.ParquetFile(f).schema_arrow.empty_table()).schema)
 
 
-def _dims(context) -> dict[str, str]:
-    source, date = source_and_date(context)
-    return {"source": source, "date": date}
-
-
 class FilterRunConfig(dg.Config):
     batch_rows: int = 20_000
 
@@ -67,7 +66,7 @@ class FilterRunConfig(dg.Config):
 )
 def heuristic_filter(context: dg.AssetExecutionContext, config: FilterRunConfig, storage: CorpusStorage):
     """Gopher/InternLM2-style rules (length, character classes, lines, language) per source kind."""
-    dims = _dims(context)
+    dims = partition_dims(context)
     store = storage.store()
     source = SOURCES.get(dims["source"])
     cfg = load_filter_config(source.kind, source.settings.get("filters"))
@@ -135,7 +134,7 @@ def ppl_config(config: PerplexityConfig) -> PplConfig:
 )
 def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfig, storage: CorpusStorage) -> dg.MaterializeResult:
     """Score each filtered document with the reference model (vLLM prompt logprobs or transformers)."""
-    dims = _dims(context)
+    dims = partition_dims(context)
     store = storage.store()
     cfg = ppl_config(config)
     docs = PartitionData(store, CorpusStore.partition_path("filtered_documents", dims)).require(f"asset filtered_documents partition {context.partition_key}")
@@ -236,7 +235,7 @@ class QualityConfig(dg.Config):
 )
 def quality_filter(context: dg.AssetExecutionContext, config: QualityConfig, storage: CorpusStorage):
     """Cut each document at its bucket's perplexity range (scores of one partition fit in memory: no text)."""
-    dims = _dims(context)
+    dims = partition_dims(context)
     store = storage.store()
     docs = PartitionData(store, CorpusStore.partition_path("filtered_documents", dims)).require(f"asset filtered_documents partition {context.partition_key}")
     scores = PartitionData(store, CorpusStore.partition_path("perplexity_scores", dims)).require(f"asset perplexity_scores partition {context.partition_key}")
