@@ -2,6 +2,7 @@
 import dagster as dg
 
 from assets import curate, dedup, exam, ingest, quality, rebuild
+from assets.common.engine import CorpusEngine
 from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.ingest.sensors import nightly_schedule, raw_files_sensor
@@ -11,12 +12,14 @@ AREAS = [ingest, exam, rebuild, dedup, quality, curate]
 GLOBAL_STAGES = ["dedup_clusters", "math_dedup_clusters", "ppl_thresholds"]
 
 
+def corpus_resources(root: str | None = None, engine: CorpusEngine | None = None) -> dict:
+    """The resources every stage uses: storage (CORPUS_ROOT), its IO manager, and the engine."""
+    storage = CorpusStorage(root=root)
+    return {"storage": storage, "io_manager": CorpusIOManager(storage=storage), "engine": engine or CorpusEngine()}
+
+
 def _build() -> dg.Definitions:
-    storage = CorpusStorage()
-    areas = dg.Definitions.merge(
-        *(area.defs for area in AREAS),
-        dg.Definitions(resources={"storage": storage, "io_manager": CorpusIOManager(storage=storage)}),
-    )
+    areas = dg.Definitions.merge(*(area.defs for area in AREAS), dg.Definitions(resources=corpus_resources()))
     downstream_of_global = dg.AssetSelection.assets(*GLOBAL_STAGES).downstream()
     # Partition-local work runs per date x source partition (sensor, schedule, backfills). The
     # global stages and everything after them follow on their own once their inputs change.

@@ -28,6 +28,7 @@ import polars as pl
 
 from corpus_dag.accounting import REASON, Split
 from corpus_dag.chunking import CJK, CJK_RANGES
+from corpus_dag.engine import BatchStep
 
 DEFAULT_BENCHMARKS = Path(__file__).resolve().parent.parent / "data" / "benchmarks"
 REASON_CONTAMINATED = "contaminated"
@@ -254,3 +255,21 @@ def contaminated_counts(dropped: pl.DataFrame) -> dict[str, int]:
     if dropped.height == 0:
         return {}
     return dict(Counter(dropped["benchmark"].to_list()).most_common())
+
+
+class DecontamStep(BatchStep):
+    """`BenchmarkIndex.split` on the text `text` computes; the index is built once per worker."""
+
+    def __init__(self, cfg: DecontamCfg, text: pl.Expr, folder: str | Path | None = None):
+        self.cfg, self.text, self.folder = cfg, text, folder
+        self.index: BenchmarkIndex | None = None
+
+    def __getstate__(self):
+        return {"cfg": self.cfg, "text": self.text, "folder": self.folder, "index": None}
+
+    def setup(self) -> None:
+        self.index = BenchmarkIndex.from_folder(self.folder or DEFAULT_BENCHMARKS, self.cfg)
+
+    def __call__(self, batch: pl.DataFrame) -> Split:
+        split = self.index.split(batch.with_columns(self.text.alias(self.cfg.column)))
+        return Split(kept=split.kept.drop(self.cfg.column), dropped=split.dropped.drop(self.cfg.column))

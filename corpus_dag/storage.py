@@ -2,21 +2,29 @@
 
 Layout (Hive-style, so Spark/DuckDB/polars can read a whole asset as one dataset):
     {root}/raw/{source}/{YYYY-MM-DD}/*.jsonl[.gz|.zst] | *.parquet     raw input contract
-    {root}/{asset}/{dim}={value}/.../data.parquet                       one file per partition
+    {root}/{asset}/{dim}={value}/.../part-{version}.parquet            one file per partition version
+    {root}/{asset}/{dim}={value}/.../_manifest.json                    which version is current
 
-Every write goes to a hidden `.inflight-*` file beside the target and is moved into place only
-after the writer closed cleanly, so a crashed run never leaves a partial file at the final path
-(pyarrow datasets and this module ignore dot-files). On S3 the move is a server-side copy, which
-publishes the object atomically. Re-writing a partition replaces it: runs are idempotent.
+A partition is named by its logical path `{asset}/{dims}/data.parquet` (`partition_path`); what it
+holds is decided by the folder's `_manifest.json`. A stage writes every output's file under a new
+version (hidden `.inflight-*` first, so no partial file is ever visible), then commits with ONE
+manifest write: the first output's manifest lists all outputs, the others' manifests only say
+"follow the first". So the kept and dropped halves of a stage appear together or not at all, on
+S3 (one PUT) as on a local disk (one rename). After the commit, older versions are deleted, so
+the folder read as a Hive dataset holds one version. Re-running replaces a partition: idempotent.
+A folder written before manifests existed (a bare `data.parquet`) is still read as is.
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import posixpath
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fsspec
@@ -28,10 +36,22 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = str(REPO_ROOT / ".corpus")
 RAW_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 DATA_FILE = "data.parquet"
+MANIFEST = "_manifest.json"
+ROW_GROUP_ROWS = 8_192  # fixed row groups: a file's bytes depend on its rows only, not on how they were batched
+STALE_INFLIGHT_SECONDS = 3_600  # `.inflight-*` files of dead writers older than this are removed
+
+
+def new_version() -> str:
+    """A partition version: sortable by the time its writer started, unique across writers."""
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
 
 
 class StorageError(RuntimeError):
     """A storage root that cannot be used, or a file that cannot be read."""
+
+
+class ConcurrentCommitError(StorageError):
+    """A newer run committed the partition while this one was writing; this run's files are removed."""
 
 
 def corpus_root() -> str:
@@ -94,18 +114,121 @@ class CorpusStore:
         return posixpath.join(asset, *(f"{k}={v}" for k, v in order), DATA_FILE)
 
     def exists(self, rel: str) -> bool:
-        return self.fs.exists(self.abs(rel))
+        """Whether a file, or a committed partition (its logical `.../data.parquet` path), is there."""
+        return self.fs.exists(self.abs(self.resolve(rel)))
 
     def delete(self, rel: str) -> None:
         if self.fs.exists(self.abs(rel)):
             self.fs.rm(self.abs(rel))
+
+    def resolve(self, rel: str, version: str | None = None) -> str:
+        """The file that holds a partition: its manifest's current version (or `version`, for a check
+        that validates what its own run wrote); a bare file path or a pre-manifest partition as is."""
+        folder, name = posixpath.split(rel)
+        if name != DATA_FILE:
+            return rel
+        if version is not None:
+            return posixpath.join(folder, _part_name(version))
+        entry = self._manifest_entry(folder)
+        return posixpath.join(folder, entry["file"]) if entry else rel
+
+    def version(self, rel: str) -> str | None:
+        """The committed version of a partition (None before its first commit)."""
+        entry = self._manifest_entry(posixpath.dirname(rel))
+        return entry["version"] if entry else None
+
+    def _read_manifest(self, folder: str) -> dict | None:
+        path = self.abs(posixpath.join(folder, MANIFEST))
+        try:
+            with self.fs.open(path, "rb") as f:
+                return json.loads(f.read())
+        except FileNotFoundError:
+            return None
+
+    def _manifest_entry(self, folder: str) -> dict | None:
+        """{'version', 'file', 'rows'} of the partition in `folder`, following a sibling's manifest."""
+        manifest = self._read_manifest(folder)
+        if manifest and "follow" in manifest:
+            manifest = self._read_manifest(manifest["follow"])
+        return (manifest or {}).get("outputs", {}).get(folder)
+
+    def partitions(self, asset: str) -> list[tuple[dict[str, str], str]]:
+        """Every committed partition of `asset`: (dims, logical path), sorted by path."""
+        found = self.fs.glob(self.abs(f"{asset}/**/{MANIFEST}")) + self.fs.glob(self.abs(f"{asset}/**/{DATA_FILE}"))
+        rels = sorted({posixpath.join(posixpath.relpath(posixpath.dirname(p), self.base), DATA_FILE) for p in found})
+        out = []
+        for rel in rels:
+            if self.exists(rel):
+                dims = dict(seg.split("=", 1) for seg in rel.split("/") if "=" in seg)
+                out.append((dims, rel))
+        return out
+
+    @contextmanager
+    def commit(self, outputs: Mapping[str, pa.Schema], run_id: str = "") -> Iterator[dict[str, BatchWriter]]:
+        """Write several partitions (logical paths -> schema) and publish them together, or not at all.
+
+        Yields one BatchWriter per output. On a clean exit every file is in place under a new
+        version, then ONE manifest write makes all of them current; on an error nothing changes.
+        """
+        rels = list(outputs)
+        folders = [posixpath.dirname(r) for r in rels]
+        version = new_version()
+        files = {f: posixpath.join(f, _part_name(version)) for f in folders}
+        written: dict[str, BatchWriter] = {}
+        try:
+            with ExitStack() as stack:
+                for rel, folder in zip(rels, folders):
+                    written[rel] = stack.enter_context(self.parquet_writer(files[folder], outputs[rel]))
+                yield written
+            self._publish(folders, files, {posixpath.dirname(r): w.rows for r, w in written.items()}, version, run_id)
+        except BaseException:
+            for path in files.values():
+                if self.fs.exists(self.abs(path)):
+                    self.fs.rm(self.abs(path))
+            raise
+        self._collect_garbage(folders, version)
+
+    def _publish(self, folders: list[str], files: dict[str, str], rows: dict[str, int], version: str, run_id: str) -> None:
+        head = folders[0]
+        current = self._manifest_entry(head)
+        if current and current["version"] > version:
+            raise ConcurrentCommitError(f"{self.url(head)}: a newer run committed version {current['version']} while this "
+                                        f"run wrote {version}; this run's files were removed (the newer data stands)")
+        for folder in folders[1:]:  # constant content: the secondaries always follow the head
+            follow = {"follow": head}
+            if self._read_manifest(folder) != follow:
+                self._write_json(posixpath.join(folder, MANIFEST), follow)
+        manifest = {
+            "version": version,
+            "run_id": run_id,
+            "committed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "outputs": {f: {"version": version, "file": posixpath.basename(files[f]), "rows": rows[f]} for f in folders},
+        }
+        self._write_json(posixpath.join(head, MANIFEST), manifest)
+
+    def _write_json(self, rel: str, doc: dict) -> None:
+        with self.atomic_open(rel) as f:
+            f.write(json.dumps(doc, indent=1, sort_keys=True).encode())
+
+    def _collect_garbage(self, folders: list[str], version: str) -> None:
+        """Remove older versions, a pre-manifest `data.parquet`, and dead writers' `.inflight-*` files."""
+        now = time.time()
+        for folder in folders:
+            for path, info in self.fs.find(self.abs(folder), maxdepth=1, detail=True).items():
+                name = posixpath.basename(path)
+                if name.startswith("part-") and name.endswith(".parquet") and name[5:-8] < version:
+                    self.fs.rm(path)
+                elif name == DATA_FILE:
+                    self.fs.rm(path)
+                elif name.startswith(".inflight-") and now - _mtime(info, now) > STALE_INFLIGHT_SECONDS:
+                    self.fs.rm(path)
 
     @contextmanager
     def atomic_open(self, rel: str) -> Iterator:
         """A binary file handle whose content appears at `rel` only if the block exits cleanly."""
         final = self.abs(rel)
         folder, name = posixpath.split(final)
-        tmp = posixpath.join(folder, f".inflight-{uuid.uuid4().hex}-{name}")
+        tmp = posixpath.join(folder, f".inflight-{uuid.uuid4().hex}-{name}.partial")  # never matches *.parquet
         self.fs.makedirs(folder, exist_ok=True)
         try:
             with self.fs.open(tmp, "wb") as f:
@@ -118,15 +241,24 @@ class CorpusStore:
 
     @contextmanager
     def parquet_writer(self, rel: str, schema: pa.Schema) -> Iterator[BatchWriter]:
-        """Stream frames into one zstd Parquet file, published atomically when the block ends."""
+        """Stream frames into one zstd Parquet file (fixed-size row groups), published atomically."""
+        if posixpath.basename(rel) == DATA_FILE:
+            raise ValueError(f"{rel} is a partition: write it through CorpusStore.commit, which versions and publishes it")
         with self.atomic_open(rel) as f:
             writer = pq.ParquetWriter(f, schema, compression="zstd")
+            batch_writer = BatchWriter(writer, schema)
             try:
-                yield BatchWriter(writer, schema)
+                yield batch_writer
+                batch_writer.flush()
             finally:
                 writer.close()
 
     def write_frame(self, rel: str, df: pl.DataFrame) -> None:
+        """One frame to one path; a partition's logical path is committed as a new version."""
+        if posixpath.basename(rel) == DATA_FILE:
+            with self.commit({rel: df.to_arrow().schema}) as writers:
+                writers[rel].write(df)
+            return
         with self.atomic_open(rel) as f:
             df.write_parquet(f, compression="zstd")
 
@@ -135,30 +267,33 @@ class CorpusStore:
             f.write(data)
 
     def read_bytes(self, rel: str) -> bytes:
-        with self.fs.open(self.abs(rel), "rb") as f:
+        with self.fs.open(self.abs(self.resolve(rel)), "rb") as f:
             return f.read()
 
-    def num_rows(self, rel: str) -> int:
-        with self._parquet(rel, None) as pf:
+    def num_rows(self, rel: str, version: str | None = None) -> int:
+        with self._parquet(rel, None, version) as pf:
             return pf.metadata.num_rows
 
-    def iter_batches(self, rel: str, columns: list[str] | None = None, batch_rows: int = 50_000) -> Iterator[pl.DataFrame]:
+    def iter_batches(self, rel: str, columns: list[str] | None = None, batch_rows: int = 50_000,
+                     version: str | None = None) -> Iterator[pl.DataFrame]:
         """Stream a partition in bounded batches (memory independent of the partition's size)."""
-        with self._parquet(rel, columns) as pf:
+        with self._parquet(rel, columns, version) as pf:
             for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
                 yield pl.from_arrow(batch)
 
-    def read(self, rel: str, columns: list[str] | None = None) -> pl.DataFrame:
-        with self._parquet(rel, columns) as pf:
+    def read(self, rel: str, columns: list[str] | None = None, version: str | None = None) -> pl.DataFrame:
+        with self._parquet(rel, columns, version) as pf:
             return pl.from_arrow(pf.read(columns=columns))
 
     @contextmanager
-    def _parquet(self, rel: str, columns: list[str] | None) -> Iterator[pq.ParquetFile]:
+    def _parquet(self, rel: str, columns: list[str] | None, version: str | None = None) -> Iterator[pq.ParquetFile]:
         """An open partition file that holds `columns`; a partition written before its asset gained a
         column gets a message that says so."""
-        if not self.exists(rel):
-            raise StorageError(f"partition file not found: {self.url(rel)}")
-        with self.fs.open(self.abs(rel), "rb") as f:
+        path = self.resolve(rel, version)
+        if not self.fs.exists(self.abs(path)):
+            what = f"version {version} of {self.url(rel)} (replaced by a newer run?)" if version else self.url(rel)
+            raise StorageError(f"partition file not found: {what}")
+        with self.fs.open(self.abs(path), "rb") as f:
             pf = pq.ParquetFile(f)
             missing = [c for c in columns or () if c not in pf.schema_arrow.names]
             if missing:
@@ -186,22 +321,48 @@ class CorpusStore:
 
 @dataclass
 class BatchWriter:
-    """Appends polars frames to an open Parquet writer, cast to the asset's schema."""
+    """Appends polars frames to an open Parquet writer, cast to the asset's schema, in row groups
+    of exactly ROW_GROUP_ROWS rows (the last one shorter): the same rows give the same bytes however
+    they arrive (one engine's batches or another's)."""
 
     writer: pq.ParquetWriter
     schema: pa.Schema
     rows: int = 0
+    _pending: list = field(default_factory=list)
+    _pending_rows: int = 0
 
     def write(self, df: pl.DataFrame) -> None:
         if df.height == 0:
             return
-        table = df.select(self.schema.names).to_arrow().cast(self.schema)
-        self.writer.write_table(table)
+        self._pending.append(df.select(self.schema.names).to_arrow().cast(self.schema))
+        self._pending_rows += df.height
         self.rows += df.height
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            table = pa.concat_tables(self._pending)
+            full = (table.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS
+            self.writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP_ROWS)
+            rest = table.slice(full)
+            self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def flush(self) -> None:
+        if self._pending_rows:
+            self.writer.write_table(pa.concat_tables(self._pending), row_group_size=ROW_GROUP_ROWS)
+        self._pending, self._pending_rows = [], 0
 
     def write_all(self, frames: Iterable[pl.DataFrame]) -> None:
         for df in frames:
             self.write(df)
+
+
+def _part_name(version: str) -> str:
+    return f"part-{version}.parquet"
+
+
+def _mtime(info: dict, default: float) -> float:
+    stamp = info.get("mtime") or info.get("LastModified") or info.get("created")
+    if isinstance(stamp, dt.datetime):
+        return stamp.timestamp()
+    return float(stamp) if stamp else default
 
 
 def arrow_schema(schema: Mapping[str, pl.DataType]) -> pa.Schema:
@@ -211,32 +372,48 @@ def arrow_schema(schema: Mapping[str, pl.DataType]) -> pa.Schema:
 
 @dataclass(frozen=True)
 class PartitionData:
-    """A handle on one stored partition: stream it in batches, or read the columns you need."""
+    """A handle on one stored partition: stream it in batches, or read the columns you need.
+    `version` pins one committed version (a check validating what its own run wrote); None = current."""
 
     store: CorpusStore
     path: str
+    version: str | None = None
 
     def exists(self) -> bool:
-        return self.store.exists(self.path)
+        return self.store.fs.exists(self.store.abs(self.store.resolve(self.path, self.version)))
 
     def require(self, what: str) -> PartitionData:
         if not self.exists():
             raise StorageError(f"{what} is not materialized yet (no file at {self.store.url(self.path)}); materialize it first")
         return self
 
+    def pinned(self) -> PartitionData:
+        """This handle with the version committed now, so later reads see the same data."""
+        return PartitionData(self.store, self.path, self.version or self.store.version(self.path))
+
     @property
     def url(self) -> str:
         return self.store.url(self.path)
 
     @property
+    def file_url(self) -> str:
+        """The URL of the file holding this version (what a distributed reader opens)."""
+        return self.store.url(self.store.resolve(self.path, self.version))
+
+    @property
     def num_rows(self) -> int:
-        return self.store.num_rows(self.path)
+        return self.store.num_rows(self.path, self.version)
+
+    @property
+    def schema(self) -> dict[str, pl.DataType]:
+        with self.store._parquet(self.path, None, self.version) as pf:
+            return dict(pl.from_arrow(pf.schema_arrow.empty_table()).schema)
 
     def iter_batches(self, columns: list[str] | None = None, batch_rows: int = 50_000) -> Iterator[pl.DataFrame]:
-        return self.store.iter_batches(self.path, columns, batch_rows)
+        return self.store.iter_batches(self.path, columns, batch_rows, self.version)
 
     def read(self, columns: list[str] | None = None) -> pl.DataFrame:
-        return self.store.read(self.path, columns)
+        return self.store.read(self.path, columns, self.version)
 
 
 def seed_raw_library(store: CorpusStore, folder: str | Path) -> list[str]:

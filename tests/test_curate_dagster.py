@@ -10,9 +10,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.curate import defs as curate_defs
-from assets.curate.assets import CHUNK_INPUT, DECONTAM_INPUT
+from assets.curate.assets import CHUNK_INPUT, DECONTAM_INPUT, MATH_DECONTAM_INPUT
+from assets.definitions import corpus_resources
 from assets.ingest import defs as ingest_defs
 from corpus_dag.storage import CorpusStore, seed_raw_library
 
@@ -22,13 +24,14 @@ DATE = "2026-11-21"
 
 def run(selection: list[str], partition: str, instance) -> dg.ExecuteInProcessResult:
     storage = CorpusStorage()
-    everything = [*ingest_defs.assets, *curate_defs.assets, *ingest_defs.asset_checks, *curate_defs.asset_checks]
+    stand_ins = [dg.AssetSpec(a, partitions_def=DATE_SOURCE) for a in sorted({CHUNK_INPUT, DECONTAM_INPUT, MATH_DECONTAM_INPUT})]  # written by the test
+    everything = [*ingest_defs.assets, *curate_defs.assets, *ingest_defs.asset_checks, *curate_defs.asset_checks, *stand_ins]
     return dg.materialize(
         everything,
         selection=selection,
         partition_key=partition,
         instance=instance,
-        resources={"storage": storage, "io_manager": CorpusIOManager(storage=storage)},
+        resources={**corpus_resources(), "storage": storage, "io_manager": CorpusIOManager(storage=storage)},
     )
 
 
@@ -39,7 +42,8 @@ def test_curate_stages_on_the_samples(corpus_root, dagster_instance):
     for source in ("web", "patents"):
         assert run(["raw_documents", "rejected_documents"], f"{DATE}|{source}", dagster_instance).success
     raw = {s: store.read(CorpusStore.partition_path("raw_documents", {"source": s, "date": DATE})) for s in ("web", "patents")}
-    store.write_frame(CorpusStore.partition_path(CHUNK_INPUT, {"source": "patents", "date": DATE}), raw["patents"])
+    for source in ("patents", "web"):  # every source has the chunking input; only patents are chunked
+        store.write_frame(CorpusStore.partition_path(CHUNK_INPUT, {"source": source, "date": DATE}), raw[source])
     store.write_frame(CorpusStore.partition_path(DECONTAM_INPUT, {"source": "web", "date": DATE}), raw["web"])
 
     chunked = run(["chunked_documents", "unchunked_documents"], f"{DATE}|patents", dagster_instance)

@@ -9,6 +9,7 @@ import assets.dedup
 import assets.ingest
 from assets.common.partitions import SOURCES
 from assets.common.storage import CorpusIOManager, CorpusStorage
+from assets.definitions import corpus_resources
 from corpus_dag.storage import CorpusStore
 from tests.helpers import write_jsonl
 
@@ -20,7 +21,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         assets.ingest.defs,
         assets.dedup.documents.defs,  # the math-items dedup is tested in test_math_curation.py
-        dg.Definitions(resources={"storage": storage, "io_manager": CorpusIOManager(storage=storage)}),
+        dg.Definitions(resources={**corpus_resources(), "storage": storage, "io_manager": CorpusIOManager(storage=storage)}),
     )
 
 

@@ -12,6 +12,7 @@ import assets.dedup
 from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.curate.assets import decontaminate_math
+from assets.definitions import corpus_resources
 from corpus_dag.rebuild.stage import VERIFIED_SCHEMA
 from corpus_dag.storage import CorpusStore
 
@@ -52,7 +53,7 @@ def run(instance, selection: list[str], partition: str) -> dg.ExecuteInProcessRe
         selection=selection,
         partition_key=partition,
         instance=instance,
-        resources={"storage": storage, "io_manager": CorpusIOManager(storage=storage)},
+        resources={**corpus_resources(), "storage": storage, "io_manager": CorpusIOManager(storage=storage)},
     )
     assert result.success
     return result

@@ -9,7 +9,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
+from assets.definitions import corpus_resources
 from assets.ingest import defs as ingest_defs
 from assets.quality import defs as quality_defs
 from assets.quality.assets import FILTER_INPUT
@@ -22,12 +24,12 @@ DATES = ("2026-11-20", "2026-11-21")
 def run(selection, partition, instance, config=None) -> dg.ExecuteInProcessResult:
     storage = CorpusStorage()
     return dg.materialize(
-        [*ingest_defs.assets, *quality_defs.assets, *quality_defs.asset_checks],
+        [*ingest_defs.assets, *quality_defs.assets, *quality_defs.asset_checks, dg.AssetSpec(FILTER_INPUT, partitions_def=DATE_SOURCE)],
         selection=selection,
         partition_key=partition,
         instance=instance,
         run_config=config or {},
-        resources={"storage": storage, "io_manager": CorpusIOManager(storage=storage)},
+        resources={**corpus_resources(), "storage": storage, "io_manager": CorpusIOManager(storage=storage)},
     )
 
 

@@ -3,6 +3,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets.common.engine import CorpusEngine
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.rebuild import defs
 from assets.rebuild.resources import LLMEngine
@@ -28,6 +29,7 @@ def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_mode
     resources = {
         "storage": storage,
         "io_manager": CorpusIOManager(storage=storage),
+        "engine": CorpusEngine(),
         "llm": LLMEngine(model=str(tiny_model_path), served_name="tiny", dtype="float32", max_model_len=1024, enforce_eager=True),
     }
     run_config = {"ops": {"rebuilt_math_items": {"config": {"samples": 2, "max_tokens": 32, "batch_questions": 2}}}}

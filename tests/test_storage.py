@@ -27,11 +27,107 @@ def test_failed_write_leaves_nothing_visible(tmp_path):
     store = CorpusStore(str(tmp_path))
     rel = CorpusStore.partition_path("a", {"source": "s"})
     with pytest.raises(RuntimeError, match="boom"):
-        with store.parquet_writer(rel, arrow_schema(SCHEMA)) as w:
-            w.write(frame(10))
+        with store.commit({rel: arrow_schema(SCHEMA)}) as w:
+            w[rel].write(frame(10))
             raise RuntimeError("boom")
     assert not store.exists(rel)
     assert os.listdir(tmp_path / "a" / "source=s") == []
+
+
+def test_a_partition_path_is_written_only_through_commit(tmp_path):
+    store = CorpusStore(str(tmp_path))
+    with pytest.raises(ValueError, match="CorpusStore.commit"):
+        with store.parquet_writer(CorpusStore.partition_path("a", {"source": "s"}), arrow_schema(SCHEMA)):
+            pass
+
+
+def _pair(store, kept_rows: int, dropped_rows: int, fail: bool = False):
+    kept, dropped = (CorpusStore.partition_path(a, {"source": "s"}) for a in ("kept", "dropped"))
+    with store.commit({kept: arrow_schema(SCHEMA), dropped: arrow_schema(SCHEMA)}) as w:
+        w[kept].write(frame(kept_rows))
+        w[dropped].write(frame(dropped_rows))
+        if fail:
+            raise OSError("storage went away between the two outputs")
+    return kept, dropped
+
+
+def test_outputs_of_a_stage_are_published_together_or_not_at_all(tmp_path):
+    store = CorpusStore(str(tmp_path))
+    kept, dropped = _pair(store, 7, 3)
+    with pytest.raises(OSError):
+        _pair(store, 100, 5, fail=True)
+    assert (store.num_rows(kept), store.num_rows(dropped)) == (7, 3)  # the old pair, still paired
+    _pair(store, 100, 5)
+    assert (store.num_rows(kept), store.num_rows(dropped)) == (100, 5)
+    assert store.version(kept) == store.version(dropped)
+    # older versions are gone, so the folders read as a Hive dataset hold exactly one version
+    import pyarrow.dataset as ds
+
+    assert ds.dataset(str(tmp_path / "kept"), partitioning="hive").count_rows() == 100
+    assert sorted(n for n in os.listdir(tmp_path / "dropped" / "source=s") if n.endswith(".parquet")) == [
+        f"part-{store.version(kept)}.parquet"]
+
+
+def test_a_run_killed_after_writing_one_output_publishes_nothing(tmp_path):
+    """kill -9 after the first output's file is complete but before the commit: readers see the old pair."""
+    store = CorpusStore(str(tmp_path))
+    _pair(store, 7, 3)
+    script = textwrap.dedent(f"""
+        import os, polars as pl
+        from corpus_dag.storage import CorpusStore, arrow_schema
+        store = CorpusStore({str(tmp_path)!r})
+        schema = arrow_schema({{"doc_id": pl.String, "n": pl.Int64}})
+        kept, dropped = (CorpusStore.partition_path(a, {{"source": "s"}}) for a in ("kept", "dropped"))
+        store._publish = lambda *a, **k: os._exit(9)
+        with store.commit({{kept: schema, dropped: schema}}) as w:
+            w[kept].write(pl.DataFrame({{"doc_id": ["x"] * 50, "n": list(range(50))}}))
+            w[dropped].write(pl.DataFrame({{"doc_id": ["y"] * 2, "n": [1, 2]}}))
+    """)
+    assert subprocess.run([sys.executable, "-c", script], cwd=os.getcwd()).returncode == 9
+    assert (store.num_rows(CorpusStore.partition_path("kept", {"source": "s"})),
+            store.num_rows(CorpusStore.partition_path("dropped", {"source": "s"}))) == (7, 3)
+    _pair(store, 9, 1)  # the next run commits and removes the dead run's files
+    assert (store.num_rows(CorpusStore.partition_path("kept", {"source": "s"})), store.num_rows(CorpusStore.partition_path("dropped", {"source": "s"}))) == (9, 1)
+    assert len([n for n in os.listdir(tmp_path / "kept" / "source=s") if n.endswith(".parquet")]) == 1
+
+
+def test_a_pinned_version_reads_what_its_run_wrote(tmp_path):
+    store = CorpusStore(str(tmp_path))
+    rel = CorpusStore.partition_path("a", {"source": "s"})
+    store.write_frame(rel, frame(4))
+    first = store.version(rel)
+    assert store.num_rows(rel, version=first) == 4
+    store.write_frame(rel, frame(6))
+    assert store.num_rows(rel) == 6
+    with pytest.raises(StorageError, match="replaced by a newer run"):
+        store.num_rows(rel, version=first)
+
+
+def test_an_older_run_cannot_overwrite_a_newer_commit(tmp_path):
+    from corpus_dag import storage as storage_mod
+
+    store = CorpusStore(str(tmp_path))
+    rel = CorpusStore.partition_path("a", {"source": "s"})
+    with pytest.raises(storage_mod.ConcurrentCommitError, match="newer run"):
+        with store.commit({rel: arrow_schema(SCHEMA)}) as w:  # started first ...
+            w[rel].write(frame(2))
+            store.write_frame(rel, frame(5))  # ... a second run starts later and commits first
+    assert store.read(rel).height == 5
+
+
+def test_same_rows_give_the_same_bytes_however_they_are_batched(tmp_path):
+    store = CorpusStore(str(tmp_path))
+    rows = frame(20_000)
+    files = []
+    for sizes in ((20_000,), (1, 8_191, 3, 11_805), (5_000,) * 4):
+        rel = CorpusStore.partition_path(f"b{len(files)}", {"source": "s"})
+        with store.commit({rel: arrow_schema(SCHEMA)}) as w:
+            start = 0
+            for n in sizes:
+                w[rel].write(rows.slice(start, n))
+                start += n
+        files.append(store.read_bytes(rel))
+    assert files[0] == files[1] == files[2]
 
 
 def test_killed_process_leaves_no_partial_partition(tmp_path):
@@ -41,8 +137,9 @@ def test_killed_process_leaves_no_partial_partition(tmp_path):
         import os, polars as pl
         from corpus_dag.storage import CorpusStore, arrow_schema
         store = CorpusStore({str(tmp_path)!r})
-        with store.parquet_writer({rel!r}, arrow_schema({{"doc_id": pl.String, "n": pl.Int64}})) as w:
-            w.write(pl.DataFrame({{"doc_id": ["x"] * 1000, "n": list(range(1000))}}))
+        with store.commit({{{rel!r}: arrow_schema({{"doc_id": pl.String, "n": pl.Int64}})}}) as w:
+            w[{rel!r}].write(pl.DataFrame({{"doc_id": ["x"] * 1000, "n": list(range(1000))}}))
+            w[{rel!r}].flush()
             os._exit(9)
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=os.getcwd())

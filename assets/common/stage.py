@@ -1,22 +1,25 @@
-"""The shape most stages share: stream input batches through a step, write kept and dropped rows.
+"""The one way a stage writes: stream results into its outputs and publish them together.
 
-A stage asset is then a few lines: say which partition to read, which step to apply, and where
-the two outputs go; this module streams, writes both partitions atomically, logs progress and
-reports the row accounting (rows in = kept + dropped with a reason) as metadata.
+A stage asset says which partition it reads (an `ins=` handle), which batch step it applies
+(a corpus_dag function, run by the `engine` resource: locally or on Ray), and where its outputs go;
+this module streams, commits every output of the partition in one step (`CorpusStore.commit`:
+the kept and dropped halves appear together or not at all), logs progress, and reports the row
+accounting (rows in = kept + dropped with a reason) as metadata.
 """
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
 
+from assets.common.engine import CorpusEngine
 from assets.common.metadata import markdown_table, stored, tally_metadata
 from assets.common.partitions import dims_for
 from corpus_dag.accounting import Split, Tally
-from corpus_dag.storage import CorpusStore, arrow_schema
+from corpus_dag.engine import Step
+from corpus_dag.storage import BatchWriter, CorpusStore, PartitionData, arrow_schema
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,33 @@ class Out:
 
     asset: str
     schema: Mapping[str, pl.DataType]
+
+
+def context_dims(context) -> dict[str, str]:
+    """Storage folders of the partition this step writes ({} for an unpartitioned asset)."""
+    key = context.partition_key if context.has_partition_key else None
+    return dims_for(context.assets_def.partitions_def, key)
+
+
+def write_outputs(context, store: CorpusStore, outs: list[Out], fill: Callable[[dict[str, BatchWriter]], dict | None],
+                  dims: dict[str, str] | None = None, per_asset: Callable[[str], dict] | None = None) -> list[dg.MaterializeResult]:
+    """Commit the outputs of one partition together: `fill(writers)` writes into them (keyed by asset)
+    and may return metadata shared by all outputs; each output then reports where it lies, its
+    version and columns, plus `per_asset(asset)`."""
+    dims = context_dims(context) if dims is None else dims
+    paths = {o.asset: CorpusStore.partition_path(o.asset, dims) for o in outs}
+    with store.commit({paths[o.asset]: arrow_schema(o.schema) for o in outs}, run_id=context.run_id) as writers:
+        by_asset = {o.asset: writers[paths[o.asset]] for o in outs}
+        extra = fill(by_asset) or {}
+    version = store.version(paths[outs[0].asset])
+    return [
+        dg.MaterializeResult(
+            asset_key=o.asset,
+            metadata=extra | stored(store, paths[o.asset], by_asset[o.asset].rows, o.schema) | {"version": version}
+            | (per_asset(o.asset) if per_asset else {}),
+        )
+        for o in outs
+    ]
 
 
 def stream_split(
@@ -36,12 +66,10 @@ def stream_split(
     extra_metadata: Callable[[Tally], dict] | None = None,
 ) -> list[dg.MaterializeResult]:
     """Write every Split's kept rows to `kept` (and dropped rows to `dropped`) for this partition."""
-    dims = dims_for(context.assets_def.partitions_def, context.partition_key if context.has_partition_key else None)
     outs = [o for o in (kept, dropped) if o is not None]
-    paths = {o.asset: CorpusStore.partition_path(o.asset, dims) for o in outs}
     tally, started, previews = Tally(), time.monotonic(), {o.asset: [] for o in outs}
-    with ExitStack() as stack:
-        writers = {o.asset: stack.enter_context(store.parquet_writer(paths[o.asset], arrow_schema(o.schema))) for o in outs}
+
+    def fill(writers: dict[str, BatchWriter]) -> dict:
         for n, split in enumerate(splits, start=1):
             tally.add(split)
             frames = {kept.asset: split.kept} | ({dropped.asset: split.dropped} if dropped else {})
@@ -51,26 +79,40 @@ def stream_split(
                     previews[asset].append(df.head(5))
             if n % 10 == 0:
                 context.log.info(f"{context.partition_key}: {tally.n_in:,} rows in, {tally.n_kept:,} kept so far")
-    if dropped is None and tally.n_dropped:
-        raise RuntimeError(f"{kept.asset}: {tally.n_dropped} rows dropped but the stage has no dropped-rows output")
-    seconds = round(time.monotonic() - started, 3)
-    context.log.info(f"{context.partition_key}: {tally.n_in:,} in, {tally.n_kept:,} kept, {tally.n_dropped:,} dropped, {seconds}s")
-    shared = tally_metadata(tally) | {"seconds": seconds} | (extra_metadata(tally) if extra_metadata else {})
-    results = []
-    for o in outs:
-        rows = writers[o.asset].rows
-        preview = pl.concat(previews[o.asset]) if previews[o.asset] else pl.DataFrame()
-        results.append(
-            dg.MaterializeResult(
-                asset_key=o.asset,
-                metadata=shared
-                | {
-                    **stored(store, paths[o.asset], rows, o.schema),
-                    "preview": dg.MetadataValue.md(markdown_table(preview, width=50)),
-                },
-            )
-        )
-    return results
+        if dropped is None and tally.n_dropped:
+            raise RuntimeError(f"{kept.asset}: {tally.n_dropped} rows dropped but the stage has no dropped-rows output")
+        seconds = round(time.monotonic() - started, 3)
+        context.log.info(f"{context.partition_key}: {tally.n_in:,} in, {tally.n_kept:,} kept, {tally.n_dropped:,} dropped, {seconds}s")
+        return tally_metadata(tally) | {"seconds": seconds} | (extra_metadata(tally) if extra_metadata else {})
+
+    def preview(asset: str) -> dict:
+        frame = pl.concat(previews[asset]) if previews[asset] else pl.DataFrame()
+        return {"preview": dg.MetadataValue.md(markdown_table(frame, width=50))}
+
+    return write_outputs(context, store, outs, fill, per_asset=preview)
+
+
+def map_split(
+    context: dg.AssetExecutionContext,
+    store: CorpusStore,
+    engine: CorpusEngine,
+    data: PartitionData | None,
+    step: Step,
+    kept: Out,
+    dropped: Out | None = None,
+    *,
+    stage: str,
+    batch_rows: int,
+    columns: list[str] | None = None,
+    extra_metadata: Callable[[Tally], dict] | None = None,
+) -> list[dg.MaterializeResult]:
+    """A map stage: `step` (batch -> Split) over every batch of `data`, run by the engine (local or
+    Ray, same output), written with `stream_split`. `data` None: the stage does not apply here."""
+    splits = () if data is None else engine.engine.map_batches(
+        data.pinned(), step, columns=columns, batch_rows=batch_rows, resources=engine.stage(stage))
+    engine_md = {"engine": engine.kind}
+    return stream_split(context, store, splits, kept, dropped,
+                        extra_metadata=lambda t: engine_md | (extra_metadata(t) if extra_metadata else {}))
 
 
 def split_specs(

@@ -47,20 +47,21 @@ class CorpusIOManager(dg.ConfigurableIOManager):
         partition = context.partition_key if context.has_partition_key else None
         rel = self._path(context.asset_key, context.asset_partitions_def if partition else None, partition)
         store.write_frame(rel, obj)
-        context.add_output_metadata(stored(store, rel, obj.height, obj.schema))
+        context.add_output_metadata(stored(store, rel, obj.height, obj.schema) | {"version": store.version(rel)})
 
     def load_input(self, context: dg.InputContext):
+        """A `PartitionData` handle for the one upstream partition; an input annotated `dict` gets
+        {partition_key: PartitionData} of every materialized upstream partition it maps to."""
         store = self.storage.store()
         key = context.asset_key
         if not context.has_asset_partitions:
             return PartitionData(store, self._path(key, None, None)).require(f"asset {key.to_user_string()}")
         pdef = context.asset_partitions_def
         keys = list(context.asset_partition_keys)
-        if context.has_partition_key and keys == [context.partition_key]:  # same partition upstream
-            return PartitionData(store, self._path(key, pdef, keys[0])).require(
-                f"asset {key.to_user_string()} partition {keys[0]}"
-            )
-        # Many upstream partitions (e.g. every date of a source): {partition_key: PartitionData}.
+        if getattr(context.dagster_type, "typing_type", None) is not dict:
+            if len(keys) != 1:
+                raise dg.Failure(f"input {context.name}: expected one partition of {key.to_user_string()}, got {len(keys)}")
+            return PartitionData(store, self._path(key, pdef, keys[0])).require(f"asset {key.to_user_string()} partition {keys[0]}")
         handles = {k: PartitionData(store, self._path(key, pdef, k)) for k in keys}
         present = {k: h for k, h in handles.items() if h.exists()}
         if len(present) < len(handles):

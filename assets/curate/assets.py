@@ -7,15 +7,15 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pyarrow.parquet as pq
 
+from assets.common.engine import CorpusEngine
 from assets.common.metadata import markdown_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, named_static, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON, Split
 from corpus_dag.chunking import CHUNK_SCHEMA, ChunkCfg, Chunker
-from corpus_dag.decontam import BenchmarkIndex, DecontamCfg, contaminated_counts
+from corpus_dag.decontam import DecontamCfg, DecontamStep, contaminated_counts
 from corpus_dag.mixture import (
     RECIPES_DIR,
     InputPart,
@@ -61,24 +61,24 @@ class ChunkConfig(dg.Config):
         stage="chunk",
         **COMMON,
     ),
+    ins={"docs": dg.AssetIn(CHUNK_INPUT)},
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: CorpusStorage):
-    """Split each document into steps/sections, paragraphs and token-bounded overlapping fragments."""
-    source, date = source_and_date(context)
+def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: CorpusStorage, docs: PartitionData):
+    """Split each document into steps/sections, paragraphs and token-bounded overlapping fragments.
+    Runs in the step's process on every engine: a patent number seen in an earlier batch drops the
+    later copy, so batches are not independent."""
+    source, _date = source_and_date(context)
     store = storage.store()
     kind = SOURCES.get(source).kind
     cfg = ChunkCfg(max_tokens=config.max_tokens, overlap_tokens=config.overlap_tokens, tokenizer=config.tokenizer)
     chunker, docs_in = Chunker(cfg), [0]
-    docs = PartitionData(store, CorpusStore.partition_path(CHUNK_INPUT, {"source": source, "date": date}))
-    in_schema = _schema(docs) if docs.exists() else {}
-    unchunked = Out(UNCHUNKED, {**in_schema, REASON: pl.String} if in_schema else {"doc_id": pl.String, REASON: pl.String})
+    unchunked = Out(UNCHUNKED, {**docs.schema, REASON: pl.String})
 
     def splits():
         if kind not in CHUNK_KINDS:
             return
-        docs.require(f"asset {CHUNK_INPUT} partition {context.partition_key}")
         for batch in docs.iter_batches(batch_rows=config.batch_rows):
             out = chunker.chunk(batch)
             docs_in[0] += out.n_docs
@@ -90,11 +90,6 @@ def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: Corpu
         return {"documents_in": docs_in[0], "fragments_out": tally.n_kept, "documents_dropped": tally.n_dropped, "chunk_cfg": dg.MetadataValue.json(vars(cfg))}
 
     yield from stream_split(context, store, splits(), CHUNKS, unchunked, extra_metadata=extra)
-
-
-def _schema(data: PartitionData) -> dict:
-    with data.store.fs.open(data.store.abs(data.path), "rb") as f:
-        return dict(pl.from_arrow(pq.ParquetFile(f).schema_arrow.empty_table()).schema)
 
 
 class DecontamConfig(dg.Config):
@@ -123,36 +118,25 @@ def decontamination(name: str, source_asset: str, kept: str, removed: str, text:
             kinds=frozenset({"polars", "parquet", "numpy"}),
             **COMMON,
         ),
+        ins={"docs": dg.AssetIn(source_asset)},
         partitions_def=DATE_SOURCE,
         can_subset=False,
         name=name,
     )
-    def decontaminate(context: dg.AssetExecutionContext, config: DecontamConfig, storage: CorpusStorage):
-        """Build the benchmark n-gram index once, then check the partition batch by batch."""
-        source, date = source_and_date(context)
-        store = storage.store()
-        docs = PartitionData(store, CorpusStore.partition_path(source_asset, {"source": source, "date": date}))
-        docs.require(f"asset {source_asset} partition {context.partition_key}")
+    def decontaminate(context: dg.AssetExecutionContext, config: DecontamConfig, storage: CorpusStorage,
+                      engine: CorpusEngine, docs: PartitionData):
+        """Build the benchmark n-gram index once per worker, then check the partition batch by batch."""
         cfg = DecontamCfg(
             n_words=config.n_words, n_chars=config.n_chars, min_matches=config.min_matches,
             max_items_per_ngram=config.max_items_per_ngram, column=CHECKED,
         )
-        started = time.monotonic()
-        index = BenchmarkIndex.from_folder(config.benchmarks_dir, cfg) if config.benchmarks_dir else BenchmarkIndex.from_folder(cfg=cfg)
-        context.log.info(f"benchmark index: {index.stats} in {time.monotonic() - started:.2f}s")
-        schema = _schema(docs)
+        schema = docs.schema
         extra_cols = {REASON: pl.String, "benchmark": pl.String, "benchmark_item_id": pl.String, "matched_ngram": pl.String, "n_matched": pl.Int64}
         counts: dict[str, int] = {}
-        seconds = [0.0, 0]
+        started = time.monotonic()
 
-        def splits():
-            for batch in docs.iter_batches(batch_rows=config.batch_rows):
-                t = time.monotonic()
-                checked = batch.with_columns(text.alias(CHECKED))
-                split = index.split(checked)
-                split = Split(kept=split.kept.drop(CHECKED), dropped=split.dropped.drop(CHECKED))
-                seconds[0] += time.monotonic() - t
-                seconds[1] += int(checked[CHECKED].str.len_bytes().sum())
+        def counted(splits):
+            for split in splits:
                 for b, n in contaminated_counts(split.dropped).items():
                     counts[b] = counts.get(b, 0) + n
                 yield split
@@ -160,13 +144,16 @@ def decontamination(name: str, source_asset: str, kept: str, removed: str, text:
         def extra(_tally):
             table = pl.DataFrame({"benchmark": list(counts), "rows": list(counts.values())}, schema={"benchmark": pl.String, "rows": pl.Int64})
             return {
+                "engine": engine.kind,
                 "contaminated_by_benchmark": dg.MetadataValue.json(counts),
                 "contaminated_table": dg.MetadataValue.md(markdown_table(table, max_rows=20)),
-                "benchmark_index": dg.MetadataValue.json(index.stats),
-                "decontam_mb_per_s": round(seconds[1] / 1e6 / seconds[0], 2) if seconds[0] else None,
+                "seconds_with_index": round(time.monotonic() - started, 2),
             }
 
-        yield from stream_split(context, store, splits(), Out(kept, schema), Out(removed, schema | extra_cols), extra_metadata=extra)
+        splits = engine.engine.map_batches(docs.pinned(), DecontamStep(cfg, text, config.benchmarks_dir),
+                                           batch_rows=config.batch_rows, resources=engine.stage("decontaminate"))
+        yield from stream_split(context, storage.store(), counted(splits), Out(kept, schema), Out(removed, schema | extra_cols),
+                                extra_metadata=extra)
 
     return decontaminate
 
@@ -217,16 +204,12 @@ def training_mixture(context: dg.AssetExecutionContext, storage: CorpusStorage) 
 def _stored_parts(context, store: CorpusStore, asset: str) -> list[InputPart]:
     """Every stored partition of `asset`, keyed as Dagster keys them, with its data version."""
     parts = []
-    for path in sorted(store.fs.glob(store.abs(f"{asset}/**/data.parquet"))):
-        dims = dict(seg.split("=", 1) for seg in path.split("/") if "=" in seg)
+    for dims, rel in store.partitions(asset):
         key = "|".join(dims[d] for d in sorted(dims))
         record = context.instance.get_latest_data_version_record(dg.AssetKey(asset), partition_key=key)
         mat = record.asset_materialization if record else None
         version = (mat.tags or {}).get("dagster/data_version") if mat else None
-        if version is None:
-            info = store.fs.info(path)
-            version = f"file:{info.get('size')}:{info.get('ETag') or info.get('mtime')}"
-        parts.append(InputPart(asset, key, version, path))
+        parts.append(InputPart(asset, key, version or f"stored:{store.version(rel)}", store.abs(store.resolve(rel))))
     return parts
 
 

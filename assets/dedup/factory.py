@@ -24,29 +24,29 @@ import dagster as dg
 import polars as pl
 
 from assets.common.checks import gx_check
-from assets.common.metadata import markdown_table, stored
+from assets.common.engine import CorpusEngine
+from assets.common.metadata import markdown_table
 from assets.common.partitions import (
     ALL_DATES_OF_SOURCE,
     DATE_SOURCE,
     SOURCE,
     SOURCES,
-    partition_dims,
     source_and_date,
 )
-from assets.common.stage import Out, stream_split
+from assets.common.stage import Out, map_split, write_outputs
 from assets.common.storage import CorpusStorage
-from corpus_dag.accounting import Split
 from corpus_dag.dedup import (
     DedupCfg,
     PairCounts,
-    apply,
+    RowView,
+    SignStep,
     cfg_for,
     cluster_sizes,
     find_clusters_with_counts,
     sample_pairs_markdown,
     signatures_stream,
 )
-from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
 
 SIGNATURE_SCHEMA = {
@@ -67,45 +67,6 @@ TRAIL = {
 }
 COMMON = {"owners": ["team:corpus"], "tags": {"stage": "dedup"}}
 TEXT = pl.col("text")
-
-
-@dataclass(frozen=True)
-class _RowView:
-    """How an input row becomes the (doc_id, date, source, text) that dedup hashes and joins on."""
-
-    id_col: str
-    text: pl.Expr
-    has_date: bool
-    has_source: bool
-
-    @property
-    def columns(self) -> list[str]:
-        """The input columns to read for signing."""
-        wanted = [self.id_col, *self.text.meta.root_names(), *(["date"] if self.has_date else []), *(["source"] if self.has_source else [])]
-        return list(dict.fromkeys(wanted))
-
-    @property
-    def id_text(self) -> list[pl.Expr]:
-        return [pl.col(self.id_col).alias("doc_id"), self.text.alias("text")]
-
-    def frame(self, batch: pl.DataFrame, context: dg.AssetExecutionContext) -> pl.DataFrame:
-        return self.rows(batch, *source_and_date(context))
-
-    def rows(self, batch: pl.DataFrame, source: str, date: str) -> pl.DataFrame:
-        """doc_id, text, date, source of the input rows of partition (date, source)."""
-        return batch.select(
-            *self.id_text,
-            pl.col("date") if self.has_date else pl.lit(date).str.to_date().alias("date"),
-            pl.col("source") if self.has_source else pl.lit(source).alias("source"),
-        )
-
-    def apply(self, batch: pl.DataFrame, clusters: pl.DataFrame) -> Split:
-        """corpus_dag.dedup.apply on the id column (clusters name it doc_id)."""
-        if self.id_col == "doc_id":
-            return apply(batch, clusters)
-        split = apply(batch.rename({self.id_col: "doc_id"}), clusters)
-        back = {"doc_id": self.id_col}
-        return Split(kept=split.kept.rename(back), dropped=split.dropped.rename(back))
 
 
 def source_cfg(source: str) -> tuple[DedupCfg, tuple[float, float]]:
@@ -142,7 +103,7 @@ def dedup_assets(
     date and source are read from columns of those names, else taken from the partition key."""
     sig_key, clusters_key = f"{prefix}minhash_signatures", f"{prefix}dedup_clusters"
     kept, dropped = Out(f"{prefix}deduplicated_{noun}", schema), Out(f"{prefix}duplicate_{noun}", {**schema, **TRAIL})
-    view = _RowView(id_col, text, "date" in schema, "source" in schema)
+    view = RowView(id_col, text, "date" in schema, "source" in schema)
 
     @dg.asset(
         name=sig_key,
@@ -155,24 +116,25 @@ def dedup_assets(
         "hashfunc=corpus_dag.dedup.shingle_hash); load it into LeanMinHash/MinHashLSH to query.",
         **COMMON,
     )
-    def minhash_signatures(context: dg.AssetExecutionContext, docs: PartitionData, storage: CorpusStorage):
-        source, _ = source_and_date(context)
+    def minhash_signatures(context: dg.AssetExecutionContext, docs: PartitionData, storage: CorpusStorage,
+                           engine: CorpusEngine):
+        source, date = source_and_date(context)
         cfg, _ = source_cfg(source)
-        store = storage.store()
-        path = CorpusStore.partition_path(sig_key, partition_dims(context))
-        with store.parquet_writer(path, arrow_schema(SIGNATURE_SCHEMA)) as writer:
-            batches = (view.frame(b, context) for b in docs.iter_batches(view.columns, batch_rows=SIGN_BATCH_ROWS))
-            for sig in signatures_stream(batches, cfg):
-                writer.write(sig)
-        bands, rows = cfg.bands
-        return dg.MaterializeResult(
-            metadata={
-                **stored(store, path, writer.rows, SIGNATURE_SCHEMA),
-                "shingles": f"{cfg.shingle} {cfg.n}-grams",
-                "threshold": cfg.threshold,
-                "bands_x_rows": f"{bands} x {rows}",
-            }
-        )
+        step = SignStep(view, source, date, cfg)
+        if engine.kind == "local":  # two batches in flight on the step's cores (GIL-free kernels)
+            sigs = signatures_stream((view.rows(b, source, date) for b in docs.iter_batches(view.columns, SIGN_BATCH_ROWS)), cfg)
+        else:
+            sigs = engine.engine.map_batches(docs.pinned(), step, columns=view.columns, batch_rows=SIGN_BATCH_ROWS,
+                                             resources=engine.stage("dedup"))
+
+        def fill(writers):
+            for sig in sigs:
+                writers[sig_key].write(sig)
+            bands, rows = cfg.bands
+            return {"engine": engine.kind, "shingles": f"{cfg.shingle} {cfg.n}-grams", "threshold": cfg.threshold,
+                    "bands_x_rows": f"{bands} x {rows}"}
+
+        return write_outputs(context, storage.store(), [Out(sig_key, SIGNATURE_SCHEMA)], fill)[0]
 
     @dg.asset(
         name=clusters_key,
@@ -229,22 +191,20 @@ def dedup_assets(
                 (dropped, f"Rows of {documents} dropped as duplicates: reason, duplicate_of, cluster_id, est_jaccard."),
             )
         ],
+        ins={"docs": dg.AssetIn(documents), "clusters": dg.AssetIn(clusters_key)},
         partitions_def=DATE_SOURCE,
         can_subset=False,
         name=f"{prefix}deduplicate",
     )
-    def deduplicate(context: dg.AssetExecutionContext, storage: CorpusStorage):
-        source, date = source_and_date(context)
-        store = storage.store()
-        dims = partition_dims(context)
-        docs = PartitionData(store, CorpusStore.partition_path(documents, dims)).require(f"{documents} {context.partition_key}")
-        clusters = (
-            PartitionData(store, CorpusStore.partition_path(clusters_key, {"source": source}))
-            .require(f"{clusters_key} {source}")
-            .read(["doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard"])
+    def deduplicate(context: dg.AssetExecutionContext, storage: CorpusStorage, engine: CorpusEngine,
+                    docs: PartitionData, clusters: PartitionData):
+        _source, date = source_and_date(context)
+        trail = (
+            clusters.read(["doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard"])
             .filter(pl.col("date") == pl.lit(date).str.to_date())
         )
-        yield from stream_split(context, store, (view.apply(b, clusters) for b in docs.iter_batches()), kept, dropped)
+        yield from map_split(context, storage.store(), engine, docs, partial(view.apply, clusters=trail), kept, dropped,
+                             stage="dedup", batch_rows=50_000)
 
     def rate_and_accounting(context, store: CorpusStore, dims: dict[str, str]):
         assets = (documents, kept.asset, dropped.asset)
@@ -280,7 +240,7 @@ def dedup_assets(
     return DedupAssets(minhash_signatures, dedup_clusters, deduplicate, checks)
 
 
-def _text_batches(store: CorpusStore, documents: str, view: "_RowView", source: str, wanted: pl.DataFrame) -> Iterator[pl.DataFrame]:
+def _text_batches(store: CorpusStore, documents: str, view: "RowView", source: str, wanted: pl.DataFrame) -> Iterator[pl.DataFrame]:
     """doc_id, text, date, source of the `wanted` documents (doc_id, date rows), read batch by
     batch from only the date partitions that hold them, only the columns the text needs."""
     for (date,), rows in wanted.partition_by("date", as_dict=True).items():
@@ -291,7 +251,7 @@ def _text_batches(store: CorpusStore, documents: str, view: "_RowView", source: 
                 yield view.rows(batch, source, date.isoformat()).filter(pl.col("doc_id").is_in(ids))
 
 
-def _texts(store: CorpusStore, documents: str, view: "_RowView", source: str, clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
+def _texts(store: CorpusStore, documents: str, view: "RowView", source: str, clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
     """doc_id -> text of the documents shown in metadata and their representatives."""
     wanted = clusters.filter(pl.col("doc_id").is_in(pl.concat([shown["doc_id"], shown["duplicate_of"]]).implode()))
     frames = [b.select("doc_id", "text") for b in _text_batches(store, documents, view, source, wanted)]

@@ -1,30 +1,34 @@
 """`question_classifier`, `exam_documents` + `non_exam_documents`, `exam_questions`, `math_questions` + `math_question_drops`."""
 
+from functools import partial
+
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
-from assets.common.metadata import markdown_table, stored
+from assets.common.engine import CorpusEngine
+from assets.common.metadata import markdown_table
 from assets.common.partitions import (
     DATE_SOURCE,
     SOURCES,
     partition_dims,
 )
-from assets.common.stage import Out, split_specs, stream_split
+from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
-from corpus_dag.accounting import REASON, Split
+from corpus_dag.accounting import REASON
 from corpus_dag.exam.detect import KEYWORDS, ExamCfg, detect_exams
 from corpus_dag.exam.features import NgramCfg
 from corpus_dag.exam.labels import load_fragments, load_user_labels
 from corpus_dag.exam.questions import (
     EXAM_QUESTION_SCHEMA,
-    extract_questions,
-    select_math,
+    QuestionStep,
+    select_math_split,
 )
 from corpus_dag.exam.split import QUESTIONS_TYPE, SplitCfg
 from corpus_dag.exam.transformer import TransformerCfg
-from corpus_dag.exam.validity import VALIDITY_THRESHOLD, ExamModels, train_models
+from corpus_dag.exam.validity import VALIDITY_THRESHOLD, train_models
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
-from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+from corpus_dag.storage import PartitionData
 
 COMMON = {"owners": ["team:corpus"], "group_name": "exam"}
 MODEL_PATH = "models/question_classifier/model.pkl"
@@ -105,67 +109,63 @@ class DetectConfig(dg.Config):
         stage="exam",
         **COMMON,
     ),
+    ins={"docs": dg.AssetIn("raw_documents")},
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def exam_documents(context: dg.AssetExecutionContext, config: DetectConfig, storage: CorpusStorage):
+def exam_documents(context: dg.AssetExecutionContext, config: DetectConfig, storage: CorpusStorage, engine: CorpusEngine,
+                   docs: PartitionData):
     """Only sources of kind exam_library are read; others get empty partitions."""
-    dims = partition_dims(context)
-    store = storage.store()
     cfg = ExamCfg(tuple(config.keywords), config.min_score, config.min_questions, SplitCfg(max_skip=config.max_skip))
-    docs = PartitionData(store, CorpusStore.partition_path("raw_documents", dims))
-    applies = _applies(dims["source"])
-    if applies:
-        docs.require(f"asset raw_documents partition {context.partition_key}")
-
-    def splits():
-        if applies:
-            for batch in docs.iter_batches(batch_rows=config.batch_rows):
-                yield detect_exams(batch, cfg)
-
-    note = {"applies": applies, "note": "" if applies else f"source kind {SOURCES.get(dims['source']).kind}: not an exam library"}
-    yield from stream_split(context, store, splits(), EXAM_DOCS, NON_EXAM, extra_metadata=lambda _t: note)
+    source = SOURCES.get(partition_dims(context)["source"])
+    applies = _applies(source.name)
+    note = {"applies": applies, "note": "" if applies else f"source kind {source.kind}: not an exam library"}
+    yield from map_split(context, storage.store(), engine, docs if applies else None, partial(detect_exams, cfg=cfg),
+                         EXAM_DOCS, NON_EXAM, stage="exam", batch_rows=config.batch_rows, extra_metadata=lambda _t: note)
 
 
 class QuestionConfig(dg.Config):
-    batch_rows: int = 500
+    batch_rows: int = Field(default=500, ge=1, description="Exam papers per batch.")
 
 
 @dg.asset(
     partitions_def=DATE_SOURCE,
-    deps=[EXAM_DOCS.asset, "question_classifier"],
+    ins={"docs": dg.AssetIn(EXAM_DOCS.asset)},
+    deps=["question_classifier"],
     description="One row per split question fragment: question_id ({doc_id}-q{n}), doc_id, question_no (as printed), "
     "section, text (without the number; options and sub-questions inside), paper, subject, is_valid, valid_score.",
     kinds={"scikit-learn", "polars", "parquet"},
     tags={"stage": "exam"},
     **COMMON,
 )
-def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, storage: CorpusStorage) -> dg.MaterializeResult:
-    dims = partition_dims(context)
+def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, storage: CorpusStorage,
+                   engine: CorpusEngine, docs: PartitionData) -> dg.MaterializeResult:
     store = storage.store()
-    docs = PartitionData(store, CorpusStore.partition_path(EXAM_DOCS.asset, dims)).require(
-        f"asset {EXAM_DOCS.asset} partition {context.partition_key}")
     if not store.exists(MODEL_PATH):
         raise dg.Failure(f"no classifier at {store.url(MODEL_PATH)}: materialize question_classifier first")
-    models = ExamModels.from_bytes(store.read_bytes(MODEL_PATH))
-    rel = CorpusStore.partition_path("exam_questions", dims)
-    with store.parquet_writer(rel, arrow_schema(EXAM_QUESTION_SCHEMA)) as writer:
-        for batch in docs.iter_batches(columns=["doc_id", "title", "text", "questions"], batch_rows=config.batch_rows):
-            writer.write(extract_questions(batch, models))
-    stats = store.read(rel, ["doc_id", "subject", "is_valid"])
-    subjects = stats.group_by("subject").agg(pl.len().alias("questions"), pl.col("is_valid").sum().alias("valid")).sort("questions", descending=True)
-    per_doc = stats.group_by("doc_id").len()["len"]
-    return dg.MaterializeResult(
-        metadata={
-            **stored(store, rel, writer.rows, EXAM_QUESTION_SCHEMA),
+    out = Out("exam_questions", EXAM_QUESTION_SCHEMA)
+    step = QuestionStep(store.read_bytes(MODEL_PATH))
+    stats: list[pl.DataFrame] = []
+
+    def fill(writers):
+        for questions in engine.engine.map_batches(docs.pinned(), step, columns=["doc_id", "title", "text", "questions"],
+                                                   batch_rows=config.batch_rows, resources=engine.stage("exam")):
+            writers[out.asset].write(questions)
+            stats.append(questions.select("doc_id", "subject", "is_valid"))
+        rows = pl.concat(stats) if stats else pl.DataFrame(schema={"doc_id": pl.String, "subject": pl.String, "is_valid": pl.Boolean})
+        subjects = rows.group_by("subject").agg(pl.len().alias("questions"), pl.col("is_valid").sum().alias("valid"))
+        per_doc = rows.group_by("doc_id").len()["len"]
+        return {
+            "engine": engine.kind,
             "exam_documents": docs.num_rows,
             "documents_with_questions": per_doc.len(),
             "questions_per_document_median": float(per_doc.median()) if per_doc.len() else 0.0,
-            "invalid_share": round(1 - stats["is_valid"].mean(), 4) if stats.height else 0.0,
-            "subjects": dg.MetadataValue.md(markdown_table(subjects, max_rows=20)),
-            "classifier_metrics": dg.MetadataValue.json(models.metrics),
+            "invalid_share": round(1 - rows["is_valid"].mean(), 4) if rows.height else 0.0,
+            "subjects": dg.MetadataValue.md(markdown_table(subjects.sort("questions", descending=True), max_rows=20)),
+            "classifier_metrics": dg.MetadataValue.json(step.metrics),
         }
-    )
+
+    return write_outputs(context, store, [out], fill)[0]
 
 
 @dg.multi_asset(
@@ -178,18 +178,10 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
         stage="exam",
         **COMMON,
     ),
+    ins={"questions": dg.AssetIn("exam_questions")},
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def math_questions(context: dg.AssetExecutionContext, storage: CorpusStorage):
-    dims = partition_dims(context)
-    store = storage.store()
-    questions = PartitionData(store, CorpusStore.partition_path("exam_questions", dims)).require(
-        f"asset exam_questions partition {context.partition_key}")
-
-    def splits():
-        for batch in questions.iter_batches():
-            s = select_math(batch)
-            yield Split(s.kept, s.dropped.select(list(MATH_DROPS.schema)))
-
-    yield from stream_split(context, store, splits(), MATH, MATH_DROPS)
+def math_questions(context: dg.AssetExecutionContext, storage: CorpusStorage, engine: CorpusEngine, questions: PartitionData):
+    yield from map_split(context, storage.store(), engine, questions, partial(select_math_split, drop_columns=list(MATH_DROPS.schema)),
+                         MATH, MATH_DROPS, stage="exam", batch_rows=50_000)

@@ -1,30 +1,30 @@
 """`filtered_documents` + `filter_drops`, `perplexity_scores`, `ppl_thresholds`, `quality_documents` + `quality_drops`."""
 
 import os
-import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pyarrow.parquet as pq
+from pydantic import Field
 
-from assets.common.metadata import markdown_table, stored
+from assets.common.engine import CorpusEngine
+from assets.common.metadata import markdown_table
 from assets.common.partitions import (
     DATE_SOURCE,
     SOURCES,
     partition_dims,
 )
-from assets.common.stage import Out, split_specs, stream_split
+from assets.common.stage import Out, map_split, split_specs, stream_split, write_outputs
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
 from corpus_dag.quality.filters import FilterConfig, apply_filters, load_filter_config
 from corpus_dag.quality.perplexity import (
     DEFAULT_BUCKET_EDGES,
     SCORE_SCHEMA,
+    PerplexityStep,
     PplConfig,
-    load_scorer,
-    score_documents,
 )
 from corpus_dag.quality.thresholds import (
     CutConfig,
@@ -34,20 +34,14 @@ from corpus_dag.quality.thresholds import (
     quality_split,
     read_pinned,
 )
-from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+from corpus_dag.storage import PartitionData
 
 FILTER_INPUT = "deduplicated_documents"
 COMMON = {"owners": ["team:corpus"], "group_name": "quality"}
-THRESHOLDS_PATH = CorpusStore.partition_path("ppl_thresholds", {})
-
-
-def _schema(data: PartitionData) -> dict:
-    with data.store.fs.open(data.store.abs(data.path), "rb") as f:
-        return dict(pl.from_arrow(pq.ParquetFile(f).schema_arrow.empty_table()).schema)
 
 
 class FilterRunConfig(dg.Config):
-    batch_rows: int = 20_000
+    batch_rows: int = Field(default=20_000, ge=1, description="Documents per batch (a Ray task's unit of work).")
 
 
 @dg.multi_asset(
@@ -61,35 +55,29 @@ class FilterRunConfig(dg.Config):
         stage="filter",
         **COMMON,
     ),
+    ins={"docs": dg.AssetIn(FILTER_INPUT)},
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def heuristic_filter(context: dg.AssetExecutionContext, config: FilterRunConfig, storage: CorpusStorage):
+def heuristic_filter(context: dg.AssetExecutionContext, config: FilterRunConfig, storage: CorpusStorage,
+                     engine: CorpusEngine, docs: PartitionData):
     """Gopher/InternLM2-style rules (length, character classes, lines, language) per source kind."""
-    dims = partition_dims(context)
-    store = storage.store()
-    source = SOURCES.get(dims["source"])
+    source = SOURCES.get(partition_dims(context)["source"])
     cfg = load_filter_config(source.kind, source.settings.get("filters"))
-    docs = PartitionData(store, CorpusStore.partition_path(FILTER_INPUT, dims)).require(f"asset {FILTER_INPUT} partition {context.partition_key}")
-    schema = _schema(docs) | {"lang": pl.String}
-    timing = [0.0, 0]
-
-    def splits():
-        for batch in docs.iter_batches(batch_rows=config.batch_rows):
-            t = time.monotonic()
-            split = apply_filters(batch, cfg)
-            timing[0] += time.monotonic() - t
-            timing[1] += int(batch["text"].str.len_bytes().sum())
-            yield split
+    schema = docs.schema | {"lang": pl.String}
+    started, text_bytes = time.monotonic(), docs.num_rows and docs.read(["text"])["text"].str.len_bytes().sum()
 
     def extra(_tally):
+        seconds = time.monotonic() - started
         return {
             "filter_config": dg.MetadataValue.json({"kind": source.kind, **_jsonable(cfg)}),
-            "filter_mb_per_s": round(timing[1] / 1e6 / timing[0], 2) if timing[0] else None,
+            "filter_mb_per_s": round(text_bytes / 1e6 / seconds, 2) if seconds and text_bytes else None,
         }
 
     drops = schema | {"rule": pl.String, "value": pl.Float64, REASON: pl.String}
-    yield from stream_split(context, store, splits(), Out("filtered_documents", schema), Out("filter_drops", drops), extra_metadata=extra)
+    yield from map_split(context, storage.store(), engine, docs, partial(apply_filters, cfg=cfg),
+                         Out("filtered_documents", schema), Out("filter_drops", drops),
+                         stage="filter", batch_rows=config.batch_rows, extra_metadata=extra)
 
 
 def _jsonable(cfg: FilterConfig) -> dict:
@@ -124,7 +112,7 @@ def ppl_config(config: PerplexityConfig) -> PplConfig:
 
 @dg.asset(
     partitions_def=DATE_SOURCE,
-    deps=["filtered_documents"],
+    ins={"docs": dg.AssetIn("filtered_documents")},
     description="One row per filtered document: `ppl` under the reference LM over its first `window_tokens` tokens, "
     "`n_tokens` (whole document), `n_scored`, `truncated`, and its `token_bucket`.",
     kinds={"vllm", "polars", "parquet"},
@@ -132,45 +120,40 @@ def ppl_config(config: PerplexityConfig) -> PplConfig:
     pool="gpu",
     **COMMON,
 )
-def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfig, storage: CorpusStorage) -> dg.MaterializeResult:
-    """Score each filtered document with the reference model (vLLM prompt logprobs or transformers)."""
-    dims = partition_dims(context)
+def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfig, storage: CorpusStorage,
+                      engine: CorpusEngine, docs: PartitionData) -> dg.MaterializeResult:
+    """Score each filtered document with the reference model (vLLM prompt logprobs or transformers);
+    on Ray the model is loaded once per actor."""
     store = storage.store()
     cfg = ppl_config(config)
-    docs = PartitionData(store, CorpusStore.partition_path("filtered_documents", dims)).require(f"asset filtered_documents partition {context.partition_key}")
-    if cfg.backend == "vllm" and cfg.device == "cpu":
-        from corpus_dag.llm.cpu import apply_vllm_env
-
-        apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
+    out = Out("perplexity_scores", SCORE_SCHEMA)
     started = time.monotonic()
-    scorer = load_scorer(cfg) if docs.num_rows else None
-    loaded = time.monotonic()
-    rel = CorpusStore.partition_path("perplexity_scores", dims)
-    tokens = 0
-    with store.parquet_writer(rel, arrow_schema(SCORE_SCHEMA)) as writer:
-        for batch in docs.iter_batches(columns=["doc_id", "text"], batch_rows=config.batch_rows):
-            scores = score_documents(batch, scorer, cfg)
+    scored: list[pl.DataFrame] = []
+
+    def fill(writers):
+        tokens = 0
+        for scores in engine.engine.map_batches(docs.pinned(), PerplexityStep(cfg), columns=["doc_id", "text"],
+                                                batch_rows=config.batch_rows, resources=engine.stage("perplexity")):
             tokens += int(scores["n_scored"].sum())
-            writer.write(scores)
-            context.log.info(f"{context.partition_key}: {writer.rows:,} documents scored")
-    seconds = time.monotonic() - loaded
-    written = store.read(rel, ["ppl", "token_bucket", "truncated"])
-    return dg.MaterializeResult(
-        metadata={
-            **stored(store, rel, writer.rows, SCORE_SCHEMA),
+            writers[out.asset].write(scores)
+            scored.append(scores.select("ppl", "token_bucket", "truncated"))
+            context.log.info(f"{context.partition_key}: {writers[out.asset].rows:,} documents scored")
+        seconds = time.monotonic() - started
+        written = pl.concat(scored) if scored else pl.DataFrame(schema={"ppl": pl.Float64, "token_bucket": pl.String, "truncated": pl.Boolean})
+        per_bucket = written.group_by("token_bucket").agg(pl.len().alias("rows"), pl.col("ppl").median().alias("median_ppl"))
+        return {
             "model": cfg.model,
             "backend": cfg.backend,
+            "engine": engine.kind,
             "window_tokens": cfg.window_tokens,
-            "model_load_seconds": round(loaded - started, 2),
             "tokens_scored": tokens,
             "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
             "unscored_rows": int(written["ppl"].null_count()),
             "truncated_rows": int(written["truncated"].sum() or 0),
-            "per_bucket": dg.MetadataValue.md(
-                markdown_table(written.group_by("token_bucket").agg(pl.len().alias("rows"), pl.col("ppl").median().alias("median_ppl")).sort("token_bucket"), max_rows=50)
-            ),
+            "per_bucket": dg.MetadataValue.md(markdown_table(per_bucket.sort("token_bucket"), max_rows=50)),
         }
-    )
+
+    return write_outputs(context, store, [out], fill)[0]
 
 
 class ThresholdConfig(dg.Config):
@@ -230,39 +213,34 @@ class QualityConfig(dg.Config):
         stage="perplexity",
         **COMMON,
     ),
+    ins={"docs": dg.AssetIn("filtered_documents"), "scores": dg.AssetIn("perplexity_scores"),
+         "thresholds": dg.AssetIn("ppl_thresholds")},
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def quality_filter(context: dg.AssetExecutionContext, config: QualityConfig, storage: CorpusStorage):
+def quality_filter(context: dg.AssetExecutionContext, config: QualityConfig, storage: CorpusStorage,
+                   engine: CorpusEngine, docs: PartitionData, scores: PartitionData, thresholds: PartitionData):
     """Cut each document at its bucket's perplexity range (scores of one partition fit in memory: no text)."""
-    dims = partition_dims(context)
-    store = storage.store()
-    docs = PartitionData(store, CorpusStore.partition_path("filtered_documents", dims)).require(f"asset filtered_documents partition {context.partition_key}")
-    scores = PartitionData(store, CorpusStore.partition_path("perplexity_scores", dims)).require(f"asset perplexity_scores partition {context.partition_key}")
-    thresholds = PartitionData(store, THRESHOLDS_PATH).require("asset ppl_thresholds").read()
     score_rows = scores.read(["doc_id", "ppl", "n_tokens", "token_bucket"])
-    schema = _schema(docs) | {"ppl": pl.Float64, "n_tokens": pl.Int64, "token_bucket": pl.String}
+    cuts = thresholds.read()
+    schema = docs.schema | {"ppl": pl.Float64, "n_tokens": pl.Int64, "token_bucket": pl.String}
+    buckets: list[pl.DataFrame] = []
 
-    def splits():
-        for batch in docs.iter_batches(batch_rows=config.batch_rows):
-            yield quality_split(batch, score_rows, thresholds)
+    def cut(batch: pl.DataFrame):
+        split = quality_split(batch, score_rows, cuts)
+        buckets.append(pl.concat([split.kept.select("token_bucket").with_columns(pl.lit(False).alias("dropped")),
+                                  split.dropped.select("token_bucket").with_columns(pl.lit(True).alias("dropped"))]))
+        return split
 
-    def extra(_tally):  # runs after both partitions are written
+    def extra(_tally):
+        shares = drop_shares(pl.concat(buckets)) if buckets else pl.DataFrame()
         return {
-            "dropped_share_by_bucket": dg.MetadataValue.md(markdown_table(bucket_drop_shares(store, dims), max_rows=50)),
-            "thresholds": dg.MetadataValue.md(markdown_table(thresholds, max_rows=50)),
-            "histogram": dg.MetadataValue.md(histogram_markdown(score_rows, thresholds)),
+            "dropped_share_by_bucket": dg.MetadataValue.md(markdown_table(shares, max_rows=50)),
+            "thresholds": dg.MetadataValue.md(markdown_table(cuts, max_rows=50)),
+            "histogram": dg.MetadataValue.md(histogram_markdown(score_rows, cuts)),
         }
 
     drops = schema | {"low": pl.Float64, "high": pl.Float64, REASON: pl.String}
-    yield from stream_split(context, store, splits(), Out("quality_documents", schema), Out("quality_drops", drops), extra_metadata=extra)
-
-
-def bucket_drop_shares(store: CorpusStore, dims: dict[str, str]) -> pl.DataFrame:
-    """Dropped share per token bucket of one partition (quality_documents vs quality_drops)."""
-    kept = store.read(CorpusStore.partition_path("quality_documents", dims), ["token_bucket"])
-    dropped = store.read(CorpusStore.partition_path("quality_drops", dims), ["token_bucket"])
-    return drop_shares(
-        pl.concat([kept.with_columns(pl.lit(False).alias("dropped")), dropped.with_columns(pl.lit(True).alias("dropped"))])
-    )
-
+    splits = (cut(batch) for batch in docs.iter_batches(batch_rows=config.batch_rows))
+    yield from stream_split(context, storage.store(), splits, Out("quality_documents", schema), Out("quality_drops", drops),
+                            extra_metadata=extra)

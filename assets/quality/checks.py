@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from assets.common.checks import gx_check
-from assets.quality.assets import THRESHOLDS_PATH, bucket_drop_shares
+from corpus_dag.quality.thresholds import drop_shares
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
 
@@ -12,6 +12,16 @@ from corpus_dag.validation import metric_outcome
 # about 10% is expected; a bucket losing over half its documents means the thresholds no longer
 # fit this data (a new source, a changed model): look before training on it.
 MAX_BUCKET_DROP_SHARE = 0.5
+THRESHOLDS_PATH = CorpusStore.partition_path("ppl_thresholds", {})
+
+
+def bucket_drop_shares(store: CorpusStore, dims: dict[str, str]) -> pl.DataFrame:
+    """Dropped share per token bucket of one partition (quality_documents vs quality_drops)."""
+    kept = store.read(CorpusStore.partition_path("quality_documents", dims), ["token_bucket"])
+    dropped = store.read(CorpusStore.partition_path("quality_drops", dims), ["token_bucket"])
+    return drop_shares(
+        pl.concat([kept.with_columns(pl.lit(False).alias("dropped")), dropped.with_columns(pl.lit(True).alias("dropped"))])
+    )
 
 
 def _drops_explained() -> list:

@@ -3,11 +3,9 @@
 import time
 
 import dagster as dg
-import polars as pl
 
-from assets.common.metadata import stored
-from assets.common.partitions import DATE_SOURCE, source_and_date
-from assets.common.stage import Out, split_specs, stream_split
+from assets.common.partitions import DATE_SOURCE
+from assets.common.stage import Out, split_specs, stream_split, write_outputs
 from assets.common.storage import CorpusStorage
 from assets.rebuild.resources import LLMEngine
 from corpus_dag.llm.cache import ResponseCache
@@ -22,7 +20,7 @@ from corpus_dag.rebuild.stage import (
     Rebuilder,
     select_verified_stream,
 )
-from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+from corpus_dag.storage import CorpusStore, PartitionData
 
 COMMON = {"owners": ["team:corpus"], "group_name": "rebuild"}
 VERIFIED = Out("verified_math_items", VERIFIED_SCHEMA)
@@ -80,42 +78,37 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
         questions = PartitionData(store, CorpusStore.partition_path("math_questions", dims))
         if not questions.exists():
             raise dg.Failure(f"rebuilt_math_items {key}: math_questions partition is not materialized")
+        out = Out("rebuilt_math_items", REBUILT_SCHEMA)
         if questions.num_rows == 0:  # other source kinds, or no math in this partition: no model load
-            rel = CorpusStore.partition_path("rebuilt_math_items", dims)
-            store.write_frame(rel, pl.DataFrame(schema=REBUILT_SCHEMA))
-            yield dg.MaterializeResult(
-                asset_key="rebuilt_math_items",
-                metadata={**stored(store, rel, 0, REBUILT_SCHEMA), "partition": key,
-                          "note": "no math questions in this partition: no model call"},
-            )
+            yield from write_outputs(context, store, [out], lambda _w: {"partition": key, "note": "no math questions in this "
+                                     "partition: no model call"}, dims=dims)
             continue
         engine = llm.engine()  # loaded once per run, on the first partition that needs it
         cache = ResponseCache(store, f"{engine.model}/{cfg.prompt}.v{cfg.prompt_rev}/source={source}/date={date}")
-        rel = CorpusStore.partition_path("rebuilt_math_items", dims)
         started = time.monotonic()
-        with Rebuilder(engine, cache, cfg) as rb, store.parquet_writer(rel, arrow_schema(REBUILT_SCHEMA)) as writer:
-            total = questions.num_rows
-            for batch in questions.iter_batches(columns=["question_id", "text"], batch_rows=config.batch_questions):
-                writer.write(rb.rebuild(batch))
-                s = rb.stats
-                context.log.info(
-                    f"{key}: {s.questions:,}/{total:,} questions, {s.prompts_sent:,} prompts sent, {s.cache_hits:,} cache hits, "
-                    f"{s.valid:,} valid, {s.agree:,} agree"
-                )
-            stats = rb.stats.as_dict(engine)
-        context.log.info(f"{key}: done in {time.monotonic() - started:.1f}s: {stats}")
-        yield dg.MaterializeResult(
-            asset_key="rebuilt_math_items",
-            metadata={
-                **stored(store, rel, writer.rows, REBUILT_SCHEMA),
+
+        def fill(writers, questions=questions, key=key, engine=engine, cache=cache, started=started):
+            with Rebuilder(engine, cache, cfg) as rb:
+                total = questions.num_rows
+                for batch in questions.iter_batches(columns=["question_id", "text"], batch_rows=config.batch_questions):
+                    writers[out.asset].write(rb.rebuild(batch))
+                    s = rb.stats
+                    context.log.info(
+                        f"{key}: {s.questions:,}/{total:,} questions, {s.prompts_sent:,} prompts sent, {s.cache_hits:,} cache hits, "
+                        f"{s.valid:,} valid, {s.agree:,} agree"
+                    )
+                stats = rb.stats.as_dict(engine)
+            context.log.info(f"{key}: done in {time.monotonic() - started:.1f}s: {stats}")
+            return {
                 "partition": key,
                 "model": engine.model,
                 "prompt_version": f"{cfg.prompt}.v{cfg.prompt_rev}",
                 "cache": dg.MetadataValue.path(store.url(cache.folder)),
                 "sandbox": dg.MetadataValue.json(sandbox_capabilities()),
                 **{k: (dg.MetadataValue.json(v) if isinstance(v, dict) else v) for k, v in stats.items()},
-            },
-        )
+            }
+
+        yield from write_outputs(context, store, [out], fill, dims=dims)
 
 
 @dg.multi_asset(
@@ -130,15 +123,14 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
         stage="rebuild",
         **COMMON,
     ),
+    ins={"rebuilt": dg.AssetIn("rebuilt_math_items")},
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def verified_math_items(context: dg.AssetExecutionContext, config: VerifyConfig, storage: CorpusStorage):
-    """Self-consistency (majority answer with min_votes / min_share), then up to max_paths distinct programs."""
-    source, date = source_and_date(context)
+def verified_math_items(context: dg.AssetExecutionContext, config: VerifyConfig, storage: CorpusStorage, rebuilt: PartitionData):
+    """Self-consistency (majority answer with min_votes / min_share), then up to max_paths distinct programs.
+    Runs in the step's process: a question's samples must meet in one place (streamed by question)."""
     store = storage.store()
-    rebuilt = PartitionData(store, CorpusStore.partition_path("rebuilt_math_items", {"source": source, "date": date})).require(
-        f"asset rebuilt_math_items partition {context.partition_key}")
     cfg = ConsistencyCfg(min_votes=config.min_votes, min_share=config.min_share, max_paths=config.max_paths)
     with AnswerJudge() as judge:
         splits = select_verified_stream(rebuilt.iter_batches(batch_rows=config.batch_rows), judge, cfg)

@@ -1,11 +1,14 @@
 """Dropping duplicates from a document batch, and what a person needs to eyeball the clusters."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from corpus_dag.accounting import Split, split_by_reason
 
 from .config import DedupCfg
+from .minhash import signatures
 from .shingles import shingles
 
 REASONS = {"exact": "exact_duplicate", "near": "near_duplicate"}
@@ -20,6 +23,54 @@ def apply(batch: pl.DataFrame, clusters: pl.DataFrame) -> Split:
     tagged = batch.join(trail, on=on, how="left", maintain_order="left")
     split = split_by_reason(tagged, pl.col("kind").replace_strict(REASONS, default=None))
     return Split(kept=split.kept.drop(trail.columns[len(on) :]), dropped=split.dropped.drop("kind"))
+
+
+@dataclass(frozen=True)
+class RowView:
+    """How an input row becomes the (doc_id, date, source, text) that dedup hashes and joins on:
+    `id_col` names the row id, `text` computes what is compared; date and source come from columns
+    of those names, else from the partition."""
+
+    id_col: str
+    text: pl.Expr
+    has_date: bool
+    has_source: bool
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns to read for signing."""
+        wanted = [self.id_col, *self.text.meta.root_names(), *(["date"] if self.has_date else []), *(["source"] if self.has_source else [])]
+        return list(dict.fromkeys(wanted))
+
+    def rows(self, batch: pl.DataFrame, source: str, date: str) -> pl.DataFrame:
+        """doc_id, text, date, source of the input rows of partition (date, source)."""
+        return batch.select(
+            pl.col(self.id_col).alias("doc_id"),
+            self.text.alias("text"),
+            pl.col("date") if self.has_date else pl.lit(date).str.to_date().alias("date"),
+            pl.col("source") if self.has_source else pl.lit(source).alias("source"),
+        )
+
+    def apply(self, batch: pl.DataFrame, clusters: pl.DataFrame) -> Split:
+        """`apply` on the id column (clusters name it doc_id)."""
+        if self.id_col == "doc_id":
+            return apply(batch, clusters)
+        split = apply(batch.rename({self.id_col: "doc_id"}), clusters)
+        back = {"doc_id": self.id_col}
+        return Split(kept=split.kept.rename(back), dropped=split.dropped.rename(back))
+
+
+@dataclass(frozen=True)
+class SignStep:
+    """A batch of one partition's rows -> their signatures (a map step for any engine)."""
+
+    view: RowView
+    source: str
+    date: str
+    cfg: DedupCfg
+
+    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
+        return signatures(self.view.rows(batch, self.source, self.date), self.cfg)
 
 
 def cluster_sizes(clusters: pl.DataFrame) -> pl.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import polars as pl
 
 from corpus_dag.accounting import Split, split_by_reason
+from corpus_dag.engine import BatchStep
 from corpus_dag.exam.features import char_ngrams
 from corpus_dag.exam.split import SplitCfg, split_questions
 from corpus_dag.exam.subject import assign_subjects, paper_title
@@ -51,3 +52,30 @@ def select_math(questions: pl.DataFrame) -> Split:
         .then(pl.lit("subject: ") + pl.col("subject"))
         .otherwise(None),
     )
+
+
+def select_math_split(questions: pl.DataFrame, drop_columns: list[str]) -> Split:
+    """`select_math` with the dropped rows cut to `drop_columns` (the drops asset keeps ids and reason)."""
+    s = select_math(questions)
+    return Split(s.kept, s.dropped.select(drop_columns))
+
+
+class QuestionStep(BatchStep):
+    """`extract_questions` with the stored classifiers loaded once per worker (not per batch)."""
+
+    def __init__(self, model_blob: bytes):
+        self.model_blob = model_blob
+        self.models: ExamModels | None = None
+
+    def __getstate__(self):
+        return {"model_blob": self.model_blob, "models": None}
+
+    def setup(self) -> None:
+        self.models = ExamModels.from_bytes(self.model_blob)
+
+    @property
+    def metrics(self) -> dict:
+        return (self.models or ExamModels.from_bytes(self.model_blob)).metrics
+
+    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
+        return extract_questions(batch, self.models)

@@ -14,10 +14,15 @@ what the window covered.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import polars as pl
+
+from corpus_dag.engine import BatchStep
 
 BACKENDS = ("vllm", "transformers")
 DEFAULT_BUCKET_EDGES = (64, 128, 256, 512, 1024)
@@ -122,8 +127,31 @@ class TransformersScorer:
         return out
 
 
+@lru_cache(maxsize=2)
 def load_scorer(cfg: PplConfig) -> VllmScorer | TransformersScorer:
+    """The reference model, loaded once per process (a run's partitions share it)."""
+    if cfg.backend == "vllm" and cfg.device == "cpu":
+        from corpus_dag.llm.cpu import apply_vllm_env
+
+        apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
     return VllmScorer(cfg) if cfg.backend == "vllm" else TransformersScorer(cfg)
+
+
+class PerplexityStep(BatchStep):
+    """`score_documents` with the model loaded once per worker (one actor per model on Ray)."""
+
+    def __init__(self, cfg: PplConfig):
+        self.cfg = cfg
+        self.scorer = None
+
+    def __getstate__(self):  # ship the config, never a loaded model
+        return {"cfg": self.cfg, "scorer": None}
+
+    def setup(self) -> None:
+        self.scorer = load_scorer(self.cfg)
+
+    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
+        return score_documents(batch, self.scorer, self.cfg)
 
 
 def _batches(order: list[int], size: int) -> Iterator[list[int]]:

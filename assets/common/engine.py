@@ -1,0 +1,69 @@
+"""The `engine` resource: where stages run their batches, `local` (default) or `ray`.
+
+One setting switches it: `CORPUS_ENGINE=ray` (or the resource's `kind`). With `ray`, `address`
+empty starts a local Ray instance for the run; `auto`, `host:port` or `ray://host:port` attaches
+to an existing cluster (a KubeRay cluster created with dagster-ray's `KubeRayCluster`, or one
+started with `ray start`). Per-stage resources (`num_cpus`, `num_gpus`, `concurrency`,
+`batch_rows`) are keyed by the stage tag of the assets (`filter`, `exam`, `perplexity`, ...).
+"""
+import os
+from contextlib import contextmanager
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from corpus_dag.engine import Engine, LocalEngine, RayEngine, StageResources
+
+
+class StageSettings(dg.Config):
+    num_cpus: float = Field(default=1.0, ge=0, description="CPUs per Ray task or actor of this stage.")
+    num_gpus: float = Field(default=0.0, ge=0, description="GPUs per Ray actor (vLLM stages on a GPU cluster: 1).")
+    concurrency: int | None = Field(default=None, ge=1, description="Parallel tasks / actors; empty = as many as fit.")
+    batch_rows: int | None = Field(default=None, ge=1, description="Rows per batch; empty = the stage's default.")
+
+
+class CorpusEngine(dg.ConfigurableResource):
+    """Where stage batches run. Output is the same on both engines (tested per stage)."""
+
+    kind: Literal["local", "ray"] = Field(
+        default_factory=lambda: os.environ.get("CORPUS_ENGINE", "local"),  # type: ignore[return-value]
+        description="local: in the Dagster step's process. ray: on a Ray cluster. Default: $CORPUS_ENGINE, else local.",
+    )
+    address: str = Field(
+        default_factory=lambda: os.environ.get("CORPUS_RAY_ADDRESS", ""),
+        description="Ray only. Empty: start a local Ray instance for the run (127.0.0.1). 'auto', 'host:port' or "
+        "'ray://host:port': attach to an existing cluster. Default: $CORPUS_RAY_ADDRESS.",
+    )
+    num_cpus: int | None = Field(default=None, ge=1, description="CPUs of a local Ray instance (empty: all).")
+    object_store_mb: int | None = Field(default=None, ge=64, description="Object store of a local Ray instance, MB.")
+    runtime_env: dict = Field(default_factory=dict, description="Ray runtime_env for the workers (pip, env_vars, "
+                              "working_dir, py_modules). AWS_* variables of the driver are passed on by default.")
+    stages: dict[str, StageSettings] = Field(default_factory=dict, description="Per-stage Ray resources, by stage tag.")
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def stage(self, name: str) -> StageResources:
+        s = self.stages.get(name)
+        return StageResources(**s.model_dump()) if s else StageResources()
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        self._engine = self._build()
+        try:
+            yield self
+        finally:
+            if isinstance(self._engine, RayEngine):
+                self._engine.shutdown()
+
+    def _build(self) -> Engine:
+        if self.kind == "local":
+            return LocalEngine()
+        mb = self.object_store_mb
+        return RayEngine(address=self.address, num_cpus=self.num_cpus, object_store_memory=mb * 1024**2 if mb else None,
+                         runtime_env=dict(self.runtime_env))
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._build()
+        return self._engine
