@@ -1,4 +1,5 @@
 """Dedup assets through a real Dagster instance: two dates of one source, duplicates across them."""
+import dataclasses
 import random
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def test_dedup_assets_across_dates(corpus_root, dagster_instance):
 def test_dedup_clusters_with_exact_verification(corpus_root, dagster_instance, monkeypatch):
     """`verify: exact` in a source's dedup settings: dedup_clusters reads the candidate documents'
     texts from raw_documents and reports the exact Jaccard of every member with its representative."""
-    monkeypatch.setitem(SOURCES.get("wenku").settings, "dedup", {"verify": "exact"})
+    monkeypatch.setattr(SOURCES, "sources", SOURCES.sources)  # restored after the test
+    SOURCES.replace("wenku", dedup=dataclasses.replace(SOURCES.get("wenku").dedup, verify="exact"))
     seed(corpus_root)
     d = defs()
     for pk in ("2026-11-20|wenku", "2026-11-21|wenku"):

@@ -35,7 +35,6 @@ QUESTION = (  # a math item's user turn(s): the question a benchmark item could 
     pl.col("messages").list.eval(pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")).list.join("\n")
 )
 CHECKED = "__decontam_text"
-CHUNK_KINDS = ("patent", "book")
 CHUNKS = Out("chunked_documents", CHUNK_SCHEMA)
 UNCHUNKED = "unchunked_documents"
 RECIPES = named_static("recipe", recipe_names())
@@ -71,13 +70,13 @@ def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: Corpu
     later copy, so batches are not independent."""
     source, _date = source_and_date(context)
     store = storage.store()
-    kind = SOURCES.get(source).kind
+    profile = SOURCES.get(source)
     cfg = ChunkCfg(max_tokens=config.max_tokens, overlap_tokens=config.overlap_tokens, tokenizer=config.tokenizer)
     chunker, docs_in = Chunker(cfg), [0]
     unchunked = Out(UNCHUNKED, {**docs.schema, REASON: pl.String})
 
     def splits():
-        if kind not in CHUNK_KINDS:
+        if not profile.applies("chunk"):
             return
         for batch in docs.iter_batches(batch_rows=config.batch_rows):
             out = chunker.chunk(batch)
@@ -85,8 +84,9 @@ def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: Corpu
             yield Split(kept=out.chunks, dropped=out.dropped)
 
     def extra(tally):
-        if kind not in CHUNK_KINDS:
-            return {"skipped": f"source {source} is of kind {kind}; chunking applies to {', '.join(CHUNK_KINDS)}"}
+        if not profile.applies("chunk"):
+            return {"skipped": f"source {source} is of kind {profile.kind}; chunking applies to kinds whose "
+                               "config/kinds.yaml entry lists stage `chunk`"}
         return {"documents_in": docs_in[0], "fragments_out": tally.n_kept, "documents_dropped": tally.n_dropped, "chunk_cfg": dg.MetadataValue.json(vars(cfg))}
 
     yield from stream_split(context, store, splits(), CHUNKS, unchunked, extra_metadata=extra)

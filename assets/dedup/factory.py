@@ -9,7 +9,7 @@
 Inputs without doc_id/text columns name their id column and give a text expression (math items:
 `item_id` and their chat turns joined); date and source then come from the partition key.
 
-Settings come from the source's kind (corpus_dag.dedup.KIND_DEFAULTS), overridden by a `dedup:`
+Settings come from the source's kind (config/kinds.yaml), overridden by a `dedup:`
 mapping of the source in config/sources.yaml (e.g. `dedup: {threshold: 0.85, max_rate: 0.6}`;
 `verify: exact` checks band candidates on their shingle sets, reading the texts of the documents
 in candidate pairs from the input asset, instead of on the signatures' estimate).
@@ -40,7 +40,6 @@ from corpus_dag.dedup import (
     PairCounts,
     RowView,
     SignStep,
-    cfg_for,
     cluster_sizes,
     find_clusters_with_counts,
     sample_pairs_markdown,
@@ -72,9 +71,7 @@ TEXT = pl.col("text")
 def source_cfg(source: str) -> tuple[DedupCfg, tuple[float, float]]:
     """The dedup config of a source and the dedup-rate range its partitions must stay in."""
     src = SOURCES.get(source)
-    settings = dict(src.settings.get("dedup") or {})
-    rate_range = (float(settings.pop("min_rate", 0.0)), float(settings.pop("max_rate", 0.5)))
-    return cfg_for(src.kind, src.lang, **settings), rate_range
+    return src.dedup, src.dedup_rate
 
 
 @dataclass(frozen=True)

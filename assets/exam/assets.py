@@ -39,10 +39,6 @@ MATH = Out("math_questions", EXAM_QUESTION_SCHEMA)
 MATH_DROPS = Out("math_question_drops", {"question_id": pl.String, "doc_id": pl.String, REASON: pl.String})
 
 
-def _applies(source: str) -> bool:
-    return SOURCES.get(source).kind == "exam_library"
-
-
 class ClassifierConfig(dg.Config):
     user_labels: str = "labels/exam_fragments.jsonl"  # under CORPUS_ROOT; JSONL {text, label}; optional
     threshold: float = VALIDITY_THRESHOLD  # P(valid) from which a fragment is kept
@@ -118,7 +114,7 @@ def exam_documents(context: dg.AssetExecutionContext, config: DetectConfig, stor
     """Only sources of kind exam_library are read; others get empty partitions."""
     cfg = ExamCfg(tuple(config.keywords), config.min_score, config.min_questions, SplitCfg(max_skip=config.max_skip))
     source = SOURCES.get(partition_dims(context)["source"])
-    applies = _applies(source.name)
+    applies = source.applies("exam")
     note = {"applies": applies, "note": "" if applies else f"source kind {source.kind}: not an exam library"}
     yield from map_split(context, storage.store(), engine, docs if applies else None, partial(detect_exams, cfg=cfg),
                          EXAM_DOCS, NON_EXAM, stage="exam", batch_rows=config.batch_rows, extra_metadata=lambda _t: note)

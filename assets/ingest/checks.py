@@ -30,7 +30,7 @@ def _accounting(context, store: CorpusStore, dims: dict[str, str]):
     kept = PartitionData(store, CorpusStore.partition_path("raw_documents", dims)).num_rows
     rejected = PartitionData(store, CorpusStore.partition_path("rejected_documents", dims)).num_rows
     rate = rejected / read if read else 0.0
-    bound = SOURCES.get(dims["source"]).settings.get("max_rejected_rate", SOURCES.max_rejected_rate)
+    bound = SOURCES.get(dims["source"]).max_rejected_rate
     return [
         metric_outcome(f"records read {read} - kept {kept} - rejected {rejected}", read - kept - rejected, 0, 0),
         metric_outcome("rejected rate", rate, None, bound),

@@ -19,7 +19,7 @@ from assets.common.partitions import (
 from assets.common.stage import Out, map_split, split_specs, stream_split, write_outputs
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
-from corpus_dag.quality.filters import FilterConfig, apply_filters, load_filter_config
+from corpus_dag.quality.filters import FilterConfig, apply_filters
 from corpus_dag.quality.perplexity import (
     DEFAULT_BUCKET_EDGES,
     SCORE_SCHEMA,
@@ -63,7 +63,7 @@ def heuristic_filter(context: dg.AssetExecutionContext, config: FilterRunConfig,
                      engine: CorpusEngine, docs: PartitionData):
     """Gopher/InternLM2-style rules (length, character classes, lines, language) per source kind."""
     source = SOURCES.get(partition_dims(context)["source"])
-    cfg = load_filter_config(source.kind, source.settings.get("filters"))
+    cfg = source.filters
     schema = docs.schema | {"lang": pl.String}
     started, text_bytes = time.monotonic(), docs.num_rows and docs.read(["text"])["text"].str.len_bytes().sum()
 

@@ -7,14 +7,13 @@ apply(batch, clusters) -> Split: duplicates dropped with reason and a duplicate_
 """
 from .apply import RowView, SignStep, apply, cluster_sizes, exact_jaccard, sample_pairs_markdown
 from .clusters import PairCounts, find_clusters, find_clusters_with_counts
-from .config import KIND_DEFAULTS, DedupCfg, band_params, cfg_for
+from .config import DedupCfg, band_params, cfg_for
 from .minhash import signatures, signatures_stream
 from .shingles import shingle_hash, shingles
 
 __all__ = [
     "RowView",
     "SignStep",
-    "KIND_DEFAULTS",
     "DedupCfg",
     "PairCounts",
     "apply",

@@ -5,7 +5,7 @@ those permutations into bands x rows changes, so a new threshold never re-hashes
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from scipy.integrate import quad
@@ -60,25 +60,14 @@ class DedupCfg:
         return band_params(self.threshold, self.num_perm, self.fp_weight, self.fn_weight)
 
 
-# Per source kind (config/sources.yaml `kind`); a source's own settings override these.
-KIND_DEFAULTS: dict[str, DedupCfg] = {
-    "web": DedupCfg(threshold=0.75),
-    "exam_library": DedupCfg(threshold=0.8),
-    "patent": DedupCfg(threshold=0.85),
-    "book": DedupCfg(threshold=0.85),
-    "code": DedupCfg(shingle="word", n=5, threshold=0.85),
-}
-
-
 def cfg_for(kind: str, lang: str = "mixed", **overrides) -> DedupCfg:
-    """The dedup config of a source: its kind's default, English switched to word 5-grams,
-    then the source's own overrides (unknown keys raise TypeError, so typos do not pass)."""
-    if kind not in KIND_DEFAULTS:
-        raise ValueError(f"no dedup defaults for kind {kind!r}; known: {sorted(KIND_DEFAULTS)}")
-    cfg = KIND_DEFAULTS[kind]
-    if lang == "en" and kind != "code":
-        cfg = replace(cfg, shingle="word", n=5)
-    return replace(cfg, **overrides)
+    """The dedup config of a source: its kind's defaults (config/kinds.yaml), English switched to
+    word 5-grams, then the source's own overrides (unknown keys raise TypeError, so typos do not pass)."""
+    from corpus_dag.sources import KINDS, dedup_cfg
+
+    if kind not in KINDS:
+        raise ValueError(f"no dedup defaults for kind {kind!r}; known: {sorted(KINDS)}")
+    return dedup_cfg(kind, lang, overrides)
 
 
 def _false_positive(threshold: float, b: int, r: int) -> float:
