@@ -152,7 +152,7 @@ class RayEngine:
         store: CorpusStore = data.store
         filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(store.fs))
         path = store.abs(store.resolve(data.path, data.version))
-        ds = ray.data.read_parquet(path, filesystem=filesystem, columns=columns)
+        ds = ray.data.read_parquet(path, filesystem=filesystem, columns=columns, partitioning=None)  # columns as stored
         common = {"batch_format": "pyarrow", "batch_size": resources.batch_rows or batch_rows,
                   "num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus or None}
         if isinstance(step, BatchStep):

@@ -1,0 +1,267 @@
+"""Drivers for the Ray cluster tests, run inside the cluster's network namespace
+(`python -m tests.ray_driver SCENARIO ...`); each prints one JSON line for the test to read.
+
+pipeline ROOT_LOCAL ROOT_RAY [S3]: the sample library through every stage up to the decontaminated
+    documents, once with engine local and once with engine ray on the cluster; reports, per stored
+    partition, whether the two files are byte-identical. With S3, the ray run writes to a moto S3
+    server started here (inside the namespace) and is compared with the local folder run.
+worker_kill ROOT: a slow map over a partition on the cluster; one Ray worker process is killed
+    with SIGKILL mid-stage; the result is compared with the local engine's.
+driver_kill ROOT: a Dagster run of `filtered_documents` on the cluster is killed with SIGKILL
+    mid-stage; reports what is visible afterwards, then re-runs it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATE = "2026-11-21"
+SOURCES = ("wenku", "web", "patents")
+LOCAL_WAVES = [  # (selection, partition keys): the same order `assets.runner` uses, cut to what the tests need
+    (["question_classifier"], [None]),
+    (["raw_documents", "rejected_documents"], "date_source"),
+    (["exam_documents", "non_exam_documents"], "date_source"),
+    (["exam_questions"], "date_source"),
+    (["math_questions", "math_question_drops"], "date_source"),
+    (["minhash_signatures"], "date_source"),
+    (["dedup_clusters"], "source"),
+    (["deduplicated_documents", "duplicate_documents"], "date_source"),
+    (["filtered_documents", "filter_drops"], "date_source"),
+    (["chunked_documents", "unchunked_documents"], "date_source"),
+    (["perplexity_scores"], "date_source"),
+    (["ppl_thresholds"], [None]),
+    (["quality_documents", "quality_drops"], "date_source"),
+    (["decontaminated_documents", "contaminated_items"], "date_source"),
+]
+S3_WAVES = LOCAL_WAVES[:9]  # the S3 run stops at the filters (time)
+
+
+def out(doc: dict) -> None:
+    print(json.dumps(doc), flush=True)
+
+
+def _run_config(model: str) -> dict:
+    ppl = {"model": model, "backend": "transformers", "bucket_edges": [64, 256], "batch_rows": 40}
+    return {"ops": {"perplexity_scores": {"config": ppl}, "question_classifier": {"config": {"hash_dim": 4096}},
+                    "ppl_thresholds": {"config": {"bucket_edges": [64, 256], "min_bucket_docs": 5}},
+                    "heuristic_filter": {"config": {"batch_rows": 40}}, "exam_documents": {"config": {"batch_rows": 20}}}}
+
+
+def materialize_waves(root: str, engine_kind: str, waves, model: str, address: str = "") -> list[str]:
+    """Materialize `waves` into `root` with the given engine; returns the failures (empty = all passed)."""
+    import dagster as dg
+
+    from assets.common.engine import CorpusEngine, StageSettings
+    from assets.definitions import corpus_resources, defs
+    from corpus_dag.storage import CorpusStore, seed_raw_library
+
+    seed_raw_library(CorpusStore(root), REPO / "samples" / "library")
+    engine = CorpusEngine(kind=engine_kind, address=address,
+                          stages={s: StageSettings(num_cpus=0.5, concurrency=2) for s in ("filter", "exam", "dedup", "decontaminate")})
+    resources = {**(defs.resources or {}), **corpus_resources(root=root, engine=engine)}
+    graph = defs.resolve_asset_graph()
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    checks = list(defs.asset_checks or [])
+    failures = []
+    with dg.DagsterInstance.ephemeral() as instance:
+        for selection, keys in waves:
+            keys = [f"{DATE}|{s}" for s in SOURCES] if keys == "date_source" else list(SOURCES) if keys == "source" else keys
+            for key in keys:
+                wanted = [dg.AssetKey(a) for a in selection]
+                check_keys = [c for c in graph.asset_check_keys if c.asset_key in wanted]
+                ops = {a.op.name for a in assets if set(a.keys) & set(wanted)}
+                config = {"ops": {op: c for op, c in _run_config(model)["ops"].items() if op in ops}}
+                result = dg.materialize([*assets, *checks], selection=dg.AssetSelection.assets(*wanted) | dg.AssetSelection.checks(*check_keys),
+                                        partition_key=key, instance=instance, resources=resources,
+                                        run_config=config, raise_on_error=False)
+                if not result.success:
+                    failures.append(f"{selection} {key}")
+    return failures
+
+
+def stored_files(root: str, assets: list[str]) -> dict[str, bytes]:
+    from corpus_dag.storage import CorpusStore
+
+    store = CorpusStore(root)
+    return {rel: store.read_bytes(rel) for a in assets for _dims, rel in store.partitions(a)}
+
+
+def compare(a: dict[str, bytes], b: dict[str, bytes]) -> dict:
+    return {"partitions": len(a), "missing": sorted(set(a) ^ set(b)),
+            "different": sorted(k for k in set(a) & set(b) if a[k] != b[k])}
+
+
+def tiny_model() -> str:
+    from corpus_dag.llm.tiny_model import build_tiny_model
+
+    path = Path(os.environ.get("CORPUS_TEST_TINY_MODEL", "/tmp/corpus-ray-tiny-model"))
+    return str(path if (path / "config.json").exists() else build_tiny_model(path))
+
+
+def scenario_nodes() -> None:
+    import ray
+
+    ray.init(address=os.environ.get("RAY_ADDRESS", "127.0.0.1:6394"), log_to_driver=False)
+    alive = [n for n in ray.nodes() if n["Alive"]]
+    out({"alive": len(alive), "addresses": sorted(n["NodeManagerAddress"] for n in alive),
+         "cpus": ray.cluster_resources().get("CPU", 0)})
+
+
+def scenario_pipeline(root_local: str, root_ray: str, s3: str = "") -> None:
+    model = tiny_model()
+    assets = sorted({a for sel, _ in (S3_WAVES if s3 else LOCAL_WAVES) for a in sel} - {"question_classifier", "ppl_thresholds", "dedup_clusters"})
+    times = {}
+    started = time.monotonic()
+    if not (Path(root_local) / "filtered_documents").exists():
+        failures = materialize_waves(root_local, "local", LOCAL_WAVES, model)
+        assert not failures, failures
+    times["local"] = round(time.monotonic() - started, 1)
+    if s3:
+        root_ray = start_moto_root()
+    started = time.monotonic()
+    failures = materialize_waves(root_ray, "ray", S3_WAVES if s3 else LOCAL_WAVES, model, address="127.0.0.1:6394")
+    times["ray"] = round(time.monotonic() - started, 1)
+    exact = [a for a in assets if a != "perplexity_scores"]  # float scores: compared with a tolerance below
+    result = compare(stored_files(root_local, exact), stored_files(root_ray, exact)) | {"failures": failures, "seconds": times}
+    if "perplexity_scores" in assets:
+        result["ppl_max_rel_diff"] = ppl_difference(root_local, root_ray)
+    out(result)
+
+
+def ppl_difference(root_a: str, root_b: str) -> float:
+    from corpus_dag.storage import CorpusStore
+
+    a, b = CorpusStore(root_a), CorpusStore(root_b)
+    worst = 0.0
+    for _dims, rel in a.partitions("perplexity_scores"):
+        x, y = a.read(rel), b.read(rel)
+        assert x["doc_id"].to_list() == y["doc_id"].to_list()
+        rel_diff = ((x["ppl"] - y["ppl"]).abs() / x["ppl"]).fill_null(0.0)
+        worst = max(worst, float(rel_diff.max() or 0.0))
+        assert x.drop("ppl").equals(y.drop("ppl")), rel
+    return worst
+
+
+def start_moto_root() -> str:
+    """A moto S3 server on 127.0.0.1 in this namespace; CORPUS_ROOT-style URL of a fresh bucket."""
+    import boto3
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret",
+                       "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1"})
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="corpus")
+    fsspec.filesystem("s3").clear_instance_cache()
+    return "s3://corpus/lab"
+
+
+class SlowUpper:
+    """A row-wise step slow enough (0.3 s a batch) that a worker can be killed while it works."""
+
+    def __call__(self, batch):
+        import polars as pl
+
+        time.sleep(0.3)
+        return batch.with_columns(pl.col("text").str.to_uppercase())
+
+
+def _same_netns_workers() -> list[int]:
+    import psutil
+
+    mine = os.stat("/proc/self/ns/net").st_ino
+    pids = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            if cmd.startswith("ray::") and "IDLE" not in cmd and os.stat(f"/proc/{p.pid}/ns/net").st_ino == mine:
+                pids.append(p.pid)
+        except (OSError, psutil.Error):
+            continue
+    return pids
+
+
+def scenario_worker_kill(root: str) -> None:
+    import polars as pl
+
+    from corpus_dag.engine import LocalEngine, RayEngine
+    from corpus_dag.storage import CorpusStore, PartitionData
+
+    store = CorpusStore(root)
+    rel = CorpusStore.partition_path("docs", {"source": "s"})
+    store.write_frame(rel, pl.DataFrame({"doc_id": [f"d{i}" for i in range(600)], "text": [f"doc {i} text" for i in range(600)]}))
+    data = PartitionData(store, rel)
+    expected = pl.concat(list(LocalEngine().map_batches(data, SlowUpper(), batch_rows=20)))
+    engine = RayEngine(address="127.0.0.1:6394")
+    killed: list[int] = []
+
+    def killer():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = _same_netns_workers()
+            if busy:
+                time.sleep(0.5)  # let it be mid-batch
+                os.kill(busy[0], signal.SIGKILL)
+                killed.append(busy[0])
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    got = pl.concat(list(engine.map_batches(data, SlowUpper(), batch_rows=20)))
+    thread.join(5)
+    out({"killed": killed, "rows": got.height, "identical": got.equals(expected)})
+
+
+def scenario_driver_kill(root: str) -> None:
+    """Kill -9 a Dagster run mid-stage on Ray; report what is visible, then re-run."""
+    from corpus_dag.storage import CorpusStore
+
+    store = CorpusStore(root)
+    rel = CorpusStore.partition_path("filtered_documents", {"source": "web", "date": DATE})
+    before = store.version(rel)
+    child = subprocess.Popen([sys.executable, "-m", "tests.ray_driver", "filter_once", root, "2"], cwd=REPO)
+    folder = Path(root) / "filtered_documents" / "source=web" / f"date={DATE}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if folder.exists() and any(n.startswith(".inflight-") for n in os.listdir(folder)):
+            time.sleep(0.5)
+            child.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    code = child.wait(60)
+    after_kill = {"exit": code, "version_unchanged": store.version(rel) == before,
+                  "visible_parquet": sorted(n for n in os.listdir(folder) if n.endswith(".parquet"))}
+    rerun = subprocess.run([sys.executable, "-m", "tests.ray_driver", "filter_once", root, "40"], cwd=REPO, capture_output=True, text=True)
+    out(after_kill | {"rerun_exit": rerun.returncode, "rerun_tail": rerun.stderr[-2000:] if rerun.returncode else "",
+                      "new_version": store.version(rel) not in (None, before),
+                      "visible_after_rerun": sorted(n for n in os.listdir(folder) if n.endswith(".parquet"))})
+
+
+def scenario_filter_once(root: str, batch_rows: str) -> None:
+    """Materialize filtered_documents of the web partition on the cluster (the driver_kill child)."""
+    import dagster as dg
+
+    from assets.common.engine import CorpusEngine
+    from assets.definitions import corpus_resources, defs
+
+    engine = CorpusEngine(kind="ray", address="127.0.0.1:6394")
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    result = dg.materialize(assets, selection=["filtered_documents", "filter_drops"], partition_key=f"{DATE}|web",
+                            resources={**(defs.resources or {}), **corpus_resources(root=root, engine=engine)},
+                            run_config={"ops": {"heuristic_filter": {"config": {"batch_rows": int(batch_rows)}}}})
+    out({"success": result.success})
+
+
+if __name__ == "__main__":
+    name, *args = sys.argv[1:]
+    globals()[f"scenario_{name}"](*args)
