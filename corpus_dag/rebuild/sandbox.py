@@ -154,10 +154,14 @@ def sandbox_capabilities(mode: str = BWRAP) -> dict:
         )
     caps = {**caps, "bwrap": tools["bwrap"], "prlimit": tools["prlimit"], "read_only": _filesystem_view(python),
             "namespaces": ["user", "mount", "pid", "net", "ipc", "uts", "cgroup"]}
-    probe = run_program("print(6 * 7)", SandboxCfg(wall_s=30, cpu_s=10, workers=1), caps)
-    if probe.answer != "42":
+    try:
+        probe = run_program("print(6 * 7)", SandboxCfg(wall_s=30, cpu_s=10, workers=1), caps)
+        failure = None if probe.answer == "42" else f"exit {probe.returncode}: {probe.stderr.strip()[-500:]!r}"
+    except OSError as e:  # e.g. bwrap not executable by the launcher
+        failure = f"{type(e).__name__}: {e}"
+    if failure:
         raise SandboxUnavailable(
-            f"sandbox: bwrap cannot isolate a program here (exit {probe.returncode}: {probe.stderr.strip()[-500:]!r}); "
+            f"sandbox: bwrap cannot isolate a program here ({failure}); "
             "it needs unprivileged user namespaces (sysctl user.max_user_namespaces > 0, "
             "kernel.unprivileged_userns_clone=1) and an interpreter `nobody` can read; "
             "or set `sandbox: unsafe` to run model-written programs without isolation"
