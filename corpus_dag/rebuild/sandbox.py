@@ -152,7 +152,8 @@ def sandbox_capabilities(mode: str = BWRAP) -> dict:
             "(apt-get install -y bubblewrap util-linux), or set `sandbox: unsafe` to run model-written "
             "programs without isolation"
         )
-    caps = {**caps, "bwrap": tools["bwrap"], "prlimit": tools["prlimit"], "read_only": _filesystem_view(python),
+    view = _filesystem_view(python)
+    caps = {**caps, "bwrap": tools["bwrap"], "prlimit": tools["prlimit"], "read_only": view, "hidden": _hidden(view[1]),
             "namespaces": ["user", "mount", "pid", "net", "ipc", "uts", "cgroup"]}
     try:
         probe = run_program("print(6 * 7)", SandboxCfg(wall_s=30, cpu_s=10, workers=1), caps)
@@ -198,9 +199,9 @@ def _hidden(stdlib: str) -> list[str]:
 
 
 def _bwrap_argv(caps: dict, cfg: SandboxCfg, main_py: Path, info_fd: int) -> list[str]:
-    python, stdlib, *_ = caps["read_only"]
+    python = caps["read_only"][0]
     binds = [arg for path in caps["read_only"] for arg in ("--ro-bind", path, path)]
-    hide = [arg for path in _hidden(stdlib) for arg in ("--tmpfs", path)]
+    hide = [arg for path in caps["hidden"] for arg in ("--tmpfs", path)]
     return [
         caps["bwrap"], "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
         "--new-session", "--clearenv", "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox",
@@ -261,8 +262,9 @@ def _launch(caps: dict, cfg: SandboxCfg, work: Path, out, err) -> tuple[int, boo
         proc = subprocess.Popen(argv, cwd="/", env={}, pass_fds=(write_end,), **as_user, **common)
         os.close(write_end)
         write_end = -1
-        init = _sandbox_init(read_end)  # bwrap closes the info fd once the sandbox runs (or on failure)
-        timed_out = _wait(proc, cfg.wall_s)
+        deadline = time.monotonic() + cfg.wall_s
+        init = _sandbox_init(read_end, cfg.wall_s)
+        timed_out = _wait(proc, max(0.0, deadline - time.monotonic()))
         if init is not None:
             _await_exit(init)
         return proc.returncode, timed_out
@@ -287,12 +289,16 @@ def _wait(proc: subprocess.Popen, wall_s: float) -> bool:
     return timed_out
 
 
-def _sandbox_init(info_fd: int) -> int | None:
-    """A pidfd on the PID namespace's init, from bwrap's info JSON (None when bwrap failed first)."""
-    data = b""
-    while chunk := os.read(info_fd, 4096):
+def _sandbox_init(info_fd: int, wall_s: float) -> int | None:
+    """A pidfd on the PID namespace's init, from the info JSON bwrap writes and closes once the
+    sandbox runs (None when bwrap failed first, or did not get that far within `wall_s`)."""
+    deadline, data = time.monotonic() + wall_s, b""
+    while select.select([info_fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        chunk = os.read(info_fd, 4096)
+        if not chunk:
+            break
         data += chunk
-    if not data:
+    if not data.rstrip().endswith(b"}"):
         return None
     try:
         return os.pidfd_open(json.loads(data)["child-pid"])
@@ -318,12 +324,19 @@ def run_programs(codes: list[str | None], cfg: SandboxCfg = SandboxCfg()) -> lis
 def _status(returncode: int, mode: str) -> str:
     if returncode == 0:
         return OK
-    signalled = -returncode if returncode < 0 else returncode - SIGNALLED if mode == BWRAP and returncode > SIGNALLED else 0
+    signalled = _signal(returncode, mode)
     if signalled == signal.SIGXCPU:  # the CPU-seconds limit
         return TIMEOUT
     if signalled in (signal.SIGKILL, signal.SIGXFSZ, signal.SIGSEGV) or returncode == MEMORY_EXIT:
         return KILLED
     return ERROR
+
+
+def _signal(returncode: int, mode: str) -> int:
+    """The signal that ended the program, 0 for a plain exit."""
+    if returncode < 0:
+        return -returncode
+    return returncode - SIGNALLED if mode == BWRAP and returncode > SIGNALLED else 0
 
 
 def _read_capped(path: Path, kb: int) -> str:
