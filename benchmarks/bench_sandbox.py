@@ -21,7 +21,14 @@ import os
 import statistics
 import time
 
-from corpus_dag.rebuild.sandbox import BWRAP, OK, UNSAFE, SandboxCfg, run_programs, sandbox_capabilities
+from corpus_dag.rebuild.sandbox import (
+    BWRAP,
+    OK,
+    UNSAFE,
+    SandboxCfg,
+    run_programs,
+    sandbox_capabilities,
+)
 
 PROGRAMS = [
     ("from fractions import Fraction\nprint(Fraction(3, 4) + Fraction(5, 6))", "19/12"),

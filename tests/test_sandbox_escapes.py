@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import corpus_dag.rebuild.sandbox as sandbox
+from corpus_dag.rebuild import sandbox
 from corpus_dag.rebuild.sandbox import ERROR, OK, SandboxCfg, run_program
 
 CFG = SandboxCfg(wall_s=4, cpu_s=2, memory_mb=256, output_kb=16, max_procs=8)

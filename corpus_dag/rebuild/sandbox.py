@@ -46,6 +46,8 @@ BLOCKED_EXIT = 87  # the guard's exit code for a refused operation
 WORK = "/work"  # the program's working dir inside the bwrap sandbox
 SIGNALLED = 128  # bwrap reports a child killed by signal S as exit code 128 + S
 REAP_S = 5.0  # how long to wait for the killed sandbox's PID namespace to empty
+TOOLS = {BWRAP: ("bwrap", "prlimit"), UNSAFE: ("prlimit",)}  # what each mode runs, found on PATH
+PACKAGES = {"bwrap": "bubblewrap", "prlimit": "util-linux"}  # the Debian packages holding them
 
 # Runs in the child before the program; argv[1] is the process limit (0: leave it). Kept small and
 # dependency-free: the child has no site-packages.
@@ -139,21 +141,20 @@ def sandbox_capabilities(mode: str = BWRAP) -> dict:
 
     Raises SandboxUnavailable, naming what is missing, when mode `bwrap` cannot isolate here."""
     python = _interpreter()
-    caps = {"mode": mode, "python": python, "launcher_uid": _launcher_uid(), "audit_hook": True,
-            "rlimits": ["cpu", "as", "fsize", "core"] + (["nproc"] if mode == BWRAP else [])}
-    if mode == UNSAFE:
-        return {**caps, "isolation": "none (explicit `sandbox: unsafe`): rlimits, empty env, audit hook, group kill"}
-    tools = {name: shutil.which(name) for name in ("bwrap", "prlimit")}
+    tools = {name: shutil.which(name) for name in TOOLS[mode]}
     missing = [name for name, path in tools.items() if not path]
     if missing:
         raise SandboxUnavailable(
             f"sandbox: {' and '.join(missing)} not found on PATH; install Debian's "
-            f"{' and '.join({'bwrap': 'bubblewrap', 'prlimit': 'util-linux'}[m] for m in missing)} "
-            "(apt-get install -y bubblewrap util-linux), or set `sandbox: unsafe` to run model-written "
-            "programs without isolation"
+            f"{' and '.join(PACKAGES[m] for m in missing)} (apt-get install -y {' '.join(PACKAGES[m] for m in missing)})"
+            + ("" if mode == UNSAFE else ", or set `sandbox: unsafe` to run model-written programs without isolation")
         )
+    caps = {"mode": mode, "python": python, "launcher_uid": _launcher_uid(), "audit_hook": True, **tools,
+            "rlimits": ["cpu", "as", "fsize", "core"] + (["nproc"] if mode == BWRAP else [])}
+    if mode == UNSAFE:
+        return {**caps, "isolation": "none (explicit `sandbox: unsafe`): rlimits, empty env, audit hook, group kill"}
     view = _filesystem_view(python)
-    caps = {**caps, "bwrap": tools["bwrap"], "prlimit": tools["prlimit"], "read_only": view, "hidden": _hidden(view[1]),
+    caps = {**caps, "read_only": view, "hidden": _hidden(view[1]),
             "namespaces": ["user", "mount", "pid", "net", "ipc", "uts", "cgroup"]}
     try:
         probe = run_program("print(6 * 7)", SandboxCfg(wall_s=30, cpu_s=10, workers=1), caps)
@@ -215,10 +216,7 @@ def _bwrap_argv(caps: dict, cfg: SandboxCfg, main_py: Path, info_fd: int) -> lis
 def _prlimit(caps: dict, cfg: SandboxCfg) -> list[str]:
     """Limits the launcher sets on itself before exec; inherited by everything it starts."""
     mem, out = cfg.memory_mb * 1024 * 1024, cfg.output_kb * 1024
-    tool = caps.get("prlimit") or shutil.which("prlimit")
-    if not tool:
-        raise SandboxUnavailable("sandbox: prlimit not found on PATH; install Debian's util-linux")
-    return [tool, f"--cpu={cfg.cpu_s}:{cfg.cpu_s + 1}", f"--as={mem}", f"--fsize={out}", "--core=0", "--"]
+    return [caps["prlimit"], f"--cpu={cfg.cpu_s}:{cfg.cpu_s + 1}", f"--as={mem}", f"--fsize={out}", "--core=0", "--"]
 
 
 def run_program(code: str, cfg: SandboxCfg = SandboxCfg(), caps: dict | None = None) -> ExecResult:
@@ -248,7 +246,7 @@ def run_program(code: str, cfg: SandboxCfg = SandboxCfg(), caps: dict | None = N
 
 def _launch(caps: dict, cfg: SandboxCfg, work: Path, out, err) -> tuple[int, bool]:
     """Start the program, kill everything it started at the deadline; (exit code, timed out)."""
-    common = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+    common = {"stdin": subprocess.DEVNULL, "stdout": out, "stderr": err, "start_new_session": True}
     if caps["mode"] == UNSAFE:
         argv = [*_prlimit(caps, cfg), caps["python"], "-I", "-S", "-c", GUARD, "0"]
         proc = subprocess.Popen(argv, cwd=work, env={}, **common)
@@ -258,7 +256,7 @@ def _launch(caps: dict, cfg: SandboxCfg, work: Path, out, err) -> tuple[int, boo
     try:
         argv = [*_prlimit(caps, cfg), *_bwrap_argv(caps, cfg, work / "main.py", write_end)]
         uid = _launcher_uid()
-        as_user = dict(user=uid, group=uid, extra_groups=[]) if uid != os.geteuid() else {}
+        as_user = {"user": uid, "group": uid, "extra_groups": []} if uid != os.geteuid() else {}
         proc = subprocess.Popen(argv, cwd="/", env={}, pass_fds=(write_end,), **as_user, **common)
         os.close(write_end)
         write_end = -1
