@@ -3,6 +3,7 @@
 The escapes of issue 12 (hook switched off, then the kernel must hold) are in test_sandbox_escapes.py.
 """
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -84,32 +85,33 @@ def test_many_programs_run_concurrently_and_none_means_no_program():
 
 
 @pytest.fixture
-def fresh_probe():
-    """sandbox_capabilities probes once per process: probe again under this test's PATH."""
-    sandbox_capabilities.cache_clear()
-    yield
-    sandbox_capabilities.cache_clear()
-
-
-def path_with(monkeypatch, tools: dict[str, str]) -> None:
-    """PATH = one folder (readable by `nobody`, who launches bwrap when we are root) holding `tools`."""
+def path_with(monkeypatch):
+    """Sets PATH to one folder (readable by `nobody`, who launches bwrap when we are root) holding the
+    given tool scripts; sandbox_capabilities probes once per process, so it probes again under it."""
     folder = Path(tempfile.mkdtemp(prefix="sandbox-path-"))
     folder.chmod(0o755)
-    for name, script in tools.items():
-        (folder / name).write_text(script)
-        (folder / name).chmod(0o755)
-    monkeypatch.setenv("PATH", str(folder))
+
+    def install(tools: dict[str, str]) -> None:
+        for name, script in tools.items():
+            (folder / name).write_text(script)
+            (folder / name).chmod(0o755)
+        monkeypatch.setenv("PATH", str(folder))
+
+    sandbox_capabilities.cache_clear()
+    yield install
+    sandbox_capabilities.cache_clear()
+    shutil.rmtree(folder)
 
 
-def test_no_bwrap_means_no_program_runs(monkeypatch, fresh_probe):
-    path_with(monkeypatch, {"prlimit": '#!/bin/sh\nexec /usr/bin/prlimit "$@"\n'})
+def test_no_bwrap_means_no_program_runs(path_with):
+    path_with({"prlimit": '#!/bin/sh\nexec /usr/bin/prlimit "$@"\n'})
     with pytest.raises(SandboxUnavailable, match=r"bwrap not found on PATH; install Debian's bubblewrap.*sandbox: unsafe"):
         run_programs(["print(1)"], FAST)
 
 
-def test_a_bwrap_that_cannot_make_namespaces_means_no_program_runs(monkeypatch, fresh_probe):
+def test_a_bwrap_that_cannot_make_namespaces_means_no_program_runs(path_with):
     # Stands in for a kernel without unprivileged user namespaces (cannot be switched off on a shared machine).
-    path_with(monkeypatch, {
+    path_with({
         "bwrap": "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n",
         "prlimit": '#!/bin/sh\nexec /usr/bin/prlimit "$@"\n',
     })
@@ -117,8 +119,8 @@ def test_a_bwrap_that_cannot_make_namespaces_means_no_program_runs(monkeypatch, 
         run_programs(["print(1)"], FAST)
 
 
-def test_unsafe_mode_is_explicit_and_runs_without_isolation(monkeypatch, fresh_probe):
-    path_with(monkeypatch, {"prlimit": '#!/bin/sh\nexec /usr/bin/prlimit "$@"\n'})  # no bwrap: unsafe still runs
+def test_unsafe_mode_is_explicit_and_runs_without_isolation(path_with):
+    path_with({"prlimit": '#!/bin/sh\nexec /usr/bin/prlimit "$@"\n'})  # no bwrap: unsafe still runs
     unsafe = SandboxCfg(wall_s=3, cpu_s=1, memory_mb=256, output_kb=16, mode="unsafe")
     assert sandbox_capabilities("unsafe")["mode"] == "unsafe"
     r = run_program("import os\nprint(os.getpid() > 2)", unsafe)
