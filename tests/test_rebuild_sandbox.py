@@ -1,5 +1,11 @@
-"""Hostile PoT programs are contained by the sandbox and recorded with an exec_status."""
+"""Hostile PoT programs are contained by the sandbox and recorded with an exec_status.
+
+The escapes of issue 12 (hook switched off, then the kernel must hold) are in test_sandbox_escapes.py.
+"""
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +15,7 @@ from corpus_dag.rebuild.sandbox import (
     OK,
     TIMEOUT,
     SandboxCfg,
+    SandboxUnavailable,
     run_program,
     run_programs,
     sandbox_capabilities,
@@ -44,7 +51,6 @@ def test_exceptions_are_errors_not_crashes():
 def test_hostile_programs_are_contained(name, code, status):
     r = run_program(code, FAST)
     assert r.status == status, (name, r)
-    assert r.seconds < 30
 
 
 def test_writes_outside_the_temp_dir_are_refused(tmp_path):
@@ -68,12 +74,59 @@ def test_environment_secrets_are_not_visible(monkeypatch):
     assert "AWS_SECRET_ACCESS_KEY" not in r.stdout and "OPENAI_API_KEY" not in r.stdout
 
 
-def test_programs_run_unprivileged_when_we_can_drop_root():
-    caps = sandbox_capabilities()
-    who = run_program("import os\nprint(os.getuid())", FAST)
-    assert who.answer == ("65534" if caps["drop_to_nobody"] else str(os.getuid()))
+def test_programs_run_as_nobody_in_their_own_namespaces():
+    who = run_program("import os\nprint(os.getuid(), os.getpid())", FAST)
+    assert who.answer == "65534 2"  # pid 1 is bwrap's init
 
 
 def test_many_programs_run_concurrently_and_none_means_no_program():
     results = run_programs(["print(1)", None, "print(2)", "  "], FAST)
     assert [r.answer if r else None for r in results] == ["1", None, "2", None]
+
+
+@pytest.fixture
+def path_with(monkeypatch):
+    """Sets PATH to one folder (readable by `nobody`, who launches bwrap when we are root) holding the
+    given tool scripts; sandbox_capabilities probes once per process, so it probes again under it."""
+    folder = Path(tempfile.mkdtemp(prefix="sandbox-path-"))
+    folder.chmod(0o755)
+
+    def install(tools: dict[str, str]) -> None:
+        for name, script in tools.items():
+            (folder / name).write_text(script)
+            (folder / name).chmod(0o755)
+        monkeypatch.setenv("PATH", str(folder))
+
+    sandbox_capabilities.cache_clear()
+    yield install
+    sandbox_capabilities.cache_clear()
+    shutil.rmtree(folder)
+
+
+def test_no_bwrap_means_no_program_runs(path_with):
+    path_with({"prlimit": '#!/bin/sh\nexec /usr/bin/prlimit "$@"\n'})
+    with pytest.raises(SandboxUnavailable, match=r"bwrap not found on PATH; install Debian's bubblewrap.*sandbox: unsafe"):
+        run_programs(["print(1)"], FAST)
+
+
+def test_a_bwrap_that_cannot_make_namespaces_means_no_program_runs(path_with):
+    # Stands in for a kernel without unprivileged user namespaces (cannot be switched off on a shared machine).
+    path_with({
+        "bwrap": "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n",
+        "prlimit": '#!/bin/sh\nexec /usr/bin/prlimit "$@"\n',
+    })
+    with pytest.raises(SandboxUnavailable, match=r"cannot isolate.*No permissions to create new namespace.*user namespaces"):
+        run_programs(["print(1)"], FAST)
+
+
+def test_unsafe_mode_is_explicit_and_runs_without_isolation(path_with):
+    path_with({"prlimit": '#!/bin/sh\nexec /usr/bin/prlimit "$@"\n'})  # no bwrap: unsafe still runs
+    unsafe = SandboxCfg(wall_s=3, cpu_s=1, memory_mb=256, output_kb=16, mode="unsafe")
+    assert sandbox_capabilities("unsafe")["mode"] == "unsafe"
+    r = run_program("import os\nprint(os.getpid() > 2)", unsafe)
+    assert (r.status, r.answer) == (OK, "True")  # a host PID: no PID namespace
+
+
+def test_an_unknown_mode_is_a_config_error():
+    with pytest.raises(ValueError, match="unknown mode 'chroot'"):
+        SandboxCfg(mode="chroot")

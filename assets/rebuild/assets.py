@@ -3,6 +3,7 @@
 import time
 
 import dagster as dg
+from pydantic import Field
 
 from assets.common.partitions import DATE_SOURCE
 from assets.common.stage import Out, split_specs, stream_split, write_outputs
@@ -40,6 +41,11 @@ class RebuildConfig(dg.Config):
     program_wall_s: float = SandboxCfg.wall_s
     program_cpu_s: int = SandboxCfg.cpu_s
     program_memory_mb: int = SandboxCfg.memory_mb
+    sandbox: str = Field(
+        default=SandboxCfg.mode,
+        description="bwrap: each PoT program in its own bubblewrap namespaces (the stage fails when bwrap cannot "
+        "isolate here); unsafe: a plain subprocess with rlimits, which model-written code can escape",
+    )
 
 
 class VerifyConfig(dg.Config):
@@ -53,7 +59,8 @@ def rebuild_cfg(config: RebuildConfig) -> RebuildCfg:
     return RebuildCfg(
         prompt=config.prompt, prompt_rev=config.prompt_rev, samples=config.samples, guided_json=config.guided_json,
         temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed,
-        sandbox=SandboxCfg(wall_s=config.program_wall_s, cpu_s=config.program_cpu_s, memory_mb=config.program_memory_mb),
+        sandbox=SandboxCfg(wall_s=config.program_wall_s, cpu_s=config.program_cpu_s, memory_mb=config.program_memory_mb,
+                           mode=config.sandbox),
     )
 
 
@@ -83,6 +90,7 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
             yield from write_outputs(context, store, [out], lambda _w: {"partition": key, "note": "no math questions in this "
                                      "partition: no model call"}, dims=dims)
             continue
+        sandbox = sandbox_capabilities(cfg.sandbox.mode)  # fails closed before the model loads
         engine = llm.engine()  # loaded once per run, on the first partition that needs it
         cache = ResponseCache(store, f"{engine.model}/{cfg.prompt}.v{cfg.prompt_rev}/source={source}/date={date}")
         started = time.monotonic()
@@ -104,7 +112,7 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
                 "model": engine.model,
                 "prompt_version": f"{cfg.prompt}.v{cfg.prompt_rev}",
                 "cache": dg.MetadataValue.path(store.url(cache.folder)),
-                "sandbox": dg.MetadataValue.json(sandbox_capabilities()),
+                "sandbox": dg.MetadataValue.json(sandbox),
                 **{k: (dg.MetadataValue.json(v) if isinstance(v, dict) else v) for k, v in stats.items()},
             }
 

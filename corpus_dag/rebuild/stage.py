@@ -28,7 +28,7 @@ from corpus_dag.rebuild.consistency import (
 from corpus_dag.rebuild.equivalence import NONE, AnswerJudge, EquivCfg
 from corpus_dag.rebuild.parse import RESPONSE_SCHEMA, parse_response
 from corpus_dag.rebuild.prompts import load_prompt, messages_hash
-from corpus_dag.rebuild.sandbox import SandboxCfg, run_programs
+from corpus_dag.rebuild.sandbox import SandboxCfg, run_programs, sandbox_capabilities
 
 REBUILT_SCHEMA = {
     "item_id": pl.String,
@@ -123,6 +123,7 @@ class Rebuilder:
     """Rebuilds batches of `math_questions` rows (needs `question_id` and `text`) with one engine and cache."""
 
     def __init__(self, engine: Engine, cache: ResponseCache, cfg: RebuildCfg = RebuildCfg()):
+        sandbox_capabilities(cfg.sandbox.mode)  # no sandbox, no generation: raises SandboxUnavailable
         self.engine, self.cache, self.cfg = engine, cache, cfg
         self.prompt = load_prompt(cfg.prompt, cfg.prompt_rev)
         self.sampling = cfg.sampling
