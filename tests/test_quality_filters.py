@@ -191,8 +191,8 @@ def test_repetition_features_count_han_characters_and_english_words_as_tokens():
     assert f["_dup_8gram_chars"] == 8  # 春天来了春天来了 again at 4 covers characters 4..11
     assert f["_dup_9gram_chars"] == 0
     en = repetition(pl.Series(["the cat saw the cat\n\nthe cat saw the cat\n\nend"])).row(0, named=True)
-    assert en["_tokens"] == 11 and en["_tok_chars"] == 3 + 2 * 12
-    assert (en["_paras"], en["_dup_paras"], en["_para_chars"], en["_dup_para_chars"]) == (3, 1, 27, 12)
+    assert en["_tokens"] == 11 and en["_tok_chars"] == 3 + 2 * 15
+    assert (en["_paras"], en["_dup_paras"], en["_para_chars"], en["_dup_para_chars"]) == (3, 1, 33, 15)
     assert en["_top_2gram_chars"] == 4 * 6  # "the cat" four times, 6 characters without the space
 
 
