@@ -31,7 +31,8 @@ from pathlib import Path
 
 import polars as pl
 
-PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "public"
+# The shared public data beside the checkout (/work/main -> /work/shared); a git worktree elsewhere sets $CORPUS_PUBLIC_DATA.
+PUBLIC = Path(os.environ.get("CORPUS_PUBLIC_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "public")
 CORES = os.cpu_count() or 2
 REPEATS = 3  # ours: best of 3 passes (a pass takes about a second; the machine is shared). datatrove: one pass.
 
