@@ -217,11 +217,11 @@ def features(texts: pl.Series) -> pl.DataFrame:
     )
 
 
-def repetition(texts: pl.Series) -> pl.DataFrame:
+def repetition(texts: pl.Series, min_tokens: int = 0) -> pl.DataFrame:
     """Gopher's repetition features of each whole text (TeX math included: a repeated formula is
-    repetition too)."""
+    repetition too); n-gram features only for texts of at least `min_tokens` tokens."""
     codes, lens = code_points(texts)
-    return repetition_features(codes, _class_table()[codes], lens, SPACE, HAN)
+    return repetition_features(codes, _class_table()[codes], lens, SPACE, HAN, min_tokens)
 
 
 def line_features(df: pl.DataFrame, short_line_bytes: int) -> pl.DataFrame:
@@ -303,7 +303,7 @@ def apply_filters(df: pl.DataFrame, cfg: FilterConfig) -> Split:
     rules = heuristic_rules(cfg)
     feats = features(df["text"]).hstack(line_features(df, cfg.short_line_bytes))
     if any(r.high is not None for r in repetition_rules(cfg)):
-        feats = feats.hstack(repetition(df["text"]))
+        feats = feats.hstack(repetition(df["text"], cfg.ngram_min_tokens))
     tagged = df.with_columns(
         pl.lit(None, pl.String).alias("lang"), *_first_failure(rules, feats), pl.lit(None, pl.Float64).alias("_lang_conf")
     )

@@ -35,11 +35,11 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 @njit(nogil=True, cache=True)
-def _table_insert(keys, counts, key):
-    """Insert `key` (never 0) into an open-addressing table; return its count after the insert."""
+def _table_insert(keys, counts, key, shift):
+    """Insert `key` (never 0, already mixed) into an open-addressing table of 2**(64 - shift)
+    slots, starting at its top bits; return its count after the insert."""
     mask = keys.size - 1
-    slot = (key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
-    i = np.int64(slot) & mask
+    i = np.int64(key >> shift)
     while True:
         if keys[i] == key:
             counts[i] += 1
@@ -83,11 +83,7 @@ def _paragraphs(hashes, lens, line_of, out):
     """Paragraph counts: a paragraph is a run of consecutive lines with tokens (a blank line ends
     it); its key chains its tokens' hashes and line breaks."""
     m = hashes.size
-    size = 16
-    while size < 2 * m + 2:
-        size *= 2
-    keys = np.zeros(size, np.uint64)
-    counts = np.zeros(size, np.int64)
+    keys, counts, shift = _table(m)
     t = 0
     while t < m:
         key, chars, prev = np.uint64(0), 0, line_of[t]
@@ -96,44 +92,51 @@ def _paragraphs(hashes, lens, line_of, out):
             prev = line_of[t]
             chars += lens[t]
             t += 1
-        key |= np.uint64(1)
         out[2] += 1
         out[4] += chars
-        if _table_insert(keys, counts, key) > 1:
+        if _table_insert(keys, counts, key * _MIX | np.uint64(1), shift) > 1:
             out[3] += 1
             out[5] += chars
 
 
 @njit(nogil=True, cache=True)
-def _ngrams(hashes, lens, out):
-    """Top n-gram characters (n = 2..4) and duplicated n-gram characters (n = 5..10)."""
+def _table(m):
+    """An empty table with at least twice `m` slots, and the shift that maps a key to a slot."""
+    bits = 4
+    while (1 << bits) < 2 * m + 2:
+        bits += 1
+    return np.zeros(1 << bits, np.uint64), np.zeros(1 << bits, np.int32), np.uint64(64 - bits)
+
+
+@njit(nogil=True, cache=True)
+def _ngrams(hashes, lens, out, min_tokens):
+    """Top n-gram characters (n = 2..4) and duplicated n-gram characters (n = 5..10), for
+    documents of at least `min_tokens` tokens (the rules do not judge shorter ones). Once no
+    n-gram repeats, no longer one can: the passes stop there."""
     m = hashes.size
     cum = np.zeros(m + 1, np.int64)
     for t in range(m):
         cum[t + 1] = cum[t] + lens[t]
     out[0] = m
     out[1] = cum[m]
+    if m < min_tokens:
+        return
     gram = hashes.copy()
-    size = 16
-    while size < 2 * m + 2:
-        size *= 2
-    keys = np.zeros(size, np.uint64)
-    counts = np.zeros(size, np.int64)
+    keys, counts, shift = _table(m)
     for n in range(2, 11):
         k = m - n + 1
-        if k <= 0:
+        if k <= 0 or (n >= 6 and out[9 + n - 6] == 0):
             break
         keys[:] = 0
         best, covered_to, dup_chars = 0, 0, 0
         for i in range(k):
             gram[i] = (gram[i] * _MIX) ^ hashes[i + n - 1]
-            seen = _table_insert(keys, counts, gram[i] | np.uint64(1))
+            seen = _table_insert(keys, counts, gram[i] | np.uint64(1), shift)
             chars = cum[i + n] - cum[i]
             if n <= 4 and seen * chars > best:
                 best = seen * chars
             if n >= 5 and seen > 1:
-                first = max(i, covered_to)
-                dup_chars += cum[i + n] - cum[first]
+                dup_chars += cum[i + n] - cum[max(i, covered_to)]
                 covered_to = i + n
         if n <= 4:
             out[6 + n - 2] = best
@@ -142,20 +145,20 @@ def _ngrams(hashes, lens, out):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _features(cps, cls, offsets, space, han):
+def _features(cps, cls, offsets, space, han, min_tokens):
     n_docs = offsets.size - 1
     out = np.zeros((n_docs, N_COLUMNS), np.int64)
     for d in prange(n_docs):
         hashes, lens, line_of = _tokens(cps, cls, offsets[d], offsets[d + 1], space, han)
-        _ngrams(hashes, lens, out[d])
+        _ngrams(hashes, lens, out[d], min_tokens)
         _paragraphs(hashes, lens, line_of, out[d])
     return out
 
 
-def repetition_features(codes: np.ndarray, classes: np.ndarray, lens: np.ndarray, space: int, han: int) -> pl.DataFrame:
+def repetition_features(codes: np.ndarray, classes: np.ndarray, lens: np.ndarray, space: int, han: int, min_tokens: int = 0) -> pl.DataFrame:
     """`COLUMNS` per document from the code points of a batch (`codes`), their character classes
-    and each document's length in characters."""
+    and each document's length in characters; n-gram columns stay 0 under `min_tokens` tokens."""
     offsets = np.zeros(lens.size + 1, np.int64)
     np.cumsum(lens, out=offsets[1:])
-    out = _features(codes, classes, offsets, np.uint8(space), np.uint8(han))
+    out = _features(codes, classes, offsets, np.uint8(space), np.uint8(han), min_tokens)
     return pl.DataFrame(out, schema=list(COLUMNS), orient="row")
