@@ -218,9 +218,11 @@ def features(texts: pl.Series) -> pl.DataFrame:
 
 
 def repetition(texts: pl.Series, min_tokens: int = 0) -> pl.DataFrame:
-    """Gopher's repetition features of each whole text (TeX math included: a repeated formula is
-    repetition too); n-gram features only for texts of at least `min_tokens` tokens."""
-    codes, lens = code_points(texts)
+    """Gopher's repetition features of each text's prose: TeX math spans become a space, as for
+    the ratio rules (a math item's `$$` delimiters and variables repeat by notation, and made
+    top-4-gram and duplicated-5-gram drops of good items on the web samples); n-gram features only
+    for texts of at least `min_tokens` tokens."""
+    codes, lens = code_points(texts.str.replace_all(TEX_MATH, " "))
     return repetition_features(codes, _class_table()[codes], lens, SPACE, HAN, min_tokens)
 
 
