@@ -27,7 +27,7 @@ def lf(name: str, text: str, gz: bool = False) -> ListFile:
 # ---- list files --------------------------------------------------------------------------------
 def test_domain_lists_parse_comments_hosts_lines_wildcards_and_gzip():
     lists = DomainBlocklist.load([lf("a.txt", "# header\nExample.BIZ  # trailing\n\n0.0.0.0 ads.example.net\n*.tracker.example.\n"), lf("b.txt.gz", "example.biz\nother.org\n", gz=True)])
-    assert lists.domains == {"example.biz": 0, "ads.example.net": 0, "tracker.example": 0, "other.org": 1}
+    assert dict(zip(lists.domains, lists.list_of.tolist())) == {"example.biz": 0, "ads.example.net": 0, "tracker.example": 0, "other.org": 1}
     assert lists.sizes == (3, 2)
 
 
@@ -62,9 +62,9 @@ def test_empty_lists_are_allowed_and_reported():
 
 
 def test_a_million_domains_load_in_seconds():
-    text = "\n".join(f"host{i}.example{i % 97}.com" for i in range(1_000_000))
+    big = lf("big.txt.gz", "\n".join(f"host{i}.example{i % 97}.com" for i in range(1_000_000)), gz=True)
     t = time.perf_counter()
-    lists = DomainBlocklist.load([lf("big.txt.gz", text, gz=True)])
+    lists = DomainBlocklist.load([big])
     print(f"1M domains loaded in {time.perf_counter() - t:.2f}s")  # a figure, not an assertion
     assert len(lists) == 1_000_000
     assert lists.matches(pl.Series(["https://a.host999999.example26.com/x"])) == [
