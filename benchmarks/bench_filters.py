@@ -110,8 +110,14 @@ _FILTERS = {}
 
 def _datatrove_init():
     """datatrove's filters, set to the rules and thresholds of our `web` kind; rules we do not have
-    (n-gram repetition, paragraphs, word length, stop words, bullets, newline ratio) are off."""
-    from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
+    (word length, stop words, bullets, newline ratio) are off, and so are its n-gram and paragraph
+    repetition rules: ours run them (character n-grams for Chinese, other caps), so our figure
+    here includes their cost; `--repetition` compares those rules alone."""
+    from datatrove.pipeline.filters import (
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
 
     for lang, dt_lang in (("zh", "cmn"), ("en", "eng")):
         _FILTERS[lang] = [

@@ -14,6 +14,7 @@ from corpus_dag.quality.filters import (
     apply_filters,
     heuristic_rules,
     load_filter_config,
+    repetition,
 )
 
 # Real public test items shipped in the repo (attribution in data/benchmarks/README.md).
@@ -173,8 +174,6 @@ def test_script_and_stop_word_shortcuts_agree_with_lingua_on_real_text():
 
 
 # ---- Gopher repetition rules -------------------------------------------------------------------
-from corpus_dag.quality.filters import repetition  # noqa: E402
-
 ONLY_REPETITION = FilterConfig(
     min_chars=None, max_chars=None, max_bad_char_ratio=None, min_letter_ratio=None, max_digit_ratio=None,
     max_symbol_ratio=None, max_punct_ratio=None, min_line_end_punct_ratio=None, max_short_line_ratio=None,

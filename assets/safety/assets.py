@@ -15,7 +15,12 @@ from assets.common.storage import CorpusStorage
 from assets.quality.assets import _schema
 from corpus_dag.safety import pii
 from corpus_dag.safety.lists import ListError, ListFile
-from corpus_dag.safety.stage import DROP_COLUMNS, Blocklists, apply_safety, load_safety_config
+from corpus_dag.safety.stage import (
+    DROP_COLUMNS,
+    Blocklists,
+    apply_safety,
+    load_safety_config,
+)
 from corpus_dag.storage import CorpusStore, PartitionData
 
 SAFETY_INPUT = "filtered_documents"
