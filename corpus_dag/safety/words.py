@@ -91,7 +91,8 @@ class WordBlocklist:
         if self.words:
             import ahocorasick_rs
 
-            self._automaton = ahocorasick_rs.AhoCorasick(self.words, matchkind=ahocorasick_rs.MatchKind.Standard)
+            # Over UTF-8 bytes: 1.7x the speed of matching a str (no byte -> character offsets inside)
+            self._automaton = ahocorasick_rs.BytesAhoCorasick([w.encode() for w in self.words], matchkind=ahocorasick_rs.MatchKind.Standard)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -116,14 +117,20 @@ class WordBlocklist:
         return self._per_doc(n, chars, doc[ok], word[ok], max_words)
 
     def _search(self, cps: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """(word, start, end) of every occurrence, one thread per slice of documents (the automaton
-        releases the GIL while it matches a str)."""
+        """(word, start, end) in characters of every occurrence, one thread per slice of documents
+        (the automaton releases the GIL while it matches `bytes`)."""
         n_docs = offsets.size - 1
         bounds = offsets[np.linspace(0, n_docs, min(THREADS, n_docs) + 1).astype(np.int64)]
 
         def one(lo: int, hi: int) -> np.ndarray:
-            found = self._automaton.find_matches_as_indexes(cps[lo:hi].tobytes().decode("utf-32-le"), overlapping=True)
-            return np.array(found, np.int64).reshape(-1, 3) + np.array([0, lo, lo])
+            piece = cps[lo:hi]
+            data = piece.tobytes().decode("utf-32-le").encode("utf-8")
+            found = np.array(self._automaton.find_matches_as_indexes(data, overlapping=True), np.int64).reshape(-1, 3)
+            if found.size:  # UTF-8 byte offsets -> character offsets (every match starts and ends on a character)
+                starts = np.zeros(piece.size + 1, np.int64)
+                np.cumsum(1 + (piece >= 0x80) + (piece >= 0x800) + (piece >= 0x10000), out=starts[1:])
+                found[:, 1:] = np.searchsorted(starts, found[:, 1:])
+            return found + np.array([0, lo, lo])
 
         with ThreadPoolExecutor(len(bounds) - 1) as pool:
             return np.concatenate(list(pool.map(one, bounds[:-1].tolist(), bounds[1:].tolist())))
