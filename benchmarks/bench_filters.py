@@ -16,8 +16,14 @@ solutions (openai/grade-school-math GSM8K test, MIT; MATH500 via ZubinGou/math-e
 MIT), grouped into multi-paragraph documents, plus about 15% of documents made into garbage
 (repeated lines, symbol spam, broken encoding, digit tables, link lists).
 
+Gopher's repetition rules alone (`--repetition`): ours (`repetition_rules` of the `web` kind:
+repeated lines and paragraphs, top 2-4-gram and duplicated 5-10-gram character fractions, every
+other rule off) against datatrove's GopherRepetitionFilter with its defaults (the same rules and
+thresholds, word n-grams from its spaCy/jieba tokenizers), the same process pool as above.
+
     python -m benchmarks.bench_filters            # about 32 MB
     python -m benchmarks.bench_filters --quick    # about 3 MB
+    python -m benchmarks.bench_filters --repetition --mb 8
 """
 from __future__ import annotations
 
@@ -31,7 +37,8 @@ from pathlib import Path
 
 import polars as pl
 
-PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "public"
+# The shared public data beside the checkout (/work/main -> /work/shared); a git worktree elsewhere sets $CORPUS_PUBLIC_DATA.
+PUBLIC = Path(os.environ.get("CORPUS_PUBLIC_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "public")
 CORES = os.cpu_count() or 2
 REPEATS = 3  # ours: best of 3 passes (a pass takes about a second; the machine is shared). datatrove: one pass.
 
@@ -78,10 +85,17 @@ def build_corpus(target_mb: float, seed: int = 0) -> pl.DataFrame:
     return pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(docs))], "text": docs, "lang_truth": langs})
 
 
-def run_ours(df: pl.DataFrame, batch_rows: int, with_lang: bool) -> tuple[float, int]:
+REPETITION_ONLY = {  # every rule but Gopher's repetition rules off
+    "min_chars": None, "max_chars": None, "max_bad_char_ratio": None, "min_letter_ratio": None, "max_digit_ratio": None,
+    "max_symbol_ratio": None, "max_punct_ratio": None, "min_line_end_punct_ratio": None, "max_short_line_ratio": None,
+    "max_dup_line_ratio": None, "allowed_langs": [],
+}
+
+
+def run_ours(df: pl.DataFrame, batch_rows: int, with_lang: bool, overrides: dict | None = None) -> tuple[float, int]:
     from corpus_dag.quality.filters import apply_filters, load_filter_config
 
-    cfg = load_filter_config("web", None if with_lang else {"allowed_langs": []})
+    cfg = load_filter_config("web", overrides if overrides is not None else None if with_lang else {"allowed_langs": []})
     apply_filters(df.head(50), cfg)  # warm-up: lingua's models load lazily
     best = float("inf")
     for _ in range(REPEATS):
@@ -96,8 +110,14 @@ _FILTERS = {}
 
 def _datatrove_init():
     """datatrove's filters, set to the rules and thresholds of our `web` kind; rules we do not have
-    (n-gram repetition, paragraphs, word length, stop words, bullets, newline ratio) are off."""
-    from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
+    (word length, stop words, bullets, newline ratio) are off, and so are its n-gram and paragraph
+    repetition rules: ours run them (character n-grams for Chinese, other caps), so our figure
+    here includes their cost; `--repetition` compares those rules alone."""
+    from datatrove.pipeline.filters import (
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
 
     for lang, dt_lang in (("zh", "cmn"), ("en", "eng")):
         _FILTERS[lang] = [
@@ -116,6 +136,14 @@ def _datatrove_init():
         ]
 
 
+def _datatrove_repetition_init():
+    """datatrove's GopherRepetitionFilter with its defaults (Gopher's thresholds)."""
+    from datatrove.pipeline.filters import GopherRepetitionFilter
+
+    for lang, dt_lang in (("zh", "cmn"), ("en", "eng")):
+        _FILTERS[lang] = [GopherRepetitionFilter(language=dt_lang)]
+
+
 def _datatrove_chunk(chunk: list[tuple[str, str, str]]) -> int:
     from datatrove.data import Document
 
@@ -127,10 +155,10 @@ def _datatrove_chunk(chunk: list[tuple[str, str, str]]) -> int:
     return kept
 
 
-def run_datatrove(df: pl.DataFrame) -> tuple[float, int]:
+def run_datatrove(df: pl.DataFrame, init=_datatrove_init) -> tuple[float, int]:
     rows = list(df.select("doc_id", "text", "lang_truth").iter_rows())
     chunks = [rows[i : i + 200] for i in range(0, len(rows), 200)]
-    with mp.get_context("fork").Pool(CORES, initializer=_datatrove_init) as pool:
+    with mp.get_context("fork").Pool(CORES, initializer=init) as pool:
         pool.map(_datatrove_chunk, [rows[:20]] * CORES)  # warm-up: spaCy and jieba load lazily
         t = time.perf_counter()
         kept = sum(pool.map(_datatrove_chunk, chunks, chunksize=1))
@@ -142,6 +170,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="about 3 MB instead of 32 MB")
     ap.add_argument("--mb", type=float, default=None)
     ap.add_argument("--batch-rows", type=int, default=5000)
+    ap.add_argument("--repetition", action="store_true", help="Gopher's repetition rules only, vs datatrove's GopherRepetitionFilter")
     args = ap.parse_args()
     try:
         import datatrove  # noqa: F401
@@ -150,6 +179,14 @@ def main() -> None:
     df = build_corpus(args.mb or (3 if args.quick else 32))
     mb = df["text"].str.len_bytes().sum() / 1e6
     print(f"corpus: {df.height} documents, {mb:.1f} MB of UTF-8 text, {CORES} cores")
+    if args.repetition:
+        ours_t, ours_kept = run_ours(df, args.batch_rows, with_lang=False, overrides=REPETITION_ONLY)
+        dt_t, dt_kept = run_datatrove(df, _datatrove_repetition_init)
+        print(f"{'Gopher repetition rules':<44}{'MB/s':>8}{'kept':>8}")
+        print(f"{'corpus_dag (char/word n-grams, numba)':<44}{mb / ours_t:>8.1f}{ours_kept:>8}")
+        print(f"{'datatrove GopherRepetitionFilter':<44}{mb / dt_t:>8.1f}{dt_kept:>8}")
+        print(f"ratio corpus_dag/datatrove: {dt_t / ours_t:.1f}x (target: >= 30 MB/s for corpus_dag)")
+        return
     ours_t, ours_kept = run_ours(df, args.batch_rows, with_lang=True)
     bare_t, bare_kept = run_ours(df, args.batch_rows, with_lang=False)
     dt_t, dt_kept = run_datatrove(df)

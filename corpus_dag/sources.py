@@ -2,7 +2,7 @@
 
 `config/kinds.yaml` holds the defaults of every source kind (which kind-specific stages apply,
 dedup settings); `config/sources.yaml` declares the sources and may override any of them per
-source (`dedup:`, `filters:`, `ingest:`, `max_rejected_rate`). Both files are validated against
+source (`dedup:`, `filters:`, `safety:`, `ingest:`, `max_rejected_rate`). Both files are validated against
 a schema when the definitions load: an unknown key, a wrong type or a value out of range is an
 error that names the file, the source and the key, so a typo never passes silently.
 """
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from corpus_dag.dedup.config import DedupCfg
 from corpus_dag.quality.filters import FilterConfig, FilterConfigError, load_filter_config
+from corpus_dag.safety.stage import SafetyConfig, SafetyConfigError, load_safety_config
 
 KINDS = ("exam_library", "web", "book", "code", "patent")
 LANGS = ("zh", "en", "mixed")
@@ -52,6 +53,7 @@ DedupOverrides = create_model(
     max_rate=(float | None, Field(default=None, ge=0, le=1)),
 )
 FilterOverrides = _overrides_of(FilterConfig, "FilterOverrides")
+SafetyOverrides = _overrides_of(SafetyConfig, "SafetyOverrides")
 
 
 class IngestSettings(_Strict):
@@ -73,6 +75,7 @@ class _SourceEntry(_Strict):
     max_rejected_rate: float | None = Field(default=None, ge=0, le=1)
     dedup: DedupOverrides = DedupOverrides()  # type: ignore[valid-type]
     filters: FilterOverrides = FilterOverrides()  # type: ignore[valid-type]
+    safety: SafetyOverrides = SafetyOverrides()  # type: ignore[valid-type]
     ingest: IngestSettings = IngestSettings()
 
 
@@ -96,6 +99,7 @@ class Source:
     dedup: DedupCfg
     dedup_rate: tuple[float, float]  # the dedup check's range of dropped shares
     filters: FilterConfig
+    safety: SafetyConfig
     ingest: IngestSettings
 
     def applies(self, stage: str) -> bool:
@@ -185,6 +189,10 @@ def _resolve(entry: _SourceEntry, top: _SourcesFile, kinds: dict[str, _KindDefau
         filters = load_filter_config(entry.kind, entry.filters.model_dump(exclude_none=True))
     except FilterConfigError as e:
         raise SourceConfigError(f"{where}: filters: {e}") from None
+    try:
+        safety = load_safety_config(entry.kind, entry.safety.model_dump(exclude_none=True))
+    except SafetyConfigError as e:
+        raise SourceConfigError(f"{where}: safety: {e}") from None
     return Source(
         name=entry.name,
         kind=entry.kind,
@@ -195,6 +203,7 @@ def _resolve(entry: _SourceEntry, top: _SourcesFile, kinds: dict[str, _KindDefau
         dedup=dedup_settings,
         dedup_rate=rate,
         filters=filters,
+        safety=safety,
         ingest=entry.ingest,
     )
 

@@ -1,4 +1,5 @@
 """Heuristic filters: each rule keeps good zh/en text and drops its own kind of garbage, with reasons."""
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -13,6 +14,7 @@ from corpus_dag.quality.filters import (
     apply_filters,
     heuristic_rules,
     load_filter_config,
+    repetition,
 )
 
 # Real public test items shipped in the repo (attribution in data/benchmarks/README.md).
@@ -169,3 +171,71 @@ def test_script_and_stop_word_shortcuts_agree_with_lingua_on_real_text():
     agree = sum(a == b for a, b in zip(ours, lingua)) / len(ours)
     assert agree > 0.97, [(p[:60], a, b) for p, a, b in zip(prefixes, ours, lingua) if a != b][:10]
     assert ours.count("zh") > 250 and ours.count("en") > 400  # the first exam items are English papers
+
+
+# ---- Gopher repetition rules -------------------------------------------------------------------
+ONLY_REPETITION = FilterConfig(
+    min_chars=None, max_chars=None, max_bad_char_ratio=None, min_letter_ratio=None, max_digit_ratio=None,
+    max_symbol_ratio=None, max_punct_ratio=None, min_line_end_punct_ratio=None, max_short_line_ratio=None,
+    max_dup_line_ratio=None, allowed_langs=(), ngram_min_tokens=10,
+)
+
+
+def test_repetition_features_count_han_characters_and_english_words_as_tokens():
+    f = repetition(pl.Series(["春天来了春天来了春天来了", "the cat saw the cat\n\nthe cat saw the cat\n\nend"])).row(0, named=True)
+    assert f["_tokens"] == 12 and f["_tok_chars"] == 12
+    assert f["_top_2gram_chars"] == 3 * 2  # 春天 / 天来 / 来了: three times each, 2 characters
+    assert f["_top_4gram_chars"] == 3 * 4
+    assert f["_dup_5gram_chars"] == 8  # from the second 春天来了春 on, characters 4..11 are covered
+    assert f["_dup_8gram_chars"] == 8  # 春天来了春天来了 again at 4 covers characters 4..11
+    assert f["_dup_9gram_chars"] == 0
+    en = repetition(pl.Series(["the cat saw the cat\n\nthe cat saw the cat\n\nend"])).row(0, named=True)
+    assert en["_tokens"] == 11 and en["_tok_chars"] == 3 + 2 * 15
+    assert (en["_paras"], en["_dup_paras"], en["_para_chars"], en["_dup_para_chars"]) == (3, 1, 33, 15)
+    assert en["_top_2gram_chars"] == 4 * 6  # "the cat" four times, 6 characters without the space
+
+
+def test_a_paragraph_is_ended_by_a_blank_line_only():
+    f = repetition(pl.Series(["a b\nc d\n\na b\nc d\n\na b"])).row(0, named=True)
+    assert (f["_paras"], f["_dup_paras"]) == (3, 1)  # "a b / c d" twice; "a b" alone is another paragraph
+
+
+@pytest.mark.parametrize(
+    ("rule", "text"),
+    [
+        ("dup_line_count", "\n".join(["好"] * 4 + ["今天的天气非常好，我们去公园散步吧。"] * 2)),
+        ("dup_para_count", "\n\n".join(["关注我们"] * 3 + ["今天天气很好，适合出门旅游和散步。"])),
+        ("top_2gram", "点赞" * 8 + "今天的天气"),
+        ("dup_5gram", "今天的天气很好适合出门" * 3),
+        ("dup_10gram", " ".join(["alpha bravo charlie delta echo foxtrot golf hotel india juliet"] * 2)),
+    ],
+)
+def test_each_repetition_rule_drops_its_garbage(rule, text):
+    caps = {
+        "dup_line_count": {"max_dup_line_count_ratio": 0.3, "max_dup_para_count_ratio": None, "max_dup_para_char_ratio": None},
+        "dup_para_count": {"max_dup_line_count_ratio": None, "max_dup_para_count_ratio": 0.3},
+        "top_2gram": {"max_top_ngram_char_ratio": ((2, 0.2),)},
+        "dup_5gram": {"max_top_ngram_char_ratio": (), "max_dup_ngram_char_ratio": ((5, 0.15),)},
+        "dup_10gram": {"max_top_ngram_char_ratio": (), "max_dup_ngram_char_ratio": ((10, 0.1),)},
+    }[rule]
+    off = {"max_dup_line_count_ratio": None, "max_dup_para_count_ratio": None, "max_dup_para_char_ratio": None,
+           "max_top_ngram_char_ratio": (), "max_dup_ngram_char_ratio": ()}
+    cfg = dataclasses.replace(ONLY_REPETITION, **(off | caps))
+    split = apply_filters(_frame({"bad": text, "good": GOOD_ZH}), cfg)
+    assert split.kept["doc_id"].to_list() == ["good"]
+    assert split.dropped["rule"].to_list() == [f"{rule}@1"] and split.dropped["value"][0] > 0
+
+
+def test_short_documents_are_not_judged_by_ngram_rules():
+    cfg = dataclasses.replace(ONLY_REPETITION, ngram_min_tokens=50)
+    assert apply_filters(_frame({"short": "点赞" * 8 + "今天的天气"}), cfg).kept.height == 1
+
+
+def test_ngram_caps_from_yaml_and_bad_values(tmp_path):
+    path = tmp_path / "filters.yaml"
+    path.write_text("kinds:\n  web:\n    max_top_ngram_char_ratio: {2: 0.3}\n    max_dup_ngram_char_ratio: null\n")
+    cfg = load_filter_config("web", path=path)
+    assert cfg.max_top_ngram_char_ratio == ((2, 0.3),) and cfg.max_dup_ngram_char_ratio == ()
+    path.write_text("kinds:\n  web:\n    max_top_ngram_char_ratio: {7: 0.3}\n")
+    with pytest.raises(FilterConfigError, match=r"filters.yaml: kind 'web': max_top_ngram_char_ratio must map n"):
+        load_filter_config("web", path=path)

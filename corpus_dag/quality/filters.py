@@ -24,6 +24,7 @@ import polars as pl
 import yaml
 
 from corpus_dag.accounting import Split, split_by_reason
+from corpus_dag.quality.repetition import DUP_NS, TOP_NS, repetition_features
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "filters.yaml"
 
@@ -62,6 +63,14 @@ class FilterConfig:
     short_line_bytes: int = 30  # UTF-8 bytes: 10 Chinese characters or about 30 Latin letters
     max_short_line_ratio: float | None = 0.67
     max_dup_line_ratio: float | None = 0.3  # bytes in repeated lines / bytes in all lines
+    # Gopher's repetition rules (see corpus_dag/quality/repetition.py); tokens are Han characters
+    # or words, fractions are of the characters of a document's tokens.
+    max_dup_line_count_ratio: float | None = 0.3  # repeated lines / lines
+    max_dup_para_count_ratio: float | None = 0.3  # repeated paragraphs / paragraphs
+    max_dup_para_char_ratio: float | None = 0.2  # characters in repeated paragraphs / in all
+    max_top_ngram_char_ratio: tuple[tuple[int, float], ...] = ((2, 0.20), (3, 0.18), (4, 0.16))
+    max_dup_ngram_char_ratio: tuple[tuple[int, float], ...] = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
+    ngram_min_tokens: int = 50  # n-gram rules judge documents of at least this many tokens (Gopher's min words)
     allowed_langs: tuple[str, ...] = ("zh", "en")  # empty: no language rule
     min_lang_confidence: float = 0.5  # summed confidence of the allowed languages
     lang_candidates: tuple[str, ...] = ("zh", "en", "ja", "ko", "fr", "de", "es", "ru")
@@ -110,8 +119,27 @@ def heuristic_rules(cfg: FilterConfig) -> tuple[Rule, ...]:
         Rule("line_end_punct", 1, _ratio("_end_punct_lines", "_lines"), low=cfg.min_line_end_punct_ratio),
         Rule("short_lines", 1, _ratio("_short_lines", "_lines"), high=cfg.max_short_line_ratio),
         Rule("dup_lines", 1, _ratio("_dup_line_bytes", "_line_bytes"), high=cfg.max_dup_line_ratio),
+        Rule("dup_line_count", 1, _ratio("_dup_lines", "_lines"), high=cfg.max_dup_line_count_ratio),
+        *repetition_rules(cfg),
     )
     return tuple(r for r in rules if r.low is not None or r.high is not None)
+
+
+def repetition_rules(cfg: FilterConfig) -> tuple[Rule, ...]:
+    """Gopher's repetition rules over `repetition()` columns (paragraphs, n-grams). The n-gram ones read 0 on
+    documents under `ngram_min_tokens` tokens: in a three-line text one repeated phrase is a
+    large fraction and says nothing about boilerplate."""
+    long_enough = pl.col("_tokens") >= cfg.ngram_min_tokens
+
+    def ngram(column: str) -> pl.Expr:
+        return pl.when(long_enough).then(_ratio(column, "_tok_chars")).otherwise(0.0)
+
+    return (
+        Rule("dup_para_count", 1, _ratio("_dup_paras", "_paras"), high=cfg.max_dup_para_count_ratio),
+        Rule("dup_para_chars", 1, _ratio("_dup_para_chars", "_para_chars"), high=cfg.max_dup_para_char_ratio),
+        *(Rule(f"top_{n}gram", 1, ngram(f"_top_{n}gram_chars"), high=r) for n, r in cfg.max_top_ngram_char_ratio),
+        *(Rule(f"dup_{n}gram", 1, ngram(f"_dup_{n}gram_chars"), high=r) for n, r in cfg.max_dup_ngram_char_ratio),
+    )
 
 
 def lang_rule(cfg: FilterConfig) -> Rule | None:
@@ -142,14 +170,19 @@ def _class_table() -> np.ndarray:
     return table
 
 
+def code_points(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The code points of a batch in one buffer, and each text's length in characters."""
+    lens = texts.str.len_chars().fill_null(0).to_numpy()
+    return np.frombuffer("".join(texts.fill_null("").to_list()).encode("utf-32-le"), np.uint32), lens
+
+
 def char_counts(texts: pl.Series) -> np.ndarray:
     """Per-document counts of each character class, shape (n_docs, N_CLASSES).
 
     One table lookup per code point counts every class at once. Polars' regex counting runs
     60-200 MB/s per Unicode class here, so seven classes that way cost about 20 MB/s in all;
     this single pass does them all at 200+ MB/s."""
-    lens = texts.str.len_chars().fill_null(0).to_numpy()
-    codes = np.frombuffer("".join(texts.fill_null("").to_list()).encode("utf-32-le"), np.uint32)
+    codes, lens = code_points(texts)
     key = np.repeat(np.arange(0, len(lens) * N_CLASSES, N_CLASSES, dtype=np.intp), lens)
     key += _class_table()[codes]
     return np.bincount(key, minlength=len(lens) * N_CLASSES).reshape(-1, N_CLASSES)
@@ -184,6 +217,15 @@ def features(texts: pl.Series) -> pl.DataFrame:
     )
 
 
+def repetition(texts: pl.Series, min_tokens: int = 0) -> pl.DataFrame:
+    """Gopher's repetition features of each text's prose: TeX math spans become a space, as for
+    the ratio rules (a math item's `$$` delimiters and variables repeat by notation, and made
+    top-4-gram and duplicated-5-gram drops of good items on the web samples); n-gram features only
+    for texts of at least `min_tokens` tokens."""
+    codes, lens = code_points(texts.str.replace_all(TEX_MATH, " "))
+    return repetition_features(codes, _class_table()[codes], lens, SPACE, HAN, min_tokens)
+
+
 def line_features(df: pl.DataFrame, short_line_bytes: int) -> pl.DataFrame:
     """Per-document line counts (non-empty, short, ending like a sentence, repeated) from one explode.
 
@@ -204,6 +246,7 @@ def line_features(df: pl.DataFrame, short_line_bytes: int) -> pl.DataFrame:
         pl.col("_line").str.contains(LINE_END).sum().alias("_end_punct_lines"),
         pl.col("_bytes").sum().alias("_line_bytes"),
         pl.col("_bytes").filter(pl.col("_dup")).sum().alias("_dup_line_bytes"),
+        pl.col("_dup").sum().alias("_dup_lines"),
     )
     rows = pl.DataFrame({"_row": pl.int_range(df.height, dtype=pl.UInt32, eager=True)})
     return rows.join(per_doc, on="_row", how="left").fill_null(0).drop("_row")
@@ -259,8 +302,10 @@ def apply_filters(df: pl.DataFrame, cfg: FilterConfig) -> Split:
     dropped rows also get `rule`, `value` and `reason` from the first rule they failed."""
     if "text" not in df.columns:
         raise ValueError(f"apply_filters needs a 'text' column; got {df.columns}")
-    feats = features(df["text"]).hstack(line_features(df, cfg.short_line_bytes))
     rules = heuristic_rules(cfg)
+    feats = features(df["text"]).hstack(line_features(df, cfg.short_line_bytes))
+    if any(r.high is not None for r in repetition_rules(cfg)):
+        feats = feats.hstack(repetition(df["text"], cfg.ngram_min_tokens))
     tagged = df.with_columns(
         pl.lit(None, pl.String).alias("lang"), *_first_failure(rules, feats), pl.lit(None, pl.Float64).alias("_lang_conf")
     )
@@ -329,4 +374,16 @@ def load_filter_config(kind: str, overrides: dict | None = None, path: str | Pat
     for key in ("allowed_langs", "lang_candidates"):
         if key in settings:
             settings[key] = tuple(settings[key] or ())
+    for key, ns in (("max_top_ngram_char_ratio", TOP_NS), ("max_dup_ngram_char_ratio", DUP_NS)):
+        if key in settings:
+            settings[key] = _ngram_caps(path, kind, key, settings[key], ns)
     return FilterConfig(**settings)
+
+
+def _ngram_caps(path: Path, kind: str, key: str, value, ns: tuple[int, ...]) -> tuple[tuple[int, float], ...]:
+    """`{n: max_ratio}` from the filters file as sorted pairs; null or {} turns those rules off."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(isinstance(n, int) and n in ns for n in value):
+        raise FilterConfigError(f"{path}: kind {kind!r}: {key} must map n (one of {ns}) to a max ratio; got {value!r}")
+    return tuple(sorted((n, float(r)) for n, r in value.items() if r is not None))

@@ -1,0 +1,84 @@
+"""`safety_documents` / `safety_drops` materialized on the shipped web samples, with a real Dagster instance.
+
+`filtered_documents` is stood in for by the web partition of `raw_documents` (copied to its path),
+so this test exercises only the safety layer; the demo lists of config/lists apply (no lists
+folder under CORPUS_ROOT), then a lists folder under CORPUS_ROOT replaces them.
+"""
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.common.partitions import DATE_SOURCE
+from assets.common.storage import CorpusIOManager, CorpusStorage
+from assets.definitions import corpus_resources
+from assets.ingest import defs as ingest_defs
+from assets.quality import defs as quality_defs
+from assets.quality.assets import FILTER_INPUT
+from assets.safety import defs as safety_defs
+from assets.safety.assets import SAFETY_INPUT
+from corpus_dag.storage import CorpusStore, seed_raw_library
+
+REPO = Path(__file__).resolve().parent.parent
+DATE = "2026-11-21"
+PARTITION = f"{DATE}|web"
+SAFETY = ["safety_documents", "safety_drops"]
+
+
+def run(selection: list[str], instance, config: dict | None = None) -> dg.ExecuteInProcessResult:
+    storage = CorpusStorage()
+    defs = (ingest_defs, quality_defs, safety_defs)
+    return dg.materialize(
+        [a for d in defs for a in d.assets] + [c for d in (ingest_defs, safety_defs) for c in d.asset_checks]
+        + [dg.AssetSpec(FILTER_INPUT, partitions_def=DATE_SOURCE)],  # the dedup stand-in the test writes
+        selection=selection,
+        partition_key=PARTITION,
+        instance=instance,
+        resources={**corpus_resources(), "storage": storage, "io_manager": CorpusIOManager(storage=storage)},
+        run_config={"ops": {"safety": {"config": config}}} if config else None,
+        raise_on_error=False,
+    )
+
+
+@pytest.mark.slow
+def test_safety_stage_on_the_web_samples(corpus_root, dagster_instance):
+    store = CorpusStore(corpus_root)
+    seed_raw_library(store, REPO / "samples" / "library")
+    assert run(["raw_documents", "rejected_documents"], dagster_instance).success
+    dims = {"source": "web", "date": DATE}
+    raw = store.read(CorpusStore.partition_path("raw_documents", dims))
+    planted = raw.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("text") + "\n联系我：zhang.san@mail.example.cn，13812345678。").otherwise(pl.col("text")).alias("text")
+    ).with_columns(pl.lit("zh").alias("lang"))
+    store.write_frame(CorpusStore.partition_path(SAFETY_INPUT, dims), planted)
+
+    result = run(SAFETY, dagster_instance)
+    assert result.success and [c.check_name for c in result.get_asset_check_evaluations() if c.passed] == ["every_row_accounted"]
+    kept = store.read(CorpusStore.partition_path("safety_documents", dims))
+    drops = store.read(CorpusStore.partition_path("safety_drops", dims))
+    assert kept.height + drops.height == planted.height
+    spam = planted.filter(pl.col("url").str.contains("example.biz"))["doc_id"].sort().to_list()
+    assert spam and drops.filter(pl.col("rule") == "domain_blocklist@1")["doc_id"].sort().to_list() == spam
+    assert drops["reason"].str.contains("matched example.biz in .*config/lists/domains/demo_domains.txt").all()
+    first = kept.filter(pl.col("doc_id") == planted["doc_id"][0]).row(0, named=True)
+    assert first["text"].endswith("联系我：<EMAIL>，<PHONE>。") and first["pii"]["email"] == 1 and first["pii"]["phone"] == 1
+    meta = {e.materialization.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert meta["safety_documents"]["lists_origin"].value.startswith("demo lists")
+    assert "| email | <EMAIL> | 1 | 1 | redact |" in meta["safety_documents"]["pii"].value
+    assert f"| domain_blocklist@1: listed domain | {len(spam)} |" in meta["safety_drops"]["dropped_by_reason"].value
+
+    # A lists folder under CORPUS_ROOT replaces the demo lists; an empty word list is allowed and said so.
+    store.write_bytes("lists/domains/mine.txt", b"# nothing blocked\n")
+    store.write_bytes("lists/words/zh/empty.txt", b"")
+    again = run(SAFETY, dagster_instance, {"pii_action": "drop"})
+    meta = again.get_asset_materialization_events()[0].materialization.metadata
+    assert again.success and meta["empty_lists"].value == [f"{store.abs('lists/domains/mine.txt')}", f"{store.abs('lists/words/zh/empty.txt')}"]
+    assert meta["dropped_by_reason"].value.endswith("| pii@1: contains PII (action drop) | 1 |")
+
+    # A malformed list fails the step with the file and line.
+    store.write_bytes("lists/domains/mine.txt", b"ok.com\nhttp://not a domain\n")
+    failed = run(SAFETY, dagster_instance)
+    assert not failed.success
+    error = failed.get_step_failure_events()[0].event_specific_data.error
+    assert "mine.txt:2: 'http://not a domain' is not a domain" in error.to_string()
