@@ -82,7 +82,8 @@ class FastTextClassifier:
         if not texts:
             return np.zeros(0)
         labels, probs = self.model.predict(fasttext_lines(texts), k=-1, threshold=0.0)
-        return np.array([p[list(ls).index(self.key)] if self.key in ls else 0.0 for ls, p in zip(labels, probs)])
+        found = [p[list(ls).index(self.key)] if self.key in ls else 0.0 for ls, p in zip(labels, probs)]
+        return np.clip(np.array(found, dtype=np.float64), 0.0, 1.0)  # fastText adds 1e-5 before its log: 1.00001
 
 
 class TransformersClassifier:
