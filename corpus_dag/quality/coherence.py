@@ -44,9 +44,9 @@ class CoherenceCfg:
     batch_size: int = 16  # token sequences per scorer call
 
     def __post_init__(self):
-        if self.segment_tokens < 2 or self.max_pairs < 1 or self.min_tokens < 2 * self.segment_tokens - 1:
-            raise ValueError("coherence needs segment_tokens >= 2, max_pairs >= 1 and min_tokens >= 2 x segment_tokens - 1 "
-                             f"(a long document has at least two segments); got {self}")
+        if self.segment_tokens < 2 or self.max_pairs < 1 or self.min_tokens <= self.segment_tokens:
+            raise ValueError("coherence needs segment_tokens >= 2, max_pairs >= 1 and min_tokens > segment_tokens "
+                             f"(a long document has a second segment of 2 tokens at least); got {self}")
 
     @property
     def window_tokens(self) -> int:
