@@ -170,6 +170,7 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
     from assets.classify.assets import CLASSIFY_INPUT
     from assets.common.storage import CorpusIOManager, CorpusStorage
     from assets.ingest import defs as ingest_defs
+    from assets.quality import defs as quality_defs  # filtered_documents, upstream of the new stages
 
     store = CorpusStore(corpus_root)
     seed_raw_library(store, REPO / "samples" / "library")
@@ -184,7 +185,7 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
          "train": {"epochs": 2, "max_length": 48}},
     ]}))
     storage = CorpusStorage()
-    everything = [*ingest_defs.assets, *classify_defs.assets, *classify_defs.asset_checks]
+    everything = [*ingest_defs.assets, *quality_defs.assets, *classify_defs.assets, *classify_defs.asset_checks]
     resources = {"storage": storage, "io_manager": CorpusIOManager(storage=storage)}
     key, dims = "2026-11-21|web", {"source": "web", "date": "2026-11-21"}
     assert dg.materialize(everything, selection=["raw_documents", "rejected_documents"], partition_key=key,

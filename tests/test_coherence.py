@@ -11,7 +11,7 @@ from corpus_dag.quality.coherence import (
     BELOW,
     CoherenceCfg,
     coherence_split,
-    coherence_thresholds,
+    fit_coherence_thresholds,
     pair_gains,
     score_coherence,
     segment_pairs,
@@ -78,14 +78,29 @@ def test_coherent_document_scores_above_stitched_one():
 
 def test_thresholds_per_kind_pooled_and_none():
     ref = pl.DataFrame({"kind": ["web"] * 10 + ["book"] * 2, "coherence": [float(i) for i in range(10)] + [100.0, 200.0]})
-    th = coherence_thresholds(ref, ["web", "book", "patent"], low_quantile=0.1, min_docs=5)
+    th = fit_coherence_thresholds(ref, ["web", "book", "patent"], low_quantile=0.1, min_docs=5)
     rows = {r["kind"]: r for r in th.iter_rows(named=True)}
     assert rows["web"]["fit"] == "kind" and rows["web"]["low"] == pytest.approx(0.9) and rows["web"]["n_ref"] == 10
     pooled = ref["coherence"].quantile(0.1, "linear")
     assert rows["book"]["fit"] == "pooled" and rows["book"]["low"] == pytest.approx(pooled) and rows["book"]["n_ref"] == 2
     assert rows["patent"]["fit"] == "pooled"
-    empty = coherence_thresholds(ref.head(0), ["web"])
+    empty = fit_coherence_thresholds(ref.head(0), ["web"])
     assert empty.row(0, named=True) == {"kind": "web", "n_ref": 0, "low": None, "fit": "none"}
+
+
+def test_ppl_buckets_reach_128k_tokens_and_every_bucket_gets_a_cut():
+    from corpus_dag.quality.perplexity import DEFAULT_BUCKET_EDGES, bucket_labels, token_bucket
+    from corpus_dag.quality.thresholds import CutConfig, compute_thresholds
+
+    assert DEFAULT_BUCKET_EDGES[-1] == 131072 and bucket_labels(DEFAULT_BUCKET_EDGES)[-2:] == ["65536-131072", "131072+"]
+    lengths = pl.DataFrame({"n": [10, 5000, 100_000, 131072, 500_000]})
+    got = lengths.select(token_bucket(pl.col("n"), DEFAULT_BUCKET_EDGES))["n"].to_list()
+    assert got == ["0-64", "4096-8192", "65536-131072", "131072+", "131072+"]
+    ref = pl.DataFrame({"ppl": [float(i) for i in range(1, 101)], "token_bucket": ["64-128"] * 60 + ["32768-65536"] * 40})
+    th = compute_thresholds(ref, CutConfig(min_bucket_docs=50))
+    assert th.height == len(DEFAULT_BUCKET_EDGES) + 1
+    fits = dict(zip(th["token_bucket"], th["fit"]))
+    assert fits["64-128"] == "bucket" and fits["32768-65536"] == "pooled" and fits["131072+"] == "pooled"
 
 
 # ---- real backends on the tiny model --------------------------------------------------------------
@@ -143,11 +158,12 @@ def test_coherence_stages_materialize(corpus_root, dagster_instance, tiny_model_
     from assets.classify.coherence import COHERENCE_INPUT
     from assets.common.storage import CorpusIOManager, CorpusStorage
     from assets.ingest import defs as ingest_defs
+    from assets.quality import defs as quality_defs  # filtered_documents, upstream of the new stages
 
     store = CorpusStore(corpus_root)
     seed_raw_library(store, REPO / "samples" / "library")
     storage = CorpusStorage()
-    everything = [*ingest_defs.assets, *classify_defs.assets]
+    everything = [*ingest_defs.assets, *quality_defs.assets, *classify_defs.assets]
     resources = {"storage": storage, "io_manager": CorpusIOManager(storage=storage)}
     key, dims = "2026-11-21|web", {"source": "web", "date": "2026-11-21"}
     assert dg.materialize(everything, selection=["raw_documents", "rejected_documents"], partition_key=key,

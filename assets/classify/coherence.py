@@ -15,7 +15,7 @@ from assets.common.partitions import DATE_SOURCE, SOURCES, dims_for, partition_d
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
-from corpus_dag.quality.coherence import COHERENCE_SCHEMA, CoherenceCfg, coherence_split, coherence_thresholds, score_coherence
+from corpus_dag.quality.coherence import COHERENCE_SCHEMA, CoherenceCfg, coherence_split, fit_coherence_thresholds, score_coherence
 from corpus_dag.quality.perplexity import BACKENDS, PplConfig, load_scorer
 from corpus_dag.sources import KINDS
 from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
@@ -122,7 +122,7 @@ def coherence_thresholds(context: dg.AssetExecutionContext, config: CoherenceThr
     reference = pl.concat(parts) if parts else pl.DataFrame(schema={"coherence": pl.Float64, "kind": pl.String})
     if reference.height > config.reference_rows:
         reference = reference.sample(n=config.reference_rows, seed=config.seed)
-    thresholds = coherence_thresholds(reference, list(KINDS), config.low_quantile, config.min_docs)
+    thresholds = fit_coherence_thresholds(reference, list(KINDS), config.low_quantile, config.min_docs)
     return dg.Output(thresholds, metadata={"reference_rows": reference.height, "partitions": len(parts),
                                            "thresholds": dg.MetadataValue.md(markdown_table(thresholds, max_rows=20))})
 

@@ -108,7 +108,7 @@ def score_coherence(df: pl.DataFrame, scorer, cfg: CoherenceCfg) -> pl.DataFrame
     )
 
 
-def coherence_thresholds(reference: pl.DataFrame, kinds: list[str], low_quantile: float = 0.05, min_docs: int = 30) -> pl.DataFrame:
+def fit_coherence_thresholds(reference: pl.DataFrame, kinds: list[str], low_quantile: float = 0.05, min_docs: int = 30) -> pl.DataFrame:
     """Per source kind, the `low` cut: the `low_quantile` of the reference sample's coherence
     (rows `kind`, `coherence`). A kind with fewer than `min_docs` scored documents uses the pooled
     quantile (`fit` pooled); with no scored document at all, `low` is null and nothing is dropped
