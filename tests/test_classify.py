@@ -153,10 +153,10 @@ def test_score_documents_and_histogram():
             self.value = value
 
         def scores(self, texts):
-            return np.full(len(texts), self.value)
+            return np.full(len(texts), self.value, dtype=type(self.value) if isinstance(self.value, np.floating) else None)
 
     docs = pl.DataFrame({"doc_id": ["a", "b", "c"], "text": ["x", None, "z"]})
-    out = score_documents(docs, [(spec(name="m1"), Fixed(0.05)), (spec(name="m2"), Fixed(1.0))])
+    out = score_documents(docs, [(spec(name="m1"), Fixed(0.05)), (spec(name="m2"), Fixed(np.float32(1.0)))])  # dtypes differ by kind
     assert out.height == 6 and out.columns == ["doc_id", "model", "label", "score"]
     hist = score_histogram(out)
     assert hist["m1"]["counts"] == [3] + [0] * 9 and hist["m2"]["counts"] == [0] * 9 + [3]

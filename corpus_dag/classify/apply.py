@@ -22,10 +22,10 @@ def score_documents(docs: pl.DataFrame, models: list[tuple[ClassifierSpec, objec
     """`quality_scores` rows of a batch (`doc_id`, `text`): every document under every model."""
     texts = docs["text"].fill_null("").to_list()
     frames = [
-        pl.DataFrame({"doc_id": docs["doc_id"], "model": spec.name, "label": spec.label, "score": model.scores(texts)})
+        pl.DataFrame({"doc_id": docs["doc_id"], "model": spec.name, "label": spec.label, "score": model.scores(texts)}).cast(SCORE_SCHEMA)
         for spec, model in models
     ]
-    return pl.concat(frames).cast(SCORE_SCHEMA) if frames else pl.DataFrame(schema=SCORE_SCHEMA)
+    return pl.concat(frames) if frames else pl.DataFrame(schema=SCORE_SCHEMA)
 
 
 def _col(spec: ClassifierSpec) -> str:
