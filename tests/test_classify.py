@@ -221,3 +221,18 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
     assert (tagged["tags"].list.contains("ads_fasttext") == (tagged["score"] >= 0.5)).all()
     planted = docs.filter(pl.col("text").str.starts_with(AD))["doc_id"]
     assert drops["doc_id"].is_in(planted.implode()).mean() > 0.8  # what is dropped is mostly the planted ads
+
+
+@pytest.mark.slow
+def test_models_and_labels_on_s3(s3_root, labelled):
+    """Labels read from, models written to and loaded back from an S3 root (files and a folder)."""
+    store = CorpusStore(s3_root)
+    store.write_bytes("labels/ads.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled).encode())
+    from corpus_dag.classify.train import labels_for
+
+    for s in (spec(kind="fasttext", path="models/ads.bin", train={"epochs": 30}),
+              spec(kind="transformers", path="models/ads", train={"epochs": 1, "max_length": 32})):
+        rows, origin = labels_for(store, s)
+        assert origin == f"{s3_root}/labels/ads.jsonl" and len(rows) == len(labelled)
+        train_classifier(store, s, rows, log=lambda *_: None)
+        assert store.exists(s.path) and load_model(store, s).scores(["x", AD + "x"]).shape == (2,)
