@@ -78,6 +78,8 @@ def test_config_file_level_errors(tmp_path):
     entry = {"name": "a", "kind": "ngram", "path": "m", "label": "x", "threshold": 0.5, "action": "tag"}
     with pytest.raises(ClassifierConfigError, match="repeated: \\['a'\\]"):
         parse_classifiers({"models": [entry, entry]}, "f.yaml")
+    with pytest.raises(ClassifierConfigError, match="f.yaml: key models: List should have at least 1 item"):
+        parse_classifiers({"models": []}, "f.yaml")
     with pytest.raises(ClassifierConfigError, match="f.yaml: expected a mapping"):
         parse_classifiers(["models"], "f.yaml")
 
@@ -92,7 +94,8 @@ def test_labels_file_errors_name_file_and_line(tmp_path):
 
 
 # ---- training and scoring, each kind ----------------------------------------------------------------
-@pytest.mark.parametrize("kind, path", [("ngram", "models/ads.pkl"), ("fasttext", "models/ads.bin"), ("transformers", "models/ads")])
+@pytest.mark.parametrize("kind, path", [("ngram", "models/ads.pkl"), ("fasttext", "models/ads.bin"),
+                                        pytest.param("transformers", "models/ads", marks=pytest.mark.slow)])
 def test_train_then_score_each_kind(tmp_path, labelled, kind, path):
     store = CorpusStore(str(tmp_path / "root"))
     s = spec(kind=kind, path=path, train={"epochs": 30 if kind == "fasttext" else 3, "max_length": 48})

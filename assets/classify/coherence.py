@@ -48,8 +48,7 @@ def _scorer_config(config: CoherenceConfig, cfg: CoherenceCfg) -> PplConfig:
 def _may_be_long(docs: PartitionData, min_tokens: int) -> bool:
     """A token covers at least one UTF-8 byte: a partition with no text over `min_tokens` bytes has
     no long document, and the model is not loaded for it."""
-    longest = docs.read(["text"])["text"].str.len_bytes().max() if docs.num_rows else 0
-    return bool(longest and longest > min_tokens)
+    return any((batch["text"].str.len_bytes().max() or 0) > min_tokens for batch in docs.iter_batches(columns=["text"]))
 
 
 @dg.asset(
@@ -57,7 +56,8 @@ def _may_be_long(docs: PartitionData, min_tokens: int) -> bool:
     ins={"docs": dg.AssetIn(COHERENCE_INPUT)},
     description=f"One row per {COHERENCE_INPUT} document: for documents over `min_tokens` tokens, the gain "
     "log P(S2|S1) - log P(S2) (nats/token) of each scored pair of consecutive segments (`segment_gains`) and their "
-    "median (`coherence`); shorter documents have n_pairs 0 and a null coherence.",
+    "median (`coherence`); shorter documents have n_pairs 0 and a null coherence (and a null n_tokens when no document "
+    "of the partition can be long, so the model was not loaded).",
     kinds={"vllm", "polars", "parquet"},
     tags={"stage": "coherence"},
     pool="gpu",

@@ -49,7 +49,7 @@ class ClassifierSpec(BaseModel):
 class ClassifiersFile(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    models: list[ClassifierSpec]
+    models: list[ClassifierSpec] = Field(min_length=1, description="at least one model (drop the stage to classify nothing)")
 
 
 def _where(data: dict, loc: tuple) -> str:
