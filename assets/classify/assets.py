@@ -11,7 +11,7 @@ from assets.common.partitions import DATE_SOURCE, partition_dims
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
-from corpus_dag.classify.apply import SCORE_SCHEMA, TAGS, apply_classifiers, score_documents, score_histogram
+from corpus_dag.classify.apply import SCORE_SCHEMA, TAGS, apply_classifiers, score_batches, score_histogram
 from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
 from corpus_dag.classify.models import load_model
 from corpus_dag.classify.train import labels_for, train_classifier
@@ -68,6 +68,7 @@ def quality_classifiers(context: dg.AssetExecutionContext, config: TrainClassifi
 
 class ScoreConfig(ClassifierFileConfig):
     batch_rows: int = Field(default=5_000, description="Documents per scoring batch.")
+    workers: int = Field(default=2, description="Scoring processes when the partition has more than one batch (1: in the step's process).")
 
 
 @dg.asset(
@@ -85,12 +86,18 @@ def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, stora
     store = storage.store()
     specs = config.specs()
     models = [(spec, load_model(store, spec)) for spec in specs]  # every model file checked before any work
+    workers = config.workers if docs.num_rows > config.batch_rows else 1
     rel = CorpusStore.partition_path("quality_scores", dims)
     text_bytes, started = 0, time.monotonic()
-    with store.parquet_writer(rel, arrow_schema(SCORE_SCHEMA)) as writer:
+
+    def batches():
+        nonlocal text_bytes
         for batch in docs.iter_batches(columns=["doc_id", "text"], batch_rows=config.batch_rows):
-            writer.write(score_documents(batch, models))
             text_bytes += int(batch["text"].str.len_bytes().sum() or 0)
+            yield batch
+
+    with store.parquet_writer(rel, arrow_schema(SCORE_SCHEMA)) as writer:
+        writer.write_all(score_batches(batches(), models, store.root_url, workers))
     seconds = time.monotonic() - started
     written = store.read(rel, ["model", "score"])
     return dg.MaterializeResult(
@@ -100,6 +107,7 @@ def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, stora
             "models": [s.name for s in specs],
             "score_histogram": dg.MetadataValue.json(score_histogram(written)),
             "mb_per_s": round(text_bytes / 1e6 / seconds, 2) if seconds else None,
+            "workers": workers,
         }
     )
 
