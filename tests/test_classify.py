@@ -10,8 +10,18 @@ import polars as pl
 import pytest
 
 from corpus_dag.accounting import DETAIL
-from corpus_dag.classify.apply import MISSING, apply_classifiers, score_documents, score_histogram
-from corpus_dag.classify.config import ClassifierConfigError, ClassifierSpec, load_classifiers, parse_classifiers
+from corpus_dag.classify.apply import (
+    MISSING,
+    apply_classifiers,
+    score_documents,
+    score_histogram,
+)
+from corpus_dag.classify.config import (
+    ClassifierConfigError,
+    ClassifierSpec,
+    load_classifiers,
+    parse_classifiers,
+)
 from corpus_dag.classify.models import ModelFileError, load_model
 from corpus_dag.classify.train import SHIPPED_LABELS, read_labelled, train_classifier
 from corpus_dag.storage import CorpusStore, seed_raw_library
@@ -173,7 +183,7 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
     from assets.classify.assets import CLASSIFY_INPUT
     from assets.common.storage import CorpusIOManager, CorpusStorage
     from assets.ingest import defs as ingest_defs
-    from assets.quality import defs as quality_defs  # filtered_documents, upstream of the new stages
+    from assets.quality import defs as quality_defs
 
     store = CorpusStore(corpus_root)
     seed_raw_library(store, REPO / "samples" / "library")

@@ -89,7 +89,11 @@ def test_thresholds_per_kind_pooled_and_none():
 
 
 def test_ppl_buckets_reach_128k_tokens_and_every_bucket_gets_a_cut():
-    from corpus_dag.quality.perplexity import DEFAULT_BUCKET_EDGES, bucket_labels, token_bucket
+    from corpus_dag.quality.perplexity import (
+        DEFAULT_BUCKET_EDGES,
+        bucket_labels,
+        token_bucket,
+    )
     from corpus_dag.quality.thresholds import CutConfig, compute_thresholds
 
     assert DEFAULT_BUCKET_EDGES[-1] == 131072 and bucket_labels(DEFAULT_BUCKET_EDGES)[-2:] == ["65536-131072", "131072+"]
@@ -158,7 +162,7 @@ def test_coherence_stages_materialize(corpus_root, dagster_instance, tiny_model_
     from assets.classify.coherence import COHERENCE_INPUT
     from assets.common.storage import CorpusIOManager, CorpusStorage
     from assets.ingest import defs as ingest_defs
-    from assets.quality import defs as quality_defs  # filtered_documents, upstream of the new stages
+    from assets.quality import defs as quality_defs
 
     store = CorpusStore(corpus_root)
     seed_raw_library(store, REPO / "samples" / "library")

@@ -11,7 +11,13 @@ from assets.common.partitions import DATE_SOURCE, partition_dims
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
-from corpus_dag.classify.apply import SCORE_SCHEMA, TAGS, apply_classifiers, score_batches, score_histogram
+from corpus_dag.classify.apply import (
+    SCORE_SCHEMA,
+    TAGS,
+    apply_classifiers,
+    score_batches,
+    score_histogram,
+)
 from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
 from corpus_dag.classify.models import load_model
 from corpus_dag.classify.train import labels_for, train_classifier

@@ -15,7 +15,13 @@ from assets.common.partitions import DATE_SOURCE, SOURCES, dims_for, partition_d
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
-from corpus_dag.quality.coherence import COHERENCE_SCHEMA, CoherenceCfg, coherence_split, fit_coherence_thresholds, score_coherence
+from corpus_dag.quality.coherence import (
+    COHERENCE_SCHEMA,
+    CoherenceCfg,
+    coherence_split,
+    fit_coherence_thresholds,
+    score_coherence,
+)
 from corpus_dag.quality.perplexity import BACKENDS, PplConfig, load_scorer
 from corpus_dag.sources import KINDS
 from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.metrics import precision_score, recall_score
 
 from corpus_dag.classify.config import ClassifierSpec
-from corpus_dag.classify.models import publish, fit, load_built
+from corpus_dag.classify.models import fit, load_built, publish
 from corpus_dag.exam.labels import held_out
 from corpus_dag.storage import CorpusStore
 
