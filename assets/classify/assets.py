@@ -26,6 +26,7 @@ from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
 # The documents the classifiers read (re-pointed to `safety_documents` once that stage exists).
 CLASSIFY_INPUT = "filtered_documents"
 COMMON = {"owners": ["team:corpus"], "group_name": "classify"}
+load_classifiers(DEFAULT_CONFIG)  # a malformed shipped config fails at definitions load, naming model and key
 
 
 class ClassifierFileConfig(dg.Config):
