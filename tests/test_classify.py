@@ -250,17 +250,3 @@ def test_models_and_labels_on_s3(s3_root, labelled):
         train_classifier(store, s, rows, log=lambda *_: None)
         assert store.exists(s.path) and load_model(store, s).scores(["x", AD + "x"]).shape == (2,)
 
-
-@pytest.mark.slow
-def test_scoring_in_two_processes_equals_in_process(tmp_path, labelled):
-    from corpus_dag.classify.apply import score_batches
-
-    store = CorpusStore(str(tmp_path))
-    s = spec(kind="fasttext", path="models/ads.bin", train={"epochs": 10})
-    train_classifier(store, s, labelled)
-    models = [(s, load_model(store, s))]
-    docs = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(labelled))], "text": [r["text"] for r in labelled]})
-    batches = list(docs.iter_slices(50))
-    one = pl.concat(score_batches(batches, models, store.root_url, workers=1))
-    two = pl.concat(score_batches(batches, models, store.root_url, workers=2))
-    assert one.height == docs.height and one.equals(two)

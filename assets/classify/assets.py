@@ -15,7 +15,7 @@ from corpus_dag.classify.apply import (
     SCORE_SCHEMA,
     TAGS,
     apply_classifiers,
-    score_batches,
+    score_documents,
     score_histogram,
 )
 from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
@@ -75,7 +75,6 @@ def quality_classifiers(context: dg.AssetExecutionContext, config: TrainClassifi
 
 class ScoreConfig(ClassifierFileConfig):
     batch_rows: int = Field(default=5_000, description="Documents per scoring batch.")
-    workers: int = Field(default=2, description="Scoring processes when the partition has more than one batch (1: in the step's process).")
 
 
 @dg.asset(
@@ -93,18 +92,12 @@ def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, stora
     store = storage.store()
     specs = config.specs()
     models = [(spec, load_model(store, spec)) for spec in specs]  # every model file checked before any work
-    workers = config.workers if docs.num_rows > config.batch_rows else 1
     rel = CorpusStore.partition_path("quality_scores", dims)
     text_bytes, started = 0, time.monotonic()
-
-    def batches():
-        nonlocal text_bytes
-        for batch in docs.iter_batches(columns=["doc_id", "text"], batch_rows=config.batch_rows):
-            text_bytes += int(batch["text"].str.len_bytes().sum() or 0)
-            yield batch
-
     with store.parquet_writer(rel, arrow_schema(SCORE_SCHEMA)) as writer:
-        writer.write_all(score_batches(batches(), models, store.root_url, workers))
+        for batch in docs.iter_batches(columns=["doc_id", "text"], batch_rows=config.batch_rows):
+            writer.write(score_documents(batch, models))
+            text_bytes += int(batch["text"].str.len_bytes().sum() or 0)
     seconds = time.monotonic() - started
     written = store.read(rel, ["model", "score"])
     return dg.MaterializeResult(
@@ -114,7 +107,6 @@ def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, stora
             "models": [s.name for s in specs],
             "score_histogram": dg.MetadataValue.json(score_histogram(written)),
             "mb_per_s": round(text_bytes / 1e6 / seconds, 2) if seconds else None,
-            "workers": workers,
         }
     )
 

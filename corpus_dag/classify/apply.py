@@ -7,17 +7,10 @@ document (the first such model in config order names the reason, with its score 
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-
 import polars as pl
 
 from corpus_dag.accounting import DETAIL, Split, split_by_reason
 from corpus_dag.classify.config import ClassifierSpec
-from corpus_dag.classify.models import load_model
-from corpus_dag.storage import CorpusStore
 
 SCORE_SCHEMA = {"doc_id": pl.String, "model": pl.String, "label": pl.String, "score": pl.Float64}
 TAGS = "tags"
@@ -33,36 +26,6 @@ def score_documents(docs: pl.DataFrame, models: list[tuple[ClassifierSpec, objec
         for spec, model in models
     ]
     return pl.concat(frames) if frames else pl.DataFrame(schema=SCORE_SCHEMA)
-
-
-_worker_models: list = []
-
-
-def _load_worker(root: str, specs: list[ClassifierSpec]) -> None:
-    _worker_models[:] = [(spec, load_model(CorpusStore(root), spec)) for spec in specs]
-
-
-def _score_in_worker(batch: pl.DataFrame) -> pl.DataFrame:
-    return score_documents(batch, _worker_models)
-
-
-def score_batches(batches: Iterable[pl.DataFrame], models: list[tuple[ClassifierSpec, object]], root: str,
-                  workers: int = 1) -> Iterator[pl.DataFrame]:
-    """`score_documents` over batches, in order. workers > 1: that many processes, each loading its
-    own copy of the models from `root` (fastText's predict holds the GIL, so threads would not add
-    cores); at most 2 x workers batches in flight, so memory stays bounded."""
-    if workers <= 1:
-        yield from (score_documents(batch, models) for batch in batches)
-        return
-    specs = [spec for spec, _ in models]
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_load_worker, initargs=(root, specs)) as pool:
-        pending = deque()
-        for batch in batches:
-            pending.append(pool.submit(_score_in_worker, batch))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _col(spec: ClassifierSpec) -> str:

@@ -19,20 +19,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from corpus_dag.classify.config import ClassifierSpec
-from corpus_dag.exam.features import NgramCfg, char_ngrams
 from corpus_dag.exam.transformer import TransformerCfg, train_transformer
 from corpus_dag.storage import CorpusStore
+
+if TYPE_CHECKING:  # scikit-learn and numba take seconds to import: imported where the ngram kind needs them
+    from sklearn.linear_model import LogisticRegression
+
+    from corpus_dag.exam.features import NgramCfg
 
 OTHER = "other"  # the negative class of a trained model
 # One-vs-all loss: softmax at these learning rates hits "Encountered NaN" on small, separable label sets.
 FASTTEXT_PARAMS = {"lr": 0.5, "dim": 32, "wordNgrams": 2, "minn": 0, "maxn": 0, "minCount": 1, "loss": "ova"}
-# A bigger n-gram window than the question classifier's: documents, not fragments.
-NGRAM = NgramCfg(dim=1 << 18, head_chars=1500, tail_chars=500)
+# A bigger n-gram window than the question classifier's (corpus_dag.exam.features.NgramCfg): documents, not fragments.
+NGRAM = {"dim": 1 << 18, "head_chars": 1500, "tail_chars": 500}
 
 
 class ModelFileError(RuntimeError):
@@ -59,6 +63,8 @@ class NgramClassifier:
     label: str
 
     def scores(self, texts: list[str]) -> np.ndarray:
+        from corpus_dag.exam.features import char_ngrams
+
         if not texts:
             return np.zeros(0)
         column = list(self.clf.classes_).index(self.label)
@@ -167,9 +173,14 @@ def publish(store: CorpusStore, spec: ClassifierSpec, built: Path) -> None:
 
 # ---- training -----------------------------------------------------------------------------------
 def _fit_ngram(texts: list[str], y: np.ndarray, spec: ClassifierSpec, out: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from corpus_dag.exam.features import NgramCfg, char_ngrams
+
+    ngram = NgramCfg(**NGRAM)
     clf = LogisticRegression(C=10.0, max_iter=400, class_weight="balanced")
-    clf.fit(char_ngrams(texts, NGRAM), np.where(y, spec.label, OTHER))
-    out.write_bytes(pickle.dumps(NgramClassifier(clf, NGRAM, spec.label), protocol=pickle.HIGHEST_PROTOCOL))
+    clf.fit(char_ngrams(texts, ngram), np.where(y, spec.label, OTHER))
+    out.write_bytes(pickle.dumps(NgramClassifier(clf, ngram, spec.label), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _fit_fasttext(texts: list[str], y: np.ndarray, spec: ClassifierSpec, out: Path, seed: int) -> None:
