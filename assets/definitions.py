@@ -1,15 +1,15 @@
 """The one `Definitions` of corpus_dag: every area's assets and checks, plus jobs, sensor, schedule."""
 import dagster as dg
 
-from assets import curate, dedup, exam, ingest, quality, rebuild, safety
+from assets import classify, curate, dedup, exam, ingest, quality, rebuild, safety
 from assets.common.engine import CorpusEngine
 from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.ingest.sensors import nightly_schedule, raw_files_sensor
 
-AREAS = [ingest, exam, rebuild, dedup, quality, safety, curate]
+AREAS = [ingest, exam, rebuild, dedup, quality, safety, classify, curate]
 # Stages that aggregate over many partitions (all dates of a source, or a reference sample).
-GLOBAL_STAGES = ["dedup_clusters", "math_dedup_clusters", "ppl_thresholds"]
+GLOBAL_STAGES = ["dedup_clusters", "math_dedup_clusters", "ppl_thresholds", "coherence_thresholds"]
 
 
 def corpus_resources(root: str | None = None, engine: CorpusEngine | None = None) -> dict:

@@ -55,3 +55,16 @@ def stop_process_group(proc, timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def with_stand_ins(assets: list) -> list:
+    """`assets` plus an external spec for every upstream asset none of them produces, so a test can
+    materialize one area with its inputs written by hand (as a finished upstream stage would)."""
+    import dagster as dg
+
+    from assets.common.partitions import DATE_SOURCE
+
+    defs = [a for a in assets if isinstance(a, dg.AssetsDefinition)]
+    produced = {k for a in defs for k in a.keys}
+    needed = {dep.asset_key for a in defs for spec in a.specs for dep in spec.deps} - produced
+    return [*assets, *(dg.AssetSpec(k, partitions_def=DATE_SOURCE) for k in sorted(needed, key=str))]

@@ -37,6 +37,7 @@ from corpus_dag.quality.thresholds import (
 from corpus_dag.storage import PartitionData
 
 FILTER_INPUT = "deduplicated_documents"
+PPL_INPUT = "coherence_documents"  # filtered -> safety -> classifiers -> coherence -> perplexity
 COMMON = {"owners": ["team:corpus"], "group_name": "quality"}
 
 
@@ -112,8 +113,8 @@ def ppl_config(config: PerplexityConfig) -> PplConfig:
 
 @dg.asset(
     partitions_def=DATE_SOURCE,
-    ins={"docs": dg.AssetIn("filtered_documents")},
-    description="One row per filtered document: `ppl` under the reference LM over its first `window_tokens` tokens, "
+    ins={"docs": dg.AssetIn(PPL_INPUT)},
+    description="One row per document of coherence_documents: `ppl` under the reference LM over its first `window_tokens` tokens, "
     "`n_tokens` (whole document), `n_scored`, `truncated`, and its `token_bucket`.",
     kinds={"vllm", "polars", "parquet"},
     tags={"stage": "perplexity"},
@@ -209,11 +210,11 @@ class QualityConfig(dg.Config):
         "with `ppl`, `n_tokens`, `token_bucket`.",
         dropped_doc="Documents cut by perplexity: reason ppl_above_bucket_high (noise) / ppl_below_bucket_low "
         "(copied, templated) / ppl_unscored / ppl_missing, with `ppl` and the bucket's `low`, `high`.",
-        deps=["filtered_documents", "perplexity_scores", "ppl_thresholds"],
+        deps=[PPL_INPUT, "perplexity_scores", "ppl_thresholds"],
         stage="perplexity",
         **COMMON,
     ),
-    ins={"docs": dg.AssetIn("filtered_documents"), "scores": dg.AssetIn("perplexity_scores"),
+    ins={"docs": dg.AssetIn(PPL_INPUT), "scores": dg.AssetIn("perplexity_scores"),
          "thresholds": dg.AssetIn("ppl_thresholds")},
     partitions_def=DATE_SOURCE,
     can_subset=False,

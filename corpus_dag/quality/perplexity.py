@@ -25,7 +25,9 @@ import polars as pl
 from corpus_dag.engine import BatchStep
 
 BACKENDS = ("vllm", "transformers")
-DEFAULT_BUCKET_EDGES = (64, 128, 256, 512, 1024)
+# Doubling token-length buckets up to 128K tokens: long-context documents (books, patents, reports)
+# get cut-offs of their own instead of sharing the last bucket with 2K-token pages.
+DEFAULT_BUCKET_EDGES = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 SCORE_SCHEMA = {
     "doc_id": pl.String,

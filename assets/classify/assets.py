@@ -1,0 +1,151 @@
+"""`quality_classifiers` (training), `quality_scores`, `classified_documents` + `classifier_drops`."""
+
+import time
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from assets.common.metadata import markdown_table
+from assets.common.partitions import DATE_SOURCE
+from assets.common.stage import Out, split_specs, stream_split, write_outputs
+from assets.common.storage import CorpusStorage
+from corpus_dag.accounting import REASON
+from corpus_dag.classify.apply import (
+    SCORE_SCHEMA,
+    TAGS,
+    apply_classifiers,
+    score_documents,
+    score_histogram,
+)
+from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
+from corpus_dag.classify.models import load_model
+from corpus_dag.classify.train import labels_for, train_classifier
+from corpus_dag.storage import PartitionData
+
+# The documents the classifiers read (re-pointed to `safety_documents` once that stage exists).
+CLASSIFY_INPUT = "safety_documents"  # after the safety stage
+COMMON = {"owners": ["team:corpus"], "group_name": "classify"}
+load_classifiers(DEFAULT_CONFIG)  # a malformed shipped config fails at definitions load, naming model and key
+
+
+class ClassifierFileConfig(dg.Config):
+    config_file: str = Field(default=str(DEFAULT_CONFIG), description="The classifiers YAML (models, thresholds, actions).")
+
+    def specs(self) -> list[ClassifierSpec]:
+        return load_classifiers(self.config_file)
+
+
+class TrainClassifiersConfig(ClassifierFileConfig):
+    only: list[str] = Field(default=[], description="Train only these models (names); empty: every model with train.enabled.")
+    seed: int = Field(default=0, description="Seed of the fastText and transformers training.")
+
+
+@dg.asset(
+    description="Trains every model of config/classifiers.yaml whose `train.enabled` is true (fastText, a small "
+    "transformers encoder from scratch, or char n-gram logistic regression) from `{CORPUS_ROOT}/labels/{name}.jsonl`, "
+    "else the shipped DEMO labels (samples/labels), and writes it to its `path` under CORPUS_ROOT; held-out "
+    "precision/recall per model in metadata.",
+    kinds={"fasttext", "pytorch", "scikit-learn"},
+    tags={"stage": "classify"},
+    **COMMON,
+)
+def quality_classifiers(context: dg.AssetExecutionContext, config: TrainClassifiersConfig, storage: CorpusStorage) -> dg.MaterializeResult:
+    """Re-materialize after adding labels under {CORPUS_ROOT}/labels/."""
+    store = storage.store()
+    specs = config.specs()
+    unknown = sorted(set(config.only) - {s.name for s in specs})
+    if unknown:
+        raise dg.Failure(f"quality_classifiers: `only` names models not in {config.config_file}: {unknown}")
+    metrics, flat = {}, {}
+    for spec in specs:
+        if not spec.train.enabled or (config.only and spec.name not in config.only):
+            continue
+        rows, origin = labels_for(store, spec)
+        started = time.monotonic()
+        m = train_classifier(store, spec, rows, seed=config.seed, log=context.log.info)
+        metrics[spec.name] = m | {"labels": origin, "path": store.url(spec.path), "seconds": round(time.monotonic() - started, 1)}
+        flat |= {f"{spec.name}_precision": m["precision"], f"{spec.name}_recall": m["recall"]}
+        context.log.info(f"{spec.name} ({spec.kind}): precision {m['precision']}, recall {m['recall']} on {m['n_test']} held-out rows")
+    table = pl.DataFrame([{"model": k, **{c: v[c] for c in ("kind", "label", "threshold", "precision", "recall", "n_train", "n_test")}}
+                          for k, v in metrics.items()])
+    return dg.MaterializeResult(metadata={**flat, "models": dg.MetadataValue.json(metrics),
+                                          "summary": dg.MetadataValue.md(markdown_table(table, max_rows=50))})
+
+
+class ScoreConfig(ClassifierFileConfig):
+    batch_rows: int = Field(default=5_000, description="Documents per scoring batch.")
+
+
+@dg.asset(
+    partitions_def=DATE_SOURCE,
+    ins={"docs": dg.AssetIn(CLASSIFY_INPUT)},
+    deps=["quality_classifiers"],
+    description=f"One row per {CLASSIFY_INPUT} document and configured model: `doc_id`, `model`, `label`, `score` "
+    "(the model's probability of its label).",
+    kinds={"fasttext", "polars", "parquet"},
+    tags={"stage": "classify"},
+    **COMMON,
+)
+def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, storage: CorpusStorage, docs: PartitionData) -> dg.MaterializeResult:
+    store = storage.store()
+    specs = config.specs()
+    models = [(spec, load_model(store, spec)) for spec in specs]  # every model file checked before any work
+    out = Out("quality_scores", SCORE_SCHEMA)
+
+    def fill(writers):
+        text_bytes, started, written = 0, time.monotonic(), []
+        for batch in docs.iter_batches(columns=["doc_id", "text"], batch_rows=config.batch_rows):
+            scores = score_documents(batch, models)
+            writers[out.asset].write(scores)
+            written.append(scores.select("model", "score"))
+            text_bytes += int(batch["text"].str.len_bytes().sum() or 0)
+        seconds = time.monotonic() - started
+        all_scores = pl.concat(written) if written else pl.DataFrame(schema={"model": pl.String, "score": pl.Float64})
+        return {
+            "documents": docs.num_rows,
+            "models": [s.name for s in specs],
+            "score_histogram": dg.MetadataValue.json(score_histogram(all_scores)),
+            "mb_per_s": round(text_bytes / 1e6 / seconds, 2) if seconds else None,
+        }
+
+    return write_outputs(context, store, [out], fill)[0]
+
+
+class ApplyConfig(ClassifierFileConfig):
+    batch_rows: int = Field(default=20_000, description="Documents per batch.")
+
+
+@dg.multi_asset(
+    specs=split_specs(
+        "classified_documents",
+        "classifier_drops",
+        kept_doc=f"{CLASSIFY_INPUT} rows no `drop` model scored over its threshold, plus `tags` (the `tag` models "
+        "over their threshold).",
+        dropped_doc="Rows a `drop` model scored over its threshold: reason `classifier NAME — score S >= threshold T` "
+        "(or classifier_score_missing), plus `tags`.",
+        deps=[CLASSIFY_INPUT, "quality_scores"],  # read through `ins`
+        stage="classify",
+        **COMMON,
+    ),
+    ins={"docs": dg.AssetIn(CLASSIFY_INPUT), "scores": dg.AssetIn("quality_scores")},
+    partitions_def=DATE_SOURCE,
+    can_subset=False,
+)
+def classified_documents(context: dg.AssetExecutionContext, config: ApplyConfig, storage: CorpusStorage,
+                         docs: PartitionData, scores: PartitionData):
+    """Apply each model's threshold and action (scores of one partition fit in memory: no text)."""
+    store = storage.store()
+    specs = config.specs()
+    score_rows = scores.read()
+    schema = docs.schema | {TAGS: pl.List(pl.String)}
+
+    def splits():
+        for batch in docs.iter_batches(batch_rows=config.batch_rows):
+            yield apply_classifiers(batch, score_rows, specs)
+
+    def extra(_tally):
+        return {"rules": dg.MetadataValue.json({s.name: {"threshold": s.threshold, "action": s.action} for s in specs})}
+
+    yield from stream_split(context, store, splits(), Out("classified_documents", schema),
+                            Out("classifier_drops", schema | {REASON: pl.String}), extra_metadata=extra)
