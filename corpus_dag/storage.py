@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = str(REPO_ROOT / ".corpus")
-RAW_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+# Raw file names the reader takes, compared in lower case: JSON lines, plain or compressed, and Parquet.
+RAW_SUFFIXES = tuple(f"{b}{c}" for b in (".jsonl", ".ndjson", ".json") for c in ("", ".gz", ".zst", ".bz2", ".xz")) + (".parquet",)
 DATA_FILE = "data.parquet"
 
 
@@ -167,8 +168,13 @@ class CorpusStore:
             yield pf
 
     # ---- raw input --------------------------------------------------------------------------
-    def raw_files(self, source: str | None = None, date: str | None = None) -> dict[tuple[str, str], list[RawFile]]:
-        """Raw files grouped by (source, date), following `raw/{source}/{YYYY-MM-DD}/file`."""
+    def raw_files(
+        self, source: str | None = None, date: str | None = None, skipped: list[str] | None = None
+    ) -> dict[tuple[str, str], list[RawFile]]:
+        """Raw files grouped by (source, date), following `raw/{source}/{YYYY-MM-DD}/file`.
+
+        Files the reader does not take (other suffixes, hidden names, anything in a subfolder) are
+        appended to `skipped` (paths), so callers can name them rather than drop them silently."""
         prefix = posixpath.join(self.base, "raw", *(p for p in (source, date) if p))
         if not self.fs.exists(prefix):
             return {}
@@ -176,7 +182,9 @@ class CorpusStore:
         for path, info in sorted(self.fs.find(prefix, detail=True).items()):
             rel = posixpath.relpath(path, posixpath.join(self.base, "raw")).split("/")
             name = rel[-1]
-            if len(rel) != 3 or name.startswith((".", "_")) or not name.endswith(RAW_SUFFIXES):
+            if len(rel) != 3 or name.startswith((".", "_")) or not name.lower().endswith(RAW_SUFFIXES):
+                if skipped is not None:
+                    skipped.append(path)
                 continue
             stamp = info.get("ETag") or info.get("mtime") or info.get("LastModified") or ""
             fp = f"{info.get('size', 0)}:{stamp}"
