@@ -39,6 +39,24 @@ def extract_page(html: str, url: str | None = None) -> Page:
 
 
 @cache
+def _fix_encoding() -> Callable[[str], str]:
+    """ftfy limited to undoing wrong decodings: its defaults would also turn Chinese full-width
+    punctuation (，！（）) into ASCII, uncurl quotes and unescape HTML entities in plain text."""
+    import ftfy
+
+    cfg = ftfy.TextFixerConfig(
+        unescape_html=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        uncurl_quotes=False,
+        fix_line_breaks=False,
+        remove_control_chars=False,
+        explain=False,
+    )
+    return lambda s: ftfy.fix_text(s, cfg)
+
+
+@cache
 def _t2s() -> Callable[[str], str]:
     import opencc
 
@@ -52,9 +70,7 @@ def text_fixer(t2s: bool, fix_mojibake: bool) -> Callable[[str], str] | None:
     """
     steps: list[Callable[[str], str]] = []
     if fix_mojibake:
-        import ftfy
-
-        steps.append(ftfy.fix_text)
+        steps.append(_fix_encoding())
     if t2s:
         steps.append(_t2s())
     if not steps:
