@@ -59,7 +59,7 @@ def _accounting(context, store: CorpusStore, dims: dict[str, str]):
     rate = rejected / read if read else 0.0
     bound = SOURCES.get(dims["source"]).settings.get("max_rejected_rate", SOURCES.max_rejected_rate)
     return [
-        metric_outcome(f"records read {read} - kept {kept} - rejected {rejected}", read - kept - rejected, 0, 0),
+        metric_outcome(f"records read {read} (a damaged file: 1, its quarantine row) - kept {kept} - rejected {rejected}", read - kept - rejected, 0, 0),
         metric_outcome(f"damaged files not quarantined or quarantined but intact: {unmatched}", len(unmatched), 0, 0),
         metric_outcome("rejected rate", rate, None, bound),
     ]
