@@ -6,7 +6,8 @@ Peer, side by side in this script: polars' own `read_ndjson` + `write_parquet` (
 no per-record validation); for the checks, the previous way: the whole partition's columns through
 pandas into GX. Each run happens in a fresh subprocess so ru_maxrss is its own.
 
-Paths: `corpus_dag` (the reader alone), `dagster` (the real `raw_documents` asset and both of its
+Paths: `corpus_dag` (the reader alone), `stage` (the real `raw_documents` asset through Dagster,
+no checks: the stage's own peak in the same framework), `dagster` (the asset and both of its
 checks, materialized through Dagster in one process), `checks` (the two checks alone, re-run on the
 stored partition), `gx_whole` (schema suite over the whole partition in pandas: the old check).
 
@@ -27,9 +28,9 @@ from corpus_dag.storage import CorpusStore, arrow_schema
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 mode, src, out = sys.argv[1:4]
 PK, DIMS = "2026-11-20|web", {"source": "web", "date": "2026-11-20"}
-if mode in ("dagster", "checks", "gx_whole"):
+if mode in ("stage", "dagster", "checks", "gx_whole"):
     os.environ["CORPUS_ROOT"], os.environ["DAGSTER_HOME"] = out + "/corpus", out + "/home"
-    if mode == "dagster":
+    if mode in ("stage", "dagster"):
         raw = pathlib.Path(out, "corpus/raw/web/2026-11-20")
         raw.mkdir(parents=True)
         os.link(src, raw / "in.jsonl")
@@ -40,7 +41,12 @@ if mode in ("dagster", "checks", "gx_whole"):
     from assets.definitions import defs
 passed = ""
 t = time.perf_counter()
-if mode == "dagster":
+if mode == "stage":
+    with dg.DagsterInstance.get() as instance:
+        selection = dg.AssetSelection.assets("raw_documents", "rejected_documents").without_checks()
+        result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance, resources=defs.resources,
+                                selection=selection, partition_key=PK)
+elif mode == "dagster":
     with dg.DagsterInstance.get() as instance:
         result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance, resources=defs.resources,
                                 selection=["raw_documents", "rejected_documents"], partition_key=PK, raise_on_error=False)
@@ -68,6 +74,9 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 
+PATHS = ["corpus_dag", "polars", "stage", "dagster", "checks", "gx_whole"]
+
+
 def make_corpus(path: Path, mb: int) -> None:
     rng = random.Random(0)
     words = "the of a training corpus document model data 数据 训练 语料 文档 试卷 题目 答案".split()
@@ -92,8 +101,10 @@ def run(mode: str, src: Path, out: Path) -> tuple[float, float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sizes", type=int, nargs="+", help="input sizes in MB (default 100 400; --quick: 20 80)")
+    ap.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
     args = ap.parse_args()
-    sizes = [20, 80] if args.quick else [100, 400]
+    sizes = args.sizes or ([20, 80] if args.quick else [100, 400])
     print(f"{'input':>8} {'path':<12} {'MB/s':>7} {'peak RSS MB':>12} {'checks passed':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for mb in sizes:
@@ -101,15 +112,16 @@ def main() -> None:
             make_corpus(src, mb)
             real_mb = src.stat().st_size / 1e6
             figures = {}
-            for mode in ("corpus_dag", "polars", "dagster", "checks", "gx_whole"):
+            for mode in args.paths:
                 out = Path(tmp) / f"out_{'dagster' if mode in ('checks', 'gx_whole') else mode}_{mb}"
                 out.mkdir(exist_ok=True)
                 secs, rss, passed = run(mode, src, out)
                 figures[mode] = (real_mb / secs, rss)
                 print(f"{real_mb:>6.0f}MB {mode:<12} {real_mb / secs:>7.1f} {rss:>12.0f} {passed:>14}", flush=True)
-            ours, peer = figures["corpus_dag"], figures["polars"]
-            print(f"{'':>8} ratio corpus_dag/polars: speed {ours[0] / peer[0]:.2f}x, peak RSS {ours[1] / peer[1]:.2f}x")
-            print(f"{'':>8} checks alone / old whole-partition GX: peak RSS {figures['checks'][1] / figures['gx_whole'][1]:.2f}x")
+            for a, b, what in (("corpus_dag", "polars", "speed and peak RSS"), ("checks", "gx_whole", "peak RSS"), ("checks", "stage", "peak RSS")):
+                if a in figures and b in figures:
+                    speed = f"speed {figures[a][0] / figures[b][0]:.2f}x, " if what.startswith("speed") else ""
+                    print(f"{'':>8} ratio {a}/{b}: {speed}peak RSS {figures[a][1] / figures[b][1]:.2f}x")
 
 
 if __name__ == "__main__":

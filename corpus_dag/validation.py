@@ -92,8 +92,8 @@ def seeded_sample(batches: Iterable[pl.DataFrame], n_rows: int, k: int, seed: in
             picked.append(batch)
         else:
             lo, hi = np.searchsorted(take, [offset, offset + batch.height])
-            if hi > lo:
-                picked.append(batch[take[lo:hi] - offset])
+            if hi > lo:  # copied out: a gather of string views would keep the whole batch's buffers alive
+                picked.append(pl.from_arrow(batch[take[lo:hi] - offset].to_arrow(compat_level=pl.CompatLevel.oldest())))
         offset += batch.height
     return pl.concat(picked) if picked else pl.DataFrame()
 
@@ -128,9 +128,11 @@ class _RowRule:
         repeated = hashes.filter(hashes.is_duplicated()).unique()
         if repeated.is_empty():
             return 0
-        values = [b.get_column(self.column).drop_nulls() for b in batches([self.column])]
-        suspects = pl.concat([v.filter(v.hash(seed=0).is_in(repeated)) for v in values])
-        return int(suspects.is_duplicated().sum())
+        suspects: list = []
+        for batch in batches([self.column]):
+            col = batch.get_column(self.column).drop_nulls()
+            suspects += col.filter(col.hash(seed=0).is_in(repeated)).to_list()
+        return int(pl.Series(suspects).is_duplicated().sum())
 
     def outcome(self, batches: Callable[[list[str]], Iterable[pl.DataFrame]]) -> ExpectationOutcome:
         if self.kind == "unique":
