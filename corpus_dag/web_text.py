@@ -5,6 +5,7 @@ Pure functions over strings, used by the raw reader (corpus_dag.ingest) for reco
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -23,8 +24,14 @@ def extract_page(html: str, url: str | None = None) -> Page:
     """Main text and title of an HTML page (trafilatura: boilerplate, menus and comments removed)."""
     import trafilatura  # heavy import: only when a source carries html
 
+    # A bad page is reported once, as its rejected row; trafilatura would also log an ERROR per page.
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     if not html.strip():
         return Page(reason="html_empty")
+    try:
+        html.encode("utf-8")
+    except UnicodeEncodeError:  # lxml silently truncates at a lone surrogate
+        return Page(reason="invalid_characters: lone surrogate in html")
     try:
         tree = trafilatura.load_html(html)
         if tree is None:

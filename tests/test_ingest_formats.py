@@ -153,13 +153,21 @@ def test_bad_pages_are_rejected_rows_not_failures(tmp_path):
         {"id": "empty", "html": "   "},
         {"id": "no_text", "html": "<html><body><div><span></span></div></body></html>"},
         {"id": "wrong", "html": 42},
+        {"id": "garbage", "html": "\x00\x01"},
+        {"id": "surrogate", "html": "<html><body><p>ab\ud800cd</p></body></html>"},
         {"id": "good", "html": PAGE},
     ]
     path = tmp_path / "pages.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in pages))
     kept, rejected = read_all(path)
     assert kept["doc_id"].to_list() == ["good"]
-    assert rejected["reason"].to_list() == ["html_empty", "html_no_main_text", "wrong_type: html is int"]
+    assert rejected["reason"].to_list() == [
+        "html_empty",
+        "html_no_main_text",
+        "wrong_type: html is int",
+        "html_unparsable",
+        "invalid_characters: lone surrogate in html",
+    ]
     assert kept.height + rejected.height == count_records(FS, str(path))
 
 
