@@ -108,17 +108,16 @@ class _RowRule:
         self.hashes: list[pl.Series] = []
 
     def add(self, batch: pl.DataFrame) -> None:
-        col = batch.get_column(self.column)
-        if self.kind == "not_null":
-            self.checked += col.len()
-            self.unexpected += col.null_count()
-            return
-        col = col.drop_nulls()
-        self.checked += col.len()
         if self.kind == "unique":
+            col = batch.get_column(self.column).drop_nulls()
+            self.checked += col.len()
             self.hashes.append(col.hash(seed=0))
-        else:
-            self.unexpected += int(col.to_frame().select(self.bad(pl.col(self.column)).sum()).item() or 0)
+            return
+        c = pl.col(self.column)
+        counted, unexpected = (c.len(), c.is_null().sum()) if self.kind == "not_null" else (c.count(), self.bad(c).sum())
+        checked, bad = batch.select(counted.alias("checked"), unexpected.alias("bad")).row(0)  # no copy of the column
+        self.checked += checked
+        self.unexpected += int(bad or 0)
 
     def duplicates(self, batches: Callable[[list[str]], Iterable[pl.DataFrame]]) -> int:
         """Rows whose value occurs more than once: 8-byte hashes first, then a second pass over the

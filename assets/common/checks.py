@@ -20,7 +20,7 @@ from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import ExpectationOutcome, SuiteOutcome, run_suite, seeded_sample, whole_partition_outcomes
 
 SAMPLE_ROWS = 20_000  # rows GX sees: bounded memory in pandas, whatever the partition's size
-BATCH_ROWS = 10_000  # rows per streamed batch of the whole-partition pass
+BATCH_ROWS = 2_000  # rows per streamed batch (sample and whole-partition passes): small, so is the transient memory
 MetricsFn = Callable[[dg.AssetCheckExecutionContext, CorpusStore, dict[str, str]], list[ExpectationOutcome]]
 
 
