@@ -1,4 +1,5 @@
 """Ingest through the real Dagster instance: partitions, checks, sensor cursor, nightly schedule."""
+import bz2
 import datetime as dt
 import gzip
 import json
@@ -11,7 +12,8 @@ import zstandard
 from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusStorage
 from assets.definitions import defs
-from corpus_dag.storage import CorpusStore
+from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA, REJECTED_DOCUMENTS_SCHEMA, IngestCfg, PartitionReader
+from corpus_dag.storage import CorpusStore, arrow_schema
 from tests.helpers import BAD_RECORDS, write_jsonl
 
 PK = "2026-11-20|wenku"
@@ -157,3 +159,24 @@ def test_other_suffixes_are_read_and_skipped_files_are_named(corpus_root, dagste
     assert mat.metadata["skipped_files"].value == ["README.txt", "extra/c.jsonl"]
     logged = [e.message for e in dagster_instance.all_logs(result.run_id) if "skipped" in (e.message or "")]
     assert any("README.txt" in m for m in logged) and any("extra/c.jsonl" in m for m in logged)
+
+
+def test_accounting_check_accepts_a_quarantined_file(corpus_root, dagster_instance):
+    """What the reader writes with on_damaged_file="quarantine" reconciles: the damaged file is one
+    rejected row, and the independent counter finds the same file damaged."""
+    good = seed(corpus_root, n_good=30)
+    cut = good.parent / "cut.jsonl.bz2"
+    blob = bz2.compress(b"".join(b'{"text": "bz2 doc %d"}\n' % i for i in range(4000)))
+    cut.write_bytes(blob[: len(blob) // 2])
+    store = CorpusStore(corpus_root)
+    dims = {"source": "wenku", "date": "2026-11-20"}
+    reader = PartitionReader(store.fs, "wenku", dt.date(2026, 11, 20), IngestCfg(on_damaged_file="quarantine"))
+    with store.parquet_writer(CorpusStore.partition_path("raw_documents", dims), arrow_schema(RAW_DOCUMENTS_SCHEMA)) as kept, \
+            store.parquet_writer(CorpusStore.partition_path("rejected_documents", dims), arrow_schema(REJECTED_DOCUMENTS_SCHEMA)) as rejected:
+        for f in store.raw_files("wenku", "2026-11-20")[("wenku", "2026-11-20")]:
+            for split in reader.read(f.path):
+                kept.write(split.kept)
+                rejected.write(split.dropped)
+    assert (kept.rows, rejected.rows) == (30, 1)
+    check = checks_by_name(recheck(dagster_instance))["every_record_accounted"]
+    assert check.passed, check.metadata["outcomes"].value
