@@ -12,7 +12,12 @@ import zstandard
 from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusStorage
 from assets.definitions import defs
-from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA, REJECTED_DOCUMENTS_SCHEMA, IngestCfg, PartitionReader
+from corpus_dag.ingest import (
+    RAW_DOCUMENTS_SCHEMA,
+    REJECTED_DOCUMENTS_SCHEMA,
+    IngestCfg,
+    PartitionReader,
+)
 from corpus_dag.storage import CorpusStore, arrow_schema
 from tests.helpers import BAD_RECORDS, write_jsonl
 

@@ -12,7 +12,12 @@ import polars as pl
 import pytest
 import zstandard
 
-from corpus_dag.ingest import DamagedFileError, IngestCfg, PartitionReader, count_records
+from corpus_dag.ingest import (
+    DamagedFileError,
+    IngestCfg,
+    PartitionReader,
+    count_records,
+)
 from corpus_dag.storage import CorpusStore
 
 FS = fsspec.filesystem("file")

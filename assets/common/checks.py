@@ -17,7 +17,13 @@ import dagster as dg
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
 from corpus_dag.storage import CorpusStore, PartitionData
-from corpus_dag.validation import ExpectationOutcome, SuiteOutcome, run_suite, seeded_sample, whole_partition_outcomes
+from corpus_dag.validation import (
+    ExpectationOutcome,
+    SuiteOutcome,
+    run_suite,
+    seeded_sample,
+    whole_partition_outcomes,
+)
 
 SAMPLE_ROWS = 20_000  # rows GX sees: bounded memory in pandas, whatever the partition's size
 BATCH_ROWS = 2_000  # rows per streamed batch (sample and whole-partition passes): small, so is the transient memory
