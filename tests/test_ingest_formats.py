@@ -199,3 +199,22 @@ def test_mojibake_repair_leaves_sound_text_alone(tmp_path):
     path = tmp_path / "sound.jsonl"
     path.write_text(json.dumps({"id": "s", "text": sound}, ensure_ascii=False) + "\n")
     assert read_all(path, IngestCfg(fix_mojibake=True, t2s=True))[0]["text"][0] == sound
+
+
+@pytest.mark.slow
+def test_compressed_and_damaged_files_on_s3(s3_root):
+    store = CorpusStore()
+    blob = COMPRESS["zst"](jsonl(500))
+    store.write_bytes("raw/web/2026-11-21/ok.jsonl.zst", blob)
+    store.write_bytes("raw/web/2026-11-21/cut.jsonl.zst", blob[: len(blob) // 2])
+    store.write_bytes("raw/web/2026-11-21/notes.txt", b"hello")
+    skipped: list[str] = []
+    files = {Path(f.path).name: f.path for f in store.raw_files("web", "2026-11-21", skipped=skipped)[("web", "2026-11-21")]}
+    assert sorted(files) == ["cut.jsonl.zst", "ok.jsonl.zst"] and [Path(p).name for p in skipped] == ["notes.txt"]
+    reader = PartitionReader(store.fs, "web", DAY, IngestCfg(on_damaged_file="quarantine"))
+    assert sum(s.kept.height for s in reader.read(files["ok.jsonl.zst"])) == 500
+    assert count_records(store.fs, files["ok.jsonl.zst"]) == 500
+    dropped = pl.concat([s.dropped for s in reader.read(files["cut.jsonl.zst"])])
+    assert dropped["reason"][0].startswith("damaged_file: EOFError")
+    with pytest.raises(DamagedFileError, match="cut.jsonl.zst"):
+        count_records(store.fs, files["cut.jsonl.zst"])
