@@ -1,8 +1,15 @@
 """Ingest: throughput and peak memory of raw JSONL -> raw_documents Parquet, at two partition sizes.
 
-The claim under test: reading is streamed, so peak RSS stays flat when the partition grows.
+The claim under test: reading is streamed, so peak RSS stays flat when the partition grows, and
+so do the checks (GX on a bounded sample, whole-partition metrics over streamed batches).
 Peer, side by side in this script: polars' own `read_ndjson` + `write_parquet` (whole file in memory,
-no per-record validation). Each run happens in a fresh subprocess so ru_maxrss is its own.
+no per-record validation); for the checks, the previous way: the whole partition's columns through
+pandas into GX. Each run happens in a fresh subprocess so ru_maxrss is its own.
+
+Paths: `corpus_dag` (the reader alone), `stage` (the real `raw_documents` asset through Dagster,
+no checks: the stage's own peak in the same framework), `dagster` (the asset and both of its
+checks, materialized through Dagster in one process), `checks` (the two checks alone, re-run on the
+stored partition), `gx_whole` (schema suite over the whole partition in pandas: the old check).
 
     python -m benchmarks.bench_ingest [--quick]
 """
@@ -15,13 +22,47 @@ import tempfile
 from pathlib import Path
 
 CHILD = r"""
-import datetime as dt, resource, sys, time, fsspec, polars as pl
+import datetime as dt, os, pathlib, resource, shutil, sys, time, fsspec, polars as pl
 from corpus_dag.ingest import PartitionReader
 from corpus_dag.storage import CorpusStore, arrow_schema
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 mode, src, out = sys.argv[1:4]
+PK, DIMS = "2026-11-20|web", {"source": "web", "date": "2026-11-20"}
+if mode in ("stage", "dagster", "checks", "gx_whole"):
+    os.environ["CORPUS_ROOT"], os.environ["DAGSTER_HOME"] = out + "/corpus", out + "/home"
+    if mode in ("stage", "dagster"):
+        raw = pathlib.Path(out, "corpus/raw/web/2026-11-20")
+        raw.mkdir(parents=True)
+        os.link(src, raw / "in.jsonl")
+        os.makedirs(out + "/home")
+        shutil.copy("dagster.yaml", out + "/home/dagster.yaml")
+    import dagster as dg
+    from assets.common.partitions import DATE_SOURCE
+    from assets.definitions import defs
+passed = ""
 t = time.perf_counter()
-if mode == "corpus_dag":
+if mode == "stage":
+    with dg.DagsterInstance.get() as instance:
+        selection = dg.AssetSelection.assets("raw_documents", "rejected_documents").without_checks()
+        result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance, resources=defs.resources,
+                                selection=selection, partition_key=PK)
+elif mode == "dagster":
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance, resources=defs.resources,
+                                selection=["raw_documents", "rejected_documents"], partition_key=PK, raise_on_error=False)
+    passed = all(e.passed for e in result.get_asset_check_evaluations()) and len(result.get_asset_check_evaluations()) == 2
+elif mode == "checks":
+    job = dg.define_asset_job("checks", selection=dg.AssetSelection.checks_for_assets("raw_documents"), partitions_def=DATE_SOURCE)
+    job_def = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources, jobs=[job]).resolve_job_def("checks")
+    with dg.DagsterInstance.get() as instance:
+        result = job_def.execute_in_process(instance=instance, tags={"dagster/partition": PK}, raise_on_error=False)
+    passed = all(e.passed for e in result.get_asset_check_evaluations()) and len(result.get_asset_check_evaluations()) == 2
+elif mode == "gx_whole":
+    from assets.ingest.checks import _schema_expectations
+    from corpus_dag.validation import run_suite
+    frame = CorpusStore(os.environ["CORPUS_ROOT"]).read(CorpusStore.partition_path("raw_documents", DIMS), list(RAW_DOCUMENTS_SCHEMA))
+    passed = run_suite(frame, _schema_expectations(), name="whole").success
+elif mode == "corpus_dag":
     store = CorpusStore(out)
     reader = PartitionReader(fsspec.filesystem("file"), "web", dt.date(2026, 11, 21))
     with store.parquet_writer("raw_documents/data.parquet", arrow_schema(RAW_DOCUMENTS_SCHEMA)) as w:
@@ -29,8 +70,11 @@ if mode == "corpus_dag":
             w.write(split.kept)
 else:
     pl.read_ndjson(src).write_parquet(out + "/peer.parquet", compression="zstd")
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, passed)
 """
+
+
+PATHS = ["corpus_dag", "polars", "stage", "dagster", "checks", "gx_whole"]
 
 
 def make_corpus(path: Path, mb: int) -> None:
@@ -46,32 +90,38 @@ def make_corpus(path: Path, mb: int) -> None:
             i += 1
 
 
-def run(mode: str, src: Path, out: Path) -> tuple[float, float]:
-    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(src), str(out)], capture_output=True, text=True, check=True)
-    seconds, rss_kb = res.stdout.split()
-    return float(seconds), int(rss_kb) / 1024
+def run(mode: str, src: Path, out: Path) -> tuple[float, float, str]:
+    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(src), str(out)], capture_output=True, text=True, check=False)
+    if res.returncode:
+        raise RuntimeError(f"{mode} run failed:\n{res.stderr[-3000:]}")
+    seconds, rss_kb, *passed = res.stdout.strip().splitlines()[-1].split()
+    return float(seconds), int(rss_kb) / 1024, " ".join(passed)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sizes", type=int, nargs="+", help="input sizes in MB (default 100 400; --quick: 20 80)")
+    ap.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
     args = ap.parse_args()
-    sizes = [20, 80] if args.quick else [100, 400]
-    print(f"{'input':>8} {'path':<12} {'MB/s':>7} {'peak RSS MB':>12}")
+    sizes = args.sizes or ([20, 80] if args.quick else [100, 400])
+    print(f"{'input':>8} {'path':<12} {'MB/s':>7} {'peak RSS MB':>12} {'checks passed':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for mb in sizes:
             src = Path(tmp) / f"in_{mb}.jsonl"
             make_corpus(src, mb)
             real_mb = src.stat().st_size / 1e6
             figures = {}
-            for mode in ("corpus_dag", "polars"):
-                out = Path(tmp) / f"out_{mode}_{mb}"
-                out.mkdir()
-                secs, rss = run(mode, src, out)
+            for mode in args.paths:
+                out = Path(tmp) / f"out_{'dagster' if mode in ('checks', 'gx_whole') else mode}_{mb}"
+                out.mkdir(exist_ok=True)
+                secs, rss, passed = run(mode, src, out)
                 figures[mode] = (real_mb / secs, rss)
-                print(f"{real_mb:>6.0f}MB {mode:<12} {real_mb / secs:>7.1f} {rss:>12.0f}")
-            ours, peer = figures["corpus_dag"], figures["polars"]
-            print(f"{'':>8} ratio corpus_dag/polars: speed {ours[0] / peer[0]:.2f}x, peak RSS {ours[1] / peer[1]:.2f}x")
+                print(f"{real_mb:>6.0f}MB {mode:<12} {real_mb / secs:>7.1f} {rss:>12.0f} {passed:>14}", flush=True)
+            for a, b, what in (("corpus_dag", "polars", "speed and peak RSS"), ("checks", "gx_whole", "peak RSS"), ("checks", "stage", "peak RSS")):
+                if a in figures and b in figures:
+                    speed = f"speed {figures[a][0] / figures[b][0]:.2f}x, " if what.startswith("speed") else ""
+                    print(f"{'':>8} ratio {a}/{b}: {speed}peak RSS {figures[a][1] / figures[b][1]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,22 @@
 """Raw files -> `raw_documents` rows and `rejected_documents` rows, streamed in bounded batches.
 
-Input contract: `{root}/raw/{source}/{YYYY-MM-DD}/` holds `.jsonl`, `.jsonl.gz`, `.jsonl.zst` or
-`.parquet` files. A record needs `text`; `id`, `title`, `url` are optional; every other field is
-kept in `meta` as a JSON string. A bad record never fails the run: it becomes a rejected row with a
-reason, the file and the line. A missing or unreadable file is an error that names the file.
+Input contract: `{root}/raw/{source}/{YYYY-MM-DD}/` holds JSON-lines files (`.jsonl`, `.ndjson`,
+`.json`; plain or compressed `.gz`, `.zst`, `.bz2`, `.xz`; suffixes in any case) or `.parquet` files.
+A record needs `text`, or `html` from which the main text is extracted; `id`, `title`, `url` are
+optional; every other field is kept in `meta` as a JSON string. A bad record never fails the run:
+it becomes a rejected row with a reason, the file and the line. A missing or unreadable file is an
+error that names the file; so is a damaged one (a truncated or corrupt compressed stream, a broken
+Parquet file), unless `on_damaged_file="quarantine"`: then the whole file is one rejected row.
 """
 from __future__ import annotations
 
+import bz2
 import datetime as dt
 import gzip
 import hashlib
 import io
 import json
+import lzma
 import posixpath
 import zlib
 from collections.abc import Iterator
@@ -23,6 +28,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from corpus_dag.accounting import Split
+from corpus_dag.web_text import extract_page, text_fixer
 
 RAW_DOCUMENTS_SCHEMA = {
     "doc_id": pl.String,
@@ -43,34 +49,133 @@ REJECTED_DOCUMENTS_SCHEMA = {
     "reason": pl.String,
     "snippet": pl.String,
 }
-KNOWN_FIELDS = ("text", "id", "title", "url")
-UNREADABLE = (OSError, EOFError, zlib.error, zstandard.ZstdError, pa.ArrowException)
+KNOWN_FIELDS = ("text", "html", "id", "title", "url")
+CODECS = ("gz", "zst", "bz2", "xz")
+BOM = b"\xef\xbb\xbf"
+ON_DAMAGED = ("error", "quarantine")
+# What a decoder raises on bytes it cannot decode (storage errors are turned into RawFileError first).
+DAMAGE = (OSError, EOFError, zlib.error, zstandard.ZstdError, lzma.LZMAError, pa.ArrowException)
+CHUNK = 1 << 20
 
 
 class RawFileError(RuntimeError):
-    """A raw file that cannot be opened or decoded at all (names the file)."""
+    """A raw file that cannot be opened or read at all (names the file)."""
+
+
+class DamagedFileError(RawFileError):
+    """A raw file whose content is truncated or corrupt (names the file and what is wrong)."""
 
 
 @dataclass(frozen=True)
 class IngestCfg:
-    """batch_rows/batch_chars bound memory; max_chars rejects oversized records."""
+    """batch_rows/batch_chars bound memory; max_chars rejects oversized records.
+
+    on_damaged_file: "error" fails the run on a truncated/corrupt file; "quarantine" sets the whole
+    file aside as one rejected row (it is then decoded twice: once to verify, once to read).
+    t2s converts traditional to simplified Chinese (OpenCC); fix_mojibake repairs mis-decoded text
+    (ftfy); both apply to text and title, before the hash is taken.
+    """
 
     max_chars: int = 2_000_000
     batch_rows: int = 10_000
     batch_chars: int = 8_000_000
     snippet_chars: int = 200
+    on_damaged_file: str = "error"
+    t2s: bool = False
+    fix_mojibake: bool = False
+
+    def __post_init__(self):
+        if self.on_damaged_file not in ON_DAMAGED:
+            raise ValueError(f"on_damaged_file must be one of {ON_DAMAGED}, got {self.on_damaged_file!r}")
+
+
+def raw_format(path: str) -> tuple[str, str | None]:
+    """("jsonl" | "parquet", codec or None) from a raw file's name, case-insensitively."""
+    name = posixpath.basename(path).lower()
+    codec = next((c for c in CODECS if name.endswith("." + c)), None)
+    return ("parquet" if name.endswith(".parquet") else "jsonl"), codec
+
+
+class _Source(io.RawIOBase):
+    """The file's bytes as stored. A storage error here is re-raised as RawFileError, so that what a
+    decoder raises afterwards is known to be about the content (damage), not about the storage."""
+
+    def __init__(self, f, path: str):
+        self.f, self.path = f, path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        try:
+            data = self.f.read(len(b))
+        except OSError as e:
+            raise RawFileError(f"cannot read raw file {self.path}: {type(e).__name__}: {e}") from e
+        b[: len(data)] = data
+        return len(data)
+
+
+class _ZstdFrames(io.RawIOBase):
+    """Consecutive zstd frames, decoded; input that ends inside a frame raises EOFError.
+
+    zstandard's stream_reader returns the prefix of a truncated frame without a word, which is how
+    a half-copied file once lost half its records; the decompressor's end-of-frame flag does not lie.
+    """
+
+    def __init__(self, raw):
+        self.raw, self.zd, self.dec = raw, zstandard.ZstdDecompressor(), None
+        self.out, self.pos = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self.pos >= len(self.out):
+            chunk = self.raw.read(CHUNK)
+            if not chunk:
+                if self.dec is not None and not self.dec.eof:
+                    raise EOFError("zstd stream ends inside a frame (truncated)")
+                return 0
+            self.out, self.pos = self._decode(chunk), 0
+        n = min(len(b), len(self.out) - self.pos)
+        b[:n] = self.out[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def _decode(self, data: bytes) -> bytes:
+        parts = []
+        while data:
+            if self.dec is None or self.dec.eof:
+                self.dec = self.zd.decompressobj()
+            parts.append(self.dec.decompress(data))
+            data = self.dec.unused_data if self.dec.eof else b""
+        return b"".join(parts)
+
+
+def _decoder(codec: str | None, raw):
+    if codec == "gz":
+        return gzip.GzipFile(fileobj=raw)
+    if codec == "bz2":
+        return bz2.BZ2File(raw)
+    if codec == "xz":
+        return lzma.LZMAFile(raw)
+    if codec == "zst":
+        return _ZstdFrames(raw)
+    return raw
 
 
 def _open_text_lines(fs, path: str) -> Iterator[bytes]:
+    """The file's lines, decompressed; damage raises DamagedFileError naming the file."""
     raw = fs.open(path, "rb")
-    if path.endswith(".gz"):
-        stream = gzip.GzipFile(fileobj=raw)
-    elif path.endswith(".zst"):
-        stream = zstandard.ZstdDecompressor().stream_reader(raw)
-    else:
-        stream = raw
+    stream = _decoder(raw_format(path)[1], io.BufferedReader(_Source(raw, path), buffer_size=CHUNK))
     try:
-        yield from io.BufferedReader(stream, buffer_size=1 << 20)
+        yield from io.BufferedReader(stream, buffer_size=CHUNK)
+    except RawFileError:
+        raise
+    except FileNotFoundError as e:
+        raise RawFileError(f"raw file not found: {path}") from e
+    except DAMAGE as e:
+        raise DamagedFileError(f"damaged raw file {path}: {type(e).__name__}: {e}") from e
     finally:
         stream.close()
         raw.close()
@@ -154,6 +259,8 @@ def _records_jsonl(fs, path: str) -> Iterator[tuple[int, object, str | None, str
     """(line number, parsed record or None, rejection reason, snippet) per non-blank line."""
     for n, line in enumerate(_open_text_lines(fs, path), start=1):
         line = line.rstrip(b"\r\n")
+        if n == 1 and line.startswith(BOM):  # Windows exports start with a byte-order mark
+            line = line[len(BOM) :]
         if not line.strip():
             continue
         try:
@@ -170,13 +277,29 @@ def _records_jsonl(fs, path: str) -> Iterator[tuple[int, object, str | None, str
 
 
 def _records_parquet(fs, path: str, batch_rows: int) -> Iterator[tuple[int, object, str | None, str]]:
-    with fs.open(path, "rb") as f:
-        pf = pq.ParquetFile(f)
-        n = 0
-        for batch in pf.iter_batches(batch_size=batch_rows):
-            for rec in batch.to_pylist():
-                n += 1
-                yield n, rec, None, ""
+    try:
+        with fs.open(path, "rb") as f:
+            pf = pq.ParquetFile(f)
+            n = 0
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                for rec in batch.to_pylist():
+                    n += 1
+                    yield n, rec, None, ""
+    except (FileNotFoundError, PermissionError):
+        raise
+    except DAMAGE as e:
+        raise DamagedFileError(f"damaged raw file {path}: {type(e).__name__}: {e}") from e
+
+
+def verify_file(fs, path: str) -> None:
+    """Decode the whole file without keeping anything; raises DamagedFileError if it is damaged."""
+    kind, codec = raw_format(path)
+    if kind == "parquet":
+        for _ in _records_parquet(fs, path, 10_000):
+            pass
+    elif codec is not None:
+        for _ in _open_text_lines(fs, path):
+            pass
 
 
 class PartitionReader:
@@ -188,17 +311,24 @@ class PartitionReader:
     def __init__(self, fs, source: str, date: dt.date, cfg: IngestCfg = IngestCfg()):
         self.fs, self.source, self.date, self.cfg = fs, source, date, cfg
         self.seen_ids: set[bytes] = set()
+        self.fix = text_fixer(cfg.t2s, cfg.fix_mojibake)
 
     def read(self, path: str) -> Iterator[Split]:
         """Stream one raw file as Splits: kept = raw_documents rows, dropped = rejected_documents rows."""
         cfg, name = self.cfg, posixpath.basename(path)
         batch = _Batch(self.source, self.date, cfg)
+        if cfg.on_damaged_file == "quarantine":
+            try:
+                verify_file(self.fs, path)
+            except DamagedFileError as e:
+                cause = e.__cause__ or e
+                batch.reject(name, None, f"damaged_file: {type(cause).__name__}: {cause}", "")
+                yield batch.flush()
+                return
         try:
-            records = (
-                _records_parquet(self.fs, path, cfg.batch_rows) if path.endswith(".parquet") else _records_jsonl(self.fs, path)
-            )
+            records = _records_parquet(self.fs, path, cfg.batch_rows) if raw_format(path)[0] == "parquet" else _records_jsonl(self.fs, path)
             for line, rec, reason, snippet in records:
-                reason = reason or _check_record(rec, cfg)
+                reason = reason or self._prepare(rec) or _check_record(rec, cfg)
                 if reason is None:
                     reason = self._keep(batch, rec)
                 if reason:
@@ -208,9 +338,29 @@ class PartitionReader:
                     yield batch.flush()
         except FileNotFoundError as e:
             raise RawFileError(f"raw file not found: {path}") from e
-        except UNREADABLE as e:  # permissions, corrupt Parquet, broken compression stream, ...
+        except PermissionError as e:
             raise RawFileError(f"cannot read raw file {path}: {type(e).__name__}: {e}") from e
         yield batch.flush()
+
+    def _prepare(self, rec) -> str | None:
+        """Text from `html` when a record has no text; repairs the source asks for. Or a reason."""
+        if not isinstance(rec, dict):
+            return None
+        if rec.get("text") is None and rec.get("html") is not None:
+            if not isinstance(rec["html"], str):
+                return f"wrong_type: html is {type(rec['html']).__name__}"
+            url = rec.get("url") if isinstance(rec.get("url"), str) else None
+            page = extract_page(rec["html"], url)
+            if page.reason:
+                return page.reason
+            rec["text"] = page.text
+            if rec.get("title") is None:
+                rec["title"] = page.title
+        if self.fix is not None:
+            for field in ("text", "title"):
+                if isinstance(rec.get(field), str):
+                    rec[field] = self.fix(rec[field])
+        return None
 
     def _keep(self, batch: _Batch, rec: dict) -> str | None:
         """Add the record to the batch, or say why it cannot be kept."""
@@ -228,9 +378,52 @@ class PartitionReader:
         return None
 
 
+# ---- the independent count (the accounting check's side) ---------------------------------------
+ARROW_CODECS = {"gz": "gzip", "zst": "zstd", "bz2": "bz2"}
+
+
+def _xz_chunks(f) -> Iterator[bytes]:
+    """xz streams decoded with the decompressor's end-of-stream flag checked (Arrow has no xz)."""
+    dec = None
+    while chunk := f.read(CHUNK):
+        while chunk:
+            if dec is None or dec.eof:
+                dec = lzma.LZMADecompressor()
+            yield dec.decompress(chunk)
+            chunk = dec.unused_data if dec.eof else b""
+    if dec is not None and not dec.eof:
+        raise EOFError("xz stream ends before its end-of-stream marker (truncated)")
+
+
+def _verified_chunks(f, codec: str | None) -> Iterator[bytes]:
+    """Decoded bytes through a different decompressor than the reader's: Arrow's C++ codecs, which
+    fail on a stream that ends early or carries corrupt data."""
+    if codec is None:
+        yield from iter(lambda: f.read(CHUNK), b"")
+    elif codec == "xz":
+        yield from _xz_chunks(f)
+    else:
+        stream = pa.CompressedInputStream(pa.PythonFile(f, mode="r"), ARROW_CODECS[codec])
+        yield from iter(lambda: stream.read(CHUNK), b"")
+
+
 def count_records(fs, path: str) -> int:
-    """Records in a raw file counted independently of parsing (non-blank lines, or Parquet rows)."""
-    if path.endswith(".parquet"):
+    """Records in a raw file counted independently of parsing: non-blank lines (a leading BOM
+    ignored), or Parquet rows from the footer. A damaged file raises DamagedFileError."""
+    kind, codec = raw_format(path)
+    try:
         with fs.open(path, "rb") as f:
-            return pq.ParquetFile(f).metadata.num_rows
-    return sum(1 for line in _open_text_lines(fs, path) if line.strip())
+            if kind == "parquet":
+                return pq.ParquetFile(f).metadata.num_rows
+            n, tail, first = 0, b"", True
+            for chunk in _verified_chunks(f, codec):
+                lines = (tail + chunk).split(b"\n")
+                tail = lines.pop()
+                if first and lines:
+                    lines[0], first = lines[0].removeprefix(BOM), False
+                n += sum(1 for line in lines if line.strip())
+            return n + bool((tail.removeprefix(BOM) if first else tail).strip())
+    except (FileNotFoundError, PermissionError) as e:
+        raise RawFileError(f"cannot count records of raw file {path}: {type(e).__name__}: {e}") from e
+    except DAMAGE as e:
+        raise DamagedFileError(f"damaged raw file {path}: {type(e).__name__}: {e}") from e

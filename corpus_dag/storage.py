@@ -16,6 +16,7 @@ A folder written before manifests existed (a bare `data.parquet`) is still read 
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import os
@@ -34,7 +35,8 @@ import pyarrow.parquet as pq
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = str(REPO_ROOT / ".corpus")
-RAW_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+# Raw file names the reader takes, compared in lower case: JSON lines, plain or compressed, and Parquet.
+RAW_SUFFIXES = tuple(f"{b}{c}" for b in (".jsonl", ".ndjson", ".json") for c in ("", ".gz", ".zst", ".bz2", ".xz")) + (".parquet",)
 DATA_FILE = "data.parquet"
 MANIFEST = "_manifest.json"
 ROW_GROUP_ROWS = 8_192  # fixed row groups: a file's bytes depend on its rows only, not on how they were batched
@@ -97,6 +99,15 @@ class CorpusStore:
         if self.protocol == "file":
             self.fs.makedirs(self.base, exist_ok=True)
 
+    pin: str | None = None  # see pinned()
+
+    def pinned(self, version: str | None) -> CorpusStore:
+        """This store, reading `version` of every partition that has it (the outputs of one commit
+        share it) and the current version of the others."""
+        other = copy.copy(self)
+        other.pin = version
+        return other
+
     def __repr__(self) -> str:  # never show storage options: they may hold secrets
         return f"CorpusStore({self.root_url!r})"
 
@@ -129,6 +140,10 @@ class CorpusStore:
             return rel
         if version is not None:
             return posixpath.join(folder, _part_name(version))
+        if self.pin is not None:  # a check reading what its run wrote: that version where the folder has it
+            pinned = posixpath.join(folder, _part_name(self.pin))
+            if self.fs.exists(self.abs(pinned)):
+                return pinned
         entry = self._manifest_entry(folder)
         return posixpath.join(folder, entry["file"]) if entry else rel
 
@@ -302,8 +317,13 @@ class CorpusStore:
             yield pf
 
     # ---- raw input --------------------------------------------------------------------------
-    def raw_files(self, source: str | None = None, date: str | None = None) -> dict[tuple[str, str], list[RawFile]]:
-        """Raw files grouped by (source, date), following `raw/{source}/{YYYY-MM-DD}/file`."""
+    def raw_files(
+        self, source: str | None = None, date: str | None = None, skipped: list[str] | None = None
+    ) -> dict[tuple[str, str], list[RawFile]]:
+        """Raw files grouped by (source, date), following `raw/{source}/{YYYY-MM-DD}/file`.
+
+        Files the reader does not take (other suffixes, hidden names, anything in a subfolder) are
+        appended to `skipped` (paths), so callers can name them rather than drop them silently."""
         prefix = posixpath.join(self.base, "raw", *(p for p in (source, date) if p))
         if not self.fs.exists(prefix):
             return {}
@@ -311,7 +331,9 @@ class CorpusStore:
         for path, info in sorted(self.fs.find(prefix, detail=True).items()):
             rel = posixpath.relpath(path, posixpath.join(self.base, "raw")).split("/")
             name = rel[-1]
-            if len(rel) != 3 or name.startswith((".", "_")) or not name.endswith(RAW_SUFFIXES):
+            if len(rel) != 3 or name.startswith((".", "_")) or not name.lower().endswith(RAW_SUFFIXES):
+                if skipped is not None:
+                    skipped.append(path)
                 continue
             stamp = info.get("ETag") or info.get("mtime") or info.get("LastModified") or ""
             fp = f"{info.get('size', 0)}:{stamp}"

@@ -1,13 +1,18 @@
 """Run great_expectations 1.x suites over a frame and summarise the outcome.
 
 GX has no polars source: callers pass only the columns a suite needs (converted to pandas), and
-compute cheap whole-partition metrics (rates, quantiles) in polars themselves.
+compute cheap whole-partition metrics (rates, quantiles) in polars themselves. A partition can be
+larger than memory in pandas, so checks run GX on a seeded sample (`seeded_sample`) and judge the
+per-value expectations exactly over the whole partition in streamed polars batches
+(`whole_partition_outcomes`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 
@@ -74,3 +79,103 @@ def metric_outcome(name: str, value: float, low: float | None = None, high: floa
     ok = (low is None or value >= low) and (high is None or value <= high)
     bounds = f"[{'' if low is None else low}, {'' if high is None else high}]"
     return ExpectationOutcome(f"{name} within {bounds}", None, ok, observed=round(value, 6))
+
+
+# ---- bounded checks: GX on a seeded sample, exact whole-partition twins in polars ---------------
+def seeded_sample(batches: Iterable[pl.DataFrame], n_rows: int, k: int, seed: int) -> pl.DataFrame:
+    """Up to `k` rows drawn uniformly without replacement (seeded) from a partition of `n_rows`,
+    read one batch at a time: memory is one batch plus the sample, whatever the partition's size."""
+    take = np.sort(np.random.default_rng(seed).choice(n_rows, size=k, replace=False)) if n_rows > k else None
+    picked, offset = [], 0
+    for batch in batches:
+        if take is None:
+            picked.append(batch)
+        else:
+            lo, hi = np.searchsorted(take, [offset, offset + batch.height])
+            if hi > lo:  # copied out: a gather of string views would keep the whole batch's buffers alive
+                picked.append(pl.from_arrow(batch[take[lo:hi] - offset].to_arrow(compat_level=pl.CompatLevel.oldest())))
+        offset += batch.height
+    return pl.concat(picked) if picked else pl.DataFrame()
+
+
+class _RowRule:
+    """Counts, batch by batch, the values of one column that break one GX expectation. Like GX,
+    nulls are ignored except by the not-null rule; `bad` marks the values that break a value rule."""
+
+    def __init__(self, expectation, kind: str, bad: Callable[[pl.Expr], pl.Expr] | None = None):
+        self.expectation, self.column, self.kind, self.bad = expectation, expectation.column, kind, bad
+        self.checked = self.unexpected = 0
+        self.hashes: list[pl.Series] = []
+
+    def add(self, batch: pl.DataFrame) -> None:
+        if self.kind == "unique":
+            col = batch.get_column(self.column).drop_nulls()
+            self.checked += col.len()
+            self.hashes.append(col.hash(seed=0))
+            return
+        c = pl.col(self.column)
+        counted, unexpected = (c.len(), c.is_null().sum()) if self.kind == "not_null" else (c.count(), self.bad(c).sum())
+        checked, bad = batch.select(counted.alias("checked"), unexpected.alias("bad")).row(0)  # no copy of the column
+        self.checked += checked
+        self.unexpected += int(bad or 0)
+
+    def duplicates(self, batches: Callable[[list[str]], Iterable[pl.DataFrame]]) -> int:
+        """Rows whose value occurs more than once: 8-byte hashes first, then a second pass over the
+        exact values of the few hashes seen twice (a hash collision is never reported)."""
+        hashes = pl.concat(self.hashes) if self.hashes else pl.Series(dtype=pl.UInt64)
+        self.hashes = []
+        repeated = hashes.filter(hashes.is_duplicated()).unique()
+        if repeated.is_empty():
+            return 0
+        suspects: list = []
+        for batch in batches([self.column]):
+            col = batch.get_column(self.column).drop_nulls()
+            suspects += col.filter(col.hash(seed=0).is_in(repeated)).to_list()
+        return int(pl.Series(suspects).is_duplicated().sum())
+
+    def outcome(self, batches: Callable[[list[str]], Iterable[pl.DataFrame]]) -> ExpectationOutcome:
+        if self.kind == "unique":
+            self.unexpected = self.duplicates(batches)
+        mostly = getattr(self.expectation, "mostly", 1) or 1
+        ok = self.unexpected <= (1 - mostly) * self.checked
+        name = f"{type(self.expectation).__name__} (whole partition, {self.checked:,} values)"
+        return ExpectationOutcome(name, self.column, ok, observed=f"{self.unexpected:,} unexpected", unexpected_count=self.unexpected)
+
+
+def _row_rule(e) -> _RowRule | None:
+    """The polars twin of a per-value GX expectation, or None for expectations GX alone judges."""
+    kind = type(e).__name__
+    lo, hi = getattr(e, "min_value", None), getattr(e, "max_value", None)
+
+    def outside(c: pl.Expr) -> pl.Expr:
+        low = (c <= lo if getattr(e, "strict_min", False) else c < lo) if lo is not None else pl.lit(False)
+        high = (c >= hi if getattr(e, "strict_max", False) else c > hi) if hi is not None else pl.lit(False)
+        return low | high
+
+    if kind == "ExpectColumnValuesToBeUnique":
+        return _RowRule(e, "unique")
+    if kind == "ExpectColumnValuesToNotBeNull":
+        return _RowRule(e, "not_null")
+    value_rules = {
+        "ExpectColumnValuesToBeBetween": outside,
+        "ExpectColumnValueLengthsToBeBetween": lambda c: outside(c.str.len_chars()),
+        "ExpectColumnValuesToMatchRegex": lambda c: ~c.str.contains(e.regex),
+        "ExpectColumnValuesToBeInSet": lambda c: ~c.is_in(list(e.value_set or [])),
+    }
+    return _RowRule(e, "values", value_rules[kind]) if kind in value_rules else None
+
+
+def whole_partition_outcomes(
+    expectations: list, batches: Callable[[list[str]], Iterable[pl.DataFrame]]
+) -> list[ExpectationOutcome]:
+    """Exact results of the per-value expectations over every row, streamed batch by batch.
+
+    `batches(columns)` streams the partition's columns. Memory: one batch, plus 8 bytes per value
+    of a column that must be unique."""
+    rules = [r for r in map(_row_rule, expectations) if r is not None]
+    if not rules:
+        return []
+    for batch in batches(sorted({r.column for r in rules})):
+        for rule in rules:
+            rule.add(batch)
+    return [rule.outcome(batches) for rule in rules]

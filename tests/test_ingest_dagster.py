@@ -1,12 +1,24 @@
 """Ingest through the real Dagster instance: partitions, checks, sensor cursor, nightly schedule."""
+import bz2
 import datetime as dt
+import gzip
+import json
+import lzma
 from pathlib import Path
 
 import dagster as dg
+import zstandard
 
+from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusStorage
 from assets.definitions import defs
-from corpus_dag.storage import CorpusStore
+from corpus_dag.ingest import (
+    RAW_DOCUMENTS_SCHEMA,
+    REJECTED_DOCUMENTS_SCHEMA,
+    IngestCfg,
+    PartitionReader,
+)
+from corpus_dag.storage import CorpusStore, arrow_schema
 from tests.helpers import BAD_RECORDS, write_jsonl
 
 PK = "2026-11-20|wenku"
@@ -100,3 +112,77 @@ def test_partitions_and_job_shape():
     job = defs.resolve_job_def("corpus_daily")
     keys = job.partitions_def.get_partition_keys(current_time=dt.datetime(2026, 11, 22))
     assert "2026-11-21|wenku" in keys and keys[0] == "2026-11-01|wenku"
+
+
+def recheck(instance, pk=PK):
+    """Run only raw_documents' checks for one partition, on what is stored now."""
+    job = dg.define_asset_job("recheck_raw", selection=dg.AssetSelection.checks_for_assets("raw_documents"), partitions_def=DATE_SOURCE)
+    job_def = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources, jobs=[job]).resolve_job_def("recheck_raw")
+    return job_def.execute_in_process(instance=instance, tags={"dagster/partition": pk}, raise_on_error=False)
+
+
+def test_accounting_check_counts_with_a_decoder_that_sees_a_cut_zst(corpus_root, dagster_instance):
+    path = Path(CorpusStore(corpus_root).abs("raw/wenku/2026-11-20/dump.jsonl.zst"))
+    path.parent.mkdir(parents=True)
+    lines = b"".join(json.dumps({"id": f"z{i}", "text": f"2026年期末试卷 第{i}题 " * 20}).encode() + b"\n" for i in range(3000))
+    blob = zstandard.ZstdCompressor().compress(lines)
+    path.write_bytes(blob)
+    assert checks_by_name(run_ingest(dagster_instance))["every_record_accounted"].passed
+    # The file is cut after the ingest (a partial re-upload): the lenient zstd reader would still
+    # read a prefix of it and agree with itself; the independent count must not.
+    path.write_bytes(blob[: len(blob) // 2])
+    check = checks_by_name(recheck(dagster_instance))["every_record_accounted"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "dump.jsonl.zst" in check.metadata["outcomes"].value
+
+
+def test_damaged_file_fails_the_run_and_names_the_file(corpus_root, dagster_instance):
+    seed(corpus_root)
+    path = Path(CorpusStore(corpus_root).abs("raw/wenku/2026-11-20/b.jsonl.gz"))
+    blob = gzip.compress(b"".join(b'{"text": "doc %d"}\n' % i for i in range(5000)))
+    path.write_bytes(blob[: len(blob) // 2])
+    result = run_ingest(dagster_instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "ingest"
+    assert "damaged raw file" in str(failure.step_failure_data.error) and "b.jsonl.gz" in str(failure.step_failure_data.error)
+
+
+def test_other_suffixes_are_read_and_skipped_files_are_named(corpus_root, dagster_instance):
+    seed(corpus_root, n_good=10, name="a.ndjson")
+    folder = Path(CorpusStore(corpus_root).abs("raw/wenku/2026-11-20"))
+    (folder / "b.JSONL.XZ").write_bytes(lzma.compress(b"".join(b'{"id": "x%d", "text": "xz %d"}\n' % (i, i) for i in range(5))))
+    (folder / "README.txt").write_text("exported by the crawler\n")
+    (folder / "extra").mkdir()
+    (folder / "extra" / "c.jsonl").write_text('{"text": "in a subfolder"}\n')
+    result = run_ingest(dagster_instance)
+    checks = checks_by_name(result)
+    assert checks["every_record_accounted"].passed and checks["schema_text_and_ids"].passed
+    mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("raw_documents")).asset_materialization
+    assert mat.metadata["rows_kept"].value == 15
+    assert sorted(mat.metadata["raw_files"].value) == ["a.ndjson", "b.JSONL.XZ"]
+    assert mat.metadata["skipped_files"].value == ["README.txt", "extra/c.jsonl"]
+    logged = [e.message for e in dagster_instance.all_logs(result.run_id) if "skipped" in (e.message or "")]
+    assert any("README.txt" in m for m in logged) and any("extra/c.jsonl" in m for m in logged)
+
+
+def test_accounting_check_accepts_a_quarantined_file(corpus_root, dagster_instance):
+    """What the reader writes with on_damaged_file="quarantine" reconciles: the damaged file is one
+    rejected row, and the independent counter finds the same file damaged."""
+    good = seed(corpus_root, n_good=30)
+    cut = good.parent / "cut.jsonl.bz2"
+    blob = bz2.compress(b"".join(b'{"text": "bz2 doc %d"}\n' % i for i in range(4000)))
+    cut.write_bytes(blob[: len(blob) // 2])
+    store = CorpusStore(corpus_root)
+    dims = {"source": "wenku", "date": "2026-11-20"}
+    reader = PartitionReader(store.fs, "wenku", dt.date(2026, 11, 20), IngestCfg(on_damaged_file="quarantine"))
+    paths = [CorpusStore.partition_path(a, dims) for a in ("raw_documents", "rejected_documents")]
+    with store.commit(dict(zip(paths, (arrow_schema(RAW_DOCUMENTS_SCHEMA), arrow_schema(REJECTED_DOCUMENTS_SCHEMA))))) as writers:
+        kept, rejected = (writers[p] for p in paths)
+        for f in store.raw_files("wenku", "2026-11-20")[("wenku", "2026-11-20")]:
+            for split in reader.read(f.path):
+                kept.write(split.kept)
+                rejected.write(split.dropped)
+    assert (kept.rows, rejected.rows) == (30, 1)
+    check = checks_by_name(recheck(dagster_instance))["every_record_accounted"]
+    assert check.passed, check.metadata["outcomes"].value

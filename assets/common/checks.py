@@ -1,20 +1,32 @@
 """Attach great_expectations suites to partitioned assets as Dagster asset checks.
 
-`gx_check` builds one check: it reads the columns a suite needs from the checked partition, runs
-the GX expectations, adds whole-partition metrics computed in polars, and reports every outcome
-(expectation, observed value, unexpected count) as check metadata. Blocking checks fail with
+`gx_check` builds one check: it streams the columns a suite needs from the checked partition, runs
+the GX expectations on a bounded seeded sample (GX goes through pandas, which would hold the whole
+partition), judges the per-value expectations (unique, not null, lengths, regex, set, range) exactly
+over every row in streamed polars batches, adds whole-partition metrics computed in polars, and
+reports every outcome (expectation, observed value, unexpected count) as check metadata. Blocking checks fail with
 ERROR severity so downstream steps of the same run do not consume bad data.
 """
 
+import zlib
 from collections.abc import Callable
+from dataclasses import replace
 
 import dagster as dg
 
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
 from corpus_dag.storage import CorpusStore, PartitionData
-from corpus_dag.validation import ExpectationOutcome, SuiteOutcome, run_suite
+from corpus_dag.validation import (
+    ExpectationOutcome,
+    SuiteOutcome,
+    run_suite,
+    seeded_sample,
+    whole_partition_outcomes,
+)
 
+SAMPLE_ROWS = 20_000  # rows GX sees: bounded memory in pandas, whatever the partition's size
+BATCH_ROWS = 2_000  # rows per streamed batch (sample and whole-partition passes): small, so is the transient memory
 MetricsFn = Callable[[dg.AssetCheckExecutionContext, CorpusStore, dict[str, str]], list[ExpectationOutcome]]
 
 
@@ -39,15 +51,15 @@ def gx_check(
         partitions_def=partitions_def,
     )
     def _check(context: dg.AssetCheckExecutionContext, storage: CorpusStorage) -> dg.AssetCheckResult:
-        store = storage.store()
         key = context.partition_key if partitions_def is not None else None
+        store = storage.store().pinned(_version_of_run(context, asset, key))
         dims = dims_for(partitions_def, key)
         data = PartitionData(store, CorpusStore.partition_path(asset, dims)).require(f"asset {asset} partition {key}")
         outcome = SuiteOutcome()
         if expectations is not None:
-            frame = data.read(columns)
-            if frame.height:
-                outcome.outcomes.extend(run_suite(frame, expectations(), name=name).outcomes)
+            suite = expectations()
+            outcome.outcomes.extend(_sampled_suite(data, columns, suite, name, seed=zlib.crc32(f"{name}|{key}".encode())))
+            outcome.outcomes.extend(whole_partition_outcomes(suite, lambda cols: data.iter_batches(cols, BATCH_ROWS)))
         if metrics is not None:
             outcome.outcomes.extend(metrics(context, store, dims))
         return dg.AssetCheckResult(
@@ -60,3 +72,25 @@ def gx_check(
         )
 
     return _check
+
+
+def _version_of_run(context: dg.AssetCheckExecutionContext, asset: str, key: str | None) -> str | None:
+    """The partition version this run materialized (a concurrent run may have committed a newer one
+    since): the check validates what its own run wrote. None when this run wrote none."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key] if key else None), limit=5
+    ).records
+    for record in records:
+        if record.run_id == context.run.run_id:
+            version = record.asset_materialization.metadata.get("version")
+            return version.value if version is not None else None
+    return None
+
+
+def _sampled_suite(data: PartitionData, columns: list[str] | None, suite: list, name: str, seed: int) -> list[ExpectationOutcome]:
+    """The GX suite over a seeded sample of at most SAMPLE_ROWS rows, each outcome labelled as such."""
+    sample = seeded_sample(data.iter_batches(columns, BATCH_ROWS), data.num_rows, SAMPLE_ROWS, seed)
+    if not sample.height:
+        return []
+    label = f"(GX, sample of {sample.height:,} rows, seed {seed})"
+    return [replace(o, expectation=f"{o.expectation} {label}") for o in run_suite(sample, suite, name=name).outcomes]

@@ -1,8 +1,10 @@
 """`raw_documents` and `rejected_documents`: one streamed pass over a partition's raw files."""
 
 import datetime as dt
+import posixpath
 
 import dagster as dg
+from pydantic import Field
 
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
@@ -19,8 +21,10 @@ REJECTED = Out("rejected_documents", REJECTED_DOCUMENTS_SCHEMA)
 
 
 class IngestConfig(dg.Config):
-    max_record_chars: int = SOURCES.max_record_chars
-    batch_rows: int = 10_000
+    max_record_chars: int = Field(
+        default=SOURCES.max_record_chars, description="Records with longer text are rejected (over_size_limit)."
+    )
+    batch_rows: int = Field(default=10_000, description="Rows per streamed batch: bounds memory.")
 
 
 @dg.multi_asset(
@@ -38,14 +42,21 @@ class IngestConfig(dg.Config):
     can_subset=False,
 )
 def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: CorpusStorage):
-    """Stream JSONL(.gz/.zst)/Parquet raw files; bad records become rejected rows, never failures."""
+    """Stream JSON-lines (plain/.gz/.zst/.bz2/.xz) and Parquet raw files; bad records become rejected
+    rows, never failures; files the reader does not take are named, never silently ignored."""
     source, date = source_and_date(context)
     store = storage.store()
-    files = store.raw_files(source, date).get((source, date), [])
+    skipped: list[str] = []
+    files = store.raw_files(source, date, skipped=skipped).get((source, date), [])
     if not files:
         context.log.warning(f"no raw files under {store.url(f'raw/{source}/{date}')}: writing empty partitions")
+    raw_dir = f"raw/{source}/{date}"
+    skipped_names = [posixpath.relpath(p, store.abs(raw_dir)) for p in skipped]
+    for name in skipped_names:
+        context.log.warning(f"skipped {store.url(f'{raw_dir}/{name}')}: not a raw file the reader takes (suffix, hidden name or subfolder)")
     reader = PartitionReader(
-        store.fs, source, dt.date.fromisoformat(date), IngestCfg(max_chars=config.max_record_chars, batch_rows=config.batch_rows)
+        store.fs, source, dt.date.fromisoformat(date),
+        IngestCfg(max_chars=config.max_record_chars, batch_rows=config.batch_rows, **SOURCES.get(source).ingest.model_dump()),
     )
 
     def splits():
@@ -53,5 +64,8 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: Cor
             context.log.info(f"reading {f.path} ({f.size:,} bytes)")
             yield from reader.read(f.path)
 
-    files_md = {"raw_files": dg.MetadataValue.json({f.path.rsplit("/", 1)[-1]: f.size for f in files})}
+    files_md = {
+        "raw_files": dg.MetadataValue.json({f.path.rsplit("/", 1)[-1]: f.size for f in files}),
+        "skipped_files": dg.MetadataValue.json(skipped_names),
+    }
     yield from stream_split(context, store, splits(), RAW, REJECTED, extra_metadata=lambda _t: files_md)

@@ -1,0 +1,78 @@
+"""Checks stay bounded in memory: GX sees a seeded sample, per-value expectations are judged exactly
+over every row in streamed polars batches."""
+import datetime as dt
+
+import dagster as dg
+import great_expectations.expectations as gxe
+import polars as pl
+
+import assets.common.checks as common_checks
+from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
+from corpus_dag.storage import CorpusStore
+from corpus_dag.validation import seeded_sample, whole_partition_outcomes
+from tests.test_ingest_dagster import recheck
+
+
+def batches_of(df: pl.DataFrame, size: int):
+    return lambda cols=None: (df.select(cols or df.columns).slice(i, size) for i in range(0, df.height, size))
+
+
+def test_seeded_sample_is_bounded_reproducible_and_drawn_from_every_batch():
+    df = pl.DataFrame({"i": range(1000)})
+    a = seeded_sample(batches_of(df, 64)(), 1000, 100, seed=7)
+    assert a.height == 100 and a["i"].is_unique().all() and a["i"].is_sorted()
+    assert a.equals(seeded_sample(batches_of(df, 64)(), 1000, 100, seed=7))
+    assert not a.equals(seeded_sample(batches_of(df, 64)(), 1000, 100, seed=8))
+    assert a["i"].min() < 100 and a["i"].max() > 900  # not just the first batches
+    assert seeded_sample(batches_of(df, 64)(), 1000, 5000, seed=7).equals(df)
+
+
+def raw_frame(n: int) -> pl.DataFrame:
+    ids = [f"d{i}" for i in range(n)]
+    ids[-1] = "d0"  # one duplicate, far from the first
+    texts = [f"text {i}" for i in range(n)]
+    texts[n // 2] = ""
+    hashes = ["sha1:" + "a" * 40] * n
+    hashes[n // 3] = "md5:abc"
+    return pl.DataFrame({"doc_id": ids, "text": texts, "hash": hashes, "score": [0.5] * (n - 1) + [1.5]})
+
+
+def test_whole_partition_twins_count_every_row():
+    df = raw_frame(5000)
+    suite = [
+        gxe.ExpectColumnValuesToBeUnique(column="doc_id"),
+        gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1),
+        gxe.ExpectColumnValuesToMatchRegex(column="hash", regex=r"^sha1:[0-9a-f]{40}$"),
+        gxe.ExpectColumnValuesToBeBetween(column="score", min_value=0.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeInSet(column="hash", value_set=["sha1:" + "a" * 40], mostly=0.99),
+        gxe.ExpectColumnValuesToNotBeNull(column="text"),
+    ]
+    got = {(o.expectation.split(" ")[0], o.column): (o.success, o.unexpected_count) for o in whole_partition_outcomes(suite, batches_of(df, 700))}
+    assert got == {
+        ("ExpectColumnValuesToBeUnique", "doc_id"): (False, 2),
+        ("ExpectColumnValueLengthsToBeBetween", "text"): (False, 1),
+        ("ExpectColumnValuesToMatchRegex", "hash"): (False, 1),
+        ("ExpectColumnValuesToBeBetween", "score"): (False, 1),
+        ("ExpectColumnValuesToBeInSet", "hash"): (True, 1),  # within `mostly`
+        ("ExpectColumnValuesToNotBeNull", "text"): (True, 0),
+    }
+
+
+def test_schema_check_finds_a_duplicate_the_gx_sample_misses(corpus_root, dagster_instance, monkeypatch):
+    monkeypatch.setattr(common_checks, "SAMPLE_ROWS", 50)
+    n = 3000
+    df = raw_frame(n).drop("score").with_columns(
+        source=pl.lit("wenku"), date=pl.lit(dt.date(2026, 11, 20)), title=None, url=None, n_chars=pl.col("text").str.len_chars(), meta=None
+    )
+    df = df.with_columns(text=pl.lit("body"), hash=pl.lit("sha1:" + "b" * 40))  # only the duplicate id is wrong
+    store = CorpusStore(corpus_root)
+    store.write_frame(CorpusStore.partition_path("raw_documents", {"source": "wenku", "date": "2026-11-20"}),
+                      df.select(list(RAW_DOCUMENTS_SCHEMA)).cast(RAW_DOCUMENTS_SCHEMA))
+    result = recheck(dagster_instance, "2026-11-20|wenku")
+    check = next(e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == "schema_text_and_ids")
+    table = check.metadata["outcomes"].value
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "sample of 50 rows" in table
+    failed = check.metadata["failed"].value
+    assert any("ExpectColumnValuesToBeUnique (whole partition, 3,000 values)" in f for f in failed)
+    assert not any(f.startswith("expect_column_values_to_be_unique (GX") for f in failed)  # the sample alone missed it
