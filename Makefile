@@ -53,7 +53,7 @@ lock: | $(UV)
 instance:
 	mkdir -p $(DAGSTER_HOME)
 ifeq ($(CORPUS_DAGSTER_STORAGE),postgres)
-	@test -n "$$DAGSTER_PG_URL" || { echo "CORPUS_DAGSTER_STORAGE=postgres needs DAGSTER_PG_URL (postgresql://user:password@host:5432/db)"; exit 1; }
+	@case "$$DAGSTER_PG_URL" in postgresql+psycopg2://*) ;; *) echo "CORPUS_DAGSTER_STORAGE=postgres needs DAGSTER_PG_URL=postgresql+psycopg2://user:password@host:5432/db (got '$$DAGSTER_PG_URL')"; exit 1;; esac
 	cat dagster.yaml dagster.postgres.yaml > $(DAGSTER_HOME)/dagster.yaml
 else ifeq ($(CORPUS_DAGSTER_STORAGE),sqlite)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
