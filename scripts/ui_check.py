@@ -135,6 +135,7 @@ def main() -> int:
     proc = start_dagster_dev(port, log_path)
     try:
         problems = report(wait_until_loaded(url, proc, log_path))
+        gql(url, "mutation { setNuxSeen }")  # the community pop-up a first visitor skips; it would hide the pages
         for name, page in PAGES:
             screenshot(chromium, url + page, OUT / name)
             print(f"screenshot {OUT / name}  ({page})")
