@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
-export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Instance storage: `sqlite` (default, under DAGSTER_HOME) or `postgres` (needs DAGSTER_PG_URL).
 CORPUS_DAGSTER_STORAGE ?= sqlite
