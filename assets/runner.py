@@ -2,7 +2,8 @@
 
 Assets with different partitionings (date x source, per source, per recipe, unpartitioned) cannot
 share one run, so the graph is cut into waves: each wave is a set of assets with the same
-partitions definition whose upstream assets are all done, run once per partition key.
+partitions definition whose upstream assets are all done, run once per partition key through the
+named job that holds it (`corpus_daily`, `corpus_global*`), so the runs show under those jobs.
 """
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,50 @@ class RunSummary:
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)  # ERROR severity
     checks_warned: list[str] = field(default_factory=list)  # WARN severity: worth a look, not a stop
+    notes: dict[str, str] = field(default_factory=dict)  # asset -> `llm_note` (why its output is empty)
+
+
+# What a reader follows from raw documents to training rows: (label, asset whose row count it is).
+FUNNEL = [
+    ("documents ingested", "raw_documents"),
+    ("exam papers", "exam_documents"),
+    ("questions", "exam_questions"),
+    ("math questions", "math_questions"),
+    ("rebuilt samples", "rebuilt_math_items"),
+    ("verified math items", "verified_math_items"),
+    ("math items, deduplicated", "math_deduplicated_items"),
+    ("math items, decontaminated", "decontaminated_math_items"),
+    ("documents, deduplicated", "deduplicated_documents"),
+    ("documents, filtered", "filtered_documents"),
+    ("documents, perplexity-kept", "quality_documents"),
+    ("documents, decontaminated", "decontaminated_documents"),
+    ("patent chunks", "chunked_documents"),
+    ("training rows", "training_mixture"),
+]
+
+
+@dataclass
+class FunnelRow:
+    label: str
+    asset: str
+    total: int
+    by_source: dict[str, int]  # empty for assets not partitioned by source (training_mixture: by recipe)
+
+
+def funnel(summary: RunSummary) -> list[FunnelRow]:
+    """Row counts along FUNNEL, overall and per source, from the materializations of a run."""
+    out = []
+    for label, asset in FUNNEL:
+        rows = [r for r in summary.rows if r.asset == asset and r.rows_out is not None]
+        if not rows:
+            continue
+        by_source: dict[str, int] = {}
+        for r in rows:
+            if "|" in r.partition:  # `date|source`
+                source = r.partition.split("|")[1]
+                by_source[source] = by_source.get(source, 0) + r.rows_out
+        out.append(FunnelRow(label, asset, sum(r.rows_out for r in rows), dict(sorted(by_source.items()))))
+    return out
 
 
 def plan_waves(defs: dg.Definitions) -> list[tuple[dg.PartitionsDefinition | None, list[dg.AssetKey]]]:
@@ -49,6 +94,15 @@ def plan_waves(defs: dg.Definitions) -> list[tuple[dg.PartitionsDefinition | Non
         done |= set(wave)
         waves.append((current, wave))
     return waves
+
+
+def _job_for(defs: dg.Definitions, wave: list[dg.AssetKey]) -> dg.JobDefinition:
+    """The named job whose selection holds every asset of the wave."""
+    for job in defs.resolve_all_job_defs():
+        if not job.name.startswith("__") and set(wave) <= job.asset_layer.executable_asset_keys:
+            return job
+    names = ", ".join(k.to_user_string() for k in wave)
+    raise RuntimeError(f"no named job in assets/definitions.py selects all of: {names}")
 
 
 def _partition_keys(pdef, date_source_keys: list[str]) -> list[str | None]:
@@ -88,18 +142,16 @@ def materialize_all(
     """
     date_source_keys = sorted(date_source_keys)
     summary = RunSummary()
-    everything = [*(defs.assets or []), *(defs.asset_checks or [])]
     for pdef, wave in plan_waves(defs):
+        job = _job_for(defs, wave)
         for pk in _partition_keys(pdef, date_source_keys):
             names = ", ".join(k.to_user_string() for k in wave)
-            log(f"-> {names} [{pk or 'unpartitioned'}]")
-            result = dg.materialize(
-                everything,
-                instance=instance,
-                resources=defs.resources,
-                selection=wave,
-                partition_key=pk,
+            log(f"-> {job.name}: {names} [{pk or 'unpartitioned'}]")
+            result = job.execute_in_process(
                 run_config=_run_config(defs, wave, asset_config or {}, log_level),
+                instance=instance,
+                partition_key=pk,
+                asset_selection=wave,
             )
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
@@ -115,6 +167,8 @@ def materialize_all(
                         seconds=_value(meta, "seconds"),
                     )
                 )
+                if "llm_note" in meta:
+                    summary.notes[mat.asset_key.to_user_string()] = _value(meta, "llm_note")
             for evaluation in result.get_asset_check_evaluations():
                 name = f"{evaluation.asset_check_key.to_user_string()} [{pk}]"
                 if evaluation.passed:

@@ -1,6 +1,8 @@
-"""`make demo`: seed the shipped sample library, materialize every stage, print a per-stage table."""
+"""`make demo`: seed the shipped sample library, materialize every stage through the named jobs,
+print a per-stage table and the funnel from documents to training rows."""
 import os
 import sys
+import textwrap
 
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the per-stage table is the demo's output
 import time
@@ -9,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.definitions import defs
-from assets.runner import materialize_all
+from assets.runner import funnel, materialize_all
 from corpus_dag.storage import CorpusStore, seed_raw_library
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent / "samples" / "library"
@@ -29,6 +31,21 @@ def print_table(summary) -> None:
         print(f"{r.asset:<28} {r.partition:<20} {fmt(r.rows_in):>8} {fmt(r.rows_out):>9} {r.seconds or '':>6}  {dropped}{more}")
 
 
+def print_funnel(summary) -> None:
+    """Documents in -> ... -> training rows, overall and per source, then why any stage is empty."""
+    rows = funnel(summary)
+    sources = sorted({s for r in rows for s in r.by_source})
+    header = f"{'funnel':<30} {'all':>7}" + "".join(f" {s:>9}" for s in sources)
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        per_source = "".join(f" {r.by_source[s]:>9,}" if s in r.by_source else f" {'-':>9}" for s in sources)
+        print(f"{r.label:<30} {r.total:>7,}{per_source}")
+    for note in dict.fromkeys(summary.notes.values()):  # one note, however many assets carry it
+        print()
+        print(textwrap.fill(f"Note: {note}", width=100))
+
+
 def main() -> int:
     started = time.monotonic()
     store = CorpusStore()
@@ -39,6 +56,8 @@ def main() -> int:
     summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG, log_level="WARNING")
     print()
     print_table(summary)
+    print()
+    print_funnel(summary)
     print()
     print(f"checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed, {len(summary.checks_warned)} warnings")
     for name in summary.checks_failed:

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import zstandard
 
-from assets.common.partitions import DATE_SOURCE
+from assets.common.partitions import DATE_SOURCE, SOURCES
 from assets.common.storage import CorpusStorage
 from assets.definitions import defs
 from corpus_dag.ingest import (
@@ -111,7 +111,7 @@ def test_nightly_schedule_targets_previous_day_for_every_source(dagster_instance
 def test_partitions_and_job_shape():
     job = defs.resolve_job_def("corpus_daily")
     keys = job.partitions_def.get_partition_keys(current_time=dt.datetime(2026, 11, 22))
-    assert "2026-11-21|wenku" in keys and keys[0] == "2026-11-01|wenku"
+    assert "2026-11-21|wenku" in keys and keys[0] == f"{SOURCES.start_date.isoformat()}|wenku"
 
 
 def recheck(instance, pk=PK):

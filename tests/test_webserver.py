@@ -14,7 +14,7 @@ from tests.helpers import stop_process_group, write_jsonl
 
 pytestmark = pytest.mark.slow
 
-LOCATION = "assets.definitions"
+LOCATION = "corpus_dag"  # workspace.yaml location_name
 ASSET_JOB = "__ASSET_JOB"
 INGEST = [{"path": ["raw_documents"]}, {"path": ["rejected_documents"]}]
 

@@ -113,10 +113,20 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
                 "prompt_version": f"{cfg.prompt}.v{cfg.prompt_rev}",
                 "cache": dg.MetadataValue.path(store.url(cache.folder)),
                 "sandbox": dg.MetadataValue.json(sandbox),
+                **({"llm_note": note} if (note := llm.random_model_note()) else {}),
                 **{k: (dg.MetadataValue.json(v) if isinstance(v, dict) else v) for k, v in stats.items()},
             }
 
         yield from write_outputs(context, store, [out], fill, dims=dims)
+
+
+def _upstream_llm_note(context: dg.AssetExecutionContext) -> dict:
+    """rebuilt_math_items' `llm_note` for this partition (set when the LLM is the random test model)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("rebuilt_math_items"), asset_partitions=[context.partition_key]), limit=1
+    ).records
+    note = records[0].asset_materialization.metadata.get("llm_note") if records else None
+    return {"llm_note": note.value} if note else {}
 
 
 @dg.multi_asset(
@@ -145,6 +155,6 @@ def verified_math_items(context: dg.AssetExecutionContext, config: VerifyConfig,
 
         def rates(tally):
             questions = rebuilt.read(["question_id"])["question_id"].n_unique() if rebuilt.num_rows else 0
-            return {"questions_in": questions, "consistency": dg.MetadataValue.json(vars(cfg))}
+            return {"questions_in": questions, "consistency": dg.MetadataValue.json(vars(cfg)), **_upstream_llm_note(context)}
 
         yield from stream_split(context, store, splits, VERIFIED, UNVERIFIED, extra_metadata=rates)

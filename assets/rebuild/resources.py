@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from corpus_dag.llm.engines import Engine, OpenAICfg, OpenAIEngine, VllmCfg, VllmEngine
+from corpus_dag.llm.tiny_model import RANDOM_MODEL_NOTE, is_random_tiny_model
 
 
 class LLMEngine(dg.ConfigurableResource):
@@ -35,6 +36,11 @@ class LLMEngine(dg.ConfigurableResource):
         if self._engine is None:
             self._engine = self._build()
         return self._engine
+
+    def random_model_note(self) -> str | None:
+        """Why this engine's items come out empty when it is the tiny random test model (else None)."""
+        model = self.model or os.environ.get("CORPUS_REBUILD_MODEL", "")
+        return RANDOM_MODEL_NOTE if self.kind == "vllm" and model and is_random_tiny_model(model) else None
 
     def _build(self) -> Engine:
         if self.kind == "openai":

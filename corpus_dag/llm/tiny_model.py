@@ -18,6 +18,21 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# A file in the model folder that marks it as this random model, so stages and the demo can say why
+# its outputs are empty instead of looking broken.
+MARKER = "RANDOM_WEIGHTS.txt"
+RANDOM_MODEL_NOTE = (
+    "The rebuild LLM is the tiny random model built for CPU demos and tests (random weights): its "
+    "responses never parse, so every rebuilt sample is `invalid_response` and 0 verified math items "
+    "(and 0 rows in the math dedup / decontamination stages) is expected. For real items point "
+    "CORPUS_REBUILD_MODEL (or the `llm` resource's `model`) at a real model folder, or set the `llm` "
+    "resource to `kind: openai` with `base_url`, `model` and `api_key_env` for an OpenAI-compatible server."
+)
+
+
+def is_random_tiny_model(model: str | Path) -> bool:
+    """True for a folder built by `build_tiny_model` (it carries the marker file)."""
+    return (Path(model) / MARKER).is_file()
 
 
 def build_tiny_model(path: str | Path, seed: int = 0) -> Path:
@@ -60,6 +75,7 @@ def build_tiny_model(path: str | Path, seed: int = 0) -> Path:
         model.lm_head.weight.normal_(0.0, 0.1)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    (tmp / MARKER).write_text(RANDOM_MODEL_NOTE + "\n", encoding="utf-8")
     try:
         tmp.rename(out)
     except OSError:  # another builder finished first: keep theirs

@@ -1,0 +1,45 @@
+"""The demo's runner: every wave runs through a named job; the funnel; the random-model note."""
+import pytest
+
+from assets.definitions import defs
+from assets.rebuild.resources import LLMEngine
+from assets.runner import RunSummary, StageRow, _job_for, funnel, plan_waves
+from corpus_dag.llm.tiny_model import RANDOM_MODEL_NOTE
+
+
+def test_every_wave_runs_in_a_named_job_of_its_partitioning():
+    for pdef, wave in plan_waves(defs):
+        job = _job_for(defs, wave)
+        assert not job.name.startswith("__"), wave
+        assert job.partitions_def == pdef, job.name
+    named = set().union(*(j.asset_layer.executable_asset_keys for j in defs.resolve_all_job_defs() if not j.name.startswith("__")))
+    assert named == set(defs.resolve_asset_graph().materializable_asset_keys)
+    assert _job_for(defs, [k for _, w in plan_waves(defs)[1:2] for k in w]).name == "corpus_daily"
+
+
+def test_funnel_counts_overall_and_per_source():
+    rows = [
+        StageRow("raw_documents", "2026-11-20|wenku", None, 10),
+        StageRow("raw_documents", "2026-11-21|wenku", None, 5),
+        StageRow("raw_documents", "2026-11-20|web", None, 7),
+        StageRow("exam_documents", "2026-11-20|wenku", None, 4),
+        StageRow("exam_documents", "2026-11-20|web", None, 0),
+        StageRow("dedup_clusters", "wenku", None, 3),  # not a funnel stage
+        StageRow("training_mixture", "demo", None, 9),
+    ]
+    got = {r.label: (r.total, r.by_source) for r in funnel(RunSummary(rows=rows))}
+    assert got == {
+        "documents ingested": (22, {"web": 7, "wenku": 15}),
+        "exam papers": (4, {"web": 0, "wenku": 4}),
+        "training rows": (9, {}),
+    }
+
+
+@pytest.mark.slow
+def test_the_tiny_random_model_says_why_its_items_are_empty(tiny_model_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("CORPUS_REBUILD_MODEL", str(tiny_model_path))
+    assert LLMEngine().random_model_note() == RANDOM_MODEL_NOTE
+    assert "CORPUS_REBUILD_MODEL" in RANDOM_MODEL_NOTE and "kind: openai" in RANDOM_MODEL_NOTE
+    (tmp_path / "config.json").write_text("{}")  # any other model folder: no note
+    assert LLMEngine(model=str(tmp_path)).random_model_note() is None
+    assert LLMEngine(kind="openai", model="m", base_url="http://127.0.0.1:1/v1").random_model_note() is None
