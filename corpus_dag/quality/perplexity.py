@@ -17,7 +17,6 @@ import math
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -129,9 +128,9 @@ class TransformersScorer:
         return out
 
 
-@lru_cache(maxsize=2)
 def load_scorer(cfg: PplConfig) -> VllmScorer | TransformersScorer:
-    """The reference model, loaded once per process (a run's partitions share it)."""
+    """The reference model (a vLLM engine can break when another one in the process shuts down, so
+    it is not cached across stages)."""
     if cfg.backend == "vllm" and cfg.device == "cpu":
         from corpus_dag.llm.cpu import apply_vllm_env
 

@@ -1,0 +1,201 @@
+"""Engine `ray` vs engine `local`, and our MinHash dedup vs datatrove's on its RayPipelineExecutor.
+
+    python -m benchmarks.bench_ray            # 100k documents
+    python -m benchmarks.bench_ray --quick    # 10k documents
+
+Everything runs side by side in this one script, on a local Ray instance on 127.0.0.1 (this
+2-core machine; `num_cpus` 2, or 1 for the scaling figure), figures printed, nothing asserted:
+
+1. dedup end to end (signatures -> clusters -> apply) through `corpus_dag.engine`: engine local vs
+   engine ray (2 CPUs) vs engine ray (1 CPU); the ratios ray/local and 1 CPU / 2 CPUs.
+2. filters (`apply_filters`) and exam detection (`detect_exams`) through both engines (ratio).
+3. peers on the same corpus and the same Ray instance: datatrove's MinHash (signature -> buckets
+   -> cluster -> filter) on `RayPipelineExecutor`, Data-Juicer's `ray_bts_minhash_deduplicator`
+   where `py-data-juicer` is installed. docs/s, peak RSS of the driver, and recall / false
+   removals against the exact ground truth of benchmarks/bench_dedup.py (every pair with
+   character-5-gram Jaccard >= 0.8).
+Ray worker memory is not in the driver's peak RSS; the object store is capped at 300 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from benchmarks.bench_dedup import THRESHOLD, make_corpus, score, truth_pairs
+
+SIGNATURE_SCHEMA = {"doc_id": pl.String, "date": pl.Date, "source": pl.String, "exact_key": pl.String,
+                    "n_shingles": pl.UInt32, "signature": pl.Array(pl.UInt32, 128)}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _partition(store, name: str, df: pl.DataFrame):
+    from corpus_dag.storage import CorpusStore, PartitionData
+
+    rel = CorpusStore.partition_path(name, {"source": "bench", "date": "2026-11-21"})
+    store.write_frame(rel, df)
+    return PartitionData(store, rel).pinned()
+
+
+def dedup_end_to_end(engine, store, docs) -> tuple[float, list[str]]:
+    """signatures (engine) -> one signature partition -> find_clusters (in this process) -> apply
+    (engine): the stages of minhash_signatures, dedup_clusters and deduplicated_documents."""
+    from corpus_dag.dedup import DedupCfg, RowView, SignStep, find_clusters, signatures_stream
+    from corpus_dag.storage import CorpusStore, arrow_schema
+
+    cfg = DedupCfg(threshold=THRESHOLD, verify="estimate")
+    view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
+    started = time.perf_counter()
+    rel = CorpusStore.partition_path(f"sigs_{engine.kind}_{id(engine)}", {"source": "bench"})
+    if engine.kind == "local":  # what the asset does on the local engine: two batches in flight
+        sigs = signatures_stream((view.rows(b, "bench", "2026-11-21") for b in docs.iter_batches(view.columns, 16_384)), cfg)
+    else:
+        sigs = engine.map_batches(docs, SignStep(view, "bench", "2026-11-21", cfg), columns=view.columns, batch_rows=16_384)
+    with store.commit({rel: arrow_schema(SIGNATURE_SCHEMA)}) as writers:
+        for s in sigs:
+            writers[rel].write(s)
+    with tempfile.TemporaryDirectory() as work:
+        clusters = find_clusters([store.abs(store.resolve(rel))], cfg, work)
+    trail = clusters.select("doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard")
+    removed = []
+    for split in engine.map_batches(docs, partial(view.apply, clusters=trail.drop("source", "date")), batch_rows=50_000):
+        removed.extend(split.dropped["doc_id"].to_list())
+    return time.perf_counter() - started, removed
+
+
+def timed_map(engine, data, step, batch_rows: int) -> float:
+    started = time.perf_counter()
+    for _ in engine.map_batches(data, step, batch_rows=batch_rows):
+        pass
+    return time.perf_counter() - started
+
+
+def run_datatrove(corpus: Path, work: Path, workers: int) -> tuple[float, list[str] | None, str]:
+    """datatrove's four MinHash stages on its RayPipelineExecutor (same Ray instance)."""
+    try:
+        from datatrove.executor.ray import RayPipelineExecutor
+        from datatrove.pipeline.dedup.minhash import (
+            MinhashConfig,
+            MinhashDedupBuckets,
+            MinhashDedupCluster,
+            MinhashDedupFilter,
+            MinhashDedupSignature,
+        )
+        from datatrove.pipeline.readers import ParquetReader
+        from datatrove.pipeline.writers import JsonlWriter
+    except ImportError as e:
+        return 0.0, None, f"not installed ({e.name}); pip install -e .[bench]"
+    cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8)
+    reader = ParquetReader(str(corpus), text_key="text", id_key="doc_id")
+    started = time.perf_counter()
+    stages = [
+        [reader, MinhashDedupSignature(output_folder=str(work / "sigs"), config=cfg, language="zho")],
+        [MinhashDedupBuckets(input_folder=str(work / "sigs"), output_folder=str(work / "buckets"), config=cfg)],
+        [MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove_ids"), config=cfg)],
+        [reader, MinhashDedupFilter(input_folder=str(work / "remove_ids"),
+                                    exclusion_writer=JsonlWriter(str(work / "removed"), compression=None))],
+    ]
+    tasks = [workers, cfg.num_buckets, 1, workers]
+    previous = None
+    for i, (pipeline, n_tasks) in enumerate(zip(stages, tasks)):
+        executor = RayPipelineExecutor(pipeline, tasks=n_tasks, workers=workers, logging_dir=str(work / f"logs{i}"),
+                                       depends=previous, mem_per_cpu_gb=0.5)
+        previous = executor
+    previous.run()
+    seconds = time.perf_counter() - started
+    removed = []
+    for f in sorted((work / "removed").glob("*.jsonl")):
+        removed.extend(pl.read_ndjson(f)["id"].to_list())
+    return seconds, removed, ""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10k documents instead of 100k")
+    ap.add_argument("--docs", type=int, default=0)
+    args = ap.parse_args()
+    n_docs = args.docs or (10_000 if args.quick else 100_000)
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a local instance on 127.0.0.1
+    import ray
+
+    from corpus_dag.engine import LocalEngine, RayEngine
+    from corpus_dag.exam.detect import detect_exams
+    from corpus_dag.quality.filters import apply_filters, load_filter_config
+    from corpus_dag.storage import CorpusStore
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
+    store = CorpusStore(str(work / "root"))
+    corpus = make_corpus(n_docs)
+    truth = truth_pairs(corpus["text"].to_list())
+    index = {d: i for i, d in enumerate(corpus["doc_id"].to_list())}
+    docs = _partition(store, "docs", corpus.select("doc_id", "text"))
+    mb = corpus["text"].str.len_bytes().sum() / 1e6
+    print(f"corpus: {n_docs:,} documents, {mb:.1f} MB, {len(truth):,} true pairs (J >= {THRESHOLD})")
+
+    def scored(removed):
+        s = score(n_docs, truth, np.array(sorted(index[d] for d in removed), dtype=np.int64))
+        return f"recall {s['recall']:.4f}, non-duplicates removed {s['false_removal']:.4%}"
+
+    results = {}
+    local = LocalEngine()
+    secs, removed = dedup_end_to_end(local, store, docs)
+    results["local"] = secs
+    print(f"dedup, engine local:       {secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}  driver peak RSS {_rss_mb():,.0f} MB")
+    filters_cfg = load_filter_config("web")
+    exam_docs = docs  # the same documents: detect_exams reads every one (most are not papers)
+    map_times = {"local": (timed_map(local, docs, partial(apply_filters, cfg=filters_cfg), 20_000),
+                           timed_map(local, exam_docs, detect_exams, 2_000))}
+    for cpus in (2, 1):
+        engine = RayEngine(num_cpus=cpus, object_store_memory=300 * 1024**2)
+        engine.connect()
+        timed_map(engine, docs, partial(apply_filters, cfg=filters_cfg), 20_000)  # warm the workers' imports
+        secs, removed = dedup_end_to_end(engine, store, docs)
+        results[f"ray{cpus}"] = secs
+        print(f"dedup, engine ray {cpus} CPU:   {secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}")
+        if cpus == 2:
+            map_times["ray"] = (timed_map(engine, docs, partial(apply_filters, cfg=filters_cfg), 20_000),
+                                timed_map(engine, exam_docs, detect_exams, 2_000))
+            corpus_dir = work / "corpus"
+            corpus_dir.mkdir()
+            corpus.select("doc_id", "text").write_parquet(corpus_dir / "part-0.parquet")
+            dt_secs, dt_removed, why = run_datatrove(corpus_dir, work / "datatrove", workers=2)
+            if dt_removed is None:
+                print(f"datatrove MinHash on RayPipelineExecutor: {why}")
+            else:
+                results["datatrove"] = dt_secs
+                print(f"datatrove MinHash (Ray):   {dt_secs:7.1f} s  {n_docs / dt_secs:9,.0f} docs/s  {scored(dt_removed)}")
+            try:
+                import data_juicer  # noqa: F401
+
+                print("Data-Juicer: installed, but its Ray MinHash deduplicator is not wired into this script yet")
+            except ImportError:
+                print("Data-Juicer ray_bts_minhash_deduplicator: not run (py-data-juicer is not installed: it pins "
+                      "dill/multiprocess versions that conflict with datatrove's in one environment)")
+        engine.shutdown()
+        ray.shutdown()
+    print()
+    print(f"ratio ray (2 CPUs) / local wall time, dedup end to end: {results['ray2'] / results['local']:.2f}x (target <= 1.25x)")
+    print(f"speed-up 2 Ray CPUs vs 1: {results['ray1'] / results['ray2']:.2f}x (target >= 1.7x)")
+    if "datatrove" in results:
+        print(f"ours (ray, 2 CPUs) vs datatrove on Ray: {results['datatrove'] / results['ray2']:.1f}x faster (target >= 3x)")
+    for name, (lf, le) in map_times.items():
+        print(f"{name:>5}: filters {mb / lf:6.1f} MB/s, exam detection {mb / le:6.1f} MB/s")
+    rf, re_ = map_times["ray"]
+    lf, le = map_times["local"]
+    print(f"ratio ray / local wall time: filters {rf / lf:.2f}x, exam detection {re_ / le:.2f}x")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
