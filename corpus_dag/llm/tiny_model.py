@@ -18,6 +18,17 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# Written into every tiny model folder, so stages can say their judgements are noise.
+MARKER = "CORPUS_DAG_TINY_RANDOM_MODEL"
+NOISE_NOTE = (
+    "the model is the tiny RANDOM demo model (corpus_dag.llm.tiny_model): every response, critique score, "
+    "reward and judgement here is noise; the machinery is real, the data is not"
+)
+
+
+def is_tiny_random(path: str | Path | None) -> bool:
+    """True for a folder built by `build_tiny_model` (it carries the MARKER file)."""
+    return bool(path) and (Path(path) / MARKER).exists()
 
 
 def build_tiny_model(path: str | Path, seed: int = 0) -> Path:
@@ -60,6 +71,7 @@ def build_tiny_model(path: str | Path, seed: int = 0) -> Path:
         model.lm_head.weight.normal_(0.0, 0.1)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    (tmp / MARKER).write_text("random weights: outputs are noise\n")
     try:
         tmp.rename(out)
     except OSError:  # another builder finished first: keep theirs
