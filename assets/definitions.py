@@ -1,12 +1,12 @@
 """The one `Definitions` of corpus_dag: every area's assets and checks, plus jobs, sensor, schedule."""
 import dagster as dg
 
-from assets import curate, dedup, exam, ingest, quality, rebuild
+from assets import curate, dedup, exam, ingest, posttrain, quality, rebuild
 from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.ingest.sensors import nightly_schedule, raw_files_sensor
 
-AREAS = [ingest, exam, rebuild, dedup, quality, curate]
+AREAS = [ingest, exam, rebuild, posttrain, dedup, quality, curate]
 # Stages that aggregate over many partitions (all dates of a source, or a reference sample).
 GLOBAL_STAGES = ["dedup_clusters", "math_dedup_clusters", "ppl_thresholds"]
 

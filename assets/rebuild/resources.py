@@ -2,7 +2,9 @@
 
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -29,6 +31,7 @@ class LLMEngine(dg.ConfigurableResource):
     usd_per_m_in: float = 0.0
     usd_per_m_out: float = 0.0
     _engine: Engine | None = PrivateAttr(default=None)
+    MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_REBUILD_MODEL",)  # where `model` defaults from, first set wins
 
     def engine(self) -> Engine:
         """The engine, built once per process (a vLLM model stays loaded across partitions of a run)."""
@@ -49,20 +52,35 @@ class LLMEngine(dg.ConfigurableResource):
             )
         if self.kind != "vllm":
             raise dg.Failure(f"LLMEngine kind must be vllm or openai, got {self.kind!r}")
-        model = self.model or os.environ.get("CORPUS_REBUILD_MODEL", "")
+        model = self.model or next((os.environ[v] for v in self.MODEL_ENVS if os.environ.get(v)), "")
         if not model:
-            raise dg.Failure("LLMEngine kind=vllm needs `model` (a folder or hub id) or $CORPUS_REBUILD_MODEL")
+            envs = " or ".join(f"${v}" for v in self.MODEL_ENVS)
+            raise dg.Failure(f"{type(self).__name__} kind=vllm needs `model` (a folder or hub id) or {envs}")
         cpu = _cpu_only()
         if cpu:  # vLLM's CPU build: KV-cache size, in-process engine, no graph compile
             from corpus_dag.llm.cpu import apply_vllm_env
 
             apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
-        return VllmEngine(
+        return shared_vllm_engine(
             VllmCfg(
                 model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
                 max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
             )
         )
+
+
+class JudgeEngine(LLMEngine):
+    """The critique model: the same kinds as `llm`, so a smaller judge can score a larger generator.
+    `model` defaults to $CORPUS_JUDGE_MODEL, else $CORPUS_REBUILD_MODEL (then llm and judge share one load)."""
+
+    MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_JUDGE_MODEL", "CORPUS_REBUILD_MODEL")
+
+
+@cache
+def shared_vllm_engine(cfg: VllmCfg) -> VllmEngine:
+    """One in-process vLLM engine per configuration: `llm` and `judge` on the same model, and later
+    runs in the same process, share one model load instead of holding two copies in memory."""
+    return VllmEngine(cfg)
 
 
 def _cpu_only() -> bool:
