@@ -29,6 +29,7 @@ class RunSummary:
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)  # ERROR severity
     checks_warned: list[str] = field(default_factory=list)  # WARN severity: worth a look, not a stop
+    model_warnings: dict[str, str] = field(default_factory=dict)  # asset -> its `model_warning` (e.g. a random demo model)
 
 
 def plan_waves(defs: dg.Definitions) -> list[tuple[dg.PartitionsDefinition | None, list[dg.AssetKey]]]:
@@ -104,6 +105,8 @@ def materialize_all(
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
                 meta = dict(mat.metadata)
+                if warning := _value(meta, "model_warning"):
+                    summary.model_warnings[mat.asset_key.to_user_string()] = warning
                 summary.rows.append(
                     StageRow(
                         asset=mat.asset_key.to_user_string(),
