@@ -216,12 +216,12 @@ def select_rft(paths: pl.DataFrame, cfg: RftCfg, sft: SftCfg, stats: RftStats) -
     return _split(kept, dropped, RFT_SCHEMA, SCORED_DROPPED_SCHEMA)
 
 
-def _sft_fields(row: dict, sft: SftCfg, votes: int | None = None, share: float | None = None) -> dict:
-    share = row["correct_share"] if share is None else share
+def _sft_fields(row: dict, sft: SftCfg) -> dict:
+    """The VERIFIED_SCHEMA fields of a scored path (`share`: its question's share of correct samples; no vote)."""
     return {
         "item_id": row["item_id"], "messages": sft_messages(row, sft), "question_id": row["question_id"],
         "knowledge_points": row["knowledge_points"], "answer": row["cot_answer"], "model": row["model"],
-        "prompt_version": row["prompt_version"], "votes": votes, "share": share,
+        "prompt_version": row["prompt_version"], "votes": None, "share": row["correct_share"],
     }
 
 
