@@ -11,6 +11,7 @@ import pytest
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.posttrain import defs
 from assets.rebuild.resources import JudgeEngine, LLMEngine
+from corpus_dag.llm.engines import VllmEngine
 from corpus_dag.llm.tiny_model import NOISE_NOTE
 from corpus_dag.rebuild.stage import REBUILT_SCHEMA, VERIFIED_SCHEMA
 from corpus_dag.storage import CorpusStore
@@ -47,7 +48,7 @@ def latest(instance, asset: str) -> dict:
 
 
 def test_posttrain_partition_end_to_end_and_resume(corpus_root, dagster_instance, tiny_model_path, vllm_cpu_env,
-                                                    reward_model_path):
+                                                    reward_model_path, monkeypatch):
     store = CorpusStore(corpus_root)
     store.write_frame(CorpusStore.partition_path("rebuilt_math_items", DIMS), PATHS.cast(REBUILT_SCHEMA))
     store.write_frame(CorpusStore.partition_path("verified_math_items", DIMS), verified_rows())
@@ -68,7 +69,10 @@ def test_posttrain_partition_end_to_end_and_resume(corpus_root, dagster_instance
         checks = {(e.asset_check_key.name, e.passed) for e in result.get_asset_check_evaluations()}
         return result, checks
 
+    started, start = set(), VllmEngine.start
+    monkeypatch.setattr(VllmEngine, "start", lambda self: started.add(id(self)) or start(self))
     result, checks = run()
+    assert len(started) == 1  # llm and judge on the same model share one engine (one load) within the run
     assert result.success and len(checks) == 8 and all(passed for _, passed in checks), checks
 
     def read(asset):

@@ -2,7 +2,6 @@
 
 import os
 import tempfile
-from functools import cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,7 +30,15 @@ class LLMEngine(dg.ConfigurableResource):
     usd_per_m_in: float = 0.0
     usd_per_m_out: float = 0.0
     _engine: Engine | None = PrivateAttr(default=None)
+    _run_id: str | None = PrivateAttr(default=None)
     MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_REBUILD_MODEL",)  # where `model` defaults from, first set wins
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._run_id = context.run_id
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for key in [k for k in _RUN_ENGINES if k[0] == self._run_id]:
+            del _RUN_ENGINES[key]
 
     def engine(self) -> Engine:
         """The engine, built once per process (a vLLM model stays loaded across partitions of a run)."""
@@ -61,12 +68,15 @@ class LLMEngine(dg.ConfigurableResource):
             from corpus_dag.llm.cpu import apply_vllm_env
 
             apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
-        return shared_vllm_engine(
-            VllmCfg(
-                model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
-                max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
-            )
+        cfg = VllmCfg(
+            model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
+            max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
         )
+        if self._run_id is None:  # used outside a Dagster run: nothing to share with
+            return VllmEngine(cfg)
+        if (self._run_id, cfg) not in _RUN_ENGINES:
+            _RUN_ENGINES[self._run_id, cfg] = VllmEngine(cfg)
+        return _RUN_ENGINES[self._run_id, cfg]
 
 
 class JudgeEngine(LLMEngine):
@@ -76,11 +86,10 @@ class JudgeEngine(LLMEngine):
     MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_JUDGE_MODEL", "CORPUS_REBUILD_MODEL")
 
 
-@cache
-def shared_vllm_engine(cfg: VllmCfg) -> VllmEngine:
-    """One in-process vLLM engine per configuration: `llm` and `judge` on the same model, and later
-    runs in the same process, share one model load instead of holding two copies in memory."""
-    return VllmEngine(cfg)
+# One in-process vLLM engine per (run, configuration): `llm` and `judge` on the same model share one
+# load within a run. Never across runs: once another engine in the process shuts down, vLLM's global
+# parallel state is gone and an older engine can no longer generate.
+_RUN_ENGINES: dict[tuple[str, VllmCfg], VllmEngine] = {}
 
 
 def _cpu_only() -> bool:
