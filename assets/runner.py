@@ -31,6 +31,7 @@ class RunSummary:
     checks_failed: list[str] = field(default_factory=list)  # ERROR severity
     checks_warned: list[str] = field(default_factory=list)  # WARN severity: worth a look, not a stop
     notes: dict[str, str] = field(default_factory=dict)  # asset -> `llm_note` (why its output is empty)
+    model_warnings: dict[str, str] = field(default_factory=dict)  # asset -> its `model_warning` (e.g. a random demo model)
 
 
 # What a reader follows from raw documents to training rows: (label, asset whose row count it is).
@@ -156,6 +157,8 @@ def materialize_all(
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
                 meta = dict(mat.metadata)
+                if warning := _value(meta, "model_warning"):
+                    summary.model_warnings[mat.asset_key.to_user_string()] = warning
                 summary.rows.append(
                     StageRow(
                         asset=mat.asset_key.to_user_string(),

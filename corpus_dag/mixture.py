@@ -2,7 +2,9 @@
 
 A recipe (config/recipes/{name}.yaml) lists inputs with either a `weight` (share of the recipe's
 `total_tokens`), a `tokens` budget, or a sampling `rate` (0.5 keeps about half, 2.0 repeats every
-row twice). Rates above 1 upsample by repetition, capped at `max_repeat`.
+row twice). Rates above 1 upsample by repetition, capped at `max_repeat`. An input may take only the
+rows whose columns equal given values (`where: {difficulty: hard}`), so one asset can be listed once
+per tag and a tag up-weighted (e.g. hard math items at rate 2, the others at rate 1).
 
 Reproducibility is the point: the same recipe over the same input partitions gives byte-identical
 shards and manifest. So nothing depends on input order, RNG state or the clock: whether a row is
@@ -42,7 +44,7 @@ MIXTURE_SCHEMA = {
     "text": pl.String,
 }
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INPUT_KEYS = {"asset", "source", "weight", "tokens", "rate", "text", "id"}
+_INPUT_KEYS = {"asset", "source", "weight", "tokens", "rate", "text", "id", "where"}
 _RECIPE_KEYS = {"name", "seed", "total_tokens", "max_repeat", "shard_tokens", "jsonl", "batch_rows", "inputs", "description"}
 
 
@@ -61,10 +63,16 @@ class RecipeInput:
     rate: float | None = None
     text: tuple[str, ...] = ("text",)
     id: str | None = None
+    where: tuple[tuple[str, str], ...] = ()  # (column, value) pairs a row must match (values compared as text)
 
     @property
     def key(self) -> str:
-        return f"{self.asset}/{self.source or '*'}"
+        tag = "[" + ",".join(f"{c}={v}" for c, v in self.where) + "]" if self.where else ""
+        return f"{self.asset}/{self.source or '*'}{tag}"
+
+    def select(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The rows matching `where` (all of them without one)."""
+        return df.filter(*(pl.col(c).cast(pl.String) == v for c, v in self.where)) if self.where else df
 
 
 @dataclass(frozen=True)
@@ -128,10 +136,14 @@ def parse_recipe(doc: dict, where: str = "recipe", known_assets: Sequence[str] |
             raise bad(f"input #{i} ({e['asset']}): {given[0]} must be a number >= 0, got {amount!r}")
         text = e.get("text", "text")
         text = (text,) if isinstance(text, str) else tuple(text)
-        inputs.append(RecipeInput(e["asset"], e.get("source"), e.get("weight"), e.get("tokens"), e.get("rate"), text, e.get("id")))
+        where = e.get("where") or {}
+        if not isinstance(where, dict):
+            raise bad(f"input #{i} ({e['asset']}): 'where' must map column names to values, got {where!r}")
+        where = tuple(sorted((str(c), str(v).lower() if isinstance(v, bool) else str(v)) for c, v in where.items()))
+        inputs.append(RecipeInput(e["asset"], e.get("source"), e.get("weight"), e.get("tokens"), e.get("rate"), text, e.get("id"), where))
     keys = [r.key for r in inputs]
     if len(set(keys)) != len(keys):
-        raise bad(f"an (asset, source) pair is listed twice: {keys}")
+        raise bad(f"an (asset, source, where) input is listed twice: {keys}")
     weighted = [r for r in inputs if r.weight is not None]
     if weighted:
         if len(weighted) != len(inputs):
@@ -267,7 +279,8 @@ def build_mixture(recipe: Recipe, parts: Sequence[InputPart], out_dir: str | Pat
     for spec, ps in matched.items():  # pass 1: tokens per input
         rows = tokens = 0
         for p in ps:
-            for b in p.batches(list(spec.text), recipe.batch_rows):
+            for b in p.batches(sorted({*spec.text, *(c for c, _ in spec.where)}), recipe.batch_rows):
+                b = spec.select(b)
                 rows, tokens = rows + b.height, tokens + int(_texts(b, spec)["__tokens"].sum())
         rate, capped = _rate(recipe, spec, tokens)
         stats[spec] = {"rows_in": rows, "tokens_in": tokens, "rate": rate, "capped_at_max_repeat": capped}
@@ -280,8 +293,9 @@ def build_mixture(recipe: Recipe, parts: Sequence[InputPart], out_dir: str | Pat
             rows_out = tokens_out = 0
             for n_part, p in enumerate(ps):
                 id_col = _id_column(spec, p)
-                for n_batch, b in enumerate(p.batches(sorted({id_col, *spec.text}), recipe.batch_rows)):
-                    sampled = _sample(recipe, spec, p, _texts(b, spec), id_col, stats[spec]["rate"], n_shards)
+                columns = sorted({id_col, *spec.text, *(c for c, _ in spec.where)})
+                for n_batch, b in enumerate(p.batches(columns, recipe.batch_rows)):
+                    sampled = _sample(recipe, spec, p, _texts(spec.select(b), spec), id_col, stats[spec]["rate"], n_shards)
                     rows_out, tokens_out = rows_out + sampled.height, tokens_out + int(sampled["tokens"].sum())
                     for (shard,), df in sampled.partition_by("__shard", as_dict=True, include_key=False).items():
                         df.write_ipc(tmp / f"{shard:05d}-{n_spec:03d}-{n_part:05d}-{n_batch:06d}.arrow")
@@ -308,7 +322,7 @@ def build_mixture(recipe: Recipe, parts: Sequence[InputPart], out_dir: str | Pat
         "recipe_hash": recipe.hash,
         "recipe_spec": asdict(recipe),
         "inputs": [
-            {"asset": spec.asset, "source": spec.source, "partitions": [{"partition": p.partition, "data_version": p.data_version} for p in ps]}
+            {"asset": spec.asset, "source": spec.source, "where": dict(spec.where), "partitions": [{"partition": p.partition, "data_version": p.data_version} for p in ps]}
             | stats[spec]
             for spec, ps in matched.items()
         ],

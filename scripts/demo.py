@@ -17,7 +17,11 @@ from corpus_dag.storage import CorpusStore, seed_raw_library
 SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent / "samples" / "library"
 # The demo's LLM is a tiny random model on CPU: keep its generations short. Real runs use the
 # asset defaults (4 samples, 1024 tokens) or what the launchpad sets.
-DEMO_CONFIG = {"rebuilt_math_items": {"samples": 2, "max_tokens": 64}}
+DEMO_CONFIG = {
+    "rebuilt_math_items": {"samples": 2, "max_tokens": 64},
+    "scored_math_items": {"max_tokens": 64},
+    "self_instruct_math_items": {"samples": 2, "max_tokens": 64, "prompts_per_area": 1},
+}
 
 
 def print_table(summary) -> None:
@@ -64,6 +68,9 @@ def main() -> int:
         print(f"  FAILED  {name}")
     for name in summary.checks_warned:
         print(f"  warning {name}")
+    for note in sorted(set(summary.model_warnings.values())):
+        assets = ", ".join(a for a, n in sorted(summary.model_warnings.items()) if n == note)
+        print(f"NOTE ({assets}): {note}")
     print(f"done in {time.monotonic() - started:.0f}s. Dagster instance: {os.environ.get('DAGSTER_HOME')}")
     print("Open the UI with `make ui`, then http://127.0.0.1:3000 (Assets -> Lineage, Partitions, Checks).")
     return 0 if not summary.checks_failed else 1

@@ -104,6 +104,18 @@ def test_chat_messages_become_text(tmp_path):
     assert row["text"] == "1+1=?\n\n2" and row["id"] == "m1" and row["source"] == "wenku"
 
 
+def test_a_tag_can_be_up_weighted_with_where(tmp_path):
+    items = pl.DataFrame({"item_id": [f"m{i}" for i in range(6)], "difficulty": ["hard", "normal"] * 3,
+                          "messages": [[{"role": "user", "content": f"题 {i}"}] for i in range(6)]})
+    spec = {"asset": "math", "text": ["messages"], "id": "item_id"}
+    r = recipe(inputs=[spec | {"rate": 2.0, "where": {"difficulty": "hard"}}, spec | {"rate": 1.0, "where": {"difficulty": "normal"}}],
+               total_tokens=None)
+    manifest = build_mixture(r, [InputPart("math", "2026-11-21|wenku", None, items)], tmp_path / "m")
+    out = pl.read_parquet(tmp_path / "m" / "part-00000.parquet")
+    assert sorted(out.group_by("id").len().iter_rows()) == [("m0", 2), ("m1", 1), ("m2", 2), ("m3", 1), ("m4", 2), ("m5", 1)]
+    assert [(i["where"], i["rows_in"]) for i in manifest["inputs"]] == [({"difficulty": "hard"}, 3), ({"difficulty": "normal"}, 3)]
+
+
 @pytest.mark.parametrize(
     "over, message",
     [
@@ -115,6 +127,7 @@ def test_chat_messages_become_text(tmp_path):
         ({"inputs": [{"asset": "docs", "rate": 1, "colour": "red"}]}, "unknown keys \\['colour'\\]"),
         ({"inputs": [{"asset": "docs", "rate": 1}, {"asset": "docs", "rate": 2}]}, "listed twice"),
         ({"seed": "x"}, "seed must be an integer"),
+        ({"inputs": [{"asset": "docs", "rate": 1, "where": ["hard"]}]}, "'where' must map column names to values"),
     ],
 )
 def test_bad_recipes_are_clear_errors(over, message):

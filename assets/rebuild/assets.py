@@ -13,6 +13,7 @@ from corpus_dag.llm.cache import ResponseCache
 from corpus_dag.rebuild.consistency import ConsistencyCfg
 from corpus_dag.rebuild.equivalence import AnswerJudge
 from corpus_dag.rebuild.sandbox import SandboxCfg, sandbox_capabilities
+from corpus_dag.rebuild.sft import SftCfg
 from corpus_dag.rebuild.stage import (
     DROPPED_SCHEMA,
     REBUILT_SCHEMA,
@@ -53,6 +54,14 @@ class VerifyConfig(dg.Config):
     min_share: float = ConsistencyCfg.min_share
     max_paths: int = ConsistencyCfg.max_paths
     batch_rows: int = 20_000
+    system_prompt: str = Field(default="", description="A system turn put before the user turn of every SFT record; empty: none")
+    vary_phrasing: bool = Field(default=False, description="Rephrase the user turn in one of several fixed ways, chosen by a seeded hash of the item")
+    phrasing_seed: int = Field(default=0, description="Seed of that hash")
+
+
+def sft_cfg(config) -> SftCfg:
+    """The SFT message options of any config that carries system_prompt / vary_phrasing / phrasing_seed."""
+    return SftCfg(system=config.system_prompt, vary_phrasing=config.vary_phrasing, seed=config.phrasing_seed)
 
 
 def rebuild_cfg(config: RebuildConfig) -> RebuildCfg:
@@ -151,10 +160,11 @@ def verified_math_items(context: dg.AssetExecutionContext, config: VerifyConfig,
     store = storage.store()
     cfg = ConsistencyCfg(min_votes=config.min_votes, min_share=config.min_share, max_paths=config.max_paths)
     with AnswerJudge() as judge:
-        splits = select_verified_stream(rebuilt.iter_batches(batch_rows=config.batch_rows), judge, cfg)
+        splits = select_verified_stream(rebuilt.iter_batches(batch_rows=config.batch_rows), judge, cfg, sft_cfg(config))
 
         def rates(tally):
             questions = rebuilt.read(["question_id"])["question_id"].n_unique() if rebuilt.num_rows else 0
-            return {"questions_in": questions, "consistency": dg.MetadataValue.json(vars(cfg)), **_upstream_llm_note(context)}
+            return {"questions_in": questions, "consistency": dg.MetadataValue.json(vars(cfg)),
+                    "sft": dg.MetadataValue.json(vars(sft_cfg(config))), **_upstream_llm_note(context)}
 
         yield from stream_split(context, store, splits, VERIFIED, UNVERIFIED, extra_metadata=rates)

@@ -3,6 +3,7 @@
 import os
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -30,6 +31,15 @@ class LLMEngine(dg.ConfigurableResource):
     usd_per_m_in: float = 0.0
     usd_per_m_out: float = 0.0
     _engine: Engine | None = PrivateAttr(default=None)
+    _run_id: str | None = PrivateAttr(default=None)
+    MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_REBUILD_MODEL",)  # where `model` defaults from, first set wins
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._run_id = context.run_id
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for key in [k for k in _RUN_ENGINES if k[0] == self._run_id]:
+            del _RUN_ENGINES[key]
 
     def engine(self) -> Engine:
         """The engine, built once per process (a vLLM model stays loaded across partitions of a run)."""
@@ -55,20 +65,37 @@ class LLMEngine(dg.ConfigurableResource):
             )
         if self.kind != "vllm":
             raise dg.Failure(f"LLMEngine kind must be vllm or openai, got {self.kind!r}")
-        model = self.model or os.environ.get("CORPUS_REBUILD_MODEL", "")
+        model = self.model or next((os.environ[v] for v in self.MODEL_ENVS if os.environ.get(v)), "")
         if not model:
-            raise dg.Failure("LLMEngine kind=vllm needs `model` (a folder or hub id) or $CORPUS_REBUILD_MODEL")
+            envs = " or ".join(f"${v}" for v in self.MODEL_ENVS)
+            raise dg.Failure(f"{type(self).__name__} kind=vllm needs `model` (a folder or hub id) or {envs}")
         cpu = _cpu_only()
         if cpu:  # vLLM's CPU build: KV-cache size, in-process engine, no graph compile
             from corpus_dag.llm.cpu import apply_vllm_env
 
             apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
-        return VllmEngine(
-            VllmCfg(
-                model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
-                max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
-            )
+        cfg = VllmCfg(
+            model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
+            max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
         )
+        if self._run_id is None:  # used outside a Dagster run: nothing to share with
+            return VllmEngine(cfg)
+        if (self._run_id, cfg) not in _RUN_ENGINES:
+            _RUN_ENGINES[self._run_id, cfg] = VllmEngine(cfg)
+        return _RUN_ENGINES[self._run_id, cfg]
+
+
+class JudgeEngine(LLMEngine):
+    """The critique model: the same kinds as `llm`, so a smaller judge can score a larger generator.
+    `model` defaults to $CORPUS_JUDGE_MODEL, else $CORPUS_REBUILD_MODEL (then llm and judge share one load)."""
+
+    MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_JUDGE_MODEL", "CORPUS_REBUILD_MODEL")
+
+
+# One in-process vLLM engine per (run, configuration): `llm` and `judge` on the same model share one
+# load within a run. Never across runs: once another engine in the process shuts down, vLLM's global
+# parallel state is gone and an older engine can no longer generate.
+_RUN_ENGINES: dict[tuple[str, VllmCfg], VllmEngine] = {}
 
 
 def _cpu_only() -> bool:

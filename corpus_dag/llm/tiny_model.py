@@ -30,9 +30,16 @@ RANDOM_MODEL_NOTE = (
 )
 
 
-def is_random_tiny_model(model: str | Path) -> bool:
+# What stages that judge or score with the model say when it is this one.
+NOISE_NOTE = (
+    "the model is the tiny RANDOM demo model (corpus_dag.llm.tiny_model): every response, critique score, "
+    "reward and judgement here is noise; the machinery is real, the data is not"
+)
+
+
+def is_random_tiny_model(model: str | Path | None) -> bool:
     """True for a folder built by `build_tiny_model` (it carries the marker file)."""
-    return (Path(model) / MARKER).is_file()
+    return bool(model) and (Path(model) / MARKER).is_file()
 
 
 def build_tiny_model(path: str | Path, seed: int = 0) -> Path:

@@ -27,8 +27,9 @@ from corpus_dag.rebuild.consistency import (
 )
 from corpus_dag.rebuild.equivalence import NONE, AnswerJudge, EquivCfg
 from corpus_dag.rebuild.parse import RESPONSE_SCHEMA, parse_response
-from corpus_dag.rebuild.prompts import load_prompt, messages_hash
+from corpus_dag.rebuild.prompts import Prompt, load_prompt, messages_hash
 from corpus_dag.rebuild.sandbox import SandboxCfg, run_programs, sandbox_capabilities
+from corpus_dag.rebuild.sft import SftCfg, sft_messages
 
 REBUILT_SCHEMA = {
     "item_id": pl.String,
@@ -182,59 +183,65 @@ class Rebuilder:
         run_id = hashlib.sha1(f"{self.engine.model}|{self.prompt.version}|{fingerprint}".encode()).hexdigest()[:8]
         jobs = []
         for qid, text in questions.select("question_id", "text").iter_rows():
-            messages = self.prompt.messages(text or "")
-            digest = messages_hash(messages)
             for i in range(self.cfg.samples):
-                jobs.append(
-                    {
-                        "question_id": qid,
-                        "sample_idx": i,
-                        "item_id": f"{qid}-{run_id}-s{i}",
-                        "messages": messages,
-                        "prompt_hash": digest,
-                        "key": cache_key(self.engine.model, self.prompt.version, digest, fingerprint, i),
-                    }
-                )
+                job = plan_job(self.engine.model, self.prompt, text or "", fingerprint, i)
+                jobs.append({**job, "question_id": qid, "item_id": f"{qid}-{run_id}-s{i}"})
         return jobs
 
     def complete(self, jobs: list[dict]) -> list[Completion]:
-        """Cached completions where present; all others from ONE engine call, flushed to the cache."""
-        cached = self.cache.get_many(j["key"] for j in jobs)
-        todo = [j for j in jobs if j["key"] not in cached]
-        self.stats.cache_hits += len(jobs) - len(todo)
-        if todo:
-            self.engine.start()
-            started = time.monotonic()
-            fresh = self.engine.generate([Request(j["messages"], j["sample_idx"]) for j in todo], self.sampling)
-            self.stats.generation_s += time.monotonic() - started
-            self.stats.prompts_sent += len(todo)
-            self.stats.tokens_in += sum(c.tokens_in for c in fresh)
-            self.stats.tokens_out += sum(c.tokens_out for c in fresh)
-            fingerprint = self.sampling.fingerprint()
-            rows = [
-                {
-                    "key": j["key"],
-                    "model": self.engine.model,
-                    "prompt_version": self.prompt.version,
-                    "prompt_hash": j["prompt_hash"],
-                    "sampling": fingerprint,
-                    "sample_idx": j["sample_idx"],
-                    "text": c.text,
-                    "tokens_in": c.tokens_in,
-                    "tokens_out": c.tokens_out,
-                    "latency_s": c.latency_s,
-                }
-                for j, c in zip(todo, fresh)
-            ]
-            self.cache.put_many(rows)
-            cached.update((r["key"], r) for r in rows)
-        return [
-            Completion(r["text"], r["tokens_in"], r["tokens_out"], r["latency_s"])
-            for r in (cached[j["key"]] for j in jobs)
+        return complete_cached(self.engine, self.cache, self.prompt.version, jobs, self.sampling, self.stats)
+
+
+def plan_job(model: str, prompt: Prompt, fragment: str, fingerprint: str, sample_idx: int) -> dict:
+    """One request to send or find in the cache: messages, their hash, the cache key, the sample index."""
+    messages = prompt.messages(fragment)
+    digest = messages_hash(messages)
+    key = cache_key(model, prompt.version, digest, fingerprint, sample_idx)
+    return {"messages": messages, "prompt_hash": digest, "key": key, "sample_idx": sample_idx}
+
+
+def complete_cached(
+    engine: Engine, cache: ResponseCache, prompt_version: str, jobs: list[dict], sampling: Sampling, stats: RebuildStats
+) -> list[Completion]:
+    """Cached completions where present; all others from ONE engine call, flushed to the cache.
+
+    `jobs` come from `plan_job`; `stats` counts prompts sent, cache hits, tokens and generation time.
+    """
+    cached = cache.get_many(j["key"] for j in jobs)
+    todo = [j for j in jobs if j["key"] not in cached]
+    stats.cache_hits += len(jobs) - len(todo)
+    if todo:
+        engine.start()
+        started = time.monotonic()
+        fresh = engine.generate([Request(j["messages"], j["sample_idx"]) for j in todo], sampling)
+        stats.generation_s += time.monotonic() - started
+        stats.prompts_sent += len(todo)
+        stats.tokens_in += sum(c.tokens_in for c in fresh)
+        stats.tokens_out += sum(c.tokens_out for c in fresh)
+        fingerprint = sampling.fingerprint()
+        rows = [
+            {
+                "key": j["key"],
+                "model": engine.model,
+                "prompt_version": prompt_version,
+                "prompt_hash": j["prompt_hash"],
+                "sampling": fingerprint,
+                "sample_idx": j["sample_idx"],
+                "text": c.text,
+                "tokens_in": c.tokens_in,
+                "tokens_out": c.tokens_out,
+                "latency_s": c.latency_s,
+            }
+            for j, c in zip(todo, fresh)
         ]
+        cache.put_many(rows)
+        cached.update((r["key"], r) for r in rows)
+    return [Completion(r["text"], r["tokens_in"], r["tokens_out"], r["latency_s"]) for r in (cached[j["key"]] for j in jobs)]
 
 
-def select_verified(rebuilt: pl.DataFrame, judge: AnswerJudge, cfg: ConsistencyCfg | None = None) -> Split:
+def select_verified(
+    rebuilt: pl.DataFrame, judge: AnswerJudge, cfg: ConsistencyCfg | None = None, sft: SftCfg = SftCfg()
+) -> Split:
     """Per question: majority vote over the samples' CoT answers, then up to `max_paths` distinct paths.
 
     Kept rows are SFT records (VERIFIED_SCHEMA); every other sample is dropped with its reason.
@@ -257,43 +264,55 @@ def select_verified(rebuilt: pl.DataFrame, judge: AnswerJudge, cfg: ConsistencyC
                 reasons[i] = f"no_consensus: {votes}/{len(rows)} votes"
             elif i not in top:
                 reasons[i] = "minority_answer"
-            elif not r["agree"]:
+            elif r["program"] and not r["agree"]:  # a CoT-only prompt (kp_cot) has no program to check
                 reasons[i] = "program_disagrees"
         candidates = [i for i in top if i not in reasons]
-        _, why = pick_paths([canonical_program(rows[i]["program"] or "") for i in candidates], cfg.max_paths)
+        _, why = pick_paths([path_key(rows[i]) for i in candidates], cfg.max_paths)
         reasons.update({candidates[j]: reason for j, reason in why.items()})
         for i, r in enumerate(rows):
             if i in reasons:
                 dropped.append({**r, REASON: reasons[i]})
             else:
-                kept.append(_sft_record(r, votes, share))
+                kept.append(_sft_record(r, votes, share, sft))
     return Split(pl.DataFrame(kept, schema=VERIFIED_SCHEMA), pl.DataFrame(dropped, schema=DROPPED_SCHEMA))
 
 
 def select_verified_stream(
-    batches: Iterable[pl.DataFrame], judge: AnswerJudge, cfg: ConsistencyCfg | None = None
+    batches: Iterable[pl.DataFrame], judge: AnswerJudge, cfg: ConsistencyCfg | None = None, sft: SftCfg = SftCfg()
 ) -> Iterator[Split]:
-    """`select_verified` over a stream of batches whose rows are grouped by question (as `rebuild` writes
-    them); the last question of a batch waits for the next batch, so no question is ever split."""
-    carry = pl.DataFrame(schema=REBUILT_SCHEMA)
+    """`select_verified` over a stream of batches whose rows are grouped by question (as `rebuild` writes them)."""
+    for group in whole_questions(batches, REBUILT_SCHEMA):
+        yield select_verified(group, judge, cfg, sft)
+
+
+def whole_questions(batches: Iterable[pl.DataFrame], schema: dict, key: str = "question_id") -> Iterator[pl.DataFrame]:
+    """Re-cut a stream of batches whose rows are grouped by `key` so no group is split across two frames:
+    the last group of a batch waits for the next batch. Every frame is cast to `schema`."""
+    carry = pl.DataFrame(schema=schema)
     for batch in batches:
-        batch = pl.concat([carry, batch.select(list(REBUILT_SCHEMA)).cast(REBUILT_SCHEMA)])
+        batch = pl.concat([carry, batch.select(list(schema)).cast(schema)])
         if batch.height == 0:
             continue
-        last = batch["question_id"][-1]
-        carry = batch.filter(pl.col("question_id") == last)
-        ready = batch.filter(pl.col("question_id") != last)
+        last = batch[key][-1]
+        carry = batch.filter(pl.col(key) == last)
+        ready = batch.filter(pl.col(key) != last)
         if ready.height:
-            yield select_verified(ready, judge, cfg)
+            yield ready
     if carry.height:
-        yield select_verified(carry, judge, cfg)
+        yield carry
 
 
-def _sft_record(row: dict, votes: int, share: float) -> dict:
-    solution = f"{row['cot']}\n\n```python\n{row['program']}\n```\n\n答案：{row['cot_answer']}"
+def path_key(row: dict) -> str | None:
+    """What makes a reasoning path distinct: its canonical program, or its whitespace-collapsed CoT without one."""
+    if row["program"]:
+        return canonical_program(row["program"])
+    return " ".join((row["cot"] or "").split())
+
+
+def _sft_record(row: dict, votes: int, share: float, sft: SftCfg) -> dict:
     return {
         "item_id": row["item_id"],
-        "messages": [{"role": "user", "content": row["question"]}, {"role": "assistant", "content": solution}],
+        "messages": sft_messages(row, sft),
         "question_id": row["question_id"],
         "knowledge_points": row["knowledge_points"],
         "answer": row["cot_answer"],

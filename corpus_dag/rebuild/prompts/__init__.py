@@ -19,6 +19,8 @@ REQUIRED = {
     "direct": ("question", "answer"),
     "knowledge_points": ("knowledge_points",),
     "kp_cot_pot": ("knowledge_points", "question", "answer", "program"),
+    "kp_cot": ("knowledge_points", "question", "answer"),
+    "cot_pot": ("question", "answer", "program"),
 }
 
 

@@ -1,0 +1,110 @@
+"""Checks on the post-training assets: blocking schema checks, and every input row accounted for."""
+import dagster as dg
+
+from assets.common.checks import gx_check
+from assets.posttrain.assets import DPO, DPO_DROPS, RFT, RFT_DROPS, SCORED, SCORED_DROPS, SELF_INSTRUCT, SELF_INSTRUCT_DROPS
+from corpus_dag.posttrain.dpo import PAIR_TYPES
+from corpus_dag.posttrain.select import HARD, NORMAL
+from corpus_dag.storage import CorpusStore, PartitionData
+from corpus_dag.validation import metric_outcome
+
+
+def _rows(store: CorpusStore, asset: str, dims: dict[str, str]) -> PartitionData:
+    return PartitionData(store, CorpusStore.partition_path(asset, dims))
+
+
+def _scored_expectations() -> list:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(SCORED.schema)),
+        gxe.ExpectColumnValuesToBeUnique(column="item_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="critique_score"),  # kept paths passed the critique cut
+        gxe.ExpectColumnValuesToBeBetween(column="critique_score", min_value=0, max_value=10),
+        gxe.ExpectColumnValuesToBeInSet(column="difficulty", value_set=[HARD, NORMAL]),
+    ]
+
+
+def _rft_expectations() -> list:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(RFT.schema)),
+        gxe.ExpectColumnValuesToBeUnique(column="item_id"),
+        gxe.ExpectColumnValuesToBeBetween(column="min_distance", min_value=0, max_value=1),
+    ]
+
+
+def _dpo_expectations() -> list:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(DPO.schema)),
+        gxe.ExpectColumnValuesToBeUnique(column="pair_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="pair_type", value_set=list(PAIR_TYPES)),
+        gxe.ExpectColumnValuesToNotBeNull(column="chosen_item_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="rejected_item_id"),
+    ]
+
+
+def _self_instruct_expectations() -> list:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(SELF_INSTRUCT.schema)),
+        gxe.ExpectColumnValuesToBeUnique(column="question_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="instruction"),
+    ]
+
+
+def _balance(label_in: str, n_in: int, parts: dict[str, int]):
+    detail = " - ".join(f"{k} {v}" for k, v in parts.items())
+    return metric_outcome(f"{label_in} {n_in} - {detail}", n_in - sum(parts.values()), 0, 0)
+
+
+def _scored_accounting(context, store, dims):
+    """rebuilt paths = scored + scored drops."""
+    parts = {a: _rows(store, a, dims).num_rows for a in (SCORED.asset, SCORED_DROPS.asset)}
+    return [_balance("rebuilt", _rows(store, "rebuilt_math_items", dims).num_rows, parts)]
+
+
+def _rft_accounting(context, store, dims):
+    """scored + scored drops = rft + rft drops."""
+    n_in = sum(_rows(store, a, dims).num_rows for a in (SCORED.asset, SCORED_DROPS.asset))
+    return [_balance("scored paths", n_in, {a: _rows(store, a, dims).num_rows for a in (RFT.asset, RFT_DROPS.asset)})]
+
+
+def _dpo_accounting(context, store, dims):
+    """Every scored question has pairs or an unpaired row with its reason, never both."""
+    questions = {q for a in (SCORED.asset, SCORED_DROPS.asset) for q in _rows(store, a, dims).read(["question_id"])["question_id"]}
+    paired = set(_rows(store, DPO.asset, dims).read(["question_id"])["question_id"])
+    unpaired = set(_rows(store, DPO_DROPS.asset, dims).read(["question_id"])["question_id"])
+    return [_balance("scored questions", len(questions), {"paired": len(paired), "unpaired": len(unpaired)}),
+            metric_outcome("questions both paired and unpaired", len(paired & unpaired), 0, 0)]
+
+
+def _self_instruct_accounting(context, store, dims):
+    """Generated instruction ids are unique across kept and dropped (each one accounted once)."""
+    kept = _rows(store, SELF_INSTRUCT.asset, dims).read(["question_id"])["question_id"].to_list()
+    dropped = _rows(store, SELF_INSTRUCT_DROPS.asset, dims).read(["instruction_id"])["instruction_id"].to_list()
+    return [metric_outcome(f"instructions accounted twice (of {len(kept) + len(dropped)})", len(kept + dropped) - len(set(kept + dropped)), 0, 0)]
+
+
+checks: list[dg.AssetChecksDefinition] = [
+    gx_check(asset=SCORED.asset, name="scored_rows", columns=list(SCORED.schema), expectations=_scored_expectations,
+             description="Columns as documented, unique item_id, kept critique scores in [0, 10], difficulty hard/normal."),
+    gx_check(asset=SCORED.asset, name="every_path_accounted", metrics=_scored_accounting,
+             description="rebuilt_math_items rows = scored_math_items + scored_math_drops."),
+    gx_check(asset=RFT.asset, name="rft_rows", columns=list(RFT.schema), expectations=_rft_expectations,
+             description="Columns as documented, unique item_id, min_distance in [0, 1]."),
+    gx_check(asset=RFT.asset, name="every_scored_path_accounted", metrics=_rft_accounting,
+             description="scored paths (kept + dropped) = rft_math_items + rft_math_drops."),
+    gx_check(asset=DPO.asset, name="pair_rows", columns=list(DPO.schema), expectations=_dpo_expectations,
+             description="Columns as documented, unique pair_id, a known pair_type, both item ids present."),
+    gx_check(asset=DPO.asset, name="every_question_accounted", metrics=_dpo_accounting,
+             description="Each scored question has pairs or an unpaired row with its reason, never both."),
+    gx_check(asset=SELF_INSTRUCT.asset, name="instruction_rows", columns=list(SELF_INSTRUCT.schema),
+             expectations=_self_instruct_expectations, description="Columns as documented, unique ids, an instruction on every row."),
+    gx_check(asset=SELF_INSTRUCT.asset, name="every_instruction_accounted", metrics=_self_instruct_accounting,
+             description="No generated instruction is both kept and dropped, or written twice."),
+]

@@ -1,0 +1,336 @@
+"""The post-training stages over frames of whole questions: score, RFT paths, DPO pairs, self-instruct.
+
+Each function takes every path of the questions it is given (see `whole_questions`) and returns a
+Split: kept rows, and dropped rows with a `reason`. Model calls go through the rebuild stage's
+`complete_cached`, so every response is in the response cache and a re-run calls no model.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from corpus_dag.accounting import REASON, Split
+from corpus_dag.llm.cache import ResponseCache
+from corpus_dag.llm.engines import Engine, Sampling
+from corpus_dag.posttrain.critique import CRITIQUE_SCHEMA, critique_fragment, parse_critique
+from corpus_dag.posttrain.dpo import DpoCfg, pair_paths
+from corpus_dag.posttrain.reward import RewardModel
+from corpus_dag.posttrain.rft import RftCfg, diverse_paths
+from corpus_dag.posttrain.select import SelectCfg, difficulty, rank_key, select_paths
+from corpus_dag.posttrain.self_instruct import (
+    SelfInstructCfg,
+    SimilarityFilter,
+    area_of,
+    generation_fragment,
+    parse_problems,
+    problems_schema,
+    seed_sets,
+)
+from corpus_dag.rebuild.equivalence import AnswerJudge
+from corpus_dag.rebuild.prompts import load_prompt
+from corpus_dag.rebuild.sft import SftCfg, hybrid_solution, prompt_messages, sft_messages
+from corpus_dag.rebuild.stage import (
+    MESSAGE,
+    REBUILT_SCHEMA,
+    VERIFIED_SCHEMA,
+    RebuildStats,
+    Rebuilder,
+    complete_cached,
+    plan_job,
+    select_verified,
+)
+
+STEP = pl.Struct({"verdict": pl.String, "comment": pl.String})
+SCORED_SCHEMA = {
+    **REBUILT_SCHEMA,
+    "reference_answer": pl.String,
+    "correct": pl.Boolean,
+    "program_correct": pl.Boolean,
+    "critique_score": pl.Float64,
+    "critique_correct": pl.Boolean,
+    "critique_steps": pl.List(STEP),
+    "critique_mode": pl.String,
+    "judge_model": pl.String,
+    "reward": pl.Float64,
+    "difficulty": pl.String,
+    "correct_share": pl.Float64,
+}
+SCORED_DROPPED_SCHEMA = {**SCORED_SCHEMA, REASON: pl.String}
+RFT_SCHEMA = {
+    **VERIFIED_SCHEMA,
+    "difficulty": pl.String,
+    "critique_score": pl.Float64,
+    "reward": pl.Float64,
+    "min_distance": pl.Float64,
+}
+DPO_SCHEMA = {
+    "pair_id": pl.String,
+    "question_id": pl.String,
+    "prompt": pl.List(MESSAGE),
+    "chosen": pl.List(MESSAGE),
+    "rejected": pl.List(MESSAGE),
+    "pair_type": pl.String,
+    "chosen_item_id": pl.String,
+    "rejected_item_id": pl.String,
+    "chosen_score": pl.Float64,
+    "rejected_score": pl.Float64,
+    "reference_answer": pl.String,
+    "difficulty": pl.String,
+    "model": pl.String,
+    "judge_model": pl.String,
+}
+DPO_DROPPED_SCHEMA = {"question_id": pl.String, "paths": pl.Int32, "correct_paths": pl.Int32, REASON: pl.String}
+SELF_INSTRUCT_SCHEMA = {**VERIFIED_SCHEMA, "area": pl.String, "instruction": pl.String, "seed_item_ids": pl.List(pl.String)}
+SELF_INSTRUCT_DROPPED_SCHEMA = {
+    "instruction_id": pl.String,
+    "area": pl.String,
+    "instruction": pl.String,
+    "seed_item_ids": pl.List(pl.String),
+    "similar_to": pl.String,
+    "similarity": pl.Float64,
+    REASON: pl.String,
+}
+LLM_KEYS = ("prompts_sent", "cache_hits", "tokens_in_sent", "tokens_out_generated", "generation_s", "tokens_per_s", "items_per_hour")
+
+
+def llm_metadata(stats: Sequence[RebuildStats], engine: Engine | None) -> dict:
+    """Prompts sent, cache hits, tokens, tokens/s and the engine's cost estimate, summed over `stats`."""
+    total = RebuildStats()
+    for s in stats:
+        for k in ("prompts_sent", "cache_hits", "tokens_in", "tokens_out", "generation_s"):
+            setattr(total, k, getattr(total, k) + getattr(s, k))
+    full = total.as_dict(engine)
+    return {k: v for k, v in full.items() if k in LLM_KEYS or k in ("gpu_hours", "api_usd")}
+
+
+def _split(kept: list[dict], dropped: list[dict], kept_schema: dict, dropped_schema: dict) -> Split:
+    return Split(pl.DataFrame(kept, schema=kept_schema), pl.DataFrame(dropped, schema=dropped_schema))
+
+
+# ---- scoring ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoreCfg:
+    select: SelectCfg = field(default_factory=SelectCfg)
+    temperature: float = 0.0  # the judge should be deterministic
+    max_tokens: int = 512
+    guided_json: bool = True
+    seed: int = 0
+    prompt_rev: int = 1
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(self.temperature, 1.0, self.max_tokens, self.seed, CRITIQUE_SCHEMA if self.guided_json else None)
+
+
+class Scorer:
+    """Critique (judge engine, cached) + optional reward model + selection and hard tagging."""
+
+    def __init__(self, judge: Engine, cache: ResponseCache, answers: AnswerJudge, cfg: ScoreCfg = ScoreCfg(),
+                 reward: RewardModel | None = None):
+        self.judge, self.cache, self.answers, self.cfg, self.reward = judge, cache, answers, cfg, reward
+        self.prompt = load_prompt("critique", cfg.prompt_rev)
+        self.stats = RebuildStats()
+        self.scores: Counter = Counter()  # critique score -> paths
+
+    def _same(self, a: str | None, b: str | None) -> bool:
+        return bool(a and b and self.answers.judge(a, b).equal)
+
+    def score(self, paths: pl.DataFrame, references: dict[str, str]) -> Split:
+        """Every path of the frame's questions, scored, tagged, and kept or dropped with a reason."""
+        rows = [{**r, "reference_answer": references.get(r["question_id"])} for r in paths.to_dicts()]
+        todo = [r for r in rows if r["valid"] and r["reference_answer"] is not None]
+        fingerprint = self.cfg.sampling.fingerprint()
+        jobs = [plan_job(self.judge.model, self.prompt, critique_fragment(r["question"] or "", r["reference_answer"], r),
+                         fingerprint, 0) for r in todo]
+        critiques = [parse_critique(c.text) for c in complete_cached(self.judge, self.cache, self.prompt.version, jobs,
+                                                                      self.cfg.sampling, self.stats)]
+        rewards = self.reward.score([(r["question"] or "", _solution(r)) for r in todo]) if self.reward else [None] * len(todo)
+        for r, c, reward in zip(todo, critiques, rewards):
+            r.update(critique_score=c.score, critique_correct=c.correct, critique_steps=c.steps, critique_mode=c.mode,
+                     judge_model=self.judge.model, reward=reward,
+                     correct=self._same(r["cot_answer"], r["reference_answer"]) and c.correct is not False,
+                     program_correct=self._same(r["program_answer"], r["reference_answer"]))
+            if c.score is not None:
+                self.scores[c.score] += 1
+        groups: dict[str, list[dict]] = {}
+        for r in rows:
+            groups.setdefault(r["question_id"], []).append(_defaults(r))
+        kept, dropped = [], []
+        for group_rows in groups.values():
+            level, share = difficulty([r["correct"] for r in group_rows], self.cfg.select.hard_share)
+            reasons = select_paths(group_rows, self.cfg.select)
+            for i, r in enumerate(group_rows):
+                r.update(difficulty=level, correct_share=round(share, 4))
+                (dropped.append({**r, REASON: reasons[i]}) if i in reasons else kept.append(r))
+        return _split(kept, dropped, SCORED_SCHEMA, SCORED_DROPPED_SCHEMA)
+
+
+def _defaults(row: dict) -> dict:
+    """An unscored path: no critique, not correct."""
+    defaults = {"correct": False, "program_correct": False, "critique_steps": [], "critique_mode": None}
+    return {**{k: None for k in SCORED_SCHEMA}, **row, **{k: v for k, v in defaults.items() if row.get(k) is None}}
+
+
+def _solution(row: dict) -> str:
+    return hybrid_solution(row["cot"], row["program"], row["program_answer"], row["cot_answer"])
+
+
+def scored_paths(kept: pl.DataFrame, dropped: pl.DataFrame) -> pl.DataFrame:
+    """All paths of scored_math_items and its drops, grouped by question in sample order, with `scored_reason`."""
+    both = pl.concat([kept.with_columns(pl.lit(None, pl.String).alias(REASON)), dropped.select(list(SCORED_DROPPED_SCHEMA))])
+    return both.rename({REASON: "scored_reason"}).sort("question_id", "sample_idx", maintain_order=True)
+
+
+# ---- RFT ----------------------------------------------------------------------------------------
+@dataclass
+class RftStats:
+    samples: int = 0
+    distinct: int = 0  # distinct canonical correct programs
+    distances: list[float] = field(default_factory=list)  # each kept path's min distance to the earlier kept ones
+
+    def per_100(self) -> float:
+        return round(100 * self.distinct / self.samples, 2) if self.samples else 0.0
+
+
+def select_rft(paths: pl.DataFrame, cfg: RftCfg, sft: SftCfg, stats: RftStats) -> Split:
+    """Per question: the correct paths (best ranked first), canonicalised, then a greedy max-min diverse subset."""
+    kept, dropped = [], []
+    for _, group in paths.group_by("question_id", maintain_order=True):
+        rows = group.to_dicts()
+        stats.samples += len(rows)
+        correct = sorted((i for i, r in enumerate(rows) if r["correct"]), key=lambda i: rank_key(rows[i]))
+        picked, why, gaps = diverse_paths([rows[i]["program"] for i in correct], cfg)
+        stats.distinct += len(picked) + sum(1 for w in why.values() if w.startswith(("beyond_max_paths", "too_close")))
+        stats.distances.extend(gaps[j] for n, j in enumerate(picked) if n)
+        reasons = {i: r["scored_reason"] or "wrong_answer" for i, r in enumerate(rows) if not r["correct"]}
+        reasons |= {correct[j]: reason for j, reason in why.items()}
+        for j in picked:
+            r = rows[correct[j]]
+            kept.append({**_sft_fields(r, sft), "difficulty": r["difficulty"], "critique_score": r["critique_score"],
+                         "reward": r["reward"], "min_distance": round(gaps[j], 4)})
+        dropped.extend({**{k: r[k] for k in SCORED_SCHEMA}, REASON: reasons[i]} for i, r in enumerate(rows) if i in reasons)
+    return _split(kept, dropped, RFT_SCHEMA, SCORED_DROPPED_SCHEMA)
+
+
+def _sft_fields(row: dict, sft: SftCfg) -> dict:
+    """The VERIFIED_SCHEMA fields of a scored path (`share`: its question's share of correct samples; no vote)."""
+    return {
+        "item_id": row["item_id"], "messages": sft_messages(row, sft), "question_id": row["question_id"],
+        "knowledge_points": row["knowledge_points"], "answer": row["cot_answer"], "model": row["model"],
+        "prompt_version": row["prompt_version"], "votes": None, "share": row["correct_share"],
+    }
+
+
+# ---- DPO ----------------------------------------------------------------------------------------
+def make_pairs(paths: pl.DataFrame, cfg: DpoCfg, sft: SftCfg, types: Counter) -> Split:
+    """Per question: up to `max_pairs` (chosen, rejected) pairs as chat messages; a question without one is dropped."""
+    kept, dropped = [], []
+    for qid, group in paths.group_by("question_id", maintain_order=True):
+        rows = group.to_dicts()
+        pairs, why = pair_paths(rows, cfg)
+        if why:
+            dropped.append({"question_id": qid[0], "paths": len(rows), "correct_paths": sum(bool(r["correct"]) for r in rows),
+                            REASON: why})
+        for c, r, kind in pairs:
+            chosen, rejected = rows[c], rows[r]
+            types[kind] += 1
+            prompt = prompt_messages(chosen["question"], chosen["item_id"], sft)
+            kept.append({
+                "pair_id": hashlib.sha1(f"{chosen['item_id']}|{rejected['item_id']}".encode()).hexdigest()[:16],
+                "question_id": qid[0], "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": _solution(chosen)}],
+                "rejected": [{"role": "assistant", "content": _solution(rejected)}],
+                "pair_type": kind, "chosen_item_id": chosen["item_id"], "rejected_item_id": rejected["item_id"],
+                "chosen_score": chosen["critique_score"], "rejected_score": rejected["critique_score"],
+                "reference_answer": chosen["reference_answer"], "difficulty": chosen["difficulty"],
+                "model": chosen["model"], "judge_model": chosen["judge_model"],
+            })
+    return _split(kept, dropped, DPO_SCHEMA, DPO_DROPPED_SCHEMA)
+
+
+# ---- self-instruct ------------------------------------------------------------------------------
+@dataclass
+class SelfInstructStats:
+    generated: Counter = field(default_factory=Counter)  # area -> new instructions parsed
+    kept: Counter = field(default_factory=Counter)  # area -> kept (not similar, verified)
+    seeds: Counter = field(default_factory=Counter)  # area -> seed tasks
+    llm: RebuildStats = field(default_factory=RebuildStats)
+
+    def table(self) -> pl.DataFrame:
+        areas = sorted(set(self.seeds) | set(self.generated))
+        return pl.DataFrame({"area": areas, "seeds": [self.seeds[a] for a in areas],
+                             "generated": [self.generated[a] for a in areas], "kept": [self.kept[a] for a in areas]},
+                            schema={"area": pl.String, "seeds": pl.Int64, "generated": pl.Int64, "kept": pl.Int64})
+
+
+def seed_tasks(verified: pl.DataFrame) -> pl.DataFrame:
+    """Seed tasks from verified SFT records: item id, the user turn, knowledge points, area."""
+    rows = []
+    for r in verified.select("item_id", "messages", "knowledge_points").iter_rows(named=True):
+        question = next((m["content"] for m in reversed(r["messages"]) if m["role"] == "user"), "")
+        rows.append({"item_id": r["item_id"], "question": question, "area": area_of(r["knowledge_points"], question)})
+    return pl.DataFrame(rows, schema={"item_id": pl.String, "question": pl.String, "area": pl.String})
+
+
+class SelfInstructor:
+    """Writes new problems per area from k seed tasks (generator engine, cached), filters near copies,
+    and solves the rest through `Rebuilder` + `select_verified` (the rebuild path, its own cache)."""
+
+    def __init__(self, engine: Engine, cache: ResponseCache, solver: Rebuilder, cfg: SelfInstructCfg, sft: SftCfg,
+                 sampling: Sampling):
+        self.engine, self.cache, self.solver, self.cfg, self.sft = engine, cache, solver, cfg, sft
+        self.prompt = load_prompt("self_instruct")
+        self.sampling = Sampling(sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed,
+                                 problems_schema(cfg.problems_per_prompt) if sampling.json_schema is not None else None)
+        self.stats = SelfInstructStats()
+
+    def generate(self, seeds: pl.DataFrame) -> list[dict]:
+        """New instructions, in a fixed order (area, prompt, position), each with the seeds it came from."""
+        questions = dict(zip(seeds["item_id"], seeds["question"]))
+        plan = []
+        for area in sorted(set(seeds["area"])):
+            ids = seeds.filter(pl.col("area") == area)["item_id"].sort().to_list()
+            self.stats.seeds[area] += len(ids)
+            for n, chosen in enumerate(seed_sets(ids, self.cfg, area)):
+                fragment = generation_fragment(area, [questions[i] for i in chosen], self.cfg.problems_per_prompt)
+                plan.append((area, chosen, plan_job(self.engine.model, self.prompt, fragment, self.sampling.fingerprint(), n)))
+        done = complete_cached(self.engine, self.cache, self.prompt.version, [p[2] for p in plan], self.sampling, self.stats.llm)
+        out = []
+        for (area, chosen, _), c in zip(plan, done):
+            for text in parse_problems(c.text, self.cfg.problems_per_prompt):
+                self.stats.generated[area] += 1
+                digest = hashlib.sha1(f"{area}|{len(out)}|{text}".encode()).hexdigest()[:12]
+                out.append({"instruction_id": f"si-{area}-{digest}", "area": area, "instruction": text, "seed_item_ids": chosen})
+        return out
+
+    def run(self, seeds: pl.DataFrame) -> Split:
+        """Generate, filter by similarity against the seeds and earlier instructions, solve and verify."""
+        similar = SimilarityFilter(self.cfg)
+        similar.add(seeds["item_id"].to_list(), seeds["question"].to_list())
+        fresh, dropped = [], []
+        for ins in self.generate(seeds):
+            v = similar.judge(ins["instruction_id"], ins["instruction"])
+            if v.keep:
+                fresh.append(ins)
+            else:
+                dropped.append({**ins, "similar_to": v.similar_to, "similarity": round(v.similarity, 4), REASON: v.reason})
+        kept = []
+        if fresh:
+            rebuilt = self.solver.rebuild(pl.DataFrame({"question_id": [i["instruction_id"] for i in fresh],
+                                                        "text": [i["instruction"] for i in fresh]}))
+            verdict = select_verified(rebuilt, self.solver.judge, self.solver.cfg.consistency, self.sft)
+            solved = {r["question_id"]: r for r in verdict.kept.unique("question_id", keep="first", maintain_order=True).to_dicts()}
+            why = dict(verdict.dropped.group_by("question_id").agg(pl.col(REASON).unique().sort().str.join("; ")).iter_rows())
+            for ins in fresh:
+                if ins["instruction_id"] in solved:
+                    self.stats.kept[ins["area"]] += 1
+                    kept.append({**solved[ins["instruction_id"]], "area": ins["area"], "instruction": ins["instruction"],
+                                 "seed_item_ids": ins["seed_item_ids"]})
+                else:
+                    dropped.append({**ins, "similar_to": None, "similarity": None,
+                                    REASON: f"not_verified — {why.get(ins['instruction_id'], 'no sample')}"})
+        return _split(kept, dropped, SELF_INSTRUCT_SCHEMA, SELF_INSTRUCT_DROPPED_SCHEMA)

@@ -1,0 +1,230 @@
+"""Post-training logic over known responses: scoring + selection, RFT diversity, DPO pairing, self-instruct.
+
+A scripted engine answers each prompt by a marker in it, so every kept and dropped item is known.
+"""
+import json
+from collections import Counter
+
+import polars as pl
+import pytest
+
+from corpus_dag.llm.cache import ResponseCache
+from corpus_dag.llm.engines import Completion
+from corpus_dag.posttrain.critique import parse_critique
+from corpus_dag.posttrain.dpo import DpoCfg, pair_paths
+from corpus_dag.posttrain.rft import RftCfg, diverse_paths, histogram
+from corpus_dag.posttrain.select import HARD, SelectCfg
+from corpus_dag.posttrain.self_instruct import SelfInstructCfg, SimilarityFilter, area_of, parse_problems
+from corpus_dag.posttrain.stage import (
+    SCORED_SCHEMA,
+    RftStats,
+    ScoreCfg,
+    Scorer,
+    SelfInstructor,
+    make_pairs,
+    scored_paths,
+    seed_tasks,
+    select_rft,
+)
+from corpus_dag.rebuild.equivalence import AnswerJudge
+from corpus_dag.rebuild.sandbox import SandboxCfg
+from corpus_dag.rebuild.sft import SftCfg, user_turn
+from corpus_dag.rebuild.stage import REBUILT_SCHEMA, VERIFIED_SCHEMA, RebuildCfg, Rebuilder
+from corpus_dag.storage import CorpusStore
+
+
+class ScriptedEngine:
+    """Answers each request with the first scripted reply whose marker occurs in the last message."""
+
+    model = "scripted"
+
+    def __init__(self, script: dict[str, str]):
+        self.script, self.prompts = script, 0
+
+    def start(self):
+        pass
+
+    def generate(self, requests, sampling):
+        self.prompts += len(requests)
+        out = []
+        for r in requests:
+            text = r.messages[-1]["content"]
+            out.append(Completion(next(v for k, v in self.script.items() if k in text), 100, 20, 0.01))
+        return out
+
+    def cost(self, tokens_in, tokens_out, seconds):
+        return {"api_usd": 0.0}
+
+
+def path(qid, i, answer, program, program_answer, cot, valid=True):
+    return {"item_id": f"{qid}-s{i}", "question_id": qid, "prompt_version": "kp_cot_pot.v1", "model": "gen",
+            "sample_idx": i, "valid": valid, "knowledge_points": ["加法"], "question": "2 加 2 等于几？", "cot": cot,
+            "cot_answer": answer, "program": program, "program_answer": program_answer, "exec_status": "ok",
+            "agree": answer == program_answer, "equivalence_tier": "normalised", "tokens_in": 1, "tokens_out": 1, "latency_s": 0.0}
+
+
+PATHS = pl.DataFrame(
+    [
+        path("q1", 0, "4", "print(2 + 2)", "4", "[A] 2+2=4"),
+        path("q1", 1, "4", "a = 2\nb = 2\nprint(a * b)", "4", "[B] 2*2=4"),
+        path("q1", 2, "5", "print(2 + 2)", "4", "[C] 2+2=5"),
+        path("q1", 3, "4.2", "print(4.2)", "4.2", "[D] 约等于 4.2"),
+        path("q1", 4, None, None, None, None, valid=False),
+        path("q2", 0, "7", "print(7)", "7", "[E] 7"),
+    ],
+    schema=REBUILT_SCHEMA,
+)
+CRITIQUES = {
+    "[A]": json.dumps({"steps": [{"verdict": "correct", "comment": "对"}], "correct": True, "score": 9}),
+    "[B]": "步骤1：正确，乘法也可\n结论：正确\n评分：7/10",  # the markdown fallback
+    "[C]": json.dumps({"steps": [{"verdict": "incorrect", "comment": "算错"}], "correct": False, "score": 3}),
+    "[D]": json.dumps({"steps": [], "correct": False, "score": 8}),
+}
+
+
+@pytest.fixture
+def scored(tmp_path):
+    judge = ScriptedEngine(CRITIQUES)
+    cache = ResponseCache(CorpusStore(str(tmp_path)), "judge")
+    with AnswerJudge() as answers:
+        scorer = Scorer(judge, cache, answers, ScoreCfg(select=SelectCfg(top_m=1, min_critique=6)))
+        split = scorer.score(PATHS, {"q1": "4"})
+        again = Scorer(judge, cache, answers, ScoreCfg(select=SelectCfg(top_m=1, min_critique=6))).score(PATHS, {"q1": "4"})
+    return split, scorer, judge, again
+
+
+def test_scoring_keeps_the_top_path_by_score_and_tags_hard_questions(scored):
+    split, scorer, judge, again = scored
+    assert split.kept["item_id"].to_list() == ["q1-s0"]
+    reasons = dict(zip(split.dropped["item_id"], split.dropped["reason"]))
+    assert reasons == {"q1-s1": "below_top_m — rank 2 > 1", "q1-s2": "wrong_answer", "q1-s3": "wrong_answer",
+                       "q1-s4": "invalid_response", "q2-s0": "no_reference"}
+    rows = {r["item_id"]: r for r in pl.concat([split.kept, split.dropped.drop("reason")]).to_dicts()}
+    assert rows["q1-s1"]["critique_mode"] == "markdown" and rows["q1-s1"]["critique_score"] == 7.0
+    assert rows["q1-s2"]["program_correct"] and not rows["q1-s2"]["correct"]
+    assert rows["q1-s0"]["difficulty"] == HARD and rows["q1-s0"]["correct_share"] == 0.4  # 2 of 5 correct
+    assert split.kept.schema == pl.Schema(SCORED_SCHEMA)
+    assert scorer.stats.prompts_sent == 4 and scorer.scores == Counter({9.0: 1, 7.0: 1, 3.0: 1, 8.0: 1})
+    assert judge.prompts == 4 and again.kept.equals(split.kept)  # the second scorer found every critique cached
+
+
+def test_critique_cut_drops_a_top_path_below_the_absolute_score(tmp_path):
+    with AnswerJudge() as answers:
+        split = Scorer(ScriptedEngine(CRITIQUES), ResponseCache(CorpusStore(str(tmp_path)), "j"), answers,
+                       ScoreCfg(select=SelectCfg(top_m=2, min_critique=8))).score(PATHS, {"q1": "4"})
+    assert split.kept["item_id"].to_list() == ["q1-s0"]
+    assert dict(zip(split.dropped["item_id"], split.dropped["reason"]))["q1-s1"] == "critique_below_min — 7 < 8"
+
+
+def test_dpo_prefers_hard_contrasts_and_records_the_pair_type(scored):
+    split = scored[0]
+    paths = scored_paths(split.kept, split.dropped)
+    types = Counter()
+    pairs = make_pairs(paths, DpoCfg(max_pairs=3, min_chosen_score=6, precision_rel=0.1), SftCfg(system="sys"), types)
+    got = [(r["chosen_item_id"], r["rejected_item_id"], r["pair_type"]) for r in pairs.kept.to_dicts()]
+    assert got == [("q1-s0", "q1-s2", "cot_wrong_pot_right"), ("q1-s1", "q1-s3", "precision")]
+    assert types == Counter({"cot_wrong_pot_right": 1, "precision": 1})
+    first = pairs.kept.row(0, named=True)
+    assert [m["role"] for m in first["prompt"]] == ["system", "user"] and first["chosen"][0]["role"] == "assistant"
+    assert "print(2 + 2)" in first["chosen"][0]["content"] and "运行结果：4" in first["chosen"][0]["content"]
+    assert pairs.dropped.to_dicts() == [{"question_id": "q2", "paths": 1, "correct_paths": 0,
+                                         "reason": "no_chosen — no correct path scoring >= min_chosen_score"}]
+
+
+def test_pair_paths_falls_back_to_easy_and_close_scores():
+    base = {"valid": True, "reference_answer": "10", "program_correct": False}
+    rows = [
+        {**base, "item_id": "a", "correct": True, "critique_score": 9.0, "cot_answer": "10"},
+        {**base, "item_id": "b", "correct": False, "critique_score": 1.0, "cot_answer": "3"},
+        {**base, "item_id": "c", "correct": False, "critique_score": 8.0, "cot_answer": "30"},
+    ]
+    pairs, why = pair_paths(rows, DpoCfg(max_pairs=2))
+    assert why is None and pairs == [(0, 2, "close_scores"), (0, 1, "easy")]
+    assert pair_paths(rows[:1], DpoCfg())[1].startswith("no_rejected")
+
+
+def test_rft_keeps_correct_paths_only_and_reports_distinct_paths(scored):
+    split = scored[0]
+    stats = RftStats()
+    rft = select_rft(scored_paths(split.kept, split.dropped), RftCfg(max_paths=1), SftCfg(), stats)
+    assert rft.kept["item_id"].to_list() == ["q1-s0"]
+    reasons = dict(zip(rft.dropped["item_id"], rft.dropped["reason"]))
+    assert reasons == {"q1-s1": "beyond_max_paths", "q1-s2": "wrong_answer", "q1-s3": "wrong_answer",
+                       "q1-s4": "invalid_response", "q2-s0": "no_reference"}
+    assert stats.samples == 6 and stats.distinct == 2 and stats.per_100() == 33.33
+
+
+def test_diverse_paths_merge_ast_equal_programs_and_pick_max_min_distance():
+    programs = ["x = 3\nprint(x * 2)", "# double\ny = 3\nprint(y * 2)", "print(sum([3, 3]))", "x = 3\nprint(x * 2 + 0)",
+                "def f(:", None]
+    kept, why, gaps = diverse_paths(programs, RftCfg(max_paths=2))
+    assert kept == [0, 2] and why == {1: "duplicate_path — same canonical program as #0", 3: "beyond_max_paths",
+                                      4: "unparseable_program", 5: "no_program"}
+    assert gaps[0] == 1.0 and 0.9 < gaps[2] < 0.92
+    kept, why, _ = diverse_paths(programs, RftCfg(max_paths=5, min_distance=0.3))
+    assert kept == [0, 2] and why[3] == "too_close — 0.18 < 0.3"
+    assert histogram([0.05, 0.18, 1.0]) [:2] == [("0-0.1", 1), ("0.1-0.2", 1)] and histogram([1.0])[-1] == ("0.9-1", 1)
+
+
+def test_critique_parser_json_markdown_and_unreadable():
+    assert parse_critique('{"steps": [], "correct": true, "score": 14}').score == 10.0  # clipped to 0-10
+    md = parse_critique("步骤1：错误，符号错\n结论：错误\n评分：2/10")
+    assert (md.score, md.correct, md.steps, md.mode) == (2.0, False, [{"verdict": "incorrect", "comment": "符号错"}], "markdown")
+    assert parse_critique("乱码 {not json").mode == "unparsed" and parse_critique("").score is None
+
+
+def test_similarity_filter_drops_near_copies_of_seeds_and_earlier_instructions():
+    f = SimilarityFilter(SelfInstructCfg(max_rouge_l=0.7, max_jaccard=0.7))
+    f.add(["seed1"], ["已知等差数列的首项为2，公差为3，求第10项。"])
+    copy = f.judge("n1", "已知等差数列的首项为2，公差为3，求第11项。")
+    assert not copy.keep and copy.similar_to == "seed1" and copy.reason.startswith("too_similar_rouge_l — 0.96")
+    assert f.judge("n2", "一个袋子里有3个红球和2个白球，随机取出一个，求取到红球的概率。").keep
+    later = f.judge("n3", "一个袋子里有3个红球和2个白球，随机取出两个，求都是红球的概率是多少？")
+    assert not later.keep and later.similar_to == "n2"  # an earlier kept instruction counts too
+    # the MinHash test catches a reordered copy whose LCS stays under the ROUGE-L cut
+    g = SimilarityFilter(SelfInstructCfg(max_rouge_l=0.99, max_jaccard=0.5))
+    g.add(["s"], ["甲乙两人同时从A地出发前往B地，甲每小时走5千米，乙每小时走4千米。"])
+    dup = g.judge("n", "乙每小时走4千米。甲乙两人同时从A地出发前往B地，甲每小时走5千米，")
+    assert not dup.keep and dup.reason.startswith("near_duplicate_minhash")
+
+
+def test_areas_problems_and_phrasings():
+    assert area_of(["等比数列求和"], "") == "sequences" and area_of([], "求函数 f(x) 的定义域") == "functions"
+    assert area_of(["其他"], "计算 1+1") == "other"
+    assert parse_problems('{"problems": ["题一", " ", "题二"]}', 5) == ["题一", "题二"]
+    assert parse_problems("1. 求 x\n2、解方程\n3) 三", 2) == ["求 x", "解方程"]
+    cfg = SftCfg(vary_phrasing=True, seed=1)
+    phrased = [user_turn("Q", f"i{n}", cfg) for n in range(20)]
+    assert phrased == [user_turn("Q", f"i{n}", cfg) for n in range(20)] and len(set(phrased)) > 2
+    assert user_turn("Q", "i0", SftCfg()) == "Q"
+
+
+def solution(question, answer, program):
+    return json.dumps({"valid": True, "knowledge_points": ["概率"], "question": question, "cot": "逐步计算",
+                       "answer": answer, "program": program}, ensure_ascii=False)
+
+
+def test_self_instruct_generates_filters_solves_and_counts_per_area(tmp_path):
+    seeds = seed_tasks(pl.DataFrame(
+        [{"item_id": "v1", "messages": [{"role": "user", "content": "掷一枚硬币两次，求两次都正面的概率。"},
+                                         {"role": "assistant", "content": "1/4"}],
+          "question_id": "q", "knowledge_points": ["概率"], "answer": "1/4", "model": "m", "prompt_version": "p",
+          "votes": 2, "share": 1.0}], schema=VERIFIED_SCHEMA))
+    problems = ["掷一枚硬币两次，求两次都正面的概率是多少。", "从1到10中随机取一个整数，求它是偶数的概率。", "掷一枚骰子，求点数大于4的概率。"]
+    engine = ScriptedEngine({
+        "知识领域：probability": json.dumps({"problems": problems}, ensure_ascii=False),
+        "偶数": solution("从1到10中随机取一个整数，求它是偶数的概率。", "\\frac{1}{2}", "print(5 / 10)"),
+        "骰子": solution("掷一枚骰子，求点数大于4的概率。", "1/3", "print(1 / 2)"),  # program disagrees
+    })
+    store = CorpusStore(str(tmp_path))
+    cfg = RebuildCfg(prompt="cot_pot", samples=2, sandbox=SandboxCfg(wall_s=5, cpu_s=2))
+    with Rebuilder(engine, ResponseCache(store, "solve"), cfg) as solver:
+        si = SelfInstructor(engine, ResponseCache(store, "gen"), solver, SelfInstructCfg(prompts_per_area=1), SftCfg(),
+                            cfg.sampling)
+        split = si.run(seeds)
+    assert split.kept["instruction"].to_list() == [problems[1]] and split.kept["area"].to_list() == ["probability"]
+    assert split.kept["seed_item_ids"].to_list() == [["v1"]]
+    reasons = dict(zip(split.dropped["instruction"], split.dropped["reason"]))
+    assert reasons[problems[0]].startswith("too_similar_rouge_l") and reasons[problems[2]] == "not_verified — program_disagrees"
+    assert si.stats.table().to_dicts() == [{"area": "probability", "seeds": 1, "generated": 3, "kept": 1}]
+    assert engine.prompts == 1 + 2 * 2 and si.stats.llm.prompts_sent == 1
