@@ -174,7 +174,10 @@ def _furniture(rng: random.Random, keywordless: bool) -> list[str]:
 def _group_lines(rng: random.Random, g: dict, start: int, style: str) -> tuple[list[str], list[dict], list[str]]:
     """A material group renumbered from `start`: (lines, truth questions, answers)."""
     a, b = start, start + len(g["questions"]) - 1
-    if g.get("reading") or not g["before"]:  # the header opens the material
+    if a == b:  # one question on its own passage
+        header = rng.choice(["阅读下面的文字，完成第{a}题。", "阅读下面的短文，回答第{a}题。"]).format(a=a)
+        material_lines = [header, g["passage"]]
+    elif g.get("reading") or not g["before"]:  # the header opens the material
         header = rng.choice(PASSAGE_HEADERS).format(a=a, b=b)
         material_lines = [header, g["passage"]]
     else:
