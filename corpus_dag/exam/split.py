@@ -24,6 +24,7 @@ QUESTION_SCHEMA = {
     "question_no": pl.Int64,
     "section": pl.String,
     "text": pl.String,
+    "context": pl.String,
     "paper": pl.String,
 }
 
@@ -109,6 +110,7 @@ class Question:
     section: str | None
     text: str
     paper: str | None = None  # the title line of the paper it belongs to, when the text has one
+    context: str | None = None  # the material a group of questions shares (`阅读材料，完成 9～11 题`)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ class Layout:
     n_options: int
     n_score_marks: int
     cut_answer_key: bool
+    n_groups: int = 0  # material groups whose range matched the numbers found
+    n_group_mismatch: int = 0  # group headers whose range disagreed with the numbers found
 
 
 def _remove_spans(text: str, spans: list[tuple[int, int]], fill: str = "") -> str:
@@ -468,6 +472,68 @@ def _new_papers(titles: list[int], chain: list[Candidate]) -> list[int]:
     return out
 
 
+# A material-group header: `据此完成 9～11 题`, `读图，回答6-8题`, `阅读下面的文字，完成下面小题`.
+GROUP_HEADER = re.compile(
+    r"(?:完成|回答)\s*(?:第\s*)?(?:(?P<a>\d{1,3})\s*(?:[～~\-—－至]{1,2}\s*(?P<b>\d{1,3})\s*)?小?题|(?:下面|下列)(?:各)?小?题)[。．.]?"
+)
+GROUP_ANCHOR = re.compile(r"[完回]")
+OPEN_GROUP_MAX = 3  # `下面小题` names no range: the group is the next questions up to a section, at most this many
+MATERIAL_BREAK = re.compile(r"[\n。？！]")
+OPTION_MARK = re.compile(r"[A-H][.．、]")
+
+
+class Group(NamedTuple):
+    start: int  # where the material begins (the end of the question before it)
+    end: int  # where the group's first question begins
+    members: list[int]  # chain indices of its questions
+
+
+def _material_start(text: str, prev_body: int, header: int) -> int:
+    """Where a material that ends in its header (`……据此完成 9～11 题`) begins: after the line of the
+    previous question's last option, else after the previous question's first line or sentence."""
+    opts = list(OPTION_MARK.finditer(text, prev_body, header))
+    frm = opts[-1].end() if opts else prev_body
+    brk = MATERIAL_BREAK.search(text, frm, header)
+    return brk.end() if brk else header
+
+
+def _own_header(text: str, bodies: list[int], at: int) -> bool:
+    """The header is the first sentence of a question (`1．阅读下面这首诗，完成下列各题。（1）…`)."""
+    k = bisect.bisect_right(bodies, at) - 1
+    return k >= 0 and at - bodies[k] < 40 and MATERIAL_BREAK.search(text, bodies[k], at) is None
+
+
+def find_groups(text: str, chain: list[Candidate], bounds: list[int]) -> tuple[list[Group], int]:
+    """Material groups: a header, its material, and the questions its range names, checked against the
+    chain (a header whose first number is not the next question is no group header: a mismatch).
+    `bounds`: section starts, which end an open group. Returns the groups and the mismatch count."""
+    starts, bodies = [c.start for c in chain], [c.body for c in chain]
+    groups, mismatches = [], 0
+    for m in _anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text):
+        k = bisect.bisect_left(starts, m.end())
+        if k == len(chain) or _own_header(text, bodies, m.start()) or (groups and k <= groups[-1].members[-1]):
+            continue
+        if m.group("a"):
+            a = int(m.group("a"))
+            b = int(m.group("b") or a)  # `完成第 9 题`: a material for one question
+            members = [i for i in range(k, len(chain)) if a <= chain[i].no <= b and (i == k or chain[i].no == chain[i - 1].no + 1)]
+            if chain[k].no != a or b < a or not members or members != list(range(k, k + len(members))):
+                mismatches += 1
+                continue
+            mismatches += chain[members[-1]].no != b
+        else:
+            stop = next((x for x in bounds if x > chain[k].start), len(text))
+            members = [i for i in range(k, min(k + OPEN_GROUP_MAX, len(chain))) if chain[i].start < stop]
+        lead = text[m.end() : chain[k].start].strip()
+        if len(lead) > 10:  # the header opens the material: `阅读下面的文字，完成下面小题。<passage>`
+            brk = max(text.rfind(c, 0, m.start()) for c in "\n。？！")
+            begin = max(brk + 1, bodies[k - 1] if k else 0)
+        else:  # the header closes it: `<material>据此完成 9～11 题。`
+            begin = _material_start(text, bodies[k - 1], m.start()) if k else 0
+        groups.append(Group(begin, chain[k].start, members))
+    return groups, mismatches
+
+
 def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
            keywords: tuple[str, ...] = ("试卷", "试题", "考试", "测试")) -> Layout:
     """Find sections and questions in one document."""
@@ -494,10 +560,12 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     cutting = [s.start() for s in sections if not _opens_question(text, s.start(), bodies)]
     papers = _new_papers(titles, chain)
     headers = _running_headers(text, sorted(set(titles) - set(papers)))
-    ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [len(text)]))
+    groups, mismatches = find_groups(text, chain, sec_starts)
+    ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [g.start for g in groups] + [len(text)]))
+    context = {i: _cut_out(text, g.start, g.end, headers).strip() or None for g in groups for i in g.members}
 
     questions = []
-    for c in chain:
+    for i, c in enumerate(chain):
         end = ends[bisect.bisect_right(ends, c.body - 1)]
         k = bisect.bisect_right(sec_starts, c.start) - 1
         section = sections[k].group("name") if k >= 0 else None
@@ -505,13 +573,15 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
         t = bisect.bisect_right(titles, c.start) - 1
         paper = text[titles[t] : titles[t] + 80].split("\n", 1)[0].strip() if t >= 0 else None
         if len(body) >= cfg.min_chars:
-            questions.append(Question(c.no, section, body, paper))
-    return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key)
+            questions.append(Question(c.no, section, body, paper, context.get(i)))
+    return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key,
+                  len(groups), mismatches)
 
 
 # The split of one document, as detection found it: stored with exam_documents, so splitting runs once
 # and the asset page shows how each paper was cut.
-QUESTIONS_TYPE = pl.List(pl.Struct({"question_no": pl.Int64, "section": pl.String, "text": pl.String, "paper": pl.String}))
+QUESTIONS_TYPE = pl.List(pl.Struct({"question_no": pl.Int64, "section": pl.String, "text": pl.String, "paper": pl.String,
+                                    "context": pl.String}))
 
 
 def questions_column(layouts: list[Layout]) -> pl.Series:
@@ -522,8 +592,9 @@ def questions_column(layouts: list[Layout]) -> pl.Series:
     np.cumsum([len(lay.questions) for lay in layouts], out=offsets[1:])
     fields = pa.StructArray.from_arrays(
         [pa.array([q.no for q in qs], pa.int64()), pa.array([q.section for q in qs], pa.large_string()),
-         pa.array([q.text for q in qs], pa.large_string()), pa.array([q.paper for q in qs], pa.large_string())],
-        names=["question_no", "section", "text", "paper"],
+         pa.array([q.text for q in qs], pa.large_string()), pa.array([q.paper for q in qs], pa.large_string()),
+         pa.array([q.context for q in qs], pa.large_string())],
+        names=["question_no", "section", "text", "paper", "context"],
     )
     return pl.Series("questions", pa.LargeListArray.from_arrays(offsets, fields), dtype=QUESTIONS_TYPE)
 
@@ -554,7 +625,7 @@ def split_naive(docs: pl.DataFrame) -> pl.DataFrame:
     for doc_id, text in docs.select("doc_id", "text").iter_rows():
         parts = NAIVE.split(text or "")
         for n, i in enumerate(range(1, len(parts) - 1, 2), start=1):
-            row = (f"{doc_id}-q{n}", doc_id, int(parts[i][:-1]), None, parts[i + 1].strip(), None)
+            row = (f"{doc_id}-q{n}", doc_id, int(parts[i][:-1]), None, parts[i + 1].strip(), None, None)
             for k, v in zip(QUESTION_SCHEMA, row):
                 out[k].append(v)
     return pl.DataFrame(out, schema=QUESTION_SCHEMA)
