@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from corpus_dag.accounting import DETAIL, REASON, Split
-from corpus_dag.exam.split import GROUP_HEADER, Layout, SplitCfg, layout, questions_column
+from corpus_dag.exam.split import ASKING, Layout, SplitCfg, layout, questions_column
 
 # The lexicon of exam words (config: DetectConfig.keywords). The seed's seven, plus what the titles of
 # quizzes, drills and mock papers say instead (issue 13).
@@ -33,14 +33,8 @@ class ExamCfg:
     split: SplitCfg = field(default_factory=SplitCfg)
 
 
-# What a question asks with: an answer blank, a question mark, the verbs of a task. Agenda items,
-# rules and the points of a plan rarely carry any of these.
-ASKING = re.compile(
-    r"[（(][ \u3000]*[)）]|_{2,}|＿|下列|求|计算|多少|哪|选出|正确的是|错误的是|？|\?|为什么|怎样|如何|是什么|简述|概括|"
-    r"指出|判断|解释|写出|填入|补写|默写|翻译|证明|化简|解方程|选择|找出|推断|说明理由|[Ww]hat|[Ww]hich|[Ww]hy|[Hh]ow"
-)
 ASK_CHARS = 150  # a question asks near its start; the last item of a list runs on to the document's end
-HEAD_CHARS = 200  # an exam word counts in the title or the text's first lines, not in a note's body
+HEAD_CHARS = 120  # an exam word counts in the title or the text's first lines, not in a note's body
 # Weights of the evidence (sum 1): how a paper differs from a numbered list.
 WEIGHTS = {"questions": 0.12, "options": 0.2, "sections": 0.1, "score_marks": 0.12, "asking": 0.28,
            "length": 0.06, "keyword": 0.12}

@@ -478,8 +478,17 @@ GROUP_HEADER = re.compile(
 )
 GROUP_ANCHOR = re.compile(r"[完回]")
 OPEN_GROUP_MAX = 3  # `下面小题` names no range: the group is the next questions up to a section, at most this many
-MATERIAL_BREAK = re.compile(r"[\n。？！]")
-OPTION_MARK = re.compile(r"[A-H][.．、]")
+# What a question asks with: an answer blank, a question mark, the verbs of a task. Agenda items,
+# rules, the points of a plan and a group's material rarely carry any of these.
+ASKING = re.compile(
+    r"[（(][ \u3000]*[)）]|_{2,}|＿|下列|求|计算|多少|哪|选出|正确的是|错误的是|？|\?|为什么|怎样|如何|是什么|简述|概括|"
+    r"指出|判断|解释|写出|填入|补写|默写|翻译|证明|化简|解方程|选择|找出|推断|说明理由|[Ww]hat|[Ww]hich|[Ww]hy|[Hh]ow"
+)
+# Where a question ends before a group's material: where it last asks, task verbs of open questions included.
+LAST_ASK = re.compile(rf"{ASKING.pattern}|分析|说明|评价|比较|归纳")
+SENTENCE_BREAK = re.compile(r"[\n。？！．]")
+LEAD_WORDS = re.compile(r"(?:阅读|读|据此|根据)[^。；！？.．\n]{0,24}$")  # `阅读下面的文字，` before 完成…题
+SUB_QUESTION = re.compile(r"[（(]\s*1\s*[)）]")
 
 
 class Group(NamedTuple):
@@ -488,19 +497,31 @@ class Group(NamedTuple):
     members: list[int]  # chain indices of its questions
 
 
+def _header_start(text: str, at: int) -> int:
+    """Where a group header begins, with its lead-in (`阅读下面的文字，` / `读图，` / `据此`)."""
+    lead = LEAD_WORDS.search(text, max(0, at - 30), at)
+    return lead.start() if lead else at
+
+
 def _material_start(text: str, prev_body: int, header: int) -> int:
-    """Where a material that ends in its header (`……据此完成 9～11 题`) begins: after the line of the
-    previous question's last option, else after the previous question's first line or sentence."""
-    opts = list(OPTION_MARK.finditer(text, prev_body, header))
-    frm = opts[-1].end() if opts else prev_body
-    brk = MATERIAL_BREAK.search(text, frm, header)
+    """Where a material that ends in its header (`……据此完成 9～11 题`) begins: after the sentence in
+    which the previous question last asks (its last option, blank, question mark or task verb)."""
+    frm = prev_body
+    for frm_m in LAST_ASK.finditer(text, prev_body, header):
+        frm = frm_m.end()
+    opts = list(OPTION.finditer(text, frm, header))
+    frm = opts[-1].end() if opts else frm
+    brk = SENTENCE_BREAK.search(text, frm, header)
     return brk.end() if brk else header
 
 
-def _own_header(text: str, bodies: list[int], at: int) -> bool:
-    """The header is the first sentence of a question (`1．阅读下面这首诗，完成下列各题。（1）…`)."""
+def _own_header(text: str, bodies: list[int], at: int, nxt: int, ranged: bool) -> bool:
+    """The header is a question's own first words (`1．（4分）阅读下面这首诗，完成下列各题。（1）…`):
+    nothing but a short lead since the question's number, or (without a range) its sub-questions follow."""
     k = bisect.bisect_right(bodies, at) - 1
-    return k >= 0 and at - bodies[k] < 40 and MATERIAL_BREAK.search(text, bodies[k], at) is None
+    if k >= 0 and at - bodies[k] < 16 and SENTENCE_BREAK.search(text, bodies[k], at) is None:
+        return True
+    return not ranged and SUB_QUESTION.search(text, at, nxt) is not None
 
 
 def find_groups(text: str, chain: list[Candidate], bounds: list[int]) -> tuple[list[Group], int]:
@@ -508,10 +529,14 @@ def find_groups(text: str, chain: list[Candidate], bounds: list[int]) -> tuple[l
     chain (a header whose first number is not the next question is no group header: a mismatch).
     `bounds`: section starts, which end an open group. Returns the groups and the mismatch count."""
     starts, bodies = [c.start for c in chain], [c.body for c in chain]
+    headers = list(_anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text))
     groups, mismatches = [], 0
-    for m in _anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text):
+    for h, m in enumerate(headers):
         k = bisect.bisect_left(starts, m.end())
-        if k == len(chain) or _own_header(text, bodies, m.start()) or (groups and k <= groups[-1].members[-1]):
+        head = _header_start(text, m.start())
+        if k == len(chain) or (groups and k <= groups[-1].members[-1]):
+            continue
+        if _own_header(text, bodies, head, chain[k].start, m.group("a") is not None):
             continue
         if m.group("a"):
             a = int(m.group("a"))
@@ -522,14 +547,12 @@ def find_groups(text: str, chain: list[Candidate], bounds: list[int]) -> tuple[l
                 continue
             mismatches += chain[members[-1]].no != b
         else:
-            stop = next((x for x in bounds if x > chain[k].start), len(text))
+            stop = min([x for x in bounds if x > chain[k].start] + [x.start() for x in headers[h + 1 :]] + [len(text)])
             members = [i for i in range(k, min(k + OPEN_GROUP_MAX, len(chain))) if chain[i].start < stop]
-        lead = text[m.end() : chain[k].start].strip()
-        if len(lead) > 10:  # the header opens the material: `阅读下面的文字，完成下面小题。<passage>`
-            brk = max(text.rfind(c, 0, m.start()) for c in "\n。？！")
-            begin = max(brk + 1, bodies[k - 1] if k else 0)
+        if len(text[m.end() : chain[k].start].strip()) > 10:  # the header opens the material
+            begin = max(head, bodies[k - 1] + 1 if k else 0)
         else:  # the header closes it: `<material>据此完成 9～11 题。`
-            begin = _material_start(text, bodies[k - 1], m.start()) if k else 0
+            begin = _material_start(text, bodies[k - 1], head) if k else 0
         groups.append(Group(begin, chain[k].start, members))
     return groups, mismatches
 
