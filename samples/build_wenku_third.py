@@ -226,6 +226,7 @@ def exam_paper(rng: random.Random, singles: dict, groups: dict) -> tuple[str, st
         lines.append(rng.choice(["第一部分 听力（略）", "第Ⅰ卷（选择题，见答题卡）", "（接上页）"]) if start == 21 else "第一、二部分（略）")
     truth, answers, no = [], [], start
     pool = singles[subject] or singles["数学"]
+    used: set[str] = set()  # a paper prints each question once
     n_blocks = rng.randint(4, 9)
     group_at = set(rng.sample(range(n_blocks), k=min(n_blocks, rng.randint(1, 2)))) if with_group else set()
     sections = rng.random() < 0.7
@@ -234,14 +235,16 @@ def exam_paper(rng: random.Random, singles: dict, groups: dict) -> tuple[str, st
             lines.append(f"{CN[0 if b == 0 else 1]}、{rng.choice(['选择题', '单项选择题', '综合题', '非选择题', '阅读理解'])}"
                          f"{rng.choice(['', '（每小题3分）', '（共40分）'])}")
         if b in group_at:
-            g = rng.choice(groups[subject])
+            g = rng.choice([x for x in groups[subject] if x["qid"] not in used] or groups[subject])
+            used.add(g["qid"])
             g_lines, g_truth, g_ans = _group_lines(rng, g, no, style)
             lines += g_lines
             truth += g_truth
             answers += [(t["no"], a, "") for t, a in zip(g_truth, g_ans)]
             no += len(g_truth)
             continue
-        q = rng.choice(pool)
+        q = rng.choice([x for x in pool if x["qid"] not in used] or pool)
+        used.add(q["qid"])
         mark = f"（{rng.choice([2, 3, 4, 6])}分）" if rng.random() < 0.3 and q["text"][0] not in "(（" else ""
         lines.append(f"{style.format(no)}{mark}{q['text']}")
         truth.append({"no": no, "text": f"{mark}{q['text']}", "subject": q["subject"], "qid": q["qid"], "context": None})
