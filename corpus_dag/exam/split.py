@@ -156,8 +156,19 @@ def page_mark_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# The binding margin of a two-column page, read into the text: 密封线内不要答题, the ○装○订 line, and
+# the 学校___ 班级___ 姓名___ blanks (two fields or more).
+MARGIN = re.compile(
+    r"密\s*封\s*线\s*内\s*不\s*要\s*答\s*题|[…\.·]{2,}○[…\.·○]*装[…\.·○]*订[…\.·○]*线?[…\.·○]*|"
+    r"(?:(?:学校|班级|姓名|考号|学号|座号)\s*[:：]?\s*_{3,}\s*){2,}"
+)
+
+
 def clean_page_marks(text: str, title: str | None) -> str:
-    """Drop page headers/footers; a running title repeated on every page goes too (first kept)."""
+    """Drop page headers/footers and the binding margin's words; a running title repeated on every
+    page goes too (first kept)."""
+    if "密" in text or "○" in text or "___" in text:
+        text = MARGIN.sub(" ", text)
     if "页" in text and (spans := page_mark_spans(text)):
         text = _remove_spans(text, spans, " ")
     if "\n" in text:
@@ -474,7 +485,7 @@ def _new_papers(titles: list[int], chain: list[Candidate]) -> list[int]:
 
 # A material-group header: `据此完成 9～11 题`, `读图，回答6-8题`, `阅读下面的文字，完成下面小题`.
 GROUP_HEADER = re.compile(
-    r"(?:完成|回答)\s*(?:第\s*)?(?:(?P<a>\d{1,3})\s*(?:[～~\-—－至]{1,2}\s*(?P<b>\d{1,3})\s*)?小?题|(?:下面|下列)(?:各)?小?题)[。．.]?"
+    r"(?:完成|回答)\s*(?:第\s*)?(?:(?P<a>\d{1,3})\s*(?:[～~\-—－至]{1,2}\s*(?P<b>\d{1,3})\s*)?小?题|下\s*[面列]\s*(?:各\s*)?(?:小\s*)?题)[。．.]?"
 )
 GROUP_ANCHOR = re.compile(r"[完回]")
 OPEN_GROUP_MAX = 3  # `下面小题` names no range: the group is the next questions up to a section, at most this many
@@ -484,11 +495,12 @@ ASKING = re.compile(
     r"[（(][ \u3000]*[)）]|_{2,}|＿|下列|求|计算|多少|哪|选出|正确的是|错误的是|？|\?|为什么|怎样|如何|是什么|简述|概括|"
     r"指出|判断|解释|写出|填入|补写|默写|翻译|证明|化简|解方程|选择|找出|推断|说明理由|[Ww]hat|[Ww]hich|[Ww]hy|[Hh]ow"
 )
-# Where a question ends before a group's material: where it last asks, task verbs of open questions included.
+# Where an open question ends before a group's material: where it asks, task verbs included.
 LAST_ASK = re.compile(rf"{ASKING.pattern}|分析|说明|评价|比较|归纳")
 SENTENCE_BREAK = re.compile(r"[\n。？！．]")
 LEAD_WORDS = re.compile(r"(?:阅读|读|据此|根据)[^。；！？.．\n]{0,24}$")  # `阅读下面的文字，` before 完成…题
 SUB_QUESTION = re.compile(r"[（(]\s*1\s*[)）]")
+OWN_LEAD = re.compile(r"(?:[（(]\s*\d+\s*分\s*[)）])?\s*(?:阅读|仿照|依照|下面是|在下面|请对下面|名篇名句|名句)")
 
 
 class Group(NamedTuple):
@@ -503,16 +515,27 @@ def _header_start(text: str, at: int) -> int:
     return lead.start() if lead else at
 
 
-def _material_start(text: str, prev_body: int, header: int) -> int:
-    """Where a material that ends in its header (`……据此完成 9～11 题`) begins: after the sentence in
-    which the previous question last asks (its last option, blank, question mark or task verb)."""
-    frm = prev_body
-    for frm_m in LAST_ASK.finditer(text, prev_body, header):
-        frm = frm_m.end()
-    opts = list(OPTION.finditer(text, frm, header))
-    frm = opts[-1].end() if opts else frm
+def _material_start(text: str, prev_end: int, header: int, opens: bool) -> int:
+    """Where a group's material begins, searched from `prev_end` (the previous question's body, or
+    the section header before the group). After the line of the previous question's last option: a
+    material may sit before its header (`……据此完成 9～11 题`), after it, or on both sides. Without
+    options, a header that opens the material (`opens`) is its start; else the material follows the
+    sentence in which the previous question asks."""
+    opts = list(OPTION.finditer(text, prev_end, header))
+    if opts:
+        frm = opts[-1].end()
+    elif opens:
+        return header
+    else:
+        ask = LAST_ASK.search(text, prev_end, header)
+        frm = ask.end() if ask else prev_end
     brk = SENTENCE_BREAK.search(text, frm, header)
     return brk.end() if brk else header
+
+
+def _opens_own_material(text: str, body: int) -> bool:
+    """A question that brings its own material or task (`阅读下面这首诗`, `仿照下面的示例`) ends an open group."""
+    return OWN_LEAD.match(text, body) is not None
 
 
 def _own_header(text: str, bodies: list[int], at: int, nxt: int, ranged: bool) -> bool:
@@ -524,10 +547,11 @@ def _own_header(text: str, bodies: list[int], at: int, nxt: int, ranged: bool) -
     return not ranged and SUB_QUESTION.search(text, at, nxt) is not None
 
 
-def find_groups(text: str, chain: list[Candidate], bounds: list[int]) -> tuple[list[Group], int]:
+def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> tuple[list[Group], int]:
     """Material groups: a header, its material, and the questions its range names, checked against the
     chain (a header whose first number is not the next question is no group header: a mismatch).
-    `bounds`: section starts, which end an open group. Returns the groups and the mismatch count."""
+    Sections end an open group and bound a material. Returns the groups and the mismatch count."""
+    bounds = [x.start() for x in sections]
     starts, bodies = [c.start for c in chain], [c.body for c in chain]
     headers = list(_anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text))
     groups, mismatches = [], 0
@@ -548,12 +572,14 @@ def find_groups(text: str, chain: list[Candidate], bounds: list[int]) -> tuple[l
             mismatches += chain[members[-1]].no != b
         else:
             stop = min([x for x in bounds if x > chain[k].start] + [x.start() for x in headers[h + 1 :]] + [len(text)])
-            members = [i for i in range(k, min(k + OPEN_GROUP_MAX, len(chain))) if chain[i].start < stop]
-        if len(text[m.end() : chain[k].start].strip()) > 10:  # the header opens the material
-            begin = max(head, bodies[k - 1] + 1 if k else 0)
-        else:  # the header closes it: `<material>据此完成 9～11 题。`
-            begin = _material_start(text, bodies[k - 1], head) if k else 0
-        groups.append(Group(begin, chain[k].start, members))
+            members = [k]
+            for i in range(k + 1, min(k + OPEN_GROUP_MAX, len(chain))):
+                if chain[i].start >= stop or _opens_own_material(text, bodies[i]):
+                    break
+                members.append(i)
+        frm = max([bodies[k - 1] if k else 0] + [x.end() for x in sections if x.end() <= head])
+        opens = len(text[m.end() : chain[k].start].strip()) > 10
+        groups.append(Group(_material_start(text, frm, head, opens), chain[k].start, members))
     return groups, mismatches
 
 
@@ -583,7 +609,7 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     cutting = [s.start() for s in sections if not _opens_question(text, s.start(), bodies)]
     papers = _new_papers(titles, chain)
     headers = _running_headers(text, sorted(set(titles) - set(papers)))
-    groups, mismatches = find_groups(text, chain, sec_starts)
+    groups, mismatches = find_groups(text, chain, sections)
     ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [g.start for g in groups] + [len(text)]))
     context = {i: _cut_out(text, g.start, g.end, headers).strip() or None for g in groups for i in g.members}
 
