@@ -88,3 +88,39 @@ def paper_kinds(record: dict, truth: dict) -> set[str]:
     if numbers and min(numbers) > 1:
         kinds.add("late_numbering")
     return kinds
+
+
+@dataclass(frozen=True)
+class ContextScores:
+    """Of the found questions of material groups, the share whose fragment carries their material
+    (char-5-gram Jaccard >= threshold); of the found ordinary questions, the share with no context."""
+
+    group_found: int
+    group_context_right: float
+    plain_found: int
+    plain_context_null: float
+
+
+def context_scores(truth: dict[str, dict], fragments: dict[str, list[tuple[str, str | None]]],
+                   threshold: float = 0.6) -> ContextScores:
+    """truth questions carry `context` (None for ordinary ones); fragments: doc_id -> [(text, context)]."""
+    g_found = g_right = p_found = p_null = 0
+    for doc_id, t in truth.items():
+        frags = fragments.get(doc_id, [])
+        fg = [grams(x) for x, _ in frags]
+        for q in t["questions"]:
+            if "context" not in q:
+                continue  # a generator without materials says nothing here
+            qg = grams(q["text"])
+            js = [jaccard(qg, g) for g in fg]
+            best = max(range(len(js)), key=js.__getitem__) if js else -1
+            if best < 0 or js[best] < threshold:
+                continue
+            found_ctx = frags[best][1]
+            if q["context"]:
+                g_found += 1
+                g_right += found_ctx is not None and jaccard(grams(q["context"]), grams(found_ctx)) >= threshold
+            else:
+                p_found += 1
+                p_null += found_ctx is None
+    return ContextScores(g_found, round(g_right / max(g_found, 1), 4), p_found, round(p_null / max(p_found, 1), 4))

@@ -159,16 +159,17 @@ def page_mark_spans(text: str) -> list[tuple[int, int]]:
 # The binding margin of a two-column page, read into the text: 密封线内不要答题, the ○装○订 line, and
 # the 学校___ 班级___ 姓名___ blanks (two fields or more).
 MARGIN = re.compile(
-    r"密\s*封\s*线\s*内\s*不\s*要\s*答\s*题|[…\.·]{2,}○[…\.·○]*装[…\.·○]*订[…\.·○]*线?[…\.·○]*|"
+    r"密\s*封\s*线\s*内\s*不\s*要\s*答\s*题|○[…\.·○]*装[…\.·○]*订[…\.·○]*线?[…\.·○]*|"
     r"(?:(?:学校|班级|姓名|考号|学号|座号)\s*[:：]?\s*_{3,}\s*){2,}"
 )
+MARGIN_ANCHOR = re.compile(r"[密○学班姓考座]")  # where a MARGIN match can start (one class: `re` skips fast)
 
 
 def clean_page_marks(text: str, title: str | None) -> str:
     """Drop page headers/footers and the binding margin's words; a running title repeated on every
     page goes too (first kept)."""
-    if "密" in text or "○" in text or "___" in text:
-        text = MARGIN.sub(" ", text)
+    if "密" in text or "○" in text or "___" in text and ("姓名" in text or "班级" in text):
+        text = _remove_spans(text, [m.span() for m in _anchored_finditer(MARGIN, MARGIN_ANCHOR, text)], " ")
     if "页" in text and (spans := page_mark_spans(text)):
         text = _remove_spans(text, spans, " ")
     if "\n" in text:
@@ -490,16 +491,17 @@ GROUP_HEADER = re.compile(
 GROUP_ANCHOR = re.compile(r"[完回]")
 OPEN_GROUP_MAX = 3  # `下面小题` names no range: the group is the next questions up to a section, at most this many
 # What a question asks with: an answer blank, a question mark, the verbs of a task. Agenda items,
-# rules, the points of a plan and a group's material rarely carry any of these.
+# rules, the points of a plan and a group's material rarely carry any of these. Every branch opens
+# with a literal, so `re` skips ahead by the set of first characters (10x faster than `[（(]…`).
 ASKING = re.compile(
-    r"[（(][ \u3000]*[)）]|_{2,}|＿|下列|求|计算|多少|哪|选出|正确的是|错误的是|？|\?|为什么|怎样|如何|是什么|简述|概括|"
-    r"指出|判断|解释|写出|填入|补写|默写|翻译|证明|化简|解方程|选择|找出|推断|说明理由|[Ww]hat|[Ww]hich|[Ww]hy|[Hh]ow"
+    r"（[ \u3000]*[)）]|\([ \u3000]*[)）]|__|＿|下列|求|计算|多少|哪|选出|正确的是|错误的是|？|\?|为什么|怎样|如何|是什么|简述|"
+    r"概括|指出|判断|解释|写出|填入|补写|默写|翻译|证明|化简|解方程|选择|找出|推断|说明理由|What|what|Which|which|Why|why|How|how"
 )
-# Where an open question ends before a group's material: where it asks, task verbs included.
-LAST_ASK = re.compile(rf"{ASKING.pattern}|分析|说明|评价|比较|归纳")
 SENTENCE_BREAK = re.compile(r"[\n。？！．]")
 LEAD_WORDS = re.compile(r"(?:阅读|读|据此|根据)[^。；！？.．\n]{0,24}$")  # `阅读下面的文字，` before 完成…题
 SUB_QUESTION = re.compile(r"[（(]\s*1\s*[)）]")
+# Where an open question ends before a group's material: where it asks, task verbs included.
+LAST_ASK = re.compile(rf"{ASKING.pattern}|分析|说明|评价|比较|归纳")
 OWN_LEAD = re.compile(r"(?:[（(]\s*\d+\s*分\s*[)）])?\s*(?:阅读|仿照|依照|下面是|在下面|请对下面|名篇名句|名句)")
 
 
