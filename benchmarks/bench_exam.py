@@ -41,7 +41,13 @@ from pathlib import Path
 import polars as pl
 
 from corpus_dag.exam.detect import ExamCfg, detect_exams
-from corpus_dag.exam.evaluate import KINDS, SEED_KEYWORDS, context_scores, paper_kinds, score
+from corpus_dag.exam.evaluate import (
+    KINDS,
+    SEED_KEYWORDS,
+    context_scores,
+    paper_kinds,
+    score,
+)
 from corpus_dag.exam.features import NgramCfg
 from corpus_dag.exam.labels import load_fragments
 from corpus_dag.exam.questions import extract_questions

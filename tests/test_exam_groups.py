@@ -4,10 +4,14 @@ import polars as pl
 import pytest
 
 from corpus_dag.exam.evaluate import context_scores, paper_kinds
-from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA, extract_questions, select_math
-from corpus_dag.exam.split import QUESTIONS_TYPE, layout, split_questions
 from corpus_dag.exam.features import NgramCfg
 from corpus_dag.exam.labels import load_fragments
+from corpus_dag.exam.questions import (
+    EXAM_QUESTION_SCHEMA,
+    extract_questions,
+    select_math,
+)
+from corpus_dag.exam.split import QUESTIONS_TYPE, layout, split_questions
 from corpus_dag.exam.validity import train_models
 from samples.build_wenku_third import HELD_OUT_SEED, generate
 

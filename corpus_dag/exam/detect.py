@@ -8,7 +8,6 @@ of evidence, so a document is kept only when it really splits into a run of ques
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import polars as pl
