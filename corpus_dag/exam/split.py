@@ -579,9 +579,13 @@ def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> 
                 if chain[i].start >= stop or _opens_own_material(text, bodies[i]):
                     break
                 members.append(i)
-        frm = max([bodies[k - 1] if k else 0] + [x.end() for x in sections if x.end() <= head])
-        opens = len(text[m.end() : chain[k].start].strip()) > 10
-        groups.append(Group(_material_start(text, frm, head, opens), chain[k].start, members))
+        sec = max([0] + [x.end() for x in sections if x.end() <= head])
+        if k and bodies[k - 1] > sec:  # a question before the group: the material begins where it ends
+            opens = len(text[m.end() : chain[k].start].strip()) > 10
+            begin = _material_start(text, bodies[k - 1], head, opens)
+        else:  # the group opens its section (or the paper): the material begins there
+            begin = sec
+        groups.append(Group(begin, chain[k].start, members))
     return groups, mismatches
 
 
