@@ -20,7 +20,7 @@ def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_mode
     questions = pl.DataFrame(
         {"question_id": [f"w1-q{i}" for i in range(1, 4)], "doc_id": ["w1"] * 3, "question_no": [1, 2, 3],
          "section": ["选择题"] * 3, "text": ["已知集合 A={1,2}，求 A 的子集个数。", "解方程 x+1=3。", "第 1 页 共 4 页"],
-         "subject": ["数学"] * 3, "is_valid": [True] * 3, "valid_score": [0.9] * 3},
+         "context": [None] * 3, "subject": ["数学"] * 3, "is_valid": [True] * 3, "valid_score": [0.9] * 3},
         schema=EXAM_QUESTION_SCHEMA,
     )
     store = CorpusStore(corpus_root)

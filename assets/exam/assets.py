@@ -84,23 +84,26 @@ def question_classifier(context: dg.AssetExecutionContext, config: ClassifierCon
 
 
 class DetectConfig(dg.Config):
-    keywords: list[str] = list(KEYWORDS)
-    min_score: float = ExamCfg.min_score
-    min_questions: int = ExamCfg.min_questions
-    max_skip: int = SplitCfg.max_skip  # question numbers a chain may jump (marks lost in the dump)
-    batch_rows: int = 2_000
+    keywords: list[str] = Field(
+        default=list(KEYWORDS),
+        description="Exam-word lexicon (试卷, 周练, 课时作业, 学情调研, ...): one word of it in the title or the text's first "
+        "120 characters is one weighted feature of the score, never required nor sufficient.")
+    min_score: float = Field(default=ExamCfg.min_score, description="Structure score (0..1) from which a document is a paper.")
+    min_questions: int = Field(default=ExamCfg.min_questions, description="Fewest numbered questions a paper has.")
+    max_skip: int = Field(default=SplitCfg.max_skip, description="Question numbers a chain may jump (marks lost in the dump).")
+    batch_rows: int = Field(default=2_000, description="raw_documents rows per batch.")
 
 
 @dg.multi_asset(
     specs=split_specs(
         EXAM_DOCS.asset,
         NON_EXAM.asset,
-        kept_doc="raw_documents rows that are exam papers: an exam keyword AND a paper's structure (a run of "
-        "numbered questions, options, section headers); + `exam_score`, `reason`, and `questions` (the split the "
-        "structure score came from: question_no, section, text, paper), which exam_questions reads instead of "
-        "splitting again.",
-        dropped_doc="raw_documents rows that are not exam papers, with the reason (no keyword, or keyword without "
-        "a paper's structure).",
+        kept_doc="raw_documents rows that are exam papers by their structure (a numbering chain, options, section "
+        "and material-group headers, score marks, items that ask something), an exam word being one feature of the "
+        "score; + `exam_score`, `reason`, and `questions` (the split the score came from: question_no, section, "
+        "text, paper, context), which exam_questions reads instead of splitting again.",
+        dropped_doc="raw_documents rows that are not exam papers, with the reason (too few numbered questions, or a "
+        "weak paper structure) and the evidence.",
         deps=["raw_documents"],
         stage="exam",
         **COMMON,
@@ -129,7 +132,8 @@ class QuestionConfig(dg.Config):
     ins={"docs": dg.AssetIn(EXAM_DOCS.asset)},
     deps=["question_classifier"],
     description="One row per split question fragment: question_id ({doc_id}-q{n}), doc_id, question_no (as printed), "
-    "section, text (without the number; options and sub-questions inside), paper, subject, is_valid, valid_score.",
+    "section, text (without the number; options and sub-questions inside), context (the material a group of "
+    "questions shares, `阅读材料，完成 9～11 题`; null for an ordinary question), subject, is_valid, valid_score.",
     kinds={"scikit-learn", "polars", "parquet"},
     tags={"stage": "exam"},
     **COMMON,

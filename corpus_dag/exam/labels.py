@@ -1,7 +1,8 @@
 """Labelled fragments for the validity and subject classifiers, built from public questions.
 
 Positives are real questions (GAOKAO-Bench, AGIEval, CMATH, TAL-SCQ5K, Qwen2.5-Math items; see
-/work/shared/data/public/SOURCES.md), printed the ways papers print them. Negatives are what a
+/work/shared/data/public/SOURCES.md), printed the ways papers print them, and the questions of
+items that hold a material group, each on its own. Negatives are what a
 splitter meets besides questions: answer keys and worked solutions (the items' own `analysis`),
 headers, page marks, instructions, broken fragments and office prose. The shipped file
 samples/truth/exam_fragments.jsonl.gz is this module's output (`python -m corpus_dag.exam.labels`);
@@ -16,6 +17,8 @@ import random
 import re
 import zlib
 from pathlib import Path
+
+from corpus_dag.exam.split import GROUP_HEADER, layout
 
 PUBLIC_QUESTIONS = Path("/work/shared/data/public/zh_exam_questions.jsonl")
 SHIPPED = Path(__file__).resolve().parents[2] / "samples" / "truth" / "exam_fragments.jsonl.gz"
@@ -51,6 +54,16 @@ def question_text(rec: dict, rng: random.Random) -> str:
     if rng.random() < 0.3:
         body = re.sub(r"\s*\n\s*", rng.choice(["", " "]), body)
     return body
+
+
+def group_members(rec: dict) -> list[str]:
+    """The questions of an item that holds a material group (`……据此完成 1～2 题。1．… 2．…`), each as a
+    paper prints it without the material: a question of a group is a question even though its text
+    refers to a material it does not carry (exam_questions keeps the material in `context`)."""
+    text = rec["question"] or ""
+    if GROUP_HEADER.search(text) is None:
+        return []
+    return [q.text for q in layout(text).questions if q.context is not None]
 
 
 def _negatives(rec: dict, rng: random.Random) -> list[tuple[str, str]]:
@@ -91,6 +104,8 @@ def build_fragments(path: Path = PUBLIC_QUESTIONS, seed: int = 0) -> list[dict]:
         text = question_text(rec, rng)
         if len(text) >= 4:
             out.append({"text": text[:KEEP_CHARS], "label": 1, "kind": "question", "subject": rec["subject"], **src})
+        for member in group_members(rec):
+            out.append({"text": member[:KEEP_CHARS], "label": 1, "kind": "group_question", "subject": rec["subject"], **src})
         for neg, kind in _negatives(rec, rng):
             if neg.strip():
                 out.append({"text": neg[:KEEP_CHARS], "label": 0, "kind": kind, "subject": None, **src})

@@ -16,6 +16,7 @@ EXAM_QUESTION_SCHEMA = {
     "question_no": pl.Int64,
     "section": pl.String,
     "text": pl.String,
+    "context": pl.String,  # the material a group of questions shares; null for an ordinary question
     "subject": pl.String,
     "is_valid": pl.Boolean,
     "valid_score": pl.Float64,

@@ -24,6 +24,7 @@ QUESTION_SCHEMA = {
     "question_no": pl.Int64,
     "section": pl.String,
     "text": pl.String,
+    "context": pl.String,
     "paper": pl.String,
 }
 
@@ -109,6 +110,7 @@ class Question:
     section: str | None
     text: str
     paper: str | None = None  # the title line of the paper it belongs to, when the text has one
+    context: str | None = None  # the material a group of questions shares (`阅读材料，完成 9～11 题`)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ class Layout:
     n_options: int
     n_score_marks: int
     cut_answer_key: bool
+    n_groups: int = 0  # material groups whose range matched the numbers found
+    n_group_mismatch: int = 0  # group headers whose range disagreed with the numbers found
 
 
 def _remove_spans(text: str, spans: list[tuple[int, int]], fill: str = "") -> str:
@@ -152,8 +156,20 @@ def page_mark_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# The binding margin of a two-column page, read into the text: 密封线内不要答题, the ○装○订 line, and
+# the 学校___ 班级___ 姓名___ blanks (two fields or more).
+MARGIN = re.compile(
+    r"密\s*封\s*线\s*内\s*不\s*要\s*答\s*题|○[…\.·○]*装[…\.·○]*订[…\.·○]*线?[…\.·○]*|"
+    r"(?:(?:学校|班级|姓名|考号|学号|座号)\s*[:：]?\s*_{3,}\s*){2,}"
+)
+MARGIN_ANCHOR = re.compile(r"[密○学班姓考座]")  # where a MARGIN match can start (one class: `re` skips fast)
+
+
 def clean_page_marks(text: str, title: str | None) -> str:
-    """Drop page headers/footers; a running title repeated on every page goes too (first kept)."""
+    """Drop page headers/footers and the binding margin's words; a running title repeated on every
+    page goes too (first kept)."""
+    if "密" in text or "○" in text or "___" in text and ("姓名" in text or "班级" in text):
+        text = _remove_spans(text, [m.span() for m in _anchored_finditer(MARGIN, MARGIN_ANCHOR, text)], " ")
     if "页" in text and (spans := page_mark_spans(text)):
         text = _remove_spans(text, spans, " ")
     if "\n" in text:
@@ -468,6 +484,111 @@ def _new_papers(titles: list[int], chain: list[Candidate]) -> list[int]:
     return out
 
 
+# A material-group header: `据此完成 9～11 题`, `读图，回答6-8题`, `阅读下面的文字，完成下面小题`.
+GROUP_HEADER = re.compile(
+    r"(?:完成|回答)\s*(?:第\s*)?(?:(?P<a>\d{1,3})\s*(?:[～~\-—－至]{1,2}\s*(?P<b>\d{1,3})\s*)?小?题|下\s*[面列]\s*(?:各\s*)?(?:小\s*)?题)[。．.]?"
+)
+GROUP_ANCHOR = re.compile(r"[完回]")
+OPEN_GROUP_MAX = 3  # `下面小题` names no range: the group is the next questions up to a section, at most this many
+# What a question asks with: an answer blank, a question mark, the verbs of a task. Agenda items,
+# rules, the points of a plan and a group's material rarely carry any of these. Every branch opens
+# with a literal, so `re` skips ahead by the set of first characters (10x faster than `[（(]…`).
+ASKING = re.compile(
+    r"（[ \u3000]*[)）]|\([ \u3000]*[)）]|__|＿|下列|求|计算|多少|哪|选出|正确的是|错误的是|？|\?|为什么|怎样|如何|是什么|简述|"
+    r"概括|指出|判断|解释|写出|填入|补写|默写|翻译|证明|化简|解方程|选择|找出|推断|说明理由|What|what|Which|which|Why|why|How|how"
+)
+SENTENCE_BREAK = re.compile(r"[\n。？！．]")
+LEAD_WORDS = re.compile(r"(?:阅读|读|据此|根据)[^。；！？.．\n]{0,24}$")  # `阅读下面的文字，` before 完成…题
+SUB_QUESTION = re.compile(r"[（(]\s*1\s*[)）]")
+# Where an open question ends before a group's material: where it asks, task verbs included.
+LAST_ASK = re.compile(rf"{ASKING.pattern}|分析|说明|评价|比较|归纳")
+OWN_LEAD = re.compile(r"(?:[（(]\s*\d+\s*分\s*[)）])?\s*(?:阅读|仿照|依照|下面是|在下面|请对下面|名篇名句|名句)")
+
+
+class Group(NamedTuple):
+    start: int  # where the material begins (the end of the question before it)
+    end: int  # where the group's first question begins
+    members: list[int]  # chain indices of its questions
+
+
+def _header_start(text: str, at: int) -> int:
+    """Where a group header begins, with its lead-in (`阅读下面的文字，` / `读图，` / `据此`)."""
+    lead = LEAD_WORDS.search(text, max(0, at - 30), at)
+    return lead.start() if lead else at
+
+
+def _material_start(text: str, prev_end: int, header: int, opens: bool) -> int:
+    """Where a group's material begins, searched from `prev_end` (the previous question's body, or
+    the section header before the group). After the line of the previous question's last option: a
+    material may sit before its header (`……据此完成 9～11 题`), after it, or on both sides. Without
+    options, a header that opens the material (`opens`) is its start; else the material follows the
+    sentence in which the previous question asks."""
+    opts = list(OPTION.finditer(text, prev_end, header))
+    if opts:
+        frm = opts[-1].end()
+    elif opens:
+        return header
+    else:
+        ask = LAST_ASK.search(text, prev_end, header)
+        frm = ask.end() if ask else prev_end
+    brk = SENTENCE_BREAK.search(text, frm, header)
+    return brk.end() if brk else header
+
+
+def _opens_own_material(text: str, body: int) -> bool:
+    """A question that brings its own material or task (`阅读下面这首诗`, `仿照下面的示例`) ends an open group."""
+    return OWN_LEAD.match(text, body) is not None
+
+
+def _own_header(text: str, bodies: list[int], at: int, nxt: int, ranged: bool) -> bool:
+    """The header is a question's own first words (`1．（4分）阅读下面这首诗，完成下列各题。（1）…`):
+    nothing but a short lead since the question's number, or (without a range) its sub-questions follow."""
+    k = bisect.bisect_right(bodies, at) - 1
+    if k >= 0 and at - bodies[k] < 16 and SENTENCE_BREAK.search(text, bodies[k], at) is None:
+        return True
+    return not ranged and SUB_QUESTION.search(text, at, nxt) is not None
+
+
+def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> tuple[list[Group], int]:
+    """Material groups: a header, its material, and the questions its range names, checked against the
+    chain (a header whose first number is not the next question is no group header: a mismatch).
+    Sections end an open group and bound a material. Returns the groups and the mismatch count."""
+    bounds = [x.start() for x in sections]
+    starts, bodies = [c.start for c in chain], [c.body for c in chain]
+    headers = list(_anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text))
+    groups, mismatches = [], 0
+    for h, m in enumerate(headers):
+        k = bisect.bisect_left(starts, m.end())
+        head = _header_start(text, m.start())
+        if k == len(chain) or (groups and k <= groups[-1].members[-1]):
+            continue
+        if _own_header(text, bodies, head, chain[k].start, m.group("a") is not None):
+            continue
+        if m.group("a"):
+            a = int(m.group("a"))
+            b = int(m.group("b") or a)  # `完成第 9 题`: a material for one question
+            members = [i for i in range(k, len(chain)) if a <= chain[i].no <= b and (i == k or chain[i].no == chain[i - 1].no + 1)]
+            if chain[k].no != a or b < a or not members or members != list(range(k, k + len(members))):
+                mismatches += 1
+                continue
+            mismatches += chain[members[-1]].no != b
+        else:
+            stop = min([x for x in bounds if x > chain[k].start] + [x.start() for x in headers[h + 1 :]] + [len(text)])
+            members = [k]
+            for i in range(k + 1, min(k + OPEN_GROUP_MAX, len(chain))):
+                if chain[i].start >= stop or _opens_own_material(text, bodies[i]):
+                    break
+                members.append(i)
+        sec = max([0] + [x.end() for x in sections if x.end() <= head])
+        if k and bodies[k - 1] > sec:  # a question before the group: the material begins where it ends
+            opens = len(text[m.end() : chain[k].start].strip()) > 10
+            begin = _material_start(text, bodies[k - 1], head, opens)
+        else:  # the group opens its section (or the paper): the material begins there
+            begin = sec
+        groups.append(Group(begin, chain[k].start, members))
+    return groups, mismatches
+
+
 def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
            keywords: tuple[str, ...] = ("试卷", "试题", "考试", "测试")) -> Layout:
     """Find sections and questions in one document."""
@@ -494,10 +615,12 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     cutting = [s.start() for s in sections if not _opens_question(text, s.start(), bodies)]
     papers = _new_papers(titles, chain)
     headers = _running_headers(text, sorted(set(titles) - set(papers)))
-    ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [len(text)]))
+    groups, mismatches = find_groups(text, chain, sections)
+    ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [g.start for g in groups] + [len(text)]))
+    context = {i: _cut_out(text, g.start, g.end, headers).strip() or None for g in groups for i in g.members}
 
     questions = []
-    for c in chain:
+    for i, c in enumerate(chain):
         end = ends[bisect.bisect_right(ends, c.body - 1)]
         k = bisect.bisect_right(sec_starts, c.start) - 1
         section = sections[k].group("name") if k >= 0 else None
@@ -505,13 +628,15 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
         t = bisect.bisect_right(titles, c.start) - 1
         paper = text[titles[t] : titles[t] + 80].split("\n", 1)[0].strip() if t >= 0 else None
         if len(body) >= cfg.min_chars:
-            questions.append(Question(c.no, section, body, paper))
-    return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key)
+            questions.append(Question(c.no, section, body, paper, context.get(i)))
+    return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key,
+                  len(groups), mismatches)
 
 
 # The split of one document, as detection found it: stored with exam_documents, so splitting runs once
 # and the asset page shows how each paper was cut.
-QUESTIONS_TYPE = pl.List(pl.Struct({"question_no": pl.Int64, "section": pl.String, "text": pl.String, "paper": pl.String}))
+QUESTIONS_TYPE = pl.List(pl.Struct({"question_no": pl.Int64, "section": pl.String, "text": pl.String, "paper": pl.String,
+                                    "context": pl.String}))
 
 
 def questions_column(layouts: list[Layout]) -> pl.Series:
@@ -522,8 +647,9 @@ def questions_column(layouts: list[Layout]) -> pl.Series:
     np.cumsum([len(lay.questions) for lay in layouts], out=offsets[1:])
     fields = pa.StructArray.from_arrays(
         [pa.array([q.no for q in qs], pa.int64()), pa.array([q.section for q in qs], pa.large_string()),
-         pa.array([q.text for q in qs], pa.large_string()), pa.array([q.paper for q in qs], pa.large_string())],
-        names=["question_no", "section", "text", "paper"],
+         pa.array([q.text for q in qs], pa.large_string()), pa.array([q.paper for q in qs], pa.large_string()),
+         pa.array([q.context for q in qs], pa.large_string())],
+        names=["question_no", "section", "text", "paper", "context"],
     )
     return pl.Series("questions", pa.LargeListArray.from_arrays(offsets, fields), dtype=QUESTIONS_TYPE)
 
@@ -554,7 +680,7 @@ def split_naive(docs: pl.DataFrame) -> pl.DataFrame:
     for doc_id, text in docs.select("doc_id", "text").iter_rows():
         parts = NAIVE.split(text or "")
         for n, i in enumerate(range(1, len(parts) - 1, 2), start=1):
-            row = (f"{doc_id}-q{n}", doc_id, int(parts[i][:-1]), None, parts[i + 1].strip(), None)
+            row = (f"{doc_id}-q{n}", doc_id, int(parts[i][:-1]), None, parts[i + 1].strip(), None, None)
             for k, v in zip(QUESTION_SCHEMA, row):
                 out[k].append(v)
     return pl.DataFrame(out, schema=QUESTION_SCHEMA)
