@@ -124,6 +124,11 @@ def _run_config(defs: dg.Definitions, wave: list[dg.AssetKey], asset_config: dic
     return {"ops": ops, "loggers": loggers} if ops else {"loggers": loggers}
 
 
+def _reasons(table) -> dict:
+    """{reason: rows} from a stage's `dropped_by_reason` table."""
+    return {r.data["reason"]: r.data["rows"] for r in table.records} if isinstance(table, dg.TableMetadataValue) else {}
+
+
 def _value(meta: dict, key: str):
     v = meta.get(key)
     return getattr(v, "value", v)
@@ -166,7 +171,7 @@ def materialize_all(
                         rows_in=_value(meta, "rows_in"),
                         rows_out=_value(meta, "dagster/row_count"),
                         rows_kept=_value(meta, "rows_kept"),
-                        dropped=_value(meta, "dropped_reasons") or {},
+                        dropped=_reasons(meta.get("dropped_by_reason")),
                         seconds=_value(meta, "seconds"),
                     )
                 )

@@ -58,7 +58,8 @@ def test_ingest_partition_writes_both_assets_and_passes_checks(corpus_root, dags
     mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("raw_documents")).asset_materialization
     assert mat.partition == PK
     assert mat.metadata["rows_in"].value == 44 and mat.metadata["rows_kept"].value == 40
-    assert mat.metadata["dropped_reasons"].value == {"empty_text": 2, "invalid_json: Expecting value at column 1": 1, "wrong_type: text is int": 1}
+    reasons = {r.data["reason"]: r.data["rows"] for r in mat.metadata["dropped_by_reason"].records}
+    assert reasons == {"empty_text": 2, "invalid_json: Expecting value at column 1": 1, "wrong_type: text is int": 1}
 
 
 def test_rejected_rate_check_blocks_a_broken_dump(corpus_root, dagster_instance):

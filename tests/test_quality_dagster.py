@@ -9,13 +9,13 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.definitions import corpus_resources
 from assets.ingest import defs as ingest_defs
 from assets.quality import defs as quality_defs
-from assets.quality.assets import FILTER_INPUT
+from assets.quality.assets import FILTER_INPUT, PPL_INPUT
 from corpus_dag.storage import CorpusStore, seed_raw_library
+from tests.helpers import with_stand_ins
 
 REPO = Path(__file__).resolve().parent.parent
 DATES = ("2026-11-20", "2026-11-21")
@@ -24,7 +24,7 @@ DATES = ("2026-11-20", "2026-11-21")
 def run(selection, partition, instance, config=None) -> dg.ExecuteInProcessResult:
     storage = CorpusStorage()
     return dg.materialize(
-        [*ingest_defs.assets, *quality_defs.assets, *quality_defs.asset_checks, dg.AssetSpec(FILTER_INPUT, partitions_def=DATE_SOURCE)],
+        with_stand_ins([*ingest_defs.assets, *quality_defs.assets, *quality_defs.asset_checks]),
         selection=selection,
         partition_key=partition,
         instance=instance,
@@ -51,6 +51,7 @@ def test_quality_stages_on_the_web_samples(corpus_root, dagster_instance, tiny_m
         drops = store.read(CorpusStore.partition_path("filter_drops", dims))
         assert kept.height + drops.height == raw and kept.height > 0
         assert set(kept["lang"].unique()) <= {"zh", "en"}
+        store.write_frame(CorpusStore.partition_path(PPL_INPUT, dims), kept)  # stands in for safety, classifiers, coherence
         assert run(["perplexity_scores"], key, dagster_instance, ppl_cfg).success
         scores = store.read(CorpusStore.partition_path("perplexity_scores", dims))
         assert scores["doc_id"].to_list() == kept["doc_id"].to_list() and scores["ppl"].null_count() == 0

@@ -10,15 +10,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.common.partitions import DATE_SOURCE
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.definitions import corpus_resources
 from assets.ingest import defs as ingest_defs
 from assets.quality import defs as quality_defs
-from assets.quality.assets import FILTER_INPUT
 from assets.safety import defs as safety_defs
 from assets.safety.assets import SAFETY_INPUT
 from corpus_dag.storage import CorpusStore, seed_raw_library
+from tests.helpers import with_stand_ins
 
 REPO = Path(__file__).resolve().parent.parent
 DATE = "2026-11-21"
@@ -30,8 +29,7 @@ def run(selection: list[str], instance, config: dict | None = None) -> dg.Execut
     storage = CorpusStorage()
     defs = (ingest_defs, quality_defs, safety_defs)
     return dg.materialize(
-        [a for d in defs for a in d.assets] + [c for d in (ingest_defs, safety_defs) for c in d.asset_checks]
-        + [dg.AssetSpec(FILTER_INPUT, partitions_def=DATE_SOURCE)],  # the dedup stand-in the test writes
+        with_stand_ins([a for d in defs for a in d.assets] + [c for d in (ingest_defs, safety_defs) for c in d.asset_checks]),
         selection=selection,
         partition_key=PARTITION,
         instance=instance,
@@ -66,7 +64,8 @@ def test_safety_stage_on_the_web_samples(corpus_root, dagster_instance):
     meta = {e.materialization.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert meta["safety_documents"]["lists_origin"].value.startswith("demo lists")
     assert "| email | <EMAIL> | 1 | 1 | redact |" in meta["safety_documents"]["pii"].value
-    assert f"| domain_blocklist@1: listed domain | {len(spam)} |" in meta["safety_drops"]["dropped_by_reason"].value
+    reasons = {r.data["reason"]: r.data["rows"] for r in meta["safety_drops"]["dropped_by_reason"].records}
+    assert reasons["domain_blocklist@1: listed domain"] == len(spam)
 
     # A lists folder under CORPUS_ROOT replaces the demo lists; an empty word list is allowed and said so.
     store.write_bytes("lists/domains/mine.txt", b"# nothing blocked\n")
@@ -74,7 +73,7 @@ def test_safety_stage_on_the_web_samples(corpus_root, dagster_instance):
     again = run(SAFETY, dagster_instance, {"pii_action": "drop"})
     meta = again.get_asset_materialization_events()[0].materialization.metadata
     assert again.success and meta["empty_lists"].value == [f"{store.abs('lists/domains/mine.txt')}", f"{store.abs('lists/words/zh/empty.txt')}"]
-    assert meta["dropped_by_reason"].value.endswith("| pii@1: contains PII (action drop) | 1 |")
+    assert meta["dropped_by_reason"].records[-1].data == {"reason": "pii@1: contains PII (action drop)", "rows": 1}
 
     # A malformed list fails the step with the file and line.
     store.write_bytes("lists/domains/mine.txt", b"ok.com\nhttp://not a domain\n")

@@ -8,6 +8,7 @@ reports every outcome (expectation, observed value, unexpected count) as check m
 ERROR severity so downstream steps of the same run do not consume bad data.
 """
 
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -68,10 +69,24 @@ def gx_check(
             metadata={
                 "outcomes": dg.MetadataValue.md(outcome.markdown()),
                 "failed": [o.expectation for o in outcome.outcomes if not o.success],
+                "failed_count": sum(not o.success for o in outcome.outcomes),
+                **_numbers(outcome),
             },
         )
 
     return _check
+
+
+def _numbers(outcome: SuiteOutcome) -> dict[str, float]:
+    """Each outcome's numeric observation (unexpected rows, a rate, a difference) as a number, so the
+    check's page plots it across partitions and runs."""
+    numbers = {}
+    for o in outcome.outcomes:
+        value = o.unexpected_count if o.unexpected_count is not None else o.observed
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            key = re.sub(r"[^a-z0-9]+", "_", f"{o.expectation} {o.column or ''}".lower()).strip("_")[:60]
+            numbers[key] = round(float(value), 6)
+    return numbers
 
 
 def _version_of_run(context: dg.AssetCheckExecutionContext, asset: str, key: str | None) -> str | None:

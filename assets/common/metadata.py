@@ -37,8 +37,18 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 5, width: int = 60) -> str:
     return "\n".join(lines)
 
 
+def frame_table(df: pl.DataFrame, max_rows: int = 50) -> dg.TableMetadataValue:
+    """A typed table the UI renders and tooling reads back as records (not markdown)."""
+    kinds = {pl.Int64: "int", pl.Int32: "int", pl.UInt32: "int", pl.Float64: "float", pl.Boolean: "bool"}
+    columns = [dg.TableColumn(name, kinds.get(dtype, "string")) for name, dtype in df.schema.items()]
+    records = [dg.TableRecord({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+               for row in df.head(max_rows).iter_rows(named=True)]
+    return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
+
+
 def tally_metadata(tally: Tally) -> dict:
-    """Rows in / kept / dropped and a reason table: the accounting every stage reports."""
+    """Rows in / kept / dropped (numbers the UI plots across partitions) and the drop reasons as a
+    typed table, largest first."""
     reasons = pl.DataFrame(
         {"reason": list(tally.dropped), "rows": list(tally.dropped.values())}, schema={"reason": pl.String, "rows": pl.Int64}
     ).sort("rows", descending=True)
@@ -46,6 +56,5 @@ def tally_metadata(tally: Tally) -> dict:
         "rows_in": tally.n_in,
         "rows_kept": tally.n_kept,
         "rows_dropped": tally.n_dropped,
-        "dropped_by_reason": dg.MetadataValue.md(markdown_table(reasons, max_rows=30, width=100)),
-        "dropped_reasons": dg.MetadataValue.json(dict(tally.dropped.most_common())),
+        "dropped_by_reason": frame_table(reasons),
     }
