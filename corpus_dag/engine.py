@@ -23,6 +23,7 @@ import pyarrow as pa
 from corpus_dag.storage import CorpusStore, PartitionData
 
 ENGINES = ("local", "ray")
+READ_CPUS = 0.25
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,9 @@ class RayEngine:
         store: CorpusStore = data.store
         filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(store.fs))
         path = store.abs(store.resolve(data.path, data.version))
-        ds = ray.data.read_parquet(path, filesystem=filesystem, columns=columns, partitioning=None)  # columns as stored
+        # columns as stored (no Hive columns from the path); reads are I/O: a quarter CPU each, so they
+        # still fit beside an actor pool that holds most of a small node's CPUs
+        ds = ray.data.read_parquet(path, filesystem=filesystem, columns=columns, partitioning=None, num_cpus=READ_CPUS)
         common = {"batch_format": "pyarrow", "batch_size": resources.batch_rows or batch_rows,
                   "num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus or None}
         if isinstance(step, BatchStep):

@@ -81,6 +81,7 @@ class _SourceEntry(_Strict):
 
 class _SourcesFile(_Strict):
     start_date: dt.date = dt.date(2026, 1, 1)
+    end_date: dt.date | None = None  # exclusive; None: up to today
     max_record_chars: int = Field(default=2_000_000, gt=0)
     max_rejected_rate: float = Field(default=0.2, ge=0, le=1)
     sources: list[_SourceEntry] = Field(min_length=1)
@@ -113,6 +114,7 @@ class SourceSet:
     sources: tuple[Source, ...]
     max_record_chars: int = 2_000_000
     max_rejected_rate: float = 0.2
+    end_date: dt.date | None = None
 
     @property
     def names(self) -> list[str]:
@@ -222,5 +224,7 @@ def load_sources(path: str | Path | None = None, kinds_path: str | Path | None =
             raise SourceConfigError(f"{path}: source {entry.name!r} is declared twice")
         seen.add(entry.name)
     kinds = load_kinds(kinds_path)
+    if top.end_date is not None and top.end_date <= top.start_date:
+        raise SourceConfigError(f"{path}: end_date {top.end_date} must come after start_date {top.start_date}")
     return SourceSet(top.start_date, tuple(_resolve(e, top, kinds, path) for e in top.sources),
-                     top.max_record_chars, top.max_rejected_rate)
+                     top.max_record_chars, top.max_rejected_rate, top.end_date)

@@ -67,7 +67,9 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
 
     seed_raw_library(CorpusStore(root), REPO / "samples" / "library")
     engine = CorpusEngine(kind=engine_kind, address=address,
-                          stages={s: StageSettings(num_cpus=0.5, concurrency=2) for s in ("filter", "exam", "dedup", "decontaminate", "safety")})
+                          stages={"filter": StageSettings(num_cpus=0.5, concurrency=2), "dedup": StageSettings(num_cpus=0.5, concurrency=2),
+                                  "exam": StageSettings(num_cpus=0.5), "decontaminate": StageSettings(num_cpus=0.5),
+                                  "safety": StageSettings(num_cpus=0.5), "perplexity": StageSettings(num_cpus=0.5)})
     resources = {**(defs.resources or {}), **corpus_resources(root=root, engine=engine)}
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     store = CorpusStore(root)

@@ -6,7 +6,11 @@ from corpus_dag.sources import load_sources
 
 SOURCES = load_sources()
 
-DATES = dg.DailyPartitionsDefinition(start_date=SOURCES.start_date.isoformat(), end_offset=1)
+DATES = (
+    dg.DailyPartitionsDefinition(start_date=SOURCES.start_date.isoformat(), end_date=SOURCES.end_date.isoformat())
+    if SOURCES.end_date
+    else dg.DailyPartitionsDefinition(start_date=SOURCES.start_date.isoformat(), end_offset=1)
+)
 _DIM_NAMES: dict[str, str] = {}
 
 
