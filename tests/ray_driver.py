@@ -191,7 +191,8 @@ def _same_netns_workers() -> list[int]:
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
             cmd = " ".join(p.info["cmdline"] or [])
-            if cmd.startswith("ray::") and "IDLE" not in cmd and os.stat(f"/proc/{p.pid}/ns/net").st_ino == mine:
+            # a worker running one of our map tasks (never the node's agents, GCS or raylet)
+            if cmd.startswith("ray::MapBatches") and os.stat(f"/proc/{p.pid}/ns/net").st_ino == mine:
                 pids.append(p.pid)
         except (OSError, psutil.Error):
             continue
@@ -233,8 +234,17 @@ def scenario_driver_kill(root: str) -> None:
     """Kill -9 a Dagster run mid-stage on Ray; report what is visible, then re-run."""
     from corpus_dag.storage import CorpusStore
 
+    import polars as pl
+
     store = CorpusStore(root)
+    upstream = CorpusStore.partition_path("deduplicated_documents", {"source": "web", "date": DATE})
+    if not store.exists(upstream):  # run alone: a stand-in for the upstream stages
+        texts = [f"This is web page number {i}. It talks about rivers, hills and the weather in some detail." for i in range(400)]
+        store.write_frame(upstream, pl.DataFrame({"doc_id": [f"w{i}" for i in range(400)], "text": texts}))
     rel = CorpusStore.partition_path("filtered_documents", {"source": "web", "date": DATE})
+    if store.version(rel) is None:
+        first = subprocess.run([sys.executable, "-m", "tests.ray_driver", "filter_once", root, "40"], cwd=REPO, capture_output=True, text=True)
+        assert first.returncode == 0, first.stderr[-3000:]
     before = store.version(rel)
     child = subprocess.Popen([sys.executable, "-m", "tests.ray_driver", "filter_once", root, "2"], cwd=REPO)
     folder = Path(root) / "filtered_documents" / "source=web" / f"date={DATE}"
