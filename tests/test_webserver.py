@@ -81,10 +81,9 @@ def test_asset_graph_over_graphql(webserver):
     url, _ = webserver
     nodes = gql(url, "{ assetNodes { assetKey { path } dependencyKeys { path } groupName } }")["assetNodes"]
     deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
-    assert {"raw_documents", "rejected_documents"} <= set(deps)
-    for downstream in ("exam_documents",):
-        if downstream in deps:
-            assert "raw_documents" in deps[downstream]
+    assert {"raw_documents", "rejected_documents", "exam_documents", "minhash_signatures"} <= set(deps)
+    assert "raw_documents" in deps["exam_documents"] and "raw_documents" in deps["minhash_signatures"]
+    assert deps["raw_documents"] == set()  # the source asset: nothing upstream
 
 
 def test_launch_materialization_through_graphql(webserver):
