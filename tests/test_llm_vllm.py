@@ -15,8 +15,6 @@ from corpus_dag.llm.engines import (
     OpenAIEngine,
     Request,
     Sampling,
-    VllmCfg,
-    VllmEngine,
 )
 from corpus_dag.rebuild.parse import RESPONSE_SCHEMA
 from corpus_dag.rebuild.sandbox import ERROR, KILLED, OK, TIMEOUT
@@ -25,7 +23,6 @@ from corpus_dag.storage import CorpusStore
 from tests.conftest import free_port
 from tests.helpers import stop_process_group
 
-pytest.importorskip("vllm")
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
 SECRET = "sk-test-never-store-me"
@@ -33,7 +30,7 @@ CFG = RebuildCfg(samples=2, max_tokens=48)
 
 
 @pytest.fixture(scope="module")
-def api_server(tiny_model_path, vllm_cpu_env, tmp_path_factory):
+def api_server(vllm_installed, tiny_model_path, vllm_cpu_env, tmp_path_factory):
     """The real OpenAI-compatible server, started at module start so it boots while offline tests run."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("api_server") / "server.log"
@@ -52,10 +49,9 @@ def api_server(tiny_model_path, vllm_cpu_env, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine(api_server, tiny_model_path, vllm_cpu_env):
-    e = VllmEngine(VllmCfg(str(tiny_model_path), served_name="tiny", dtype="float32", max_model_len=1024, enforce_eager=True))
-    e.start()
-    return e
+def engine(api_server, vllm_engine):
+    """The session's shared engine; asking for api_server first lets the server boot while it loads."""
+    return vllm_engine
 
 
 class CountingEngine:

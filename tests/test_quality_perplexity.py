@@ -55,8 +55,7 @@ def test_transformers_ppl_equals_the_model_loss(transformers_scores):
 
 @pytest.mark.slow
 @pytest.mark.vllm
-def test_vllm_and_transformers_agree(tiny_model_path, vllm_cpu_env, transformers_scores):
-    pytest.importorskip("vllm")
+def test_vllm_and_transformers_agree(vllm_installed, tiny_model_path, vllm_cpu_env, transformers_scores):
     from corpus_dag.quality.perplexity import VllmScorer
 
     cfg = PplConfig(str(tiny_model_path), backend="vllm", window_tokens=WINDOW, batch_size=4, bucket_edges=(16, 64))

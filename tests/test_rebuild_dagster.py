@@ -8,14 +8,14 @@ from assets.rebuild import defs
 from assets.rebuild.resources import LLMEngine
 from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.storage import CorpusStore
+from tests.conftest import TINY_VLLM
 
-pytest.importorskip("vllm")
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 PK = "2026-11-21|wenku"
 DIMS = {"source": "wenku", "date": "2026-11-21"}
 
 
-def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_model_path, vllm_cpu_env):
+def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_model_path, vllm_engine):
     questions = pl.DataFrame(
         {"question_id": [f"w1-q{i}" for i in range(1, 4)], "doc_id": ["w1"] * 3, "question_no": [1, 2, 3],
          "section": ["选择题"] * 3, "text": ["已知集合 A={1,2}，求 A 的子集个数。", "解方程 x+1=3。", "第 1 页 共 4 页"],
@@ -28,8 +28,9 @@ def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_mode
     resources = {
         "storage": storage,
         "io_manager": CorpusIOManager(storage=storage),
-        "llm": LLMEngine(model=str(tiny_model_path), served_name="tiny", dtype="float32", max_model_len=1024, enforce_eager=True),
+        "llm": LLMEngine(model=str(tiny_model_path), **TINY_VLLM),
     }
+    assert resources["llm"].engine() is vllm_engine  # the session's loaded model, not a second one
     run_config = {"ops": {"rebuilt_math_items": {"config": {"samples": 2, "max_tokens": 32, "batch_questions": 2}}}}
 
     def run():

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from corpus_dag.llm.engines import Engine, OpenAICfg, OpenAIEngine, VllmCfg, VllmEngine
+from corpus_dag.llm.engines import Engine, OpenAICfg, OpenAIEngine, VllmCfg, shared_vllm_engine
 
 
 class LLMEngine(dg.ConfigurableResource):
@@ -31,7 +31,7 @@ class LLMEngine(dg.ConfigurableResource):
     _engine: Engine | None = PrivateAttr(default=None)
 
     def engine(self) -> Engine:
-        """The engine, built once per process (a vLLM model stays loaded across partitions of a run)."""
+        """The engine; a vLLM model loads once per process and stays loaded across partitions and runs."""
         if self._engine is None:
             self._engine = self._build()
         return self._engine
@@ -57,7 +57,7 @@ class LLMEngine(dg.ConfigurableResource):
             from corpus_dag.llm.cpu import apply_vllm_env
 
             apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
-        return VllmEngine(
+        return shared_vllm_engine(
             VllmCfg(
                 model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
                 max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,

@@ -169,6 +169,17 @@ class VllmEngine:
         return {"gpu_hours": seconds * self.cfg.tensor_parallel_size / 3600}
 
 
+_VLLM_ENGINES: dict[VllmCfg, VllmEngine] = {}
+
+
+def shared_vllm_engine(cfg: VllmCfg) -> VllmEngine:
+    """One VllmEngine per config in this process. A Dagster run builds its resources afresh, so
+    without this every partition's run (make demo, the tests) would load the model again."""
+    if cfg not in _VLLM_ENGINES:
+        _VLLM_ENGINES[cfg] = VllmEngine(cfg)
+    return _VLLM_ENGINES[cfg]
+
+
 # ---- OpenAI-compatible endpoint ----------------------------------------------------------------
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 

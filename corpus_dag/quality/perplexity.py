@@ -13,6 +13,7 @@ what the window covered.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -122,7 +123,9 @@ class TransformersScorer:
         return out
 
 
+@functools.cache
 def load_scorer(cfg: PplConfig) -> VllmScorer | TransformersScorer:
+    """One scorer per config in this process: every partition's run (make demo, the tests) reuses the loaded model."""
     return VllmScorer(cfg) if cfg.backend == "vllm" else TransformersScorer(cfg)
 
 
