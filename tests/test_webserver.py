@@ -99,7 +99,7 @@ def test_launch_materialization_through_graphql(webserver):
     )["launchRun"]
     assert data["__typename"] == "LaunchRunSuccess", data
     assert wait_for_run(url, data["run"]["runId"]) == "SUCCESS"
-    assert CorpusStore(str(root)).read("raw_documents/source=wenku/date=2026-11-20/data.parquet").height == 20
+    assert CorpusStore(str(root)).read(CorpusStore.partition_path("raw_documents", {"date": "2026-11-20", "source": "wenku"})).height == 20
 
 
 def test_partition_backfill_through_graphql(webserver):
@@ -122,4 +122,4 @@ def test_partition_backfill_through_graphql(webserver):
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status
     store = CorpusStore(str(root))
     for date in ("2026-11-20", "2026-11-21"):
-        assert store.read(f"raw_documents/source=wenku/date={date}/data.parquet")["doc_id"][0].startswith(date)
+        assert store.read(CorpusStore.partition_path("raw_documents", {"date": date, "source": "wenku"}))["doc_id"][0].startswith(date)
