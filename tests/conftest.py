@@ -128,10 +128,6 @@ def tiny_model_path(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny_llm") / "model")
 
 
-# vLLM settings of the session's engine; LLMEngine(model=<tiny model>, **TINY_VLLM) resolves to it.
-TINY_VLLM = {"served_name": "tiny", "dtype": "float32", "max_model_len": 1024, "enforce_eager": True}
-
-
 @pytest.fixture(scope="session")
 def vllm_installed():
     """Skip (a failure under CI=true) when vLLM's CPU build is missing."""
@@ -140,10 +136,12 @@ def vllm_installed():
 
 @pytest.fixture(scope="session")
 def vllm_engine(vllm_installed, tiny_model_path, vllm_cpu_env):
-    """The session's one in-process vLLM engine on the tiny model (loading it costs seconds each time)."""
-    from corpus_dag.llm.engines import VllmCfg, shared_vllm_engine
+    """The session's one in-process vLLM engine on the tiny model (a load costs seconds to a minute
+    under load). Built by the `llm` resource's defaults, so every Dagster run of the session that
+    points $CORPUS_REBUILD_MODEL or LLMEngine(model=...) at the tiny model reuses it."""
+    from assets.rebuild.resources import LLMEngine
 
-    engine = shared_vllm_engine(VllmCfg(str(tiny_model_path), **TINY_VLLM))
+    engine = LLMEngine(model=str(tiny_model_path)).engine()
     engine.start()
     return engine
 

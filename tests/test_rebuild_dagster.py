@@ -8,7 +8,6 @@ from assets.rebuild import defs
 from assets.rebuild.resources import LLMEngine
 from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.storage import CorpusStore
-from tests.conftest import TINY_VLLM
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 PK = "2026-11-21|wenku"
@@ -28,7 +27,7 @@ def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_mode
     resources = {
         "storage": storage,
         "io_manager": CorpusIOManager(storage=storage),
-        "llm": LLMEngine(model=str(tiny_model_path), **TINY_VLLM),
+        "llm": LLMEngine(model=str(tiny_model_path)),
     }
     assert resources["llm"].engine() is vllm_engine  # the session's loaded model, not a second one
     run_config = {"ops": {"rebuilt_math_items": {"config": {"samples": 2, "max_tokens": 32, "batch_questions": 2}}}}
@@ -41,7 +40,7 @@ def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_mode
     assert rebuilt.height == 6 and set(rebuilt["question_id"]) == set(questions["question_id"])
     meta = dagster_instance.get_latest_materialization_event(dg.AssetKey("rebuilt_math_items")).asset_materialization.metadata
     assert meta["prompts_sent"].value == 6 and meta["cache_hits"].value == 0
-    assert meta["prompt_version"].value == "kp_cot_pot.v1" and meta["model"].value == "tiny"
+    assert meta["prompt_version"].value == "kp_cot_pot.v1" and meta["model"].value == tiny_model_path.name
     assert {"validity_rate", "agreement_rate", "tokens_per_s", "items_per_hour", "gpu_hours"} <= set(meta)
 
     verified = store.read(CorpusStore.partition_path("verified_math_items", DIMS))
