@@ -2,14 +2,13 @@
 with the repo's definitions and resources, an ERROR-severity failure, and the downstream step never
 started.
 
-One pattern for all: a case writes what is broken (through CorpusStore.write_frame at
-CorpusStore.partition_path, never a path of its own), then one run materializes the stage itself
-where it computes the failure from a broken input (dedup), else only the check, together
-with the stage downstream of the checked asset. A stage whose own logic cannot produce the fault
-(it accounts for every row by construction) gets a partition written as a stale or corrupted one
-would look. Blocking only acts inside one run, so a check
-whose consumers are partitioned differently (or that nobody consumes) has `downstream=()`, and
-test_every_blocking_check_has_a_case says so for each one.
+One pattern for all: a case writes what is broken (CorpusStore.write_frame at
+CorpusStore.partition_path, never a path of its own), then one run holds the check, the stage
+itself where it computes the fault from a broken input (dedup), and the stage downstream of the
+checked asset. A stage that cannot produce the fault (it accounts for every row by construction)
+gets a partition written as a stale or corrupted one would look. Blocking acts inside one run
+only, so a check whose consumers are partitioned differently (or that nothing consumes) has no
+`downstream`; the comments in CASES say which.
 """
 import datetime as dt
 import hashlib
@@ -299,11 +298,10 @@ def test_a_warning_does_not_stop_downstream(corpus_root):
 def test_every_blocking_check_has_a_case():
     """A blocking check added later must get a case here (or this test names it)."""
     blocking = {
-        (key.asset_key.to_user_string(), key.name)
+        (spec.key.asset_key.to_user_string(), spec.key.name)
         for checks_def in defs.asset_checks
         for spec in checks_def.check_specs
         if spec.blocking
-        for key in [spec.key]
     }
     covered = {(c.asset, c.check) for c in CASES} | {("raw_documents", "every_record_accounted")}  # test_ingest_dagster
     assert blocking - covered == set()
