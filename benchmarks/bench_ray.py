@@ -139,7 +139,7 @@ def main() -> None:
     corpus = make_corpus(n_docs)
     truth = truth_pairs(corpus["text"].to_list())
     index = {d: i for i, d in enumerate(corpus["doc_id"].to_list())}
-    docs = _partition(store, "docs", corpus.select("doc_id", "text"))
+    docs = _partition(store, "docs", corpus.select("doc_id", "text").with_columns(title=pl.lit(None, pl.String)))
     mb = corpus["text"].str.len_bytes().sum() / 1e6
     print(f"corpus: {n_docs:,} documents, {mb:.1f} MB, {len(truth):,} true pairs (J >= {THRESHOLD})")
 

@@ -8,6 +8,41 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+# ---- skip policy: under CI=true a skip is a failure unless the test says why it may skip ------
+def skips_fail() -> bool:
+    """CI sets CI=true; there every dependency is installed, so a skip means something broke."""
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def _fail_skip(report, where: str) -> None:
+    report.outcome = "failed"
+    report.longrepr = (
+        f"{where} skipped under CI=true: {report.longrepr}\n"
+        "A skip hides a broken dependency in CI. If this test may legitimately skip on a CI machine, "
+        "mark it @pytest.mark.may_skip(reason=...) (and do the skip inside the test or a fixture)."
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if not (report.skipped and skips_fail()) or hasattr(report, "wasxfail"):
+        return
+    marker = item.get_closest_marker("may_skip")
+    if marker is None or not marker.kwargs.get("reason"):
+        _fail_skip(report, item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A module-level skip (importorskip at import time) cannot carry a marker: always a failure in CI."""
+    report = (yield).get_result()
+    if report.skipped and skips_fail():
+        _fail_skip(report, collector.nodeid)
+
+# ---- end skip policy ---------------------------------------------------------------------------
+
+
 @pytest.fixture
 def corpus_root(tmp_path, monkeypatch):
     """A fresh local CORPUS_ROOT for one test."""
@@ -92,4 +127,46 @@ def tiny_model_path(tmp_path_factory):
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_llm") / "model")
 
+
+@pytest.fixture(scope="session")
+def vllm_installed():
+    """Skip (a failure under CI=true) when vLLM's CPU build is missing."""
+    pytest.importorskip("vllm", reason="vLLM is not installed (make vllm)")
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(vllm_installed, tiny_model_path, vllm_cpu_env):
+    """The session's one in-process vLLM engine on the tiny model (a load costs seconds to a minute
+    under load). Built by the `llm` resource's defaults, so every Dagster run of the session that
+    points $CORPUS_REBUILD_MODEL or LLMEngine(model=...) at the tiny model reuses it."""
+    from assets.rebuild.resources import LLMEngine
+
+    engine = LLMEngine(model=str(tiny_model_path)).engine()
+    engine.start()
+    return engine
+
 # ---- end tiny LLM fixtures -------------------------------------------------------------------
+
+
+# ---- exam classifiers: trained once per session -----------------------------------------------
+@pytest.fixture(scope="session")
+def exam_models():
+    """The fragment classifiers (n-gram backend, 2**16 hashed features: what question_classifier
+    trains with `hash_dim: 65536`), trained once for every test that needs a model."""
+    from corpus_dag.exam.features import NgramCfg
+    from corpus_dag.exam.labels import load_fragments
+    from corpus_dag.exam.validity import train_models
+
+    return train_models(load_fragments(), ngram=NgramCfg(dim=1 << 16), log=lambda _: None)
+
+
+@pytest.fixture
+def installed_classifier(corpus_root, exam_models):
+    """`exam_models` stored where question_classifier writes its model, so exam stages run without retraining."""
+    from assets.exam.assets import MODEL_PATH
+    from corpus_dag.storage import CorpusStore
+
+    CorpusStore(corpus_root).write_bytes(MODEL_PATH, exam_models.to_bytes())
+    return exam_models
+
+# ---- end exam classifiers ---------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_dedup_assets_across_dates(corpus_root, dagster_instance):
         run(dagster_instance, d, per_date, pk)
     result = run(dagster_instance, d, ["dedup_clusters"], "wenku")
     store = CorpusStore(corpus_root)
-    clusters = store.read("dedup_clusters/source=wenku/data.parquet")
+    clusters = store.read(CorpusStore.partition_path("dedup_clusters", {"source": "wenku"}))
     dups = clusters.filter(pl.col("duplicate_of").is_not_null()).select("doc_id", "duplicate_of", "kind")
     assert dups.sort("doc_id").rows() == [("b0", "a0", "exact"), ("b1", "a1", "near")]
     meta = result.asset_materializations_for_node("dedup_clusters")[0].metadata
@@ -86,7 +86,7 @@ def test_dedup_clusters_with_exact_verification(corpus_root, dagster_instance, m
         run(dagster_instance, d, ["raw_documents", "rejected_documents", "minhash_signatures"], pk)
     result = run(dagster_instance, d, ["dedup_clusters"], "wenku")
     store = CorpusStore(corpus_root)
-    clusters = store.read("dedup_clusters/source=wenku/data.parquet")
+    clusters = store.read(CorpusStore.partition_path("dedup_clusters", {"source": "wenku"}))
     dups = clusters.filter(pl.col("duplicate_of").is_not_null())
     assert dups.sort("doc_id").select("doc_id", "duplicate_of", "kind").rows() == [("b0", "a0", "exact"), ("b1", "a1", "near")]
     assert clusters["exact_jaccard"].is_not_null().all()

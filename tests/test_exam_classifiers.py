@@ -13,9 +13,11 @@ from corpus_dag.exam.validity import ExamModels, train_models
 SMALL = NgramCfg(dim=1 << 16)
 
 
-@pytest.fixture(scope="module")
-def models():
-    return train_models(load_fragments(), ngram=SMALL)
+@pytest.fixture
+def models(exam_models):
+    """The session's classifiers (tests/conftest.py), trained once with SMALL n-grams."""
+    assert exam_models.validity.ngram == SMALL
+    return exam_models
 
 
 def test_held_out_quality_floor(models):

@@ -22,6 +22,7 @@ from corpus_dag.storage import CorpusStore, arrow_schema
 from tests.helpers import BAD_RECORDS, write_jsonl
 
 PK = "2026-11-20|wenku"
+DIMS = {"date": "2026-11-20", "source": "wenku"}
 
 
 def seed(root: str, n_good: int = 40, bad: list | None = None, date: str = "2026-11-20", name: str = "a.jsonl"):
@@ -69,14 +70,14 @@ def test_rejected_rate_check_blocks_a_broken_dump(corpus_root, dagster_instance)
     check = checks_by_name(result)["every_record_accounted"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     # The data is still there for inspection; the check tells downstream not to consume it.
-    assert CorpusStore(corpus_root).exists("rejected_documents/source=wenku/date=2026-11-20/data.parquet")
+    assert CorpusStore(corpus_root).exists(CorpusStore.partition_path("rejected_documents", DIMS))
 
 
 def test_rematerializing_is_idempotent(corpus_root, dagster_instance):
     seed(corpus_root)
     run_ingest(dagster_instance)
     store = CorpusStore(corpus_root)
-    rel = "raw_documents/source=wenku/date=2026-11-20/data.parquet"
+    rel = CorpusStore.partition_path("raw_documents", DIMS)
     first = store.read(rel)
     run_ingest(dagster_instance)
     assert store.read(rel).equals(first)

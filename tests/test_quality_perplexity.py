@@ -4,7 +4,7 @@ import math
 import polars as pl
 import pytest
 
-from corpus_dag.quality.perplexity import PplConfig, TransformersScorer, score_documents
+from corpus_dag.quality.perplexity import PplConfig, TransformersScorer, load_scorer, score_documents
 
 WINDOW = 96
 DOCS = pl.DataFrame(
@@ -55,12 +55,11 @@ def test_transformers_ppl_equals_the_model_loss(transformers_scores):
 
 @pytest.mark.slow
 @pytest.mark.vllm
-def test_vllm_and_transformers_agree(tiny_model_path, vllm_cpu_env, transformers_scores):
-    pytest.importorskip("vllm")
-    from corpus_dag.quality.perplexity import VllmScorer
-
+def test_vllm_and_transformers_agree(vllm_installed, tiny_model_path, vllm_cpu_env, transformers_scores):
     cfg = PplConfig(str(tiny_model_path), backend="vllm", window_tokens=WINDOW, batch_size=4, bucket_edges=(16, 64))
-    got = score_documents(DOCS, VllmScorer(cfg), cfg)
+    # load_scorer keeps the engine for the session: a vLLM engine torn down in this process tears
+    # down vLLM's global parallel state, and the session's other engines stop working
+    got = score_documents(DOCS, load_scorer(cfg), cfg)
     _, want = transformers_scores
     assert got.drop("ppl").equals(want.drop("ppl"))
     for a, b in zip(got["ppl"].to_list(), want["ppl"].to_list()):

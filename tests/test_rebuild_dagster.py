@@ -10,13 +10,12 @@ from assets.rebuild.resources import LLMEngine
 from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.storage import CorpusStore
 
-pytest.importorskip("vllm")
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 PK = "2026-11-21|wenku"
 DIMS = {"source": "wenku", "date": "2026-11-21"}
 
 
-def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_model_path, vllm_cpu_env):
+def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_model_path, vllm_engine):
     questions = pl.DataFrame(
         {"question_id": [f"w1-q{i}" for i in range(1, 4)], "doc_id": ["w1"] * 3, "question_no": [1, 2, 3],
          "section": ["选择题"] * 3, "text": ["已知集合 A={1,2}，求 A 的子集个数。", "解方程 x+1=3。", "第 1 页 共 4 页"],
@@ -30,8 +29,9 @@ def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_mode
         "storage": storage,
         "io_manager": CorpusIOManager(storage=storage),
         "engine": CorpusEngine(),
-        "llm": LLMEngine(model=str(tiny_model_path), served_name="tiny", dtype="float32", max_model_len=1024, enforce_eager=True),
+        "llm": LLMEngine(model=str(tiny_model_path)),
     }
+    assert resources["llm"].engine() is vllm_engine  # the session's loaded model, not a second one
     run_config = {"ops": {"rebuilt_math_items": {"config": {"samples": 2, "max_tokens": 32, "batch_questions": 2}}}}
 
     def run():
@@ -42,7 +42,7 @@ def test_rebuild_and_verify_a_partition(corpus_root, dagster_instance, tiny_mode
     assert rebuilt.height == 6 and set(rebuilt["question_id"]) == set(questions["question_id"])
     meta = dagster_instance.get_latest_materialization_event(dg.AssetKey("rebuilt_math_items")).asset_materialization.metadata
     assert meta["prompts_sent"].value == 6 and meta["cache_hits"].value == 0
-    assert meta["prompt_version"].value == "kp_cot_pot.v1" and meta["model"].value == "tiny"
+    assert meta["prompt_version"].value == "kp_cot_pot.v1" and meta["model"].value == tiny_model_path.name
     assert {"validity_rate", "agreement_rate", "tokens_per_s", "items_per_hour", "gpu_hours"} <= set(meta)
 
     verified = store.read(CorpusStore.partition_path("verified_math_items", DIMS))

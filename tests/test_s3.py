@@ -1,4 +1,7 @@
 """The same assets against a real S3-compatible server (moto on 127.0.0.1), switched by CORPUS_ROOT alone."""
+import os
+from pathlib import Path
+
 import boto3
 import dagster as dg
 import pytest
@@ -8,6 +11,7 @@ from corpus_dag.storage import CorpusStore, seed_raw_library
 from tests.helpers import BAD_RECORDS, write_jsonl
 
 pytestmark = pytest.mark.slow
+DIMS = {"date": "2026-11-20", "source": "wenku"}
 
 
 def objects(endpoint: str, root: str) -> list[str]:
@@ -33,15 +37,22 @@ def test_ingest_on_s3(tmp_path, s3_server, s3_root, dagster_instance):
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     keys = objects(s3_server, s3_root)
-    assert "lab/raw_documents/source=wenku/date=2026-11-20/data.parquet" in keys
-    assert "lab/rejected_documents/source=wenku/date=2026-11-20/data.parquet" in keys
+    for asset in ("raw_documents", "rejected_documents"):
+        path = CorpusStore.partition_path(asset, DIMS)
+        assert store.exists(path) and any(k.startswith(f"lab/{path}") for k in keys), (path, keys)
     assert not [k for k in keys if ".inflight-" in k]
-    raw = store.read("raw_documents/source=wenku/date=2026-11-20/data.parquet")
+    raw = store.read(CorpusStore.partition_path("raw_documents", DIMS))
     assert raw.height == 30 and raw["doc_id"][0] == "d0"
     mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("raw_documents")).asset_materialization
     assert mat.metadata["path"].value.startswith("s3://")
-    # the secret never reaches metadata or logs
+    # the secret never reaches metadata, the run's event log, or any file of the instance (its
+    # SQLite storage and captured compute logs)
     assert "testing-secret" not in str(mat.metadata)
+    events = dagster_instance.all_logs(result.run_id)
+    assert events and not [e for e in events if "testing-secret" in str(e)]
+    home = Path(os.environ["DAGSTER_HOME"])
+    stored = [p for p in home.rglob("*") if p.is_file()]
+    assert stored and not [p for p in stored if b"testing-secret" in p.read_bytes()]
 
 
 def test_failed_write_on_s3_publishes_nothing(s3_server, s3_root):

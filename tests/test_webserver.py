@@ -81,10 +81,9 @@ def test_asset_graph_over_graphql(webserver):
     url, _ = webserver
     nodes = gql(url, "{ assetNodes { assetKey { path } dependencyKeys { path } groupName } }")["assetNodes"]
     deps = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
-    assert {"raw_documents", "rejected_documents"} <= set(deps)
-    for downstream in ("exam_documents",):
-        if downstream in deps:
-            assert "raw_documents" in deps[downstream]
+    assert {"raw_documents", "rejected_documents", "exam_documents", "minhash_signatures"} <= set(deps)
+    assert "raw_documents" in deps["exam_documents"] and "raw_documents" in deps["minhash_signatures"]
+    assert deps["raw_documents"] == set()  # the source asset: nothing upstream
 
 
 def test_launch_materialization_through_graphql(webserver):
@@ -100,7 +99,7 @@ def test_launch_materialization_through_graphql(webserver):
     )["launchRun"]
     assert data["__typename"] == "LaunchRunSuccess", data
     assert wait_for_run(url, data["run"]["runId"]) == "SUCCESS"
-    assert CorpusStore(str(root)).read("raw_documents/source=wenku/date=2026-11-20/data.parquet").height == 20
+    assert CorpusStore(str(root)).read(CorpusStore.partition_path("raw_documents", {"date": "2026-11-20", "source": "wenku"})).height == 20
 
 
 def test_partition_backfill_through_graphql(webserver):
@@ -123,4 +122,4 @@ def test_partition_backfill_through_graphql(webserver):
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status
     store = CorpusStore(str(root))
     for date in ("2026-11-20", "2026-11-21"):
-        assert store.read(f"raw_documents/source=wenku/date={date}/data.parquet")["doc_id"][0].startswith(date)
+        assert store.read(CorpusStore.partition_path("raw_documents", {"date": date, "source": "wenku"}))["doc_id"][0].startswith(date)

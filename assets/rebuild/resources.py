@@ -8,7 +8,7 @@ from typing import ClassVar
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from corpus_dag.llm.engines import Engine, OpenAICfg, OpenAIEngine, VllmCfg, VllmEngine
+from corpus_dag.llm.engines import Engine, OpenAICfg, OpenAIEngine, VllmCfg, shared_vllm_engine
 from corpus_dag.llm.tiny_model import RANDOM_MODEL_NOTE, is_random_tiny_model
 
 
@@ -31,18 +31,10 @@ class LLMEngine(dg.ConfigurableResource):
     usd_per_m_in: float = 0.0
     usd_per_m_out: float = 0.0
     _engine: Engine | None = PrivateAttr(default=None)
-    _run_id: str | None = PrivateAttr(default=None)
     MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_REBUILD_MODEL",)  # where `model` defaults from, first set wins
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._run_id = context.run_id
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        for key in [k for k in _RUN_ENGINES if k[0] == self._run_id]:
-            del _RUN_ENGINES[key]
-
     def engine(self) -> Engine:
-        """The engine, built once per process (a vLLM model stays loaded across partitions of a run)."""
+        """The engine; a vLLM model loads once per process and stays loaded across partitions and runs."""
         if self._engine is None:
             self._engine = self._build()
         return self._engine
@@ -74,28 +66,21 @@ class LLMEngine(dg.ConfigurableResource):
             from corpus_dag.llm.cpu import apply_vllm_env
 
             apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
-        cfg = VllmCfg(
-            model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
-            max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
+        return shared_vllm_engine(
+            VllmCfg(
+                model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
+                max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
+            )
         )
-        if self._run_id is None:  # used outside a Dagster run: nothing to share with
-            return VllmEngine(cfg)
-        if (self._run_id, cfg) not in _RUN_ENGINES:
-            _RUN_ENGINES[self._run_id, cfg] = VllmEngine(cfg)
-        return _RUN_ENGINES[self._run_id, cfg]
 
 
 class JudgeEngine(LLMEngine):
     """The critique model: the same kinds as `llm`, so a smaller judge can score a larger generator.
-    `model` defaults to $CORPUS_JUDGE_MODEL, else $CORPUS_REBUILD_MODEL (then llm and judge share one load)."""
+    `model` defaults to $CORPUS_JUDGE_MODEL, else $CORPUS_REBUILD_MODEL (then llm and judge share one
+    load: vLLM engines are shared per configuration in the process, and never shut down mid-process,
+    since once one shuts down vLLM's global parallel state is gone and the others cannot generate)."""
 
     MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_JUDGE_MODEL", "CORPUS_REBUILD_MODEL")
-
-
-# One in-process vLLM engine per (run, configuration): `llm` and `judge` on the same model share one
-# load within a run. Never across runs: once another engine in the process shuts down, vLLM's global
-# parallel state is gone and an older engine can no longer generate.
-_RUN_ENGINES: dict[tuple[str, VllmCfg], VllmEngine] = {}
 
 
 def _cpu_only() -> bool:

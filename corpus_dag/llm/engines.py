@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 from corpus_dag.llm.cpu import hidden_unsafe_modules
@@ -167,6 +169,17 @@ class VllmEngine:
         return {"gpu_hours": seconds * self.cfg.tensor_parallel_size / 3600}
 
 
+_VLLM_ENGINES: dict[VllmCfg, VllmEngine] = {}
+
+
+def shared_vllm_engine(cfg: VllmCfg) -> VllmEngine:
+    """One VllmEngine per config in this process. A Dagster run builds its resources afresh, so
+    without this every partition's run (make demo, the tests) would load the model again."""
+    if cfg not in _VLLM_ENGINES:
+        _VLLM_ENGINES[cfg] = VllmEngine(cfg)
+    return _VLLM_ENGINES[cfg]
+
+
 # ---- OpenAI-compatible endpoint ----------------------------------------------------------------
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
@@ -205,6 +218,23 @@ class RateLimiter:
         time.sleep(max(0.0, start - now))
 
 
+def retry_after_seconds(value: str | None) -> float:
+    """Seconds a `Retry-After` header asks to wait: delay-seconds or an HTTP-date (RFC 9110); 0 if absent or unreadable."""
+    if not value:
+        return 0.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if when.tzinfo is None:  # "-0000": UTC by the RFC
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
 class OpenAIEngine:
     """Chat completions over HTTP with bounded concurrency, rate limit and retries."""
 
@@ -216,6 +246,7 @@ class OpenAIEngine:
         self._limiter = RateLimiter(cfg.requests_per_s)
         self._session = requests.Session()
         self.retries = 0  # how many retries the last calls needed (for metadata)
+        self._retries_lock = threading.Lock()  # requests run in threads: `+=` alone loses counts
 
     def __repr__(self) -> str:
         return f"OpenAIEngine(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"
@@ -259,7 +290,8 @@ class OpenAIEngine:
         last = "no attempt"
         for attempt in range(self.cfg.max_retries + 1):
             if attempt:
-                self.retries += 1
+                with self._retries_lock:
+                    self.retries += 1
             self._limiter.wait()
             started = time.monotonic()
             try:
@@ -288,10 +320,7 @@ class OpenAIEngine:
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         if attempt >= self.cfg.max_retries:
             return
-        try:
-            wait = float(retry_after) if retry_after else 0.0
-        except ValueError:
-            wait = 0.0
+        wait = retry_after_seconds(retry_after)
         backoff = min(self.cfg.max_backoff_s, self.cfg.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
         time.sleep(max(wait, backoff))
 

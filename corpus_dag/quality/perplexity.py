@@ -13,6 +13,7 @@ what the window covered.
 """
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -128,9 +129,10 @@ class TransformersScorer:
         return out
 
 
+@functools.cache
 def load_scorer(cfg: PplConfig) -> VllmScorer | TransformersScorer:
-    """The reference model (a vLLM engine can break when another one in the process shuts down, so
-    it is not cached across stages)."""
+    """One scorer per config in this process: every partition's run (make demo, the tests) reuses the
+    loaded model (and no vLLM engine is shut down under another one)."""
     if cfg.backend == "vllm" and cfg.device == "cpu":
         from corpus_dag.llm.cpu import apply_vllm_env
 
