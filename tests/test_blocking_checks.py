@@ -23,9 +23,20 @@ import pytest
 from assets.dedup.factory import source_cfg
 from assets.definitions import defs
 from corpus_dag.chunking import CHUNK_SCHEMA
+from corpus_dag.classify.apply import SCORE_SCHEMA
 from corpus_dag.dedup.clusters import CLUSTER_SCHEMA
 from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
+from corpus_dag.posttrain.select import NORMAL
+from corpus_dag.posttrain.stage import (
+    DPO_DROPPED_SCHEMA,
+    DPO_SCHEMA,
+    RFT_SCHEMA,
+    SCORED_DROPPED_SCHEMA,
+    SCORED_SCHEMA,
+    SELF_INSTRUCT_DROPPED_SCHEMA,
+    SELF_INSTRUCT_SCHEMA,
+)
 from corpus_dag.quality.thresholds import THRESHOLD_SCHEMA
 from corpus_dag.rebuild.stage import DROPPED_SCHEMA, REBUILT_SCHEMA, VERIFIED_SCHEMA
 from corpus_dag.storage import CorpusStore
@@ -183,11 +194,38 @@ def papers_without_questions(store):
     write(store, "exam_questions", dims("wenku"), questions(3), EXAM_QUESTION_SCHEMA)
 
 
-def rows_lost_in_decontamination(store, source_asset="quality_documents", kept="decontaminated_documents", removed="contaminated_items"):
-    schema = RAW_DOCUMENTS_SCHEMA | {"reason": pl.String}
-    write(store, source_asset, dims("web"), [r | {"reason": None} for r in documents("web", TEXTS)], schema)
-    write(store, kept, dims("web"), [r | {"reason": None} for r in documents("web", TEXTS[:2])], schema)
-    write(store, removed, dims("web"), [r | {"reason": "contaminated: gsm8k"} for r in documents("web", TEXTS[2:3])], schema)
+def one_row_lost(source_asset: str, kept: str, removed: str, **drop) -> Callable[[CorpusStore], None]:
+    """A split that lost a row: 4 in, 2 kept, 1 removed (with the `drop` columns, e.g. its reason)."""
+
+    def broken(store):
+        docs = documents("web", TEXTS)
+        write(store, source_asset, dims("web"), docs, RAW_DOCUMENTS_SCHEMA)
+        write(store, kept, dims("web"), docs[:2], RAW_DOCUMENTS_SCHEMA)
+        write(store, removed, dims("web"), [r | drop for r in docs[2:3]], RAW_DOCUMENTS_SCHEMA | {k: pl.String for k in drop})
+
+    return broken
+
+
+def unclassified_row_and_drop_without_reason(store):
+    """quality_scores is read too (for the histogram): one score per input document."""
+    one_row_lost("safety_documents", "classified_documents", "classifier_drops", reason="")(store)
+    scores = [{"doc_id": f"web-{i}", "model": "fasttext_quality", "label": "hq", "score": 0.5} for i in range(len(TEXTS))]
+    write(store, "quality_scores", dims("web"), scores, SCORE_SCHEMA)
+
+
+# post-training rows: per row i, question w1-q{i}, its sample w1-q{i}-s0 (override any column; a tuple gives one value per row)
+def rows(schema: dict, n: int, **cols) -> list[dict]:
+    cols = {"item_id": tuple(f"w1-q{i}-s0" for i in range(1, n + 1)), "question_id": tuple(f"w1-q{i}" for i in range(1, n + 1))} | cols
+    return [{c: v[i] if isinstance(v := cols.get(c), tuple) else v for c in schema} for i in range(n)]
+
+
+def posttrain(*parts: tuple[str, list[dict], dict]) -> Callable[[CorpusStore], None]:
+    """Write each (asset, rows, schema) at the wenku partition."""
+    return lambda store: [write(store, asset, dims("wenku"), r, schema) for asset, r, schema in parts]
+
+
+SCORED_OK = {"critique_score": 8.0, "difficulty": NORMAL}
+SCORED_DROP = SCORED_OK | {"reason": "wrong_answer"}
 
 
 @dataclass(frozen=True)
@@ -206,6 +244,7 @@ class Case:
 
 
 WEB, WENKU = f"{DATE}|web", f"{DATE}|wenku"
+POSTTRAIN_DOWNSTREAM = ("rft_math_items", "rft_math_drops", "dpo_pairs", "dpo_unpaired_questions")
 CASES = [
     Case("schema_text_and_ids", "raw_documents", WENKU, duplicate_ids_and_bad_hash, ("expect_column_values_to_be_unique", "expect_column_values_to_match_regex"),
          downstream=("minhash_signatures",)),
@@ -227,9 +266,52 @@ CASES = [
          downstream=("decontaminated_documents", "contaminated_items")),
     # consumers of chunks and decontaminated rows (training_mixture) are partitioned per recipe
     Case("fragment_schema_and_ids", "chunked_documents", f"{DATE}|patents", fragment_id_twice, ("expect_column_values_to_be_unique",)),
-    Case("every_row_accounted", "decontaminated_documents", WEB, rows_lost_in_decontamination, ("4 - kept 2 - contaminated 1",)),
-    Case("every_row_accounted", "decontaminated_math_items", WEB,
-         lambda s: rows_lost_in_decontamination(s, "math_deduplicated_items", "decontaminated_math_items", "contaminated_math_items"), ("4 - kept 2 - contaminated 1",)),
+    Case("every_row_accounted", "decontaminated_documents", WEB, one_row_lost("quality_documents", "decontaminated_documents", "contaminated_items", reason="contaminated: gsm8k"),
+         ("quality_documents 4 - kept 2 - contaminated 1",)),
+    Case("every_row_accounted", "decontaminated_math_items", WEB, one_row_lost("math_deduplicated_items", "decontaminated_math_items", "contaminated_math_items", reason="contaminated: gsm8k"),
+         ("math_deduplicated_items 4 - kept 2 - contaminated 1",)),
+    # safety -> classifiers -> coherence, all date x source
+    Case("every_row_accounted", "safety_documents", WEB, one_row_lost("filtered_documents", "safety_documents", "safety_drops", rule="word_blocklist", reason=None),
+         ("filtered_documents 4 - kept 2 - dropped 1", "drops without rule or reason"), downstream=("quality_scores", "classified_documents", "classifier_drops")),
+    Case("every_row_accounted", "classified_documents", WEB, unclassified_row_and_drop_without_reason,
+         ("safety_documents 4 - kept 2 - dropped 1", "drops without a reason"), downstream=("coherence_scores", "coherence_documents", "coherence_drops")),
+    # post-training: rft and dpo read scored_math_items (both outputs); nothing of date x source reads rft, dpo or self-instruct
+    Case("scored_rows", "scored_math_items", WENKU,
+         posttrain(("scored_math_items", rows(SCORED_SCHEMA, 2, item_id=("w1-q1-s0",) * 2, critique_score=(8.0, 12.0), difficulty=NORMAL), SCORED_SCHEMA)),
+         ("expect_column_values_to_be_unique", "expect_column_values_to_be_between"), downstream=POSTTRAIN_DOWNSTREAM),
+    Case("every_path_accounted", "scored_math_items", WENKU,
+         posttrain(("rebuilt_math_items", samples(["w1-q1", "w1-q2", "w1-q3"]), REBUILT_SCHEMA), ("scored_math_items", rows(SCORED_SCHEMA, 1, **SCORED_OK), SCORED_SCHEMA),
+                   ("scored_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q2", item_id="w1-q2-s0", **SCORED_DROP), SCORED_DROPPED_SCHEMA)),
+         ("rebuilt 3 - scored_math_items 1 - scored_math_drops 1",), downstream=POSTTRAIN_DOWNSTREAM),
+    Case("rft_rows", "rft_math_items", WENKU,
+         posttrain(("rft_math_items", rows(RFT_SCHEMA, 2, item_id=("w1-q1-s0",) * 2, min_distance=(0.4, 1.5)), RFT_SCHEMA)),
+         ("expect_column_values_to_be_unique", "expect_column_values_to_be_between")),
+    Case("every_scored_path_accounted", "rft_math_items", WENKU,
+         posttrain(("scored_math_items", rows(SCORED_SCHEMA, 2, **SCORED_OK), SCORED_SCHEMA),
+                   ("scored_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q3", item_id="w1-q3-s0", **SCORED_DROP), SCORED_DROPPED_SCHEMA),
+                   ("rft_math_items", rows(RFT_SCHEMA, 1, min_distance=1.0), RFT_SCHEMA),
+                   ("rft_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q3", item_id="w1-q3-s0", **SCORED_DROP), SCORED_DROPPED_SCHEMA)),
+         ("scored paths 3 - rft_math_items 1 - rft_math_drops 1",)),
+    Case("pair_rows", "dpo_pairs", WENKU,
+         posttrain(("dpo_pairs", rows(DPO_SCHEMA, 2, pair_id=("p1", "p2"), pair_type=("easy", "lucky_guess"), chosen_item_id="w1-q1-s0",
+                                      rejected_item_id=("w1-q1-s1", None)), DPO_SCHEMA)),
+         ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_null")),
+    Case("every_question_accounted", "dpo_pairs", WENKU,  # 3 scored questions; w1-q1 both paired and unpaired, w1-q3 neither
+         posttrain(("scored_math_items", rows(SCORED_SCHEMA, 2, **SCORED_OK), SCORED_SCHEMA),
+                   ("scored_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q3", item_id="w1-q3-s0", **SCORED_DROP), SCORED_DROPPED_SCHEMA),
+                   ("dpo_pairs", rows(DPO_SCHEMA, 1, pair_id="p1", pair_type="easy", chosen_item_id="w1-q1-s0", rejected_item_id="w1-q1-s1"), DPO_SCHEMA),
+                   ("dpo_unpaired_questions", rows(DPO_DROPPED_SCHEMA, 1, reason="no_rejected"), DPO_DROPPED_SCHEMA)),
+         ("scored questions 3 - paired 1 - unpaired 1", "questions both paired and unpaired")),
+    Case("instruction_rows", "self_instruct_math_items", WENKU,
+         posttrain(("self_instruct_math_items", rows(SELF_INSTRUCT_SCHEMA, 2, item_id=("si-1-s0", "si-2-s0"), question_id="si-1", instruction=("解方程 x+2=5。", None)),
+                    SELF_INSTRUCT_SCHEMA)),
+         ("expect_column_values_to_be_unique", "expect_column_values_to_not_be_null")),
+    Case("every_instruction_accounted", "self_instruct_math_items", WENKU,  # si-2 kept and dropped
+         posttrain(("self_instruct_math_items", rows(SELF_INSTRUCT_SCHEMA, 2, item_id=("si-1-s0", "si-2-s0"), question_id=("si-1", "si-2"), instruction="解方程 x+2=5。"),
+                    SELF_INSTRUCT_SCHEMA),
+                   ("self_instruct_drops", [{"instruction_id": "si-2", "area": "algebra", "instruction": "解方程 x+2=5。", "seed_item_ids": [], "similar_to": "si-1",
+                                             "similarity": 0.9, "reason": "too_similar_rouge_l"}], SELF_INSTRUCT_DROPPED_SCHEMA)),
+         ("instructions accounted twice (of 3)",)),
 ]
 
 

@@ -40,6 +40,7 @@ def every_row_accounted(context: dg.AssetCheckExecutionContext, storage: CorpusS
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "outcomes": dg.MetadataValue.md(outcome.markdown()),
+            "failed": [o.expectation for o in outcome.outcomes if not o.success],  # as gx_check reports them
             "score_histogram": dg.MetadataValue.json(score_histogram(scores)),
             "rows_in": rows_in,
             "rows_kept": kept,
