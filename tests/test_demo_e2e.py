@@ -38,9 +38,12 @@ def raw_records(partition: str | None = None, source: str = "*", name: str = "*.
 # are held together by the accounting asserts below (in = kept + dropped; a stage's rows in =
 # what its input asset wrote for the partition).
 REJECTED = raw_records(name="*broken-export*")  # every record of that file is broken on purpose
-MATH_QUESTIONS = 423
+MATH_QUESTIONS = 424
+SAMPLES = MATH_QUESTIONS * DEMO_CONFIG["rebuilt_math_items"]["samples"]
+CLASSIFIER_MODELS = 4  # config/classifiers.yaml: toxicity, pornography, advertisement, incoherent
 EXPECTED_ROWS = {
     "question_classifier": 0,  # a model file, no rows
+    "quality_classifiers": 0,  # model files, no rows
     "raw_documents": raw_records() - REJECTED,
     "rejected_documents": REJECTED,
     "exam_documents": 150,
@@ -48,9 +51,17 @@ EXPECTED_ROWS = {
     "exam_questions": 2140,
     "math_questions": MATH_QUESTIONS,
     "math_question_drops": 2140 - MATH_QUESTIONS,
-    "rebuilt_math_items": MATH_QUESTIONS * DEMO_CONFIG["rebuilt_math_items"]["samples"],
+    "rebuilt_math_items": SAMPLES,
     "verified_math_items": 0,  # the tiny random model never answers twice alike
-    "unverified_math_items": MATH_QUESTIONS * DEMO_CONFIG["rebuilt_math_items"]["samples"],
+    "unverified_math_items": SAMPLES,
+    "scored_math_items": 0,  # nothing verified: every sample is dropped with its reason
+    "scored_math_drops": SAMPLES,
+    "rft_math_items": 0,
+    "rft_math_drops": SAMPLES,
+    "dpo_pairs": 0,
+    "dpo_unpaired_questions": MATH_QUESTIONS,
+    "self_instruct_math_items": 0,
+    "self_instruct_drops": 0,
     "minhash_signatures": raw_records() - REJECTED,
     "dedup_clusters": 49,
     "deduplicated_documents": 350,
@@ -61,20 +72,30 @@ EXPECTED_ROWS = {
     "math_duplicate_items": 0,
     "filtered_documents": 342,
     "filter_drops": 350 - 342,
-    "perplexity_scores": 342,
-    "ppl_thresholds": 6,  # one row per length bucket
-    "quality_documents": 302,
-    "quality_drops": 342 - 302,
-    "decontaminated_documents": 165,
-    "contaminated_items": 302 - 165,
+    "safety_documents": 342,
+    "safety_drops": 0,
+    "quality_scores": 342 * CLASSIFIER_MODELS,
+    "classified_documents": 273,
+    "classifier_drops": 342 - 273,
+    "coherence_scores": 273,
+    "coherence_thresholds": 5,  # one row per source kind
+    "coherence_documents": 268,
+    "coherence_drops": 273 - 268,
+    "perplexity_scores": 268,
+    "ppl_thresholds": 13,  # one row per length bucket, up to 128K tokens
+    "quality_documents": 240,
+    "quality_drops": 268 - 240,
+    "decontaminated_documents": 105,
+    "contaminated_items": 240 - 105,
     "chunked_documents": 1838,
     "unchunked_documents": 0,
     "decontaminated_math_items": 0,
     "contaminated_math_items": 0,
-    "training_mixture": 809,
+    "training_mixture": 767,
 }
-CHECKS_PASSED = 111
-CHECKS_WARNED = {"decontaminated_documents:contaminated_share"}  # planted benchmark items (README)
+CHECKS_PASSED = 170
+# planted benchmark items (README); two length buckets hold a handful of documents, so one cut drops over half
+CHECKS_WARNED = {"decontaminated_documents:contaminated_share", "quality_drops:bucket_drop_share_bounded"}
 # Stages that keep and drop rows: kept asset -> (the asset its rows come from, its dropped-rows asset).
 # None: raw files. Each pair's metadata must say rows_in = kept + dropped-by-reason.
 STAGES = {
@@ -82,10 +103,15 @@ STAGES = {
     "exam_documents": ("raw_documents", "non_exam_documents"),
     "math_questions": ("exam_questions", "math_question_drops"),
     "verified_math_items": ("rebuilt_math_items", "unverified_math_items"),
+    "scored_math_items": ("verified_math_items", "scored_math_drops"),
+    "rft_math_items": ("scored_math_items", "rft_math_drops"),
     "deduplicated_documents": ("raw_documents", "duplicate_documents"),
     "math_deduplicated_items": ("verified_math_items", "math_duplicate_items"),
     "filtered_documents": ("deduplicated_documents", "filter_drops"),
-    "quality_documents": ("filtered_documents", "quality_drops"),
+    "safety_documents": ("filtered_documents", "safety_drops"),
+    "classified_documents": ("safety_documents", "classifier_drops"),
+    "coherence_documents": ("classified_documents", "coherence_drops"),
+    "quality_documents": ("coherence_documents", "quality_drops"),
     "chunked_documents": ("deduplicated_documents", "unchunked_documents"),
     "decontaminated_documents": ("quality_documents", "contaminated_items"),
     "decontaminated_math_items": ("math_deduplicated_items", "contaminated_math_items"),
@@ -93,23 +119,36 @@ STAGES = {
 # Stages that read only sources of some kinds (others get an empty partition, rows_in 0).
 ONLY_KINDS = {"exam_documents": ("exam_library",), "chunked_documents": CHUNK_KINDS}
 # Stages whose rows_in is not the input's row count, and why (their in = kept + dropped still holds).
-IN_IS_NOT_INPUT_ROWS = {"chunked_documents": "rows_in counts the fragments written (many per document) plus documents dropped"}
+IN_IS_NOT_INPUT_ROWS = {
+    "chunked_documents": "rows_in counts the fragments written (many per document) plus documents dropped",
+    "scored_math_items": "reads the rebuilt samples of verified and unverified items",
+    "rft_math_items": "reads the scored paths and their drops",
+}
 # Assets that write one row per input row, without dropping: asset -> its input.
-ONE_TO_ONE = {"minhash_signatures": "raw_documents", "math_minhash_signatures": "verified_math_items", "perplexity_scores": "filtered_documents"}
+ONE_TO_ONE = {"minhash_signatures": "raw_documents", "math_minhash_signatures": "verified_math_items",
+              "perplexity_scores": "coherence_documents", "coherence_scores": "classified_documents"}
 SAMPLES_PER_QUESTION = {"rebuilt_math_items": ("math_questions", DEMO_CONFIG["rebuilt_math_items"]["samples"])}
 # Assets with no row accounting, and why.
 UNACCOUNTED = {
     "question_classifier": "a model, not rows",
+    "quality_classifiers": "models, not rows",
+    "quality_scores": "one row per document and model",
     "exam_questions": "questions split out of papers: many rows per input row",
     "dedup_clusters": "one row per document that has a duplicate, over all dates",
     "math_dedup_clusters": "as dedup_clusters",
     "ppl_thresholds": "one row per length bucket",
+    "coherence_thresholds": "one row per source kind",
+    "dpo_pairs": "pairs per question (dpo_unpaired_questions: questions without a pair)",
+    "dpo_unpaired_questions": "see dpo_pairs",
+    "self_instruct_math_items": "generated instructions (self_instruct_drops: dropped ones)",
+    "self_instruct_drops": "see self_instruct_math_items",
     "training_mixture": "the mixture's shards, sampled by recipe",
 }
 # The S3 run: these sources only (all their dates, so per-source dedup sees the same rows), the
 # perplexity cut pinned to the local run's, so every partition of these sources must be identical.
 S3_SOURCES = ("web", "patents")
-NOT_COMPARED = {"ppl_thresholds": "pinned from the local run", "training_mixture": "mixes every source", "question_classifier": "a model file"}
+NOT_COMPARED = {"ppl_thresholds": "pinned from the local run", "training_mixture": "mixes every source", "question_classifier": "a model file",
+                "quality_classifiers": "model files", "coherence_thresholds": "fit over every source kind present"}
 # ------------------------------------------------------------------------------------------------
 
 
