@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 
 from assets.common.partitions import SOURCES, dims_for
-from assets.curate.assets import CHUNK_KINDS
 from assets.definitions import defs
 from assets.runner import RunSummary, materialize_all, plan_waves
+from corpus_dag.sources import load_kinds
 from corpus_dag.storage import CorpusStore, seed_raw_library
 from scripts.demo import DEMO_CONFIG, SAMPLE_LIBRARY
 
@@ -117,7 +117,8 @@ STAGES = {
     "decontaminated_math_items": ("math_deduplicated_items", "contaminated_math_items"),
 }
 # Stages that read only sources of some kinds (others get an empty partition, rows_in 0).
-ONLY_KINDS = {"exam_documents": ("exam_library",), "chunked_documents": CHUNK_KINDS}
+ONLY_KINDS = {stage_asset: tuple(k for k, d in load_kinds().items() if stage in d.stages)
+              for stage_asset, stage in (("exam_documents", "exam"), ("chunked_documents", "chunk"))}
 # Stages whose rows_in is not the input's row count, and why (their in = kept + dropped still holds).
 IN_IS_NOT_INPUT_ROWS = {
     "chunked_documents": "rows_in counts the fragments written (many per document) plus documents dropped",
