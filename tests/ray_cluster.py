@@ -40,11 +40,15 @@ class Cluster:
                               capture_output=True, text=True, **kw)
 
     def run(self, scenario: str, *args: str, timeout: float = 300) -> dict:
-        """Run `python -m tests.ray_driver SCENARIO ARGS` in the namespace; its last stdout line is JSON."""
+        """Run `python -m tests.ray_driver SCENARIO ARGS` in the namespace; its result is the JSON of its
+        `RESULT ` line (Ray may print to the driver's stdout too)."""
         proc = self.exec(sys.executable, "-m", "tests.ray_driver", scenario, *args, check=False, timeout=timeout, cwd=REPO)
         if proc.returncode != 0:
             raise AssertionError(f"driver {scenario} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        results = [line[len("RESULT "):] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if not results:
+            raise AssertionError(f"driver {scenario} printed no result:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return json.loads(results[-1])
 
 
 

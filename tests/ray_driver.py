@@ -24,30 +24,29 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DATE = "2026-11-21"
 SOURCES = ("wenku", "web")
-# Every stage that runs its batches on the engine, in dependency order. The stages between safety
-# and perplexity (classifiers, coherence) and between perplexity and decontamination (thresholds,
-# quality cut) run in the step's process on either engine; their outputs are stood in for by a copy
-# of safety_documents, written identically into both roots (STAND_INS).
+# Every stage that runs its batches on the engine, in dependency order, in as few runs as the
+# partitionings allow (one run per wave and partition). The stages between safety and perplexity
+# (classifiers, coherence) and between perplexity and decontamination (thresholds, quality cut) run
+# in the step's process on either engine; their outputs are stood in for by a copy of
+# safety_documents, written identically into both roots before the last wave (STAND_INS).
 WAVES = [
     (["question_classifier"], [None]),
-    (["raw_documents", "rejected_documents"], "date_source"),
-    (["exam_documents", "non_exam_documents"], "date_source"),
-    (["exam_questions"], "date_source"),
-    (["math_questions", "math_question_drops"], "date_source"),
-    (["minhash_signatures"], "date_source"),
+    (["raw_documents", "rejected_documents", "exam_documents", "non_exam_documents", "exam_questions",
+      "math_questions", "math_question_drops", "minhash_signatures"], "date_source"),
     (["dedup_clusters"], "source"),
-    (["deduplicated_documents", "duplicate_documents"], "date_source"),
-    (["filtered_documents", "filter_drops"], "date_source"),
-    (["safety_documents", "safety_drops"], "date_source"),
-    (["perplexity_scores"], "date_source"),
-    (["decontaminated_documents", "contaminated_items"], "date_source"),
+    (["deduplicated_documents", "duplicate_documents", "filtered_documents", "filter_drops", "safety_documents",
+      "safety_drops"], "date_source"),
+    (["perplexity_scores", "decontaminated_documents", "contaminated_items"], "date_source"),
 ]
-STAND_INS = {"perplexity_scores": "coherence_documents", "decontaminated_documents": "quality_documents"}
-S3_WAVES = WAVES[:9]  # the S3 run stops at the filters (time)
+STAND_INS = ("coherence_documents", "quality_documents")
+S3_WAVES = WAVES[:4]  # the S3 run stops at the safety stage (time)
+
+
+RESULT = "RESULT "  # Ray's raylet may print to the driver's stdout too: the result line is marked
 
 
 def out(doc: dict) -> None:
-    print(json.dumps(doc), flush=True)
+    print(RESULT + json.dumps(doc), flush=True)
 
 
 def _run_config(model: str) -> dict:
@@ -78,10 +77,11 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
         for selection, keys in waves:
             keys = [f"{DATE}|{s}" for s in SOURCES] if keys == "date_source" else list(SOURCES) if keys == "source" else keys
             for key in keys:
-                if selection[0] in STAND_INS and key:
+                if "perplexity_scores" in selection:
                     dims = dict(zip(("date", "source"), key.split("|")))
-                    store.write_frame(CorpusStore.partition_path(STAND_INS[selection[0]], dims),
-                                      store.read(CorpusStore.partition_path("safety_documents", dims)))
+                    for stand_in in STAND_INS:
+                        store.write_frame(CorpusStore.partition_path(stand_in, dims),
+                                          store.read(CorpusStore.partition_path("safety_documents", dims)))
                 wanted = [dg.AssetKey(a) for a in selection]
                 ops = {a.op.name for a in assets if set(a.keys) & set(wanted)}
                 config = {"ops": {op: c for op, c in _run_config(model)["ops"].items() if op in ops}}

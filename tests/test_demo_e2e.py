@@ -146,10 +146,11 @@ UNACCOUNTED = {
     "training_mixture": "the mixture's shards, sampled by recipe",
 }
 # The S3 run: these sources only (all their dates, so per-source dedup sees the same rows), the
-# perplexity cut pinned to the local run's, so every partition of these sources must be identical.
+# perplexity and coherence cuts pinned to the local run's (a kind with few documents falls back to
+# the cut pooled over every source), so every partition of these sources must be identical.
 S3_SOURCES = ("web", "patents")
 NOT_COMPARED = {"ppl_thresholds": "pinned from the local run", "training_mixture": "mixes every source", "question_classifier": "a model file",
-                "quality_classifiers": "model files", "coherence_thresholds": "fit over every source kind present"}
+                "quality_classifiers": "model files", "coherence_thresholds": "pinned from the local run"}
 # ------------------------------------------------------------------------------------------------
 
 
@@ -238,11 +239,13 @@ def test_every_stage_accounts_for_its_rows(local_run):
 def test_s3_subset_matches_the_local_run(local_run, s3_root, dagster_instance, tmp_path):
     """Only CORPUS_ROOT changes: every partition of the S3_SOURCES is identical on S3 and locally."""
     local, _, _ = local_run
-    pinned = tmp_path / "thresholds.parquet"
+    pinned, coherence = tmp_path / "thresholds.parquet", tmp_path / "coherence.parquet"
     local.read(CorpusStore.partition_path("ppl_thresholds")).write_parquet(pinned)
+    local.read(CorpusStore.partition_path("coherence_thresholds")).write_parquet(coherence)
     s3 = CorpusStore(s3_root)
     assert s3.protocol == "s3"
-    summary = run_library(s3, dagster_instance, S3_SOURCES, {"ppl_thresholds": {"pinned": str(pinned)}})
+    summary = run_library(s3, dagster_instance, S3_SOURCES, {"ppl_thresholds": {"pinned": str(pinned)},
+                                                             "coherence_thresholds": {"pinned": str(coherence)}})
     assert summary.checks_failed == []
     graph = defs.resolve_asset_graph()
     compared = []

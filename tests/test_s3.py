@@ -37,9 +37,11 @@ def test_ingest_on_s3(tmp_path, s3_server, s3_root, dagster_instance):
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     keys = objects(s3_server, s3_root)
-    for asset in ("raw_documents", "rejected_documents"):
-        path = CorpusStore.partition_path(asset, DIMS)
-        assert store.exists(path) and any(k.startswith(f"lab/{path}") for k in keys), (path, keys)
+    version = store.version(CorpusStore.partition_path("raw_documents", DIMS))
+    for asset in ("raw_documents", "rejected_documents"):  # one commit: both outputs under its version, one manifest each
+        folder = CorpusStore.partition_path(asset, DIMS).rsplit("/", 1)[0]
+        assert store.exists(CorpusStore.partition_path(asset, DIMS))
+        assert sorted(k for k in keys if k.startswith(f"lab/{folder}/")) == [f"lab/{folder}/_manifest.json", f"lab/{folder}/part-{version}.parquet"]
     assert not [k for k in keys if ".inflight-" in k]
     raw = store.read(CorpusStore.partition_path("raw_documents", DIMS))
     assert raw.height == 30 and raw["doc_id"][0] == "d0"

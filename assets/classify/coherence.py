@@ -111,6 +111,8 @@ class CoherenceThresholdConfig(dg.Config):
     min_docs: int = Field(default=30, description="Fewer scored reference documents of a kind: use the pooled quantile.")
     reference_rows: int = Field(default=200_000, description="About this many scored rows, sampled (seeded) evenly from every partition.")
     seed: int = Field(default=0, description="Sampling seed.")
+    pinned: str = Field(default="", description="A Parquet file of cuts (kind, low, ...) to use instead of fitting, "
+                        "e.g. a previous run's coherence_thresholds: a re-run or a subset of sources gets the same cut.")
 
 
 @dg.asset(
@@ -129,8 +131,13 @@ def coherence_thresholds(context: dg.AssetExecutionContext, config: CoherenceThr
     reference = pl.concat(parts) if parts else pl.DataFrame(schema={"coherence": pl.Float64, "kind": pl.String})
     if reference.height > config.reference_rows:
         reference = reference.sample(n=config.reference_rows, seed=config.seed)
-    thresholds = fit_coherence_thresholds(reference, list(KINDS), config.low_quantile, config.min_docs)
-    return dg.Output(thresholds, metadata={"reference_rows": reference.height, "partitions": len(parts),
+    if config.pinned:
+        thresholds = pl.read_parquet(config.pinned)
+        if not {"kind", "low"} <= set(thresholds.columns):
+            raise dg.Failure(f"coherence_thresholds pinned file {config.pinned}: needs columns kind and low, has {thresholds.columns}")
+    else:
+        thresholds = fit_coherence_thresholds(reference, list(KINDS), config.low_quantile, config.min_docs)
+    return dg.Output(thresholds, metadata={"reference_rows": reference.height, "partitions": len(parts), "pinned": config.pinned,
                                            "thresholds": dg.MetadataValue.md(markdown_table(thresholds, max_rows=20))})
 
 
