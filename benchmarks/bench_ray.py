@@ -112,7 +112,10 @@ def run_datatrove(corpus: Path, work: Path, workers: int) -> tuple[float, list[s
         executor = RayPipelineExecutor(pipeline, tasks=n_tasks, workers=workers, logging_dir=str(work / f"logs{i}"),
                                        depends=previous, mem_per_cpu_gb=0.5)
         previous = executor
-    previous.run()
+    try:
+        previous.run()
+    except Exception as e:  # a peer's failure is a figure too: say it, keep ours
+        return 0.0, None, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
     seconds = time.perf_counter() - started
     removed = []
     for f in sorted((work / "removed").glob("*.jsonl")):
