@@ -7,10 +7,10 @@ JSON schema; otherwise the markdown layout the prompt also describes is read (`æ
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
+from corpus_dag.rebuild.parse import json_object
 from corpus_dag.rebuild.sft import hybrid_solution
 
 CORRECT, INCORRECT = "correct", "incorrect"
@@ -67,14 +67,8 @@ def _clip(score: float) -> float:
 
 
 def _from_json(text: str) -> Critique | None:
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        obj = json.loads(text[start : end + 1])
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("score"), (int, float)) or isinstance(obj.get("score"), bool):
+    obj = json_object(text)
+    if obj is None or not isinstance(obj.get("score"), (int, float)) or isinstance(obj.get("score"), bool):
         return None
     steps = [
         {"verdict": WORDS.get(str(s.get("verdict", "")).lower(), INCORRECT), "comment": str(s.get("comment", ""))}

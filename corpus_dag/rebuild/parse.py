@@ -59,7 +59,8 @@ def parse_response(text: str, required: tuple[str, ...] = ("question", "answer")
     return Parsed(valid=False)
 
 
-def _from_json(text: str) -> Parsed | None:
+def json_object(text: str) -> dict | None:
+    """The outermost `{...}` of a model's response as a dict (guided decoding or prose around it), else None."""
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         return None
@@ -67,7 +68,12 @@ def _from_json(text: str) -> Parsed | None:
         obj = json.loads(text[start : end + 1])
     except json.JSONDecodeError:
         return None
-    if not isinstance(obj, dict) or "valid" not in obj:
+    return obj if isinstance(obj, dict) else None
+
+
+def _from_json(text: str) -> Parsed | None:
+    obj = json_object(text)
+    if obj is None or "valid" not in obj:
         return None
     kps = obj.get("knowledge_points") or []
     kps = [str(k).strip() for k in kps if str(k).strip()] if isinstance(kps, list) else _split_kps(str(kps))
