@@ -437,6 +437,16 @@ class PartitionData:
     def read(self, columns: list[str] | None = None) -> pl.DataFrame:
         return self.store.read(self.path, columns, self.version)
 
+    @property
+    def num_row_groups(self) -> int:
+        with self.store._parquet(self.path, None, self.version) as pf:
+            return pf.metadata.num_row_groups
+
+    def read_row_groups(self, groups: list[int], columns: list[str] | None = None) -> pl.DataFrame:
+        """Rows of the given row groups, in file order: how a distributed task reads its slice."""
+        with self.store._parquet(self.path, columns, self.version) as pf:
+            return pl.from_arrow(pf.read_row_groups(groups, columns=columns))
+
 
 def seed_raw_library(store: CorpusStore, folder: str | Path) -> list[str]:
     """Copy a local library laid out as {source}/{YYYY-MM-DD}/files into {root}/raw/ (idempotent)."""
