@@ -437,15 +437,21 @@ class PartitionData:
     def read(self, columns: list[str] | None = None) -> pl.DataFrame:
         return self.store.read(self.path, columns, self.version)
 
-    @property
-    def num_row_groups(self) -> int:
-        with self.store._parquet(self.path, None, self.version) as pf:
-            return pf.metadata.num_row_groups
-
-    def read_row_groups(self, groups: list[int], columns: list[str] | None = None) -> pl.DataFrame:
-        """Rows of the given row groups, in file order: how a distributed task reads its slice."""
+    def read_rows(self, start: int, stop: int, columns: list[str] | None = None) -> pl.DataFrame:
+        """Rows [start, stop) in file order, reading only the row groups that hold them: how a
+        distributed task reads its slice."""
         with self.store._parquet(self.path, columns, self.version) as pf:
-            return pl.from_arrow(pf.read_row_groups(groups, columns=columns))
+            meta, groups, first, offset = pf.metadata, [], None, 0
+            for g in range(meta.num_row_groups):
+                n = meta.row_group(g).num_rows
+                if offset < stop and offset + n > start:
+                    groups.append(g)
+                    first = offset if first is None else first
+                offset += n
+            if not groups:
+                return pl.from_arrow(pf.schema_arrow.empty_table()).select(columns or pl.all())
+            table = pf.read_row_groups(groups, columns=columns)
+            return pl.from_arrow(table.slice(start - first, stop - start))
 
 
 def seed_raw_library(store: CorpusStore, folder: str | Path) -> list[str]:

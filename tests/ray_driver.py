@@ -174,12 +174,12 @@ def start_moto_root() -> str:
 
 
 class SlowUpper:
-    """A row-wise step slow enough (0.3 s a batch) that a worker can be killed while it works."""
+    """A row-wise step slow enough (0.5 s a batch) that a worker can be killed while it works."""
 
     def __call__(self, batch):
         import polars as pl
 
-        time.sleep(0.3)
+        time.sleep(0.5)
         return batch.with_columns(pl.col("text").str.to_uppercase())
 
 
@@ -192,7 +192,7 @@ def _same_netns_workers() -> list[int]:
         try:
             cmd = " ".join(p.info["cmdline"] or [])
             # a worker running one of our map tasks (never the node's agents, GCS or raylet)
-            if cmd.startswith("ray::MapBatches") and os.stat(f"/proc/{p.pid}/ns/net").st_ino == mine:
+            if cmd.startswith("ray::_run_slice") and os.stat(f"/proc/{p.pid}/ns/net").st_ino == mine:
                 pids.append(p.pid)
         except (OSError, psutil.Error):
             continue
