@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,10 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 DATE = "2026-11-21"
 SOURCES = ("wenku", "web")
 # Every stage that runs its batches on the engine, in dependency order, in as few runs as the
-# partitionings allow (one run per wave and partition). The stages between safety and perplexity
-# (classifiers, coherence) and between perplexity and decontamination (thresholds, quality cut) run
-# in the step's process on either engine; their outputs are stood in for by a copy of
-# safety_documents, written identically into both roots before the last wave (STAND_INS).
+# partitionings allow (one run per wave and partition). `quality_classifiers` (training, in the step
+# on either engine) runs in the local root only; the ray root gets a copy of its model files.
 WAVES = [
     (["question_classifier"], [None]),
     (["raw_documents", "rejected_documents", "exam_documents", "non_exam_documents", "exam_questions",
@@ -36,10 +35,18 @@ WAVES = [
     (["dedup_clusters"], "source"),
     (["deduplicated_documents", "duplicate_documents", "filtered_documents", "filter_drops", "safety_documents",
       "safety_drops"], "date_source"),
-    (["perplexity_scores", "decontaminated_documents", "contaminated_items"], "date_source"),
+    (["quality_classifiers"], [None]),
+    (["quality_scores", "classified_documents", "classifier_drops", "coherence_scores"], "date_source"),
+    (["coherence_thresholds"], [None]),
+    (["coherence_documents", "coherence_drops", "perplexity_scores"], "date_source"),
+    (["ppl_thresholds"], [None]),
+    (["quality_documents", "quality_drops", "decontaminated_documents", "contaminated_items"], "date_source"),
 ]
-STAND_INS = ("coherence_documents", "quality_documents")
+TRAINED = "quality_classifiers"
+MODELS = "models/classifiers"
 S3_WAVES = WAVES[:4]  # the S3 run stops at the safety stage (time)
+# float scores of a model: compared with a tolerance (same model; the batches are the same too)
+SCORED = {"perplexity_scores": "ppl", "coherence_scores": "coherence"}
 
 
 RESULT = "RESULT "  # Ray's raylet may print to the driver's stdout too: the result line is marked
@@ -49,15 +56,32 @@ def out(doc: dict) -> None:
     print(RESULT + json.dumps(doc), flush=True)
 
 
+def _classifiers(folder: Path) -> str:
+    """config/classifiers.yaml with short training (every model kind still runs on the engine)."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config" / "classifiers.yaml").read_text())
+    for m in cfg["models"]:
+        m.setdefault("train", {})["epochs"] = 1 if m["kind"] == "transformers" else 5
+    path = folder / "corpus-ray-classifiers.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
 def _run_config(model: str) -> dict:
+    classifiers = {"config_file": _classifiers(Path(model).parent)}
     ppl = {"model": model, "backend": "transformers", "bucket_edges": [64, 256], "batch_rows": 40}
-    return {"ops": {"perplexity_scores": {"config": ppl}, "question_classifier": {"config": {"hash_dim": 4096}},
+    coherence = {"model": model, "backend": "transformers", "min_tokens": 96, "segment_tokens": 32, "batch_rows": 40}
+    return {"ops": {"perplexity_scores": {"config": ppl}, "coherence_scores": {"config": coherence},
+                    "quality_classifiers": {"config": classifiers}, "quality_scores": {"config": classifiers | {"batch_rows": 40}},
+                    "classified_documents": {"config": classifiers}, "question_classifier": {"config": {"hash_dim": 4096}},
                     "heuristic_filter": {"config": {"batch_rows": 40}}, "exam_documents": {"config": {"batch_rows": 20}},
                     "safety": {"config": {"batch_rows": 40}}}}
 
 
-def materialize_waves(root: str, engine_kind: str, waves, model: str, address: str = "") -> list[str]:
-    """Materialize `waves` into `root` with the given engine; returns the failures (empty = all passed)."""
+def materialize_waves(root: str, engine_kind: str, waves, model: str, address: str = "", trained_in: str = "") -> list[str]:
+    """Materialize `waves` into `root` with the given engine; returns the failures (empty = all passed).
+    `trained_in`: a root whose trained classifier models are copied instead of training them again."""
     import dagster as dg
 
     from assets.common.engine import CorpusEngine, StageSettings
@@ -68,20 +92,19 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
     engine = CorpusEngine(kind=engine_kind, address=address,
                           stages={"filter": StageSettings(num_cpus=0.5, concurrency=2), "dedup": StageSettings(num_cpus=0.5, concurrency=2),
                                   "exam": StageSettings(num_cpus=0.5), "decontaminate": StageSettings(num_cpus=0.5),
-                                  "safety": StageSettings(num_cpus=0.5), "perplexity": StageSettings(num_cpus=0.5)})
+                                  "safety": StageSettings(num_cpus=0.5), "perplexity": StageSettings(num_cpus=0.5),
+                                  "classify": StageSettings(num_cpus=0.5), "coherence": StageSettings(num_cpus=0.5)})
     resources = {**(defs.resources or {}), **corpus_resources(root=root, engine=engine)}
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     store = CorpusStore(root)
     failures = []
     with dg.DagsterInstance.ephemeral() as instance:
         for selection, keys in waves:
+            if selection == [TRAINED] and trained_in:
+                shutil.copytree(Path(trained_in) / MODELS, Path(root) / MODELS)
+                continue
             keys = [f"{DATE}|{s}" for s in SOURCES] if keys == "date_source" else list(SOURCES) if keys == "source" else keys
             for key in keys:
-                if "perplexity_scores" in selection:
-                    dims = dict(zip(("date", "source"), key.split("|")))
-                    for stand_in in STAND_INS:
-                        store.write_frame(CorpusStore.partition_path(stand_in, dims),
-                                          store.read(CorpusStore.partition_path("safety_documents", dims)))
                 wanted = [dg.AssetKey(a) for a in selection]
                 ops = {a.op.name for a in assets if set(a.keys) & set(wanted)}
                 config = {"ops": {op: c for op, c in _run_config(model)["ops"].items() if op in ops}}
@@ -123,7 +146,7 @@ def scenario_nodes() -> None:
 
 def scenario_pipeline(root_local: str, root_ray: str, s3: str = "") -> None:
     model = tiny_model()
-    assets = sorted({a for sel, _ in (S3_WAVES if s3 else WAVES) for a in sel} - {"question_classifier"})
+    assets = sorted({a for sel, _ in (S3_WAVES if s3 else WAVES) for a in sel} - {"question_classifier", TRAINED})
     times = {}
     started = time.monotonic()
     if not (Path(root_local) / "filtered_documents").exists():
@@ -133,26 +156,29 @@ def scenario_pipeline(root_local: str, root_ray: str, s3: str = "") -> None:
     if s3:
         root_ray = start_moto_root()
     started = time.monotonic()
-    failures = materialize_waves(root_ray, "ray", S3_WAVES if s3 else WAVES, model, address="127.0.0.1:6394")
+    failures = materialize_waves(root_ray, "ray", S3_WAVES if s3 else WAVES, model, address="127.0.0.1:6394", trained_in=root_local)
     times["ray"] = round(time.monotonic() - started, 1)
-    exact = [a for a in assets if a != "perplexity_scores"]  # float scores: compared with a tolerance below
+    exact = [a for a in assets if a not in SCORED]
     result = compare(stored_files(root_local, exact), stored_files(root_ray, exact)) | {"failures": failures, "seconds": times}
-    if "perplexity_scores" in assets:
-        result["ppl_max_rel_diff"] = ppl_difference(root_local, root_ray)
+    result["max_rel_diff"] = {a: score_difference(root_local, root_ray, a, col) for a, col in SCORED.items() if a in assets}
     out(result)
 
 
-def ppl_difference(root_a: str, root_b: str) -> float:
+def score_difference(root_a: str, root_b: str, asset: str, col: str) -> float:
+    """The largest relative difference of a float score column; every other column must be equal."""
+    import polars as pl
+
     from corpus_dag.storage import CorpusStore
 
     a, b = CorpusStore(root_a), CorpusStore(root_b)
     worst = 0.0
-    for _dims, rel in a.partitions("perplexity_scores"):
+    for _dims, rel in a.partitions(asset):
         x, y = a.read(rel), b.read(rel)
         assert x["doc_id"].to_list() == y["doc_id"].to_list()
-        rel_diff = ((x["ppl"] - y["ppl"]).abs() / x["ppl"]).fill_null(0.0)
+        rel_diff = ((x[col] - y[col]).abs() / x[col].abs()).fill_nan(0.0).fill_null(0.0)
         worst = max(worst, float(rel_diff.max() or 0.0))
-        assert x.drop("ppl").equals(y.drop("ppl")), rel
+        other = [c for c in x.columns if c != col and x[c].dtype != pl.List(pl.Float64)]  # segment_gains: floats too
+        assert x.select(other).equals(y.select(other)), rel
     return worst
 
 

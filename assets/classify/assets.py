@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.common.engine import CorpusEngine
 from assets.common.metadata import markdown_table
 from assets.common.partitions import DATE_SOURCE
 from assets.common.stage import Out, split_specs, stream_split, write_outputs
@@ -14,12 +15,11 @@ from corpus_dag.accounting import REASON
 from corpus_dag.classify.apply import (
     SCORE_SCHEMA,
     TAGS,
+    ScoreStep,
     apply_classifiers,
-    score_documents,
     score_histogram,
 )
 from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
-from corpus_dag.classify.models import load_model
 from corpus_dag.classify.train import labels_for, train_classifier
 from corpus_dag.storage import PartitionData
 
@@ -87,22 +87,26 @@ class ScoreConfig(ClassifierFileConfig):
     tags={"stage": "classify"},
     **COMMON,
 )
-def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, storage: CorpusStorage, docs: PartitionData) -> dg.MaterializeResult:
+def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, storage: CorpusStorage, engine: CorpusEngine,
+                   docs: PartitionData) -> dg.MaterializeResult:
+    """Every model over every document; each worker loads the models once (an actor pool on Ray)."""
     store = storage.store()
     specs = config.specs()
-    models = [(spec, load_model(store, spec)) for spec in specs]  # every model file checked before any work
+    step = ScoreStep(store, specs)
+    step.setup()  # every model file checked here, before any work (and reused by the local engine)
     out = Out("quality_scores", SCORE_SCHEMA)
 
     def fill(writers):
         text_bytes, started, written = 0, time.monotonic(), []
-        for batch in docs.iter_batches(columns=["doc_id", "text"], batch_rows=config.batch_rows):
-            scores = score_documents(batch, models)
+        for scores, n_bytes in engine.engine.map_batches(docs.pinned(), step, columns=["doc_id", "text"],
+                                                         batch_rows=config.batch_rows, resources=engine.stage("classify")):
             writers[out.asset].write(scores)
             written.append(scores.select("model", "score"))
-            text_bytes += int(batch["text"].str.len_bytes().sum() or 0)
+            text_bytes += n_bytes
         seconds = time.monotonic() - started
         all_scores = pl.concat(written) if written else pl.DataFrame(schema={"model": pl.String, "score": pl.Float64})
         return {
+            "engine": engine.kind,
             "documents": docs.num_rows,
             "models": [s.name for s in specs],
             "score_histogram": dg.MetadataValue.json(score_histogram(all_scores)),

@@ -2,7 +2,6 @@
 whose segments do not depend on their context (corpus_dag.quality.coherence)."""
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.common.engine import CorpusEngine
 from assets.common.metadata import markdown_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, dims_for, partition_dims
 from assets.common.stage import Out, split_specs, stream_split, write_outputs
@@ -18,11 +18,11 @@ from corpus_dag.accounting import REASON
 from corpus_dag.quality.coherence import (
     COHERENCE_SCHEMA,
     CoherenceCfg,
+    CoherenceStep,
     coherence_split,
     fit_coherence_thresholds,
-    score_coherence,
 )
-from corpus_dag.quality.perplexity import BACKENDS, PplConfig, load_scorer
+from corpus_dag.quality.perplexity import BACKENDS, PplConfig
 from corpus_dag.sources import KINDS
 from corpus_dag.storage import PartitionData
 
@@ -69,37 +69,29 @@ def _may_be_long(docs: PartitionData, min_tokens: int) -> bool:
     pool="gpu",
     **COMMON,
 )
-def coherence_scores(context: dg.AssetExecutionContext, config: CoherenceConfig, storage: CorpusStorage, docs: PartitionData) -> dg.MaterializeResult:
+def coherence_scores(context: dg.AssetExecutionContext, config: CoherenceConfig, storage: CorpusStorage,
+                     engine: CorpusEngine, docs: PartitionData) -> dg.MaterializeResult:
+    """The LM is loaded once per worker (an actor pool on Ray), and not at all for a partition
+    without a document that can be long."""
     store = storage.store()
     cfg = CoherenceCfg(config.min_tokens, config.segment_tokens, config.max_pairs, config.batch_size)
-    scorer, loaded, started = None, 0.0, time.monotonic()
-    if _may_be_long(docs, cfg.min_tokens):
-        pcfg = _scorer_config(config, cfg)
-        if pcfg.backend == "vllm" and pcfg.device == "cpu":
-            from corpus_dag.llm.cpu import apply_vllm_env
-
-            apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
-        scorer = load_scorer(pcfg)
-        loaded = time.monotonic() - started
+    started = time.monotonic()
+    step = CoherenceStep(cfg, _scorer_config(config, cfg) if _may_be_long(docs, cfg.min_tokens) else None)
     out = Out("coherence_scores", COHERENCE_SCHEMA)
 
     def fill(writers):
         written = []
-        for batch in docs.iter_batches(columns=["doc_id", "text"], batch_rows=config.batch_rows):
-            if scorer is None:  # nothing long here: every row unscored
-                rows = pl.DataFrame({"doc_id": batch["doc_id"], "n_tokens": None, "n_pairs": 0, "segment_gains": None,
-                                     "coherence": None}, schema=COHERENCE_SCHEMA)
-            else:
-                rows = score_coherence(batch, scorer, cfg)
+        for rows in engine.engine.map_batches(docs.pinned(), step, columns=["doc_id", "text"], batch_rows=config.batch_rows,
+                                              resources=engine.stage("coherence")):
             writers[out.asset].write(rows)
             written.append(rows.select("n_pairs", "coherence"))
         scored = pl.concat(written).filter(pl.col("n_pairs") > 0) if written else pl.DataFrame(schema={"n_pairs": pl.Int64, "coherence": pl.Float64})
         return {
+            "engine": engine.kind,
             "long_documents": scored.height,
             "pairs_scored": int(scored["n_pairs"].sum() or 0),
             "median_coherence": float(scored["coherence"].median()) if scored.height else None,
-            "model_loaded": scorer is not None,
-            "model_load_seconds": round(loaded, 2),
+            "model_loaded": step.scorer_cfg is not None,
             "seconds": round(time.monotonic() - started, 2),
         }
 

@@ -11,6 +11,7 @@ import polars as pl
 
 from corpus_dag.accounting import DETAIL, Split, split_by_reason
 from corpus_dag.classify.config import ClassifierSpec
+from corpus_dag.engine import BatchStep
 
 SCORE_SCHEMA = {"doc_id": pl.String, "model": pl.String, "label": pl.String, "score": pl.Float64}
 TAGS = "tags"
@@ -26,6 +27,26 @@ def score_documents(docs: pl.DataFrame, models: list[tuple[ClassifierSpec, objec
         for spec, model in models
     ]
     return pl.concat(frames) if frames else pl.DataFrame(schema=SCORE_SCHEMA)
+
+
+class ScoreStep(BatchStep):
+    """`score_documents` with every model loaded once per worker (an actor on Ray); returns the
+    scores and the text bytes scored (for the stage's MB/s)."""
+
+    def __init__(self, store, specs: list[ClassifierSpec]):
+        self.store, self.specs, self.models = store, specs, None
+
+    def __getstate__(self):  # ship the configs, never loaded models
+        return {"store": self.store, "specs": self.specs, "models": None}
+
+    def setup(self) -> None:
+        from corpus_dag.classify.models import load_model
+
+        if self.models is None:  # the driver may have loaded them already, to check the files early
+            self.models = [(spec, load_model(self.store, spec)) for spec in self.specs]
+
+    def __call__(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+        return score_documents(batch, self.models), int(batch["text"].str.len_bytes().sum() or 0)
 
 
 def _col(spec: ClassifierSpec) -> str:

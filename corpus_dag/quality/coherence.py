@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from corpus_dag.accounting import DETAIL, Split, split_by_reason
+from corpus_dag.engine import BatchStep
 
 COHERENCE_SCHEMA = {
     "doc_id": pl.String,
@@ -106,6 +107,32 @@ def score_coherence(df: pl.DataFrame, scorer, cfg: CoherenceCfg) -> pl.DataFrame
         },
         schema=COHERENCE_SCHEMA,
     )
+
+
+def unscored(df: pl.DataFrame) -> pl.DataFrame:
+    """`coherence_scores` rows of documents that cannot be long (the model is not loaded for them)."""
+    return pl.DataFrame({"doc_id": df["doc_id"], "n_tokens": None, "n_pairs": 0, "segment_gains": None, "coherence": None},
+                        schema=COHERENCE_SCHEMA)
+
+
+class CoherenceStep(BatchStep):
+    """`score_coherence` with the reference LM loaded once per worker (an actor on Ray); with
+    `scorer_cfg` None (no document of the partition can be long) nothing is loaded."""
+
+    def __init__(self, cfg: CoherenceCfg, scorer_cfg=None):
+        self.cfg, self.scorer_cfg, self.scorer = cfg, scorer_cfg, None
+
+    def __getstate__(self):  # ship the configs, never a loaded model
+        return {"cfg": self.cfg, "scorer_cfg": self.scorer_cfg, "scorer": None}
+
+    def setup(self) -> None:
+        if self.scorer_cfg is not None:
+            from corpus_dag.quality.perplexity import load_scorer
+
+            self.scorer = load_scorer(self.scorer_cfg)
+
+    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
+        return unscored(batch) if self.scorer is None else score_coherence(batch, self.scorer, self.cfg)
 
 
 def fit_coherence_thresholds(reference: pl.DataFrame, kinds: list[str], low_quantile: float = 0.05, min_docs: int = 30) -> pl.DataFrame:
