@@ -258,3 +258,18 @@ def test_self_instruct_generates_filters_solves_and_counts_per_area(tmp_path):
     assert reasons[problems[0]].startswith("too_similar_rouge_l") and reasons[problems[2]] == "not_verified — program_disagrees"
     assert si.stats.table().to_dicts() == [{"area": "probability", "seeds": 1, "generated": 3, "kept": 1}]
     assert engine.prompts == 1 + 2 * 2 and si.stats.llm.prompts_sent == 1
+
+
+def test_reward_backend_auto_follows_the_gpu_and_names_are_checked(monkeypatch):
+    import importlib.util
+
+    import torch
+
+    from corpus_dag.posttrain.reward import RewardCfg, resolve_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_backend("auto") == "transformers" and resolve_backend("vllm") == "vllm"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_backend("auto") == ("vllm" if importlib.util.find_spec("vllm") else "transformers")
+    with pytest.raises(ValueError, match="reward backend must be one of"):
+        RewardCfg("folder", backend="onnx")

@@ -11,6 +11,7 @@ fast path on a GPU). `auto` picks vllm where a CUDA device is there, else transf
 """
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class RewardCfg:
     batch_size: int = 16  # transformers only: vLLM batches itself
     max_length: int = 1024  # longer pairs are truncated (both backends)
     device: str = "cpu"  # transformers only: vLLM places the model itself
+    dtype: str = "auto"  # vllm only (transformers keeps the checkpoint's dtype); auto may cast float32 down
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -61,7 +63,7 @@ class RewardModel:
         if self._tokenizer.pad_token is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
         if self.backend == "vllm":
-            self._llm = _vllm_pooling(self.cfg)
+            self._llm = _vllm_pooling(self.cfg.model, self.cfg.max_length, self.cfg.dtype)
             return
         from transformers import AutoModelForSequenceClassification
 
@@ -108,8 +110,10 @@ def _reward(logits: Sequence[float]) -> float:
     return float(logits[0]) if len(logits) == 1 else float(logits[1] - logits[0])
 
 
-def _vllm_pooling(cfg: RewardCfg):
-    """An in-process vLLM pooling engine over the folder (classify head, raw logits asked per call)."""
+@functools.cache
+def _vllm_pooling(model: str, max_length: int, dtype: str):
+    """An in-process vLLM pooling engine over the folder (classify head, raw logits asked per call); one per
+    folder and length in the process: a vLLM engine is never shut down mid-process (see JudgeEngine)."""
     from vllm import LLM
     from vllm.platforms import current_platform
 
@@ -119,4 +123,5 @@ def _vllm_pooling(cfg: RewardCfg):
     if cpu:  # vLLM's CPU build: KV-cache size, in-process engine (values the user set are kept)
         apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
     with hidden_unsafe_modules():
-        return LLM(model=cfg.model, runner="pooling", convert="classify", max_model_len=cfg.max_length, enforce_eager=cpu)
+        return LLM(model=model, runner="pooling", convert="classify", max_model_len=max_length, dtype=dtype,
+                   enforce_eager=cpu)
