@@ -162,9 +162,8 @@ FRESH = [  # the 7 fresh paths sampled for q1 (verified answer 4), by sample ind
 
 def rft_run(store, scored_split, engine, max_paths=2):
     cfg = RebuildCfg(prompt="cot_pot", samples=len(FRESH), sandbox=SandboxCfg(wall_s=5, cpu_s=2))
-    with Rebuilder(engine, ResponseCache(store, "rft"), cfg) as solver:
-        sampler = RftSampler(solver, RftCfg(max_paths=max_paths), SftCfg())
-        return sampler.select(scored_paths(scored_split.kept, scored_split.dropped)), sampler.stats, solver.stats
+    with RftSampler(engine, ResponseCache(store, "rft"), cfg, RftCfg(max_paths=max_paths), SftCfg()) as sampler:
+        return sampler.select(scored_paths(scored_split.kept, scored_split.dropped)), sampler.stats, sampler.llm_stats
 
 
 def test_rft_samples_fresh_paths_keeps_correct_diverse_ones_and_resumes_from_the_cache(scored, tmp_path):
@@ -187,6 +186,18 @@ def test_rft_samples_fresh_paths_keeps_correct_diverse_ones_and_resumes_from_the
     again, _, llm_again = rft_run(store, scored[0], engine)  # a re-run: every path from the cache
     assert engine.prompts == 7 and llm_again.prompts_sent == 0 and llm_again.cache_hits == 7
     assert again.kept.equals(split.kept) and again.dropped.equals(split.dropped)
+
+
+def test_rft_partition_without_a_verified_question_needs_no_sandbox_and_no_model(tmp_path, monkeypatch):
+    import corpus_dag.rebuild.sandbox as sandbox
+
+    with AnswerJudge() as answers:  # no verified answers: every path is no_reference
+        split = Scorer(ScriptedEngine({}), ResponseCache(CorpusStore(str(tmp_path)), "j"), answers).score(PATHS, {})
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)  # a Rebuilder would now refuse to start
+    engine = ScriptedEngine({})
+    rft, stats, llm = rft_run(CorpusStore(str(tmp_path)), split, engine)
+    assert rft.kept.height == 0 and rft.dropped["reason"].to_list() == ["no_reference"] * PATHS.height
+    assert engine.prompts == 0 and llm.questions == 0 and stats.samples == 0
 
 
 def test_diverse_paths_merge_ast_equal_programs_and_pick_max_min_distance():

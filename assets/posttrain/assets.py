@@ -206,13 +206,12 @@ def rft_math_items(context: dg.AssetExecutionContext, config: RftConfig, storage
     paths = scored_paths(scored.read(), scored_drops.read())
     batches = paths.with_columns((pl.col("question_id").rle_id() // config.batch_questions).alias("_batch")) \
         .partition_by("_batch", maintain_order=True, include_key=False)
-    with Rebuilder(engine, cache, solve) as solver:
-        sampler = RftSampler(solver, cfg, sft_cfg(config))
+    with RftSampler(engine, cache, solve, cfg, sft_cfg(config)) as sampler:
 
         def extra(tally):
-            stats = sampler.stats
-            return {**llm_metadata([solver.stats], engine), **noise_note(context, engine),
-                    "samples_per_question": solve.samples, "questions_sampled": solver.stats.questions,
+            stats, llm_stats = sampler.stats, sampler.llm_stats
+            return {**llm_metadata([llm_stats], engine), **noise_note(context, engine),
+                    "samples_per_question": solve.samples, "questions_sampled": llm_stats.questions,
                     "samples": stats.samples, "distinct_paths": stats.distinct,
                     "distinct_paths_per_100_samples": stats.per_100(),
                     "distance_histogram": counts_table(dict(histogram(stats.distances)), "min_distance"),

@@ -37,6 +37,7 @@ from corpus_dag.rebuild.stage import (
     MESSAGE,
     REBUILT_SCHEMA,
     VERIFIED_SCHEMA,
+    RebuildCfg,
     RebuildStats,
     Rebuilder,
     complete_cached,
@@ -216,13 +217,32 @@ def rft_questions(paths: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 class RftSampler:
-    """RFT paths: N fresh paths per verified question (`Rebuilder`: the generator engine and its response
+    """RFT paths: N fresh paths per verified question (a `Rebuilder`: the generator engine and its response
     cache, so a re-run calls no model), the correct ones (answer equal to the verified answer, by the
     answer-equivalence judge), then a diverse subset (`diverse_paths`)."""
 
-    def __init__(self, solver: Rebuilder, cfg: RftCfg, sft: SftCfg):
-        self.solver, self.cfg, self.sft = solver, cfg, sft
+    def __init__(self, engine: Engine, cache: ResponseCache, solve: RebuildCfg, cfg: RftCfg, sft: SftCfg):
+        self.engine, self.cache, self.solve, self.cfg, self.sft = engine, cache, solve, cfg, sft
         self.stats = RftStats()
+        self._solver: Rebuilder | None = None
+
+    def __enter__(self) -> RftSampler:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._solver is not None:
+            self._solver.__exit__(*exc)
+
+    @property
+    def solver(self) -> Rebuilder:
+        """Built for the first question to sample: a partition without one needs no sandbox and loads no model."""
+        if self._solver is None:
+            self._solver = Rebuilder(self.engine, self.cache, self.solve)
+        return self._solver
+
+    @property
+    def llm_stats(self) -> RebuildStats:
+        return self._solver.stats if self._solver is not None else RebuildStats()
 
     def _same(self, a: str | None, b: str | None) -> bool:
         return bool(a and b and self.solver.judge.judge(a, b).equal)
