@@ -16,6 +16,7 @@ from corpus_dag.llm.tiny_model import NOISE_NOTE
 from corpus_dag.posttrain.reward import RewardCfg, RewardModel
 from corpus_dag.rebuild.stage import REBUILT_SCHEMA, VERIFIED_SCHEMA
 from corpus_dag.storage import CorpusStore
+from tests.helpers import with_stand_ins
 from tests.test_posttrain_core import PATHS
 
 pytest.importorskip("vllm")
@@ -67,7 +68,7 @@ def test_posttrain_partition_end_to_end_and_resume(corpus_root, dagster_instance
     }}
 
     def run():
-        result = dg.materialize([*defs.assets, *defs.asset_checks], instance=dagster_instance, resources=resources,
+        result = dg.materialize(with_stand_ins([*defs.assets, *defs.asset_checks]), instance=dagster_instance, resources=resources,
                                 partition_key=PK, run_config=run_config)
         checks = {(e.asset_check_key.name, e.passed) for e in result.get_asset_check_evaluations()}
         return result, checks
