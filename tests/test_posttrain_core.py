@@ -17,14 +17,13 @@ from corpus_dag.posttrain.select import HARD, SelectCfg
 from corpus_dag.posttrain.self_instruct import SelfInstructCfg, SimilarityFilter, area_of, parse_problems
 from corpus_dag.posttrain.stage import (
     SCORED_SCHEMA,
-    RftStats,
+    RftSampler,
     ScoreCfg,
     Scorer,
     SelfInstructor,
     make_pairs,
     scored_paths,
     seed_tasks,
-    select_rft,
 )
 from corpus_dag.rebuild.equivalence import AnswerJudge
 from corpus_dag.rebuild.sandbox import SandboxCfg
@@ -34,7 +33,8 @@ from corpus_dag.storage import CorpusStore
 
 
 class ScriptedEngine:
-    """Answers each request with the first scripted reply whose marker occurs in the last message."""
+    """Answers each request with the first scripted reply whose marker occurs in the last message
+    (a list of replies: the one at the request's sample index)."""
 
     model = "scripted"
 
@@ -49,7 +49,8 @@ class ScriptedEngine:
         out = []
         for r in requests:
             text = r.messages[-1]["content"]
-            out.append(Completion(next(v for k, v in self.script.items() if k in text), 100, 20, 0.01))
+            reply = next(v for k, v in self.script.items() if k in text)
+            out.append(Completion(reply[r.sample_idx] if isinstance(reply, list) else reply, 100, 20, 0.01))
         return out
 
     def cost(self, tokens_in, tokens_out, seconds):
@@ -143,15 +144,60 @@ def test_pair_paths_falls_back_to_easy_and_close_scores():
     assert pair_paths(rows[:1], DpoCfg())[1].startswith("no_rejected")
 
 
-def test_rft_keeps_correct_paths_only_and_reports_distinct_paths(scored):
-    split = scored[0]
-    stats = RftStats()
-    rft = select_rft(scored_paths(split.kept, split.dropped), RftCfg(max_paths=1), SftCfg(), stats)
-    assert rft.kept["item_id"].to_list() == ["q1-s0"]
-    reasons = dict(zip(rft.dropped["item_id"], rft.dropped["reason"]))
-    assert reasons == {"q1-s1": "beyond_max_paths", "q1-s2": "wrong_answer", "q1-s3": "wrong_answer",
-                       "q1-s4": "invalid_response", "q2-s0": "no_reference"}
-    assert stats.samples == 6 and stats.distinct == 2 and stats.per_100() == 33.33
+def solution(question, answer, program, cot="逐步计算"):
+    return json.dumps({"valid": True, "knowledge_points": ["概率"], "question": question, "cot": cot,
+                       "answer": answer, "program": program}, ensure_ascii=False)
+
+
+FRESH = [  # the 7 fresh paths sampled for q1 (verified answer 4), by sample index
+    solution("2 加 2 等于几？", "4", "print(2 + 2)", "两数相加"),  # s0 correct
+    solution("2 加 2 等于几？", "4", "a = 2\nb = 2\nprint(a + b)", "设两个数"),  # s1 correct, another program
+    solution("2 加 2 等于几？", "4", "print(2 + 2)  # 再算一次", "再加一次"),  # s2 correct, same canonical program as s0
+    solution("2 加 2 等于几？", "5", "print(5)", "算错"),  # s3 wrong answer
+    solution("2 加 2 等于几？", "4", "print(5)", "程序写错"),  # s4 right CoT answer, program prints 5
+    "无效内容",  # s5 no JSON, no answer
+    solution("2 加 2 等于几？", "4.0", "print(sum([2, 2]))", "求和"),  # s6 correct (4.0 = 4), a third program
+]
+
+
+def rft_run(store, scored_split, engine, max_paths=2):
+    cfg = RebuildCfg(prompt="cot_pot", samples=len(FRESH), sandbox=SandboxCfg(wall_s=5, cpu_s=2))
+    with RftSampler(engine, ResponseCache(store, "rft"), cfg, RftCfg(max_paths=max_paths), SftCfg()) as sampler:
+        return sampler.select(scored_paths(scored_split.kept, scored_split.dropped)), sampler.stats, sampler.llm_stats
+
+
+def test_rft_samples_fresh_paths_keeps_correct_diverse_ones_and_resumes_from_the_cache(scored, tmp_path):
+    engine, store = ScriptedEngine({"2 加 2": FRESH}), CorpusStore(str(tmp_path))
+    split, stats, llm = rft_run(store, scored[0], engine)
+    sample = {r["item_id"]: r["item_id"].rsplit("-", 1)[1] for r in pl.concat([split.kept.select("item_id"),
+                                                                                 split.dropped.select("item_id")]).to_dicts()}
+    # s0 first; then s1, 8 token edits of 12 from s0 (0.67), beats s6, 6 of 11 (0.55)
+    assert [sample[i] for i in split.kept["item_id"]] == ["s0", "s1"] and split.kept["min_distance"].to_list() == [1.0, 0.6667]
+    reasons = {sample[i]: r for i, r in zip(split.dropped["item_id"], split.dropped["reason"]) if i.startswith("q1-")}
+    assert reasons == {"s6": "beyond_max_paths", "s2": "duplicate_path — same canonical program as #0", "s3": "wrong_answer",
+                       "s4": "program_disagrees", "s5": "invalid_response"}
+    # q2 has no verified answer: not sampled, its scored path is carried with its scoring reason
+    assert split.dropped.filter(pl.col("question_id") == "q2")[["item_id", "reason"]].rows() == [("q2-s0", "no_reference")]
+    kept = split.kept.row(0, named=True)
+    assert kept["messages"][0] == {"role": "user", "content": "2 加 2 等于几？"} and "print(2 + 2)" in kept["messages"][1]["content"]
+    assert kept["difficulty"] == HARD and kept["share"] == round(5 / 7, 4) and kept["critique_score"] is None
+    assert (stats.samples, stats.distinct, stats.per_100()) == (7, 3, 42.86)  # s0, s1, s6: s2 is s0's program
+    assert engine.prompts == 7 and llm.prompts_sent == 7
+    again, _, llm_again = rft_run(store, scored[0], engine)  # a re-run: every path from the cache
+    assert engine.prompts == 7 and llm_again.prompts_sent == 0 and llm_again.cache_hits == 7
+    assert again.kept.equals(split.kept) and again.dropped.equals(split.dropped)
+
+
+def test_rft_partition_without_a_verified_question_needs_no_sandbox_and_no_model(tmp_path, monkeypatch):
+    import corpus_dag.rebuild.sandbox as sandbox
+
+    with AnswerJudge() as answers:  # no verified answers: every path is no_reference
+        split = Scorer(ScriptedEngine({}), ResponseCache(CorpusStore(str(tmp_path)), "j"), answers).score(PATHS, {})
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)  # a Rebuilder would now refuse to start
+    engine = ScriptedEngine({})
+    rft, stats, llm = rft_run(CorpusStore(str(tmp_path)), split, engine)
+    assert rft.kept.height == 0 and rft.dropped["reason"].to_list() == ["no_reference"] * PATHS.height
+    assert engine.prompts == 0 and llm.questions == 0 and stats.samples == 0
 
 
 def test_diverse_paths_merge_ast_equal_programs_and_pick_max_min_distance():
@@ -199,11 +245,6 @@ def test_areas_problems_and_phrasings():
     assert user_turn("Q", "i0", SftCfg()) == "Q"
 
 
-def solution(question, answer, program):
-    return json.dumps({"valid": True, "knowledge_points": ["概率"], "question": question, "cot": "逐步计算",
-                       "answer": answer, "program": program}, ensure_ascii=False)
-
-
 def test_self_instruct_generates_filters_solves_and_counts_per_area(tmp_path):
     seeds = seed_tasks(pl.DataFrame(
         [{"item_id": "v1", "messages": [{"role": "user", "content": "掷一枚硬币两次，求两次都正面的概率。"},
@@ -228,3 +269,18 @@ def test_self_instruct_generates_filters_solves_and_counts_per_area(tmp_path):
     assert reasons[problems[0]].startswith("too_similar_rouge_l") and reasons[problems[2]] == "not_verified — program_disagrees"
     assert si.stats.table().to_dicts() == [{"area": "probability", "seeds": 1, "generated": 3, "kept": 1}]
     assert engine.prompts == 1 + 2 * 2 and si.stats.llm.prompts_sent == 1
+
+
+def test_reward_backend_auto_follows_the_gpu_and_names_are_checked(monkeypatch):
+    import importlib.util
+
+    import torch
+
+    from corpus_dag.posttrain.reward import RewardCfg, resolve_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_backend("auto") == "transformers" and resolve_backend("vllm") == "vllm"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_backend("auto") == ("vllm" if importlib.util.find_spec("vllm") else "transformers")
+    with pytest.raises(ValueError, match="reward backend must be one of"):
+        RewardCfg("folder", backend="onnx")

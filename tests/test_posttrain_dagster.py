@@ -1,8 +1,8 @@
 """The post-training assets through a real Dagster instance with real vLLM on CPU (the tiny random model).
 
 The upstream partitions are written by the test (a random model never writes a verified item), so
-the judge, the reward model and the self-instruct generator run for real over known paths; a
-second run must find every response in the cache and call no model.
+the judge, the reward model, the RFT sampler and the self-instruct generator run for real over known
+paths; a second run must find every response in the cache and call no model.
 """
 import dagster as dg
 import polars as pl
@@ -13,15 +13,18 @@ from assets.posttrain import defs
 from assets.rebuild.resources import JudgeEngine, LLMEngine
 from corpus_dag.llm.engines import VllmEngine
 from corpus_dag.llm.tiny_model import NOISE_NOTE
+from corpus_dag.posttrain.reward import RewardCfg, RewardModel
 from corpus_dag.rebuild.stage import REBUILT_SCHEMA, VERIFIED_SCHEMA
 from corpus_dag.storage import CorpusStore
+from tests.helpers import with_stand_ins
 from tests.test_posttrain_core import PATHS
 
 pytest.importorskip("vllm")
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 PK = "2026-11-21|wenku"
 DIMS = {"source": "wenku", "date": "2026-11-21"}
-LLM_ASSETS = ("scored_math_items", "self_instruct_math_items")
+LLM_ASSETS = ("scored_math_items", "rft_math_items", "self_instruct_math_items")
+RFT_SAMPLES = 3
 
 
 @pytest.fixture(scope="session")
@@ -59,12 +62,13 @@ def test_posttrain_partition_end_to_end_and_resume(corpus_root, dagster_instance
                  "judge": JudgeEngine(**engine)}
     run_config = {"ops": {
         "scored_math_items": {"config": {"max_tokens": 96, "reward_model": str(reward_model_path), "top_m": 2}},
+        "rft_math_items": {"config": {"samples": RFT_SAMPLES, "max_tokens": 96}},
         "self_instruct_math_items": {"config": {"prompts_per_area": 1, "problems_per_prompt": 3, "samples": 2,
                                                 "max_tokens": 96}},
     }}
 
     def run():
-        result = dg.materialize([*defs.assets, *defs.asset_checks], instance=dagster_instance, resources=resources,
+        result = dg.materialize(with_stand_ins([*defs.assets, *defs.asset_checks]), instance=dagster_instance, resources=resources,
                                 partition_key=PK, run_config=run_config)
         checks = {(e.asset_check_key.name, e.passed) for e in result.get_asset_check_evaluations()}
         return result, checks
@@ -87,14 +91,25 @@ def test_posttrain_partition_end_to_end_and_resume(corpus_root, dagster_instance
     assert judged["reward"].null_count() == 0 and judged["critique_mode"].null_count() == 0
     meta = latest(dagster_instance, "scored_math_items")
     assert meta["prompts_sent"].value == 4 and meta["cache_hits"].value == 0 and meta["model_warning"].value == NOISE_NOTE
-    assert sum(meta["critique_scores"].value.values()) == judged["critique_score"].count()
-    assert {"tokens_per_s", "gpu_hours", "critique_score_histogram", "rows_in", "dropped_by_reason"} <= set(meta)
+    histogram = meta["critique_score_histogram"]
+    assert isinstance(histogram, dg.TableMetadataValue) and [r.data["score"] for r in histogram.records] == [str(s) for s in range(11)]
+    assert sum(r.data["count"] for r in histogram.records) == judged["critique_score"].count() == meta["paths_judged"].value
+    assert meta["reward_backend"].value == "transformers"  # auto without a GPU
+    assert {"tokens_per_s", "gpu_hours", "kept_share", "critique_score_mean", "rows_in", "dropped_by_reason"} <= set(meta)
 
+    # RFT: q1 (verified answer 4) gets RFT_SAMPLES fresh paths from the random model (none parses); q2 (no verified
+    # answer) is not sampled and its one scored path is carried with its scoring reason
     rft, rft_drops = read("rft_math_items"), read("rft_math_drops")
-    assert rft.height + rft_drops.height == PATHS.height
-    assert "distinct_paths_per_100_samples" in latest(dagster_instance, "rft_math_items")
+    rft_meta = latest(dagster_instance, "rft_math_items")
+    assert rft.height == 0 and rft_drops.height == RFT_SAMPLES + 1
+    assert sorted(rft_drops["reason"]) == ["invalid_response"] * RFT_SAMPLES + ["no_reference"]
+    assert rft_meta["prompts_sent"].value == RFT_SAMPLES and rft_meta["questions_sampled"].value == 1
+    assert rft_meta["samples"].value == RFT_SAMPLES and rft_meta["distinct_paths_per_100_samples"].value == 0.0
+    assert rft_meta["model_warning"].value == NOISE_NOTE
     pairs, unpaired = read("dpo_pairs"), read("dpo_unpaired_questions")
-    assert pairs["question_id"].n_unique() + unpaired.height == 2 and "pair_types" in latest(dagster_instance, "dpo_pairs")
+    assert pairs["question_id"].n_unique() + unpaired.height == 2
+    pair_types = latest(dagster_instance, "dpo_pairs")["pair_type_counts"]
+    assert isinstance(pair_types, dg.TableMetadataValue) and sum(r.data["count"] for r in pair_types.records) == pairs.height
 
     si_meta = latest(dagster_instance, "self_instruct_math_items")
     generated = sum(si_meta["generated_per_area"].value.values())
@@ -113,3 +128,13 @@ def test_posttrain_partition_end_to_end_and_resume(corpus_root, dagster_instance
         meta = latest(dagster_instance, asset)
         assert meta["prompts_sent"].value == 0 and meta["cache_hits"].value == first[asset], asset
     assert read("scored_math_items").equals(scored) and read("dpo_pairs").equals(pairs)
+    assert read("rft_math_drops").equals(rft_drops)
+
+
+def test_vllm_reward_backend_scores_like_transformers(reward_model_path, vllm_cpu_env):
+    """The vLLM pooling (classify) backend on CPU gives the transformers backend's rewards; long pairs are truncated."""
+    pairs = [("2 加 2 等于几？", "答案：4"), ("求 x 的值。", "x = 3。" * 400), ("1 加 1 等于几？", "答案：3")]
+    cfg = {"model": str(reward_model_path), "max_length": 256}
+    expected = RewardModel(RewardCfg(**cfg, backend="transformers")).score(pairs)
+    got = RewardModel(RewardCfg(**cfg, backend="vllm", dtype="float32")).score(pairs)
+    assert got == pytest.approx(expected, abs=1e-4) and len(set(expected)) == 3, (got, expected)

@@ -1,13 +1,14 @@
 """`scored_math_items`, `rft_math_items`, `dpo_pairs`, `self_instruct_math_items`: post-training data from the math branch."""
 
 from collections import Counter
+from collections.abc import Callable
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.common.metadata import markdown_table
-from assets.common.partitions import DATE_SOURCE, partition_dims, source_and_date
+from assets.common.metadata import frame_table
+from assets.common.partitions import DATE_SOURCE, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from assets.rebuild.assets import RebuildConfig, rebuild_cfg, sft_cfg
@@ -16,9 +17,9 @@ from corpus_dag.llm.cache import ResponseCache
 from corpus_dag.llm.engines import Engine, VllmEngine
 from corpus_dag.llm.tiny_model import NOISE_NOTE, is_random_tiny_model
 from corpus_dag.posttrain.dpo import DpoCfg
-from corpus_dag.posttrain.reward import RewardCfg, RewardModel
+from corpus_dag.posttrain.reward import BACKENDS, RewardCfg, RewardModel
 from corpus_dag.posttrain.rft import RftCfg, histogram
-from corpus_dag.posttrain.select import SelectCfg
+from corpus_dag.posttrain.select import HARD, SelectCfg
 from corpus_dag.posttrain.self_instruct import SelfInstructCfg
 from corpus_dag.posttrain.stage import (
     DPO_DROPPED_SCHEMA,
@@ -28,7 +29,7 @@ from corpus_dag.posttrain.stage import (
     SCORED_SCHEMA,
     SELF_INSTRUCT_DROPPED_SCHEMA,
     SELF_INSTRUCT_SCHEMA,
-    RftStats,
+    RftSampler,
     ScoreCfg,
     Scorer,
     SelfInstructor,
@@ -36,11 +37,10 @@ from corpus_dag.posttrain.stage import (
     make_pairs,
     scored_paths,
     seed_tasks,
-    select_rft,
 )
 from corpus_dag.rebuild.equivalence import AnswerJudge
 from corpus_dag.rebuild.stage import REBUILT_SCHEMA, Rebuilder, whole_questions
-from corpus_dag.storage import CorpusStore, PartitionData
+from corpus_dag.storage import PartitionData
 
 COMMON = {"owners": ["team:corpus"], "group_name": "posttrain"}
 LLM_KINDS = frozenset({"vllm", "polars", "parquet"})
@@ -53,6 +53,19 @@ DPO_DROPS = Out("dpo_unpaired_questions", DPO_DROPPED_SCHEMA)
 SELF_INSTRUCT = Out("self_instruct_math_items", SELF_INSTRUCT_SCHEMA)
 SELF_INSTRUCT_DROPS = Out("self_instruct_drops", SELF_INSTRUCT_DROPPED_SCHEMA)
 PATHS_SCHEMA = {**SCORED_SCHEMA, "scored_reason": pl.String}
+
+
+def posttrain_stage(kept: Out, dropped: Out, *, kept_doc: str, dropped_doc: str, ins: dict[str, str], llm: bool = False) -> Callable:
+    """The shape every post-training asset shares: a kept/dropped pair per date x source partition whose
+    upstream comes through `ins=` (PartitionData handles); a stage that calls a model is in the `gpu` pool."""
+    return dg.multi_asset(
+        specs=split_specs(kept.asset, dropped.asset, kept_doc=kept_doc, dropped_doc=dropped_doc, deps=list(ins.values()),
+                          stage="posttrain", kinds=LLM_KINDS if llm else frozenset({"polars", "parquet"}), **COMMON),
+        ins={name: dg.AssetIn(asset) for name, asset in ins.items()},
+        partitions_def=DATE_SOURCE,
+        can_subset=False,
+        pool="gpu" if llm else None,
+    )
 
 
 class SftOptions(dg.Config):
@@ -68,16 +81,21 @@ class ScoreConfig(dg.Config):
     max_tokens: int = Field(default=ScoreCfg.max_tokens, description="Critique length limit (tokens)")
     temperature: float = Field(default=ScoreCfg.temperature, description="Judge sampling temperature")
     guided_json: bool = Field(default=ScoreCfg.guided_json, description="Ask the judge for the critique JSON schema (guided decoding)")
-    reward_model: str = Field(default="", description="Local transformers sequence-classification folder scoring (question, answer); empty: none")
-    reward_device: str = Field(default="cpu", description="torch device of the reward model")
+    reward_model: str = Field(default="", description="Local sequence-classification folder scoring (question, answer); empty: none")
+    reward_backend: str = Field(default=RewardCfg.backend, description=f"{' | '.join(BACKENDS)}; auto: vllm (pooling, classify) "
+                                "where a CUDA device is there, else transformers")
+    reward_device: str = Field(default=RewardCfg.device, description="torch device of the transformers reward backend")
     batch_rows: int = Field(default=2_000, description="Rebuilt rows per batch (whole questions are kept together)")
 
 
-class RftConfig(SftOptions):
+class RftConfig(RebuildConfig, SftOptions):
+    """The rebuild's generation settings (prompt, samples = N, sampling, sandbox) for the fresh paths, plus the diversity cut."""
+
+    prompt: str = Field(default="cot_pot", description="Prompt the fresh paths are sampled with (solve the question as written)")
+    samples: int = Field(default=8, description="N: fresh paths sampled per verified question (e.g. 16-100 on a GPU)")
     max_paths: int = Field(default=RftCfg.max_paths, description="Diverse correct paths kept per question")
     min_distance: float = Field(default=RftCfg.min_distance, description="A path closer than this to a kept one is dropped (0-1)")
     metric: str = Field(default=RftCfg.metric, description="Distance over canonical tokens: levenshtein | lcs")
-    batch_rows: int = Field(default=20_000, description="Rows per batch (whole questions are kept together)")
 
 
 class DpoConfig(SftOptions):
@@ -88,16 +106,13 @@ class DpoConfig(SftOptions):
     batch_rows: int = Field(default=20_000, description="Rows per batch (whole questions are kept together)")
 
 
-class SelfInstructConfig(RebuildConfig):
+class SelfInstructConfig(RebuildConfig, SftOptions):
     seeds_per_prompt: int = Field(default=SelfInstructCfg.seeds_per_prompt, description="k seed tasks shown per generation prompt")
     prompts_per_area: int = Field(default=SelfInstructCfg.prompts_per_area, description="Generation prompts per area")
     problems_per_prompt: int = Field(default=SelfInstructCfg.problems_per_prompt, description="New problems asked for per prompt")
     max_rouge_l: float = Field(default=SelfInstructCfg.max_rouge_l, description="Drop a new instruction at or above this ROUGE-L to any seed or earlier one")
     max_jaccard: float = Field(default=SelfInstructCfg.max_jaccard, description="Drop it at or above this estimated MinHash Jaccard")
     solve_prompt: str = Field(default="cot_pot", description="Prompt the new problems are solved with (rebuild + verification path)")
-    system_prompt: str = Field(default="", description="A system turn before the user turn of every record; empty: none")
-    vary_phrasing: bool = Field(default=False, description="Rephrase the user turn (seeded hash of the item)")
-    phrasing_seed: int = Field(default=0, description="Seed of that hash")
 
 
 def noise_note(context: dg.AssetExecutionContext, *engines: Engine) -> dict:
@@ -108,131 +123,138 @@ def noise_note(context: dg.AssetExecutionContext, *engines: Engine) -> dict:
     return {}
 
 
-def _counts_table(counts: dict, label: str) -> dg.MetadataValue:
-    frame = pl.DataFrame({label: [str(k) for k in counts], "count": list(counts.values())}, schema={label: pl.String, "count": pl.Int64})
-    return dg.MetadataValue.md(markdown_table(frame, max_rows=len(counts) or 1))
+def counts_table(counts: dict, label: str) -> dg.TableMetadataValue:
+    """A {value: count} tally as a typed table with each value's share of the total."""
+    total = sum(counts.values())
+    return frame_table(pl.DataFrame(
+        {label: [str(k) for k in counts], "count": list(counts.values()),
+         "share": [round(v / total, 4) if total else 0.0 for v in counts.values()]},
+        schema={label: pl.String, "count": pl.Int64, "share": pl.Float64}), max_rows=len(counts) or 1)
 
 
-def _read(store: CorpusStore, asset: str, context) -> PartitionData:
-    return PartitionData(store, CorpusStore.partition_path(asset, partition_dims(context))).require(
-        f"asset {asset} partition {context.partition_key}")
-
-
-def _scored_batches(store: CorpusStore, context, batch_rows: int):
+def _scored_batches(scored: PartitionData, drops: PartitionData, batch_rows: int):
     """Every scored path of the partition (kept and dropped), regrouped by question."""
-    paths = scored_paths(_read(store, SCORED.asset, context).read(), _read(store, SCORED_DROPS.asset, context).read())
-    return whole_questions(paths.iter_slices(batch_rows), PATHS_SCHEMA)
+    return whole_questions(scored_paths(scored.read(), drops.read()).iter_slices(batch_rows), PATHS_SCHEMA)
 
 
-@dg.multi_asset(
-    specs=split_specs(
-        SCORED.asset, SCORED_DROPS.asset,
-        kept_doc="Rebuilt paths kept for SFT after LLM-as-judge critique (per-step verdicts, 0-10 score) and the optional "
-        "reward model: per question the top M by reward, then an absolute critique cut; `difficulty` tags hard questions.",
-        dropped_doc="Every other rebuilt path with its scores and reason (no_reference, invalid_response, wrong_answer, "
-        "below_top_m, critique_unparsed, critique_below_min).",
-        deps=["rebuilt_math_items", "verified_math_items"], stage="posttrain", kinds=LLM_KINDS, **COMMON,
-    ),
-    partitions_def=DATE_SOURCE,
-    can_subset=False,
-    pool="gpu",
+@posttrain_stage(
+    SCORED, SCORED_DROPS, llm=True, ins={"rebuilt": "rebuilt_math_items", "verified": "verified_math_items"},
+    kept_doc="Rebuilt paths kept for SFT after LLM-as-judge critique (per-step verdicts, 0-10 score) and the optional "
+    "reward model: per question the top M by reward, then an absolute critique cut; `difficulty` tags hard questions.",
+    dropped_doc="Every other rebuilt path with its scores and reason (no_reference, invalid_response, wrong_answer, "
+    "below_top_m, critique_unparsed, critique_below_min).",
 )
-def scored_math_items(context: dg.AssetExecutionContext, config: ScoreConfig, storage: CorpusStorage, judge: JudgeEngine):
+def scored_math_items(context: dg.AssetExecutionContext, config: ScoreConfig, storage: CorpusStorage, judge: JudgeEngine,
+                      rebuilt: PartitionData, verified: PartitionData):
     """Critique every valid path of a verified question against its verified answer (judge resource, cached)."""
     store = storage.store()
     source, date = source_and_date(context)
-    rebuilt, verified = _read(store, "rebuilt_math_items", context), _read(store, "verified_math_items", context)
     references = dict(verified.read(["question_id", "answer"]).unique("question_id", keep="first").iter_rows())
     engine = judge.engine()
     cfg = ScoreCfg(select=SelectCfg(config.top_m, config.min_critique, config.hard_share), temperature=config.temperature,
                    max_tokens=config.max_tokens, guided_json=config.guided_json)
     cache = ResponseCache(store, f"{engine.model}/critique.v{cfg.prompt_rev}/source={source}/date={date}")
-    reward = RewardModel(RewardCfg(config.reward_model, device=config.reward_device)) if config.reward_model else None
+    reward = RewardModel(RewardCfg(config.reward_model, backend=config.reward_backend, device=config.reward_device)) \
+        if config.reward_model else None
+    hard: set[str] = set()
     with AnswerJudge() as answers:
         scorer = Scorer(engine, cache, answers, cfg, reward)
-        splits = (scorer.score(g, references) for g in whole_questions(rebuilt.iter_batches(batch_rows=config.batch_rows), REBUILT_SCHEMA))
+
+        def score(group: pl.DataFrame):
+            split = scorer.score(group, references)
+            hard.update(split.kept.filter(pl.col("difficulty") == HARD)["question_id"])
+            return split
+
+        splits = (score(g) for g in whole_questions(rebuilt.iter_batches(batch_rows=config.batch_rows), REBUILT_SCHEMA))
 
         def extra(tally):
-            scores = {f"{s:g}": scorer.scores.get(float(s), 0) for s in range(11)}
+            judged = sum(scorer.scores.values())
+            mean = sum(s * n for s, n in scorer.scores.items()) / judged if judged else 0.0
             return {
                 **llm_metadata([scorer.stats], engine), **noise_note(context, engine),
                 "judge_model": engine.model, "reward_model": reward.name if reward else "none",
-                "critique_score_histogram": _counts_table(scores, "score"), "critique_scores": dg.MetadataValue.json(scores),
+                "reward_backend": reward.backend if reward else "none",
+                "critique_score_histogram": counts_table({f"{s:g}": scorer.scores.get(float(s), 0) for s in range(11)}, "score"),
+                "paths_judged": judged, "critique_score_mean": round(mean, 3),
+                "kept_share": round(tally.n_kept / tally.n_in, 4) if tally.n_in else 0.0,
+                "hard_questions_kept": len(hard),
                 "cache": dg.MetadataValue.path(store.url(cache.folder)),
             }
 
         yield from stream_split(context, store, splits, SCORED, SCORED_DROPS, extra_metadata=extra)
 
 
-@dg.multi_asset(
-    specs=split_specs(
-        RFT.asset, RFT_DROPS.asset,
-        kept_doc="RFT records: per question a diverse subset of its correct paths (canonical PoT, greedy max-min edit "
-        "distance over canonical tokens) as SFT messages with `min_distance` to the paths kept before it.",
-        dropped_doc="Every other scored path with its reason (wrong_answer, duplicate_path, too_close, beyond_max_paths, ...).",
-        deps=[SCORED.asset, SCORED_DROPS.asset], stage="posttrain", **COMMON,
-    ),
-    partitions_def=DATE_SOURCE,
-    can_subset=False,
+@posttrain_stage(
+    RFT, RFT_DROPS, llm=True, ins={"scored": SCORED.asset, "scored_drops": SCORED_DROPS.asset},
+    kept_doc="RFT records: per verified question, N fresh paths sampled with the `llm` resource (cached), the correct "
+    "ones (answer equal to the verified answer), then a diverse subset (canonical PoT, greedy max-min edit distance over "
+    "canonical tokens) as SFT messages with `min_distance` to the paths kept before it; `share` is the question's share "
+    "of correct fresh paths, `difficulty` its scored tag; critique_score and reward are empty (fresh paths are not judged).",
+    dropped_doc="Every other fresh path with its reason (invalid_response, wrong_answer, program_disagrees, duplicate_path, "
+    "too_close, beyond_max_paths, ...), plus the scored paths of questions not sampled (no verified answer) with their "
+    "scoring reason.",
 )
-def rft_math_items(context: dg.AssetExecutionContext, config: RftConfig, storage: CorpusStorage):
-    """Distinct correct reasoning paths per question; reports distinct paths per 100 samples and the distance histogram."""
-    store, stats = storage.store(), RftStats()
+def rft_math_items(context: dg.AssetExecutionContext, config: RftConfig, storage: CorpusStorage, llm: LLMEngine,
+                   scored: PartitionData, scored_drops: PartitionData):
+    """Distinct correct reasoning paths per question from N fresh samples; reports distinct paths per 100 samples."""
+    store = storage.store()
+    source, date = source_and_date(context)
     cfg = RftCfg(max_paths=config.max_paths, min_distance=config.min_distance, metric=config.metric)
-    splits = (select_rft(g, cfg, sft_cfg(config), stats) for g in _scored_batches(store, context, config.batch_rows))
+    solve = rebuild_cfg(config)
+    engine = llm.engine()  # vLLM loads on the first prompt the cache lacks, not here
+    cache = ResponseCache(store, f"{engine.model}/rft/{solve.prompt}.v{solve.prompt_rev}/source={source}/date={date}")
+    paths = scored_paths(scored.read(), scored_drops.read())
+    batches = paths.with_columns((pl.col("question_id").rle_id() // config.batch_questions).alias("_batch")) \
+        .partition_by("_batch", maintain_order=True, include_key=False)
+    with RftSampler(engine, cache, solve, cfg, sft_cfg(config)) as sampler:
 
-    def extra(tally):
-        hist = dict(histogram(stats.distances))
-        return {"samples": stats.samples, "distinct_paths": stats.distinct, "distinct_paths_per_100_samples": stats.per_100(),
-                "distance_histogram": _counts_table(hist, "min_distance"), "distances": dg.MetadataValue.json(hist),
-                "rft": dg.MetadataValue.json(vars(cfg))}
+        def extra(tally):
+            stats, llm_stats = sampler.stats, sampler.llm_stats
+            return {**llm_metadata([llm_stats], engine), **noise_note(context, engine),
+                    "samples_per_question": solve.samples, "questions_sampled": llm_stats.questions,
+                    "samples": stats.samples, "distinct_paths": stats.distinct,
+                    "distinct_paths_per_100_samples": stats.per_100(),
+                    "distance_histogram": counts_table(dict(histogram(stats.distances)), "min_distance"),
+                    "rft": dg.MetadataValue.json(vars(cfg)), "cache": dg.MetadataValue.path(store.url(cache.folder))}
 
-    yield from stream_split(context, store, splits, RFT, RFT_DROPS, extra_metadata=extra)
+        yield from stream_split(context, store, (sampler.select(b) for b in batches), RFT, RFT_DROPS, extra_metadata=extra)
 
 
-@dg.multi_asset(
-    specs=split_specs(
-        DPO.asset, DPO_DROPS.asset,
-        kept_doc="Preference pairs: `prompt`, `chosen`, `rejected` as chat messages; chosen a correct high-scoring path, "
-        "rejected an incorrect one, hard contrasts first; `pair_type` and provenance (item ids, scores, models).",
-        dropped_doc="Questions without a pair, with the reason (no_chosen, no_rejected).",
-        deps=[SCORED.asset, SCORED_DROPS.asset], stage="posttrain", **COMMON,
-    ),
-    partitions_def=DATE_SOURCE,
-    can_subset=False,
+@posttrain_stage(
+    DPO, DPO_DROPS, ins={"scored": SCORED.asset, "scored_drops": SCORED_DROPS.asset},
+    kept_doc="Preference pairs: `prompt`, `chosen`, `rejected` as chat messages; chosen a correct high-scoring path, "
+    "rejected an incorrect one, hard contrasts first; `pair_type` and provenance (item ids, scores, models).",
+    dropped_doc="Questions without a pair, with the reason (no_chosen, no_rejected).",
 )
-def dpo_pairs(context: dg.AssetExecutionContext, config: DpoConfig, storage: CorpusStorage):
+def dpo_pairs(context: dg.AssetExecutionContext, config: DpoConfig, storage: CorpusStorage, scored: PartitionData,
+              scored_drops: PartitionData):
     """One row per pair; rows in = pairs + unpaired questions. Pair-type counts in metadata."""
     store, types = storage.store(), Counter()
     cfg = DpoCfg(max_pairs=config.max_pairs, min_chosen_score=config.min_chosen_score, close_margin=config.close_margin,
                  precision_rel=config.precision_rel)
-    splits = (make_pairs(g, cfg, sft_cfg(config), types) for g in _scored_batches(store, context, config.batch_rows))
+    splits = (make_pairs(g, cfg, sft_cfg(config), types) for g in _scored_batches(scored, scored_drops, config.batch_rows))
 
     def extra(tally):
-        return {"pair_type_counts": _counts_table(dict(types.most_common()), "pair_type"),
-                "pair_types": dg.MetadataValue.json(dict(types)), "dpo": dg.MetadataValue.json(vars(cfg))}
+        pairs = sum(types.values())
+        return {"pair_type_counts": counts_table(dict(types.most_common()), "pair_type"), "pairs": pairs,
+                "hard_pair_share": round(1 - types["easy"] / pairs, 4) if pairs else 0.0,
+                "dpo": dg.MetadataValue.json(vars(cfg))}
 
     yield from stream_split(context, store, splits, DPO, DPO_DROPS, extra_metadata=extra)
 
 
-@dg.multi_asset(
-    specs=split_specs(
-        SELF_INSTRUCT.asset, SELF_INSTRUCT_DROPS.asset,
-        kept_doc="New problems written per area from k verified seed tasks, kept when not too similar to any seed or "
-        "earlier instruction (ROUGE-L, MinHash) and verified through the rebuild path; SFT messages plus area and seeds.",
-        dropped_doc="Generated instructions not kept, with the reason (too_similar_rouge_l, near_duplicate_minhash, not_verified).",
-        deps=["verified_math_items"], stage="posttrain", kinds=LLM_KINDS, **COMMON,
-    ),
-    partitions_def=DATE_SOURCE,
-    can_subset=False,
-    pool="gpu",
+@posttrain_stage(
+    SELF_INSTRUCT, SELF_INSTRUCT_DROPS, llm=True, ins={"verified": "verified_math_items"},
+    kept_doc="New problems written per area from k verified seed tasks, kept when not too similar to any seed or "
+    "earlier instruction (ROUGE-L, MinHash) and verified through the rebuild path; SFT messages plus area and seeds.",
+    dropped_doc="Generated instructions not kept, with the reason (too_similar_rouge_l, near_duplicate_minhash, not_verified).",
 )
 def self_instruct_math_items(context: dg.AssetExecutionContext, config: SelfInstructConfig, storage: CorpusStorage,
-                             llm: LLMEngine):
+                             llm: LLMEngine, verified: PartitionData):
     """Self-instruct over the partition's verified items; generation and solving both go through the response cache."""
     store = storage.store()
     source, date = source_and_date(context)
-    seeds = seed_tasks(_read(store, "verified_math_items", context).read())
+    seeds = seed_tasks(verified.read())
     engine = llm.engine()
     solve = rebuild_cfg(config.model_copy(update={"prompt": config.solve_prompt}))
     cfg = SelfInstructCfg(seeds_per_prompt=config.seeds_per_prompt, prompts_per_area=config.prompts_per_area,
@@ -244,10 +266,11 @@ def self_instruct_math_items(context: dg.AssetExecutionContext, config: SelfInst
         si = SelfInstructor(engine, gen_cache, solver, cfg, sft_cfg(config), solve.sampling)
 
         def extra(tally):
+            generated, kept = sum(si.stats.generated.values()), sum(si.stats.kept.values())
             return {**llm_metadata([si.stats.llm, solver.stats], engine), **noise_note(context, engine),
-                    "per_area": dg.MetadataValue.md(markdown_table(si.stats.table(), max_rows=50)),
+                    "per_area": frame_table(si.stats.table()), "generated": generated, "kept": kept,
+                    "kept_share": round(kept / generated, 4) if generated else 0.0,
                     "kept_per_area": dg.MetadataValue.json(dict(si.stats.kept)),
                     "generated_per_area": dg.MetadataValue.json(dict(si.stats.generated))}
 
         yield from stream_split(context, store, [si.run(seeds)], SELF_INSTRUCT, SELF_INSTRUCT_DROPS, extra_metadata=extra)
-

@@ -1,10 +1,12 @@
 """Checks on the post-training assets: blocking schema checks, and every input row accounted for."""
 import dagster as dg
+import polars as pl
 
 from assets.common.checks import gx_check
 from assets.posttrain.assets import DPO, DPO_DROPS, RFT, RFT_DROPS, SCORED, SCORED_DROPS, SELF_INSTRUCT, SELF_INSTRUCT_DROPS
 from corpus_dag.posttrain.dpo import PAIR_TYPES
 from corpus_dag.posttrain.select import HARD, NORMAL
+from corpus_dag.posttrain.stage import rft_questions, scored_paths
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
 
@@ -69,9 +71,17 @@ def _scored_accounting(context, store, dims):
 
 
 def _rft_accounting(context, store, dims):
-    """scored + scored drops = rft + rft drops."""
-    n_in = sum(_rows(store, a, dims).num_rows for a in (SCORED.asset, SCORED_DROPS.asset))
-    return [_balance("scored paths", n_in, {a: _rows(store, a, dims).num_rows for a in (RFT.asset, RFT_DROPS.asset)})]
+    """rft + rft drops = the scored paths of questions not sampled + N fresh paths per sampled question
+    (N = 1 + the highest sample index written, so a lost sample below it shows)."""
+    paths = scored_paths(*(_rows(store, a, dims).read() for a in (SCORED.asset, SCORED_DROPS.asset)))
+    questions, unsampled = rft_questions(paths)
+    sampled = set(questions["question_id"])
+    kept = _rows(store, RFT.asset, dims).read(["question_id", "item_id"]).filter(pl.col("question_id").is_in(list(sampled)))
+    drops = _rows(store, RFT_DROPS.asset, dims).read(["question_id", "sample_idx"]).filter(pl.col("question_id").is_in(list(sampled)))
+    indexes = kept["item_id"].str.extract(r"-s(\d+)$").cast(pl.Int64).to_list() + drops["sample_idx"].to_list()
+    n = 1 + max((i for i in indexes if i is not None), default=-1)
+    label = f"rft input (scored paths of questions not sampled {unsampled.height} + {n} fresh paths x {len(sampled)} questions)"
+    return [_balance(label, unsampled.height + n * len(sampled), {a: _rows(store, a, dims).num_rows for a in (RFT.asset, RFT_DROPS.asset)})]
 
 
 def _dpo_accounting(context, store, dims):
@@ -98,7 +108,7 @@ checks: list[dg.AssetChecksDefinition] = [
     gx_check(asset=RFT.asset, name="rft_rows", columns=list(RFT.schema), expectations=_rft_expectations,
              description="Columns as documented, unique item_id, min_distance in [0, 1]."),
     gx_check(asset=RFT.asset, name="every_scored_path_accounted", metrics=_rft_accounting,
-             description="scored paths (kept + dropped) = rft_math_items + rft_math_drops."),
+             description="rft_math_items + rft_math_drops = N fresh paths per sampled (verified) question + the scored paths of questions not sampled."),
     gx_check(asset=DPO.asset, name="pair_rows", columns=list(DPO.schema), expectations=_dpo_expectations,
              description="Columns as documented, unique pair_id, a known pair_type, both item ids present."),
     gx_check(asset=DPO.asset, name="every_question_accounted", metrics=_dpo_accounting,

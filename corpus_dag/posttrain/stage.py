@@ -37,6 +37,7 @@ from corpus_dag.rebuild.stage import (
     MESSAGE,
     REBUILT_SCHEMA,
     VERIFIED_SCHEMA,
+    RebuildCfg,
     RebuildStats,
     Rebuilder,
     complete_cached,
@@ -188,32 +189,108 @@ def scored_paths(kept: pl.DataFrame, dropped: pl.DataFrame) -> pl.DataFrame:
 # ---- RFT ----------------------------------------------------------------------------------------
 @dataclass
 class RftStats:
-    samples: int = 0
-    distinct: int = 0  # distinct canonical correct programs
+    samples: int = 0  # fresh paths sampled
+    distinct: int = 0  # distinct canonical correct programs among them
     distances: list[float] = field(default_factory=list)  # each kept path's min distance to the earlier kept ones
 
     def per_100(self) -> float:
         return round(100 * self.distinct / self.samples, 2) if self.samples else 0.0
 
 
-def select_rft(paths: pl.DataFrame, cfg: RftCfg, sft: SftCfg, stats: RftStats) -> Split:
-    """Per question: the correct paths (best ranked first), canonicalised, then a greedy max-min diverse subset."""
-    kept, dropped = [], []
-    for _, group in paths.group_by("question_id", maintain_order=True):
-        rows = group.to_dicts()
-        stats.samples += len(rows)
-        correct = sorted((i for i, r in enumerate(rows) if r["correct"]), key=lambda i: rank_key(rows[i]))
-        picked, why, gaps = diverse_paths([rows[i]["program"] for i in correct], cfg)
-        stats.distinct += len(picked) + sum(1 for w in why.values() if w.startswith(("beyond_max_paths", "too_close")))
-        stats.distances.extend(gaps[j] for n, j in enumerate(picked) if n)
-        reasons = {i: r["scored_reason"] or "wrong_answer" for i, r in enumerate(rows) if not r["correct"]}
-        reasons |= {correct[j]: reason for j, reason in why.items()}
-        for j in picked:
-            r = rows[correct[j]]
-            kept.append({**_sft_fields(r, sft), "difficulty": r["difficulty"], "critique_score": r["critique_score"],
-                         "reward": r["reward"], "min_distance": round(gaps[j], 4)})
-        dropped.extend({**{k: r[k] for k in SCORED_SCHEMA}, REASON: reasons[i]} for i, r in enumerate(rows) if i in reasons)
-    return _split(kept, dropped, RFT_SCHEMA, SCORED_DROPPED_SCHEMA)
+def rft_questions(paths: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(questions to sample: `question_id`, `text`, `reference_answer`, `difficulty`; the paths of every other question).
+
+    A question is sampled when it has a verified answer and a question text; the text is the one of
+    its best-ranked correct path (the judge's favourite), else of its first valid path.
+    """
+    best: dict[str, tuple[tuple, dict]] = {}
+    for r in paths.filter(pl.col("reference_answer").is_not_null() & pl.col("question").is_not_null()).to_dicts():
+        key = (not r["correct"], not r["valid"], rank_key(r))
+        if r["question_id"] not in best or key < best[r["question_id"]][0]:
+            best[r["question_id"]] = (key, r)
+    texts = pl.DataFrame(
+        [{"question_id": q, "text": r["question"], "reference_answer": r["reference_answer"], "difficulty": r["difficulty"]}
+         for q, (_, r) in best.items()],
+        schema={"question_id": pl.String, "text": pl.String, "reference_answer": pl.String, "difficulty": pl.String},
+    )
+    return texts, paths.filter(~pl.col("question_id").is_in(texts["question_id"].implode()))
+
+
+class RftSampler:
+    """RFT paths: N fresh paths per verified question (a `Rebuilder`: the generator engine and its response
+    cache, so a re-run calls no model), the correct ones (answer equal to the verified answer, by the
+    answer-equivalence judge), then a diverse subset (`diverse_paths`)."""
+
+    def __init__(self, engine: Engine, cache: ResponseCache, solve: RebuildCfg, cfg: RftCfg, sft: SftCfg):
+        self.engine, self.cache, self.solve, self.cfg, self.sft = engine, cache, solve, cfg, sft
+        self.stats = RftStats()
+        self._solver: Rebuilder | None = None
+
+    def __enter__(self) -> RftSampler:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._solver is not None:
+            self._solver.__exit__(*exc)
+
+    @property
+    def solver(self) -> Rebuilder:
+        """Built for the first question to sample: a partition without one needs no sandbox and loads no model."""
+        if self._solver is None:
+            self._solver = Rebuilder(self.engine, self.cache, self.solve)
+        return self._solver
+
+    @property
+    def llm_stats(self) -> RebuildStats:
+        return self._solver.stats if self._solver is not None else RebuildStats()
+
+    def _same(self, a: str | None, b: str | None) -> bool:
+        return bool(a and b and self.solver.judge.judge(a, b).equal)
+
+    def select(self, paths: pl.DataFrame) -> Split:
+        """Scored paths of whole questions in; kept: the diverse correct fresh paths; dropped: every other fresh
+        path with its reason, plus the scored paths of questions not sampled (their scoring reason)."""
+        questions, unsampled = rft_questions(paths)
+        dropped = [{**{k: r[k] for k in SCORED_SCHEMA}, REASON: r["scored_reason"] or "no_reference"}
+                   for r in unsampled.to_dicts()]
+        kept = []
+        fresh = self.solver.rebuild(questions.select("question_id", "text")) if questions.height else pl.DataFrame(schema=REBUILT_SCHEMA)
+        facts = {q["question_id"]: q for q in questions.to_dicts()}
+        for qid, group in fresh.group_by("question_id", maintain_order=True):
+            q = facts[qid[0]]
+            rows = [self._judged(r, q) for r in group.sort("sample_idx").to_dicts()]
+            share = round(sum(r["correct"] for r in rows) / len(rows), 4)
+            reasons = {i: why for i, r in enumerate(rows) if (why := _wrong(r))}
+            correct = [i for i in range(len(rows)) if i not in reasons]
+            picked, why, gaps = diverse_paths([rows[i]["program"] for i in correct], self.cfg)
+            self.stats.samples += len(rows)
+            self.stats.distinct += len(picked) + sum(1 for w in why.values() if w.startswith(("beyond_max_paths", "too_close")))
+            self.stats.distances.extend(gaps[j] for n, j in enumerate(picked) if n)
+            reasons |= {correct[j]: reason for j, reason in why.items()}
+            for j in picked:
+                r = rows[correct[j]] | {"correct_share": share}
+                kept.append({**_sft_fields(r, self.sft), "difficulty": r["difficulty"], "critique_score": None,
+                             "reward": None, "min_distance": round(gaps[j], 4)})
+            dropped.extend({**_defaults(r), "correct_share": share, REASON: reasons[i]} for i, r in enumerate(rows) if i in reasons)
+        return _split(kept, dropped, RFT_SCHEMA, SCORED_DROPPED_SCHEMA)
+
+    def _judged(self, row: dict, question: dict) -> dict:
+        """A fresh path with the question it was asked (the model's copy of it may differ), checked against the answer."""
+        return {**row, "question": question["text"], "reference_answer": question["reference_answer"],
+                "difficulty": question["difficulty"],
+                "correct": row["valid"] and self._same(row["cot_answer"], question["reference_answer"]),
+                "program_correct": self._same(row["program_answer"], question["reference_answer"])}
+
+
+def _wrong(row: dict) -> str | None:
+    """Why a fresh path is not a correct one (None: it is)."""
+    if not row["valid"]:
+        return "invalid_response"
+    if not row["correct"]:
+        return "wrong_answer"
+    if row["program"] and not row["program_correct"]:
+        return "program_disagrees"
+    return None
 
 
 def _sft_fields(row: dict, sft: SftCfg) -> dict:
