@@ -35,6 +35,7 @@ this process, or one Ray task each), and they talk only through files under a sc
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import mmap
@@ -605,3 +606,12 @@ def _matched_texts(wanted: pl.DataFrame, texts: TextSource) -> Iterator[tuple[np
         matched = keys.join(wanted.select("gid", *on), on=on, nulls_equal=True)
         if matched.height:
             yield matched["gid"].to_numpy(), matched["text"]
+
+
+def scratch_prefix(name: str, source: str, inputs: list[PartitionData], cfg: DedupCfg) -> str:
+    """Store-relative scratch of one clusters partition: `_scratch/dedup/{name}/source={source}/{key}`,
+    key = a hash of the inputs' committed versions and the config, so a re-run of the same
+    inputs finds what an earlier try finished, and changed inputs never reuse it."""
+    versions = [(d.path, d.version or d.store.version(d.path)) for d in inputs]
+    key = hashlib.sha1(json.dumps([versions, repr(cfg)]).encode()).hexdigest()[:16]
+    return f"_scratch/dedup/{name}/source={source}/{key}"
