@@ -5,7 +5,6 @@ import random
 from dataclasses import replace
 
 import dagster as dg
-import fsspec
 import polars as pl
 import pytest
 
@@ -182,16 +181,19 @@ def stored_signatures(store: CorpusStore, sig: pl.DataFrame) -> list[PartitionDa
     return handles
 
 
-def test_propagation_gives_the_single_task_components(stars_and_chains, tmp_path):
+def test_propagation_gives_the_single_task_components(stars_and_chains, tmp_path, s3_root):
     """Components by min-label propagation (forced by a limit of 0 edges) equal one scipy task's,
-    on stars and chains; the propagation run also reads its scratch by byte ranges (memory fs,
-    like s3://) and verifies exactly, so the remote paths give the same bytes too."""
+    on stars and chains; the propagation run keeps its scratch on S3 (the moto server: byte-range
+    signature reads, shingle sets uploaded) and verifies exactly, so that path agrees too."""
     df, groups, sig = stars_and_chains
     cfg = replace(CFG, verify="exact")
     single, one = cluster_pipeline([sig], cfg, Scratch.local(tmp_path), LocalEngine(), lambda wanted: [df])
-    remote = Scratch(fsspec.filesystem("memory"), f"/propagation-{tmp_path.name}")
+    store = CorpusStore(s3_root)
+    remote = Scratch(store.fs, store.abs("_scratch/dedup/test"))
     spread, many = cluster_pipeline([sig], replace(cfg, max_edges_in_one_task=0), remote, LocalEngine(), lambda wanted: [df])
+    assert store.fs.exists(store.abs("_scratch/dedup/test/cand/0000.done"))
     remote.remove()
+    assert store.fs.find(store.abs("_scratch")) == []
     assert (one.cc_mode, many.cc_mode) == ("single", "propagation") and many.cc_rounds >= 2
     assert spread.equals(single)
     assert one.edges == many.edges > 0

@@ -206,31 +206,48 @@ def cluster_pipeline(
     The caller removes the scratch once the clusters are stored."""
     if cfg.verify == "exact" and texts is None:
         raise ValueError('verify="exact" compares shingle sets, so find_clusters needs `texts`; none given')
-    resources = resources or StageResources()
+    tasks = Tasks(engine, resources or StageResources(), scratch)
+    scratch.fs.invalidate_cache()
     with ExitStack() as stack:
-        run = Pipeline(scratch, cfg, _scattered(list(inputs), cfg, scratch, engine, resources))
+        run = Pipeline(scratch, cfg, _scattered(list(inputs), cfg, scratch, tasks))
         if run.n_docs == 0:
             return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
         todo = [s for s in range(cfg.n_shards) if not scratch.exists(_marker(s))]
-        for _ in engine.map_tasks(_shard_task, [(run, s) for s in todo], resources=resources):
+        for _ in tasks(_shard_task, [(run, s) for s in todo]):
             pass
         sets = None
         if cfg.verify == "exact":
-            gids = np.unique(np.concatenate([np.empty(0, np.int64), *engine.map_tasks(_candidate_gids_task, [(run, v) for v in run.ranges], resources=resources)]))
+            gids = np.unique(np.concatenate([np.empty(0, np.int64), *tasks(_candidate_gids_task, [(run, v) for v in run.ranges])]))
             sets = run.save_shingle_sets(gids, texts, stack)
-        counts = list(engine.map_tasks(_verify_task, [(run, v) for v in run.ranges], resources=resources))
+        counts = list(tasks(_verify_task, [(run, v) for v in run.ranges]))
         pairs = PairCounts(*(int(x) for x in np.sum([astuple(c) for c in counts], axis=0)))
         if pairs.accepted <= cfg.max_edges_in_one_task:
-            (nodes, labels), mode, rounds = next(iter(engine.map_tasks(_components_task, [run], resources=resources))), "single", 1
+            [(nodes, labels)] = list(tasks(_components_task, [run]))
+            mode, rounds = "single", 1
         else:
-            nodes, labels, rounds = run.propagate(engine, resources)
+            nodes, labels, rounds = run.propagate(tasks)
             mode = "propagation"
         clusters = run.assemble(nodes, labels, sets)
         return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), cfg.n_shards - len(todo), pairs.accepted, mode, rounds)
 
 
+@dataclass(frozen=True)
+class Tasks:
+    """One step's tasks on the engine, results in input order. Once they are all done the
+    scratch's cached listings are dropped: other processes wrote there (s3fs would otherwise
+    answer from a listing taken before they did)."""
+
+    engine: Engine
+    resources: StageResources
+    scratch: Scratch
+
+    def __call__(self, fn: Callable[[Any], Any], items: list) -> Iterator[Any]:
+        yield from self.engine.map_tasks(fn, items, resources=self.resources)
+        self.scratch.fs.invalidate_cache()
+
+
 # ---- 1. scatter --------------------------------------------------------------------------------
-def _scattered(inputs: list[SignatureInput], cfg: DedupCfg, scratch: Scratch, engine: Engine, resources: StageResources) -> list[tuple[int, int]]:
+def _scattered(inputs: list[SignatureInput], cfg: DedupCfg, scratch: Scratch, tasks: Tasks) -> list[tuple[int, int]]:
     """(first gid, rows) of every part: scatters the inputs (one task each) unless an earlier try
     on this scratch finished it."""
     if scratch.exists("scatter.json"):
@@ -238,7 +255,7 @@ def _scattered(inputs: list[SignatureInput], cfg: DedupCfg, scratch: Scratch, en
     sizes = [_num_rows(item) for item in inputs]
     starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])[:-1].tolist()
     items = [(item, p, start, cfg, scratch) for p, (item, start) in enumerate(zip(inputs, starts))]
-    for p, rows in enumerate(engine.map_tasks(_scatter_task, items, resources=resources)):
+    for p, rows in enumerate(tasks(_scatter_task, items)):
         if rows != sizes[p]:
             raise ValueError(f"signature input {p} changed while it was read: {sizes[p]} rows listed, {rows} read")
     parts = list(zip(starts, sizes))
@@ -444,11 +461,11 @@ class Pipeline:
             mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         return ShingleSets(np.frombuffer(mapping, dtype=np.uint32), index["starts"], index["lengths"], mapping)
 
-    def propagate(self, engine: Engine, resources: StageResources) -> tuple[np.ndarray, np.ndarray, int]:
+    def propagate(self, tasks: Tasks) -> tuple[np.ndarray, np.ndarray, int]:
         """Components by min-label propagation, one task per edge file a round: every edge offers
         the smaller label of its two ends to both; labels then jump to their label's label. Stops
         when no edge changes a label: each component then carries the position of its first node."""
-        ends = engine.map_tasks(_edge_nodes_task, [(self, v) for v in self.ranges], resources=resources)
+        ends = tasks(_edge_nodes_task, [(self, v) for v in self.ranges])
         nodes = np.unique(np.concatenate([np.empty(0, np.int64), *ends]))
         self.scratch.write_bytes("cc/nodes.npy", _npy(nodes))
         labels, rounds = np.arange(len(nodes)), 0
@@ -456,7 +473,7 @@ class Pipeline:
             rounds += 1
             self.scratch.write_bytes("cc/labels.npy", _npy(labels))
             offered = labels.copy()
-            for at, label in engine.map_tasks(_propagate_task, [(self, v) for v in self.ranges], resources=resources):
+            for at, label in tasks(_propagate_task, [(self, v) for v in self.ranges]):
                 np.minimum.at(offered, at, label)
             while not np.array_equal(jumped := offered[offered], offered):
                 offered = jumped
@@ -586,8 +603,8 @@ def _edge_nodes_task(args) -> np.ndarray:
 
 
 def _propagate_task(args) -> tuple[np.ndarray, np.ndarray]:
-    """One edge file's offers in a propagation round: (node positions, smaller label) where the
-    offer lowers the current label."""
+    """One edge file's offers in a propagation round: (node position, smallest label offered) of
+    each node whose label the offers lower, so a result is at most one entry per node."""
     run, v = args
     nodes, labels = (np.load(io.BytesIO(run.scratch.read_bytes(f"cc/{n}.npy"))) for n in ("nodes", "labels"))
     edges = run.edges(v)
@@ -595,7 +612,11 @@ def _propagate_task(args) -> tuple[np.ndarray, np.ndarray]:
     low = np.minimum(labels[pa], labels[pb])
     at, offer = np.concatenate([pa, pb]), np.concatenate([low, low])
     lower = offer < labels[at]
-    return at[lower], offer[lower]
+    at, offer = at[lower], offer[lower]
+    order = np.lexsort((offer, at))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.diff(at[order]) != 0
+    return at[order][first], offer[order][first]
 
 
 def _matched_texts(wanted: pl.DataFrame, texts: TextSource) -> Iterator[tuple[np.ndarray, pl.Series]]:
