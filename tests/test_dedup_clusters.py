@@ -191,7 +191,7 @@ def test_propagation_gives_the_single_task_components(stars_and_chains, tmp_path
     store = CorpusStore(s3_root)
     remote = Scratch(store.fs, store.abs("_scratch/dedup/test"))
     spread, many = cluster_pipeline([sig], replace(cfg, max_edges_in_one_task=0), remote, LocalEngine(), lambda wanted: [df])
-    assert store.fs.exists(store.abs("_scratch/dedup/test/cand/0000.done"))
+    assert store.fs.exists(store.abs("_scratch/dedup/test/cand/0000-000.done"))
     remote.remove()
     assert store.fs.find(store.abs("_scratch")) == []
     assert (one.cc_mode, many.cc_mode) == ("single", "propagation") and many.cc_rounds >= 2
@@ -202,16 +202,18 @@ def test_propagation_gives_the_single_task_components(stars_and_chains, tmp_path
 
 
 class LosesAShard(LocalEngine):
-    """The local engine, recording every task; the shard task `fail_at` raises (a worker lost)."""
+    """The local engine, recording every task (with its shard, for shard tasks); the task of shard
+    `fail_at` raises (a worker lost)."""
 
     def __init__(self, fail_at: int | None = None):
         self.fail_at, self.calls = fail_at, []
 
     def map_tasks(self, fn, items, *, resources=None):
         for item in items:
-            if fn is _shard_task and item[1] == self.fail_at:
+            shard = item[1][0] if fn is _shard_task else None
+            if shard is not None and shard == self.fail_at:
                 raise RuntimeError("worker lost")
-            self.calls.append((fn.__name__, item[1] if isinstance(item, tuple) and isinstance(item[1], int) else None))
+            self.calls.append((fn.__name__, shard))
             yield fn(item)
 
 
@@ -229,6 +231,14 @@ def test_rerun_redoes_only_shards_without_a_marker(corpus, tmp_path):
     assert not any(name == "_scatter_task" for name, _ in again.calls)  # scattered by the first try
     assert (run.shards, run.shard_tasks_run, run.shard_tasks_skipped) == (6, 2, 4)
     assert clusters.equals(find_clusters([sig], cfg, tmp_path / "fresh"))
+
+
+def test_large_shards_split_by_key_hash(corpus, tmp_path):
+    _, _, sig = corpus
+    whole, one = cluster_pipeline([sig], CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
+    split, many = cluster_pipeline([sig], replace(CFG, max_shard_rows=300), Scratch.local(tmp_path / "split"), LocalEngine())
+    assert one.shard_tasks_run == CFG.n_shards < many.shard_tasks_run
+    assert split.equals(whole) and whole.height > 0
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,24 @@ corpus. Every step is a list of independent tasks mapped by an engine (`corpus_d
 this process, or one Ray task each), and they talk only through files under a scratch folder
 (`Scratch`: a local temp folder, or a prefix of CORPUS_ROOT that every Ray worker reads):
 
-    scatter.json                     the parts' gid ranges; written when every part is scattered
+    scatter.json                     the parts' gid ranges and the shards' row counts; written when
+                                     every part is scattered
     sigs/part-PPPPP.u32              signatures of part P, row = gid - its first gid, num_perm uint32
     docs/part-PPPPP-BBBBBB.parquet   gid, doc_id, date, source, exact_key
     shards/NNNN/*.parquet            one row per (document, band): band, key, date, doc_id, gid, where
                                      band -1 is the exact key (sha1 of the exact text), shard = key % n_shards
-    cand/NNNN/range-VVVV.parquet     candidate pairs of shard N whose smaller gid lies in range V
-    cand/NNNN.done                   shard N's completion marker (a re-run skips the shard)
+    cand/NNNN-KKK/range-VVVV.parquet candidate pairs of piece K of shard N whose smaller gid lies in range V
+    cand/NNNN-KKK.done               that piece's completion marker (a re-run skips it)
     shingles.u32, shingles.npz       shingle sets of candidate documents (verify == "exact"; see `exact`)
     edges/range-VVVV.parquet         verified pairs of range V
     cc/                              labels of min-label propagation (large edge counts only)
 
 1. scatter  (one task per input: a signature partition or file): signatures, doc rows, and band
             rows by shard (bands x rows chosen for the threshold). gids are dense, in input order.
-2. shard    (one task per shard): sort the shard by (band, key, date, doc_id), pair each bucket
-            member with its next `window` members; write the pairs split into n_shards gid ranges
-            (by their smaller gid), then the marker.
+2. shard    (one task per shard; a shard over cfg.max_shard_rows band rows split by key hash):
+            sort by (band, key, date, doc_id), pair each bucket member with its next `window`
+            members; write the pairs split into n_shards gid ranges (by their smaller gid), then
+            the marker.
 3. verify   (one task per gid range): merge that range's pairs from every shard (a pair sharing
             several bands turns up in several shards), keep exact-key pairs and pairs whose Jaccard
             reaches the threshold: estimated (equal signature values / num_perm) or, with
@@ -209,11 +211,11 @@ def cluster_pipeline(
     tasks = Tasks(engine, resources or StageResources(), scratch)
     scratch.fs.invalidate_cache()
     with ExitStack() as stack:
-        run = Pipeline(scratch, cfg, _scattered(list(inputs), cfg, scratch, tasks))
+        run = Pipeline(scratch, cfg, *_scattered(list(inputs), cfg, scratch, tasks))
         if run.n_docs == 0:
             return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
-        todo = [s for s in range(cfg.n_shards) if not scratch.exists(_marker(s))]
-        for _ in tasks(_shard_task, [(run, s) for s in todo]):
+        todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
+        for _ in tasks(_shard_task, [(run, piece) for piece in todo]):
             pass
         sets = None
         if cfg.verify == "exact":
@@ -228,7 +230,7 @@ def cluster_pipeline(
             nodes, labels, rounds = run.propagate(tasks)
             mode = "propagation"
         clusters = run.assemble(nodes, labels, sets)
-        return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), cfg.n_shards - len(todo), pairs.accepted, mode, rounds)
+        return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), len(run.pieces) - len(todo), pairs.accepted, mode, rounds)
 
 
 @dataclass(frozen=True)
@@ -247,20 +249,22 @@ class Tasks:
 
 
 # ---- 1. scatter --------------------------------------------------------------------------------
-def _scattered(inputs: list[SignatureInput], cfg: DedupCfg, scratch: Scratch, tasks: Tasks) -> list[tuple[int, int]]:
-    """(first gid, rows) of every part: scatters the inputs (one task each) unless an earlier try
-    on this scratch finished it."""
-    if scratch.exists("scatter.json"):
-        return [tuple(p) for p in json.loads(scratch.read_bytes("scatter.json"))["parts"]]
-    sizes = [_num_rows(item) for item in inputs]
-    starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])[:-1].tolist()
-    items = [(item, p, start, cfg, scratch) for p, (item, start) in enumerate(zip(inputs, starts))]
-    for p, rows in enumerate(tasks(_scatter_task, items)):
-        if rows != sizes[p]:
-            raise ValueError(f"signature input {p} changed while it was read: {sizes[p]} rows listed, {rows} read")
-    parts = list(zip(starts, sizes))
-    scratch.write_bytes("scatter.json", json.dumps({"parts": parts}).encode())
-    return parts
+def _scattered(inputs: list[SignatureInput], cfg: DedupCfg, scratch: Scratch, tasks: Tasks) -> tuple[list, list[int]]:
+    """(first gid, rows) of every part and the band rows of every shard: scatters the inputs (one
+    task each) unless an earlier try on this scratch finished it."""
+    if not scratch.exists("scatter.json"):
+        sizes = [_num_rows(item) for item in inputs]
+        starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])[:-1].tolist()
+        items = [(item, p, start, cfg, scratch) for p, (item, start) in enumerate(zip(inputs, starts))]
+        shard_rows = np.zeros(cfg.n_shards, dtype=np.int64)
+        for p, (rows, per_shard) in enumerate(tasks(_scatter_task, items)):
+            if rows != sizes[p]:
+                raise ValueError(f"signature input {p} changed while it was read: {sizes[p]} rows listed, {rows} read")
+            shard_rows += per_shard
+        done = {"parts": list(zip(starts, sizes)), "shard_rows": shard_rows.tolist()}
+        scratch.write_bytes("scatter.json", json.dumps(done).encode())
+    done = json.loads(scratch.read_bytes("scatter.json"))
+    return [tuple(p) for p in done["parts"]], done["shard_rows"]
 
 
 def _num_rows(item: SignatureInput) -> int:
@@ -282,15 +286,16 @@ def _batches(item: SignatureInput, batch_rows: int) -> Iterator[pl.DataFrame]:
             yield pl.from_arrow(rb)
 
 
-def _scatter_task(args) -> int:
+def _scatter_task(args) -> tuple[int, np.ndarray]:
     item, part, gid, cfg, scratch = args
     return scatter(_batches(item, cfg.batch_rows), cfg, scratch, part, gid)
 
 
-def scatter(batches: Iterable[pl.DataFrame], cfg: DedupCfg, scratch: Scratch, part: int = 0, first_gid: int = 0) -> int:
-    """Step 1 for one part: write its signatures, doc rows and band rows; returns its doc count."""
+def scatter(batches: Iterable[pl.DataFrame], cfg: DedupCfg, scratch: Scratch, part: int = 0, first_gid: int = 0) -> tuple[int, np.ndarray]:
+    """Step 1 for one part: write its signatures, doc rows and band rows; returns its doc count
+    and its band rows per shard."""
     bands, rows = cfg.bands
-    gid = first_gid
+    gid, shard_rows = first_gid, np.zeros(cfg.n_shards, dtype=np.int64)
     with scratch.open(_sig_file(part), "wb") as sig_file:
         for i, batch in enumerate(batches):
             if "doc_id" not in batch.columns or "signature" not in batch.columns:
@@ -309,13 +314,13 @@ def scatter(batches: Iterable[pl.DataFrame], cfg: DedupCfg, scratch: Scratch, pa
             gid += batch.height
             name = f"part-{part:05d}-{i:06d}.parquet"
             scratch.write_parquet(f"docs/{name}", docs)
-            _write_band_rows(docs, sig, batch["n_shingles"].to_numpy() > 0, bands, rows, cfg.n_shards, scratch, name)
-    return gid - first_gid
+            shard_rows += _write_band_rows(docs, sig, batch["n_shingles"].to_numpy() > 0, bands, rows, cfg.n_shards, scratch, name)
+    return gid - first_gid, shard_rows
 
 
-def _write_band_rows(docs, sig, has_shingles, bands, rows, n_shards, scratch: Scratch, name: str) -> None:
+def _write_band_rows(docs, sig, has_shingles, bands, rows, n_shards, scratch: Scratch, name: str) -> np.ndarray:
     """Band rows of one batch, one file per shard: the exact-key row of every document and one
-    row per band of every document that has shingles."""
+    row per band of every document that has shingles. Returns the rows written per shard."""
     near = docs.filter(pl.Series(has_shingles))
     each = np.repeat(np.arange(near.height), bands)
     band_rows = pl.concat(
@@ -335,16 +340,24 @@ def _write_band_rows(docs, sig, has_shingles, bands, rows, n_shards, scratch: Sc
             ).with_columns(near.select("date", "doc_id", "gid")[each]),
         ]
     ).with_columns((pl.col("key") % n_shards).cast(pl.Int32).alias("shard"))
+    per_shard = np.zeros(n_shards, dtype=np.int64)
     for (shard,), rows_of_shard in band_rows.partition_by("shard", as_dict=True).items():
         scratch.write_parquet(f"shards/{shard:04d}/{name}", rows_of_shard.drop("shard"))
+        per_shard[shard] = rows_of_shard.height
+    return per_shard
 
 
 def _sig_file(part: int) -> str:
     return f"sigs/part-{part:05d}.u32"
 
 
-def _marker(shard: int) -> str:
-    return f"cand/{shard:04d}.done"
+def _piece_dir(piece: tuple[int, int, int]) -> str:
+    shard, k, _ = piece
+    return f"cand/{shard:04d}-{k:03d}"
+
+
+def _marker(piece: tuple[int, int, int]) -> str:
+    return f"{_piece_dir(piece)}.done"
 
 
 # ---- signature rows by gid ---------------------------------------------------------------------
@@ -407,6 +420,14 @@ class Pipeline:
     scratch: Scratch
     cfg: DedupCfg
     parts: list[tuple[int, int]]
+    shard_rows: list[int]
+
+    @property
+    def pieces(self) -> list[tuple[int, int, int]]:
+        """(shard, k, pieces) of every shard task: a shard over cfg.max_shard_rows band rows is
+        split by key hash, (key // n_shards) % pieces, so a bucket (one band and key) stays whole."""
+        split = [max(1, -(-rows // self.cfg.max_shard_rows)) for rows in self.shard_rows]
+        return [(s, k, n) for s, n in enumerate(split) for k in range(n)]
 
     @property
     def n_docs(self) -> int:
@@ -428,7 +449,7 @@ class Pipeline:
 
     def candidates(self, v: int) -> pl.DataFrame:
         """The distinct candidate pairs of range v, from every shard."""
-        files = [self.scratch.path(f"cand/{s:04d}/range-{v:04d}.parquet") for s in range(self.cfg.n_shards)]
+        files = [self.scratch.path(f"{_piece_dir(piece)}/range-{v:04d}.parquet") for piece in self.pieces]
         return self.scratch.scan(files, PAIR_SCHEMA).collect().group_by("a", "b").agg(pl.col("exact").any())
 
     def edges(self, v: int) -> pl.DataFrame:
@@ -530,13 +551,16 @@ def _npy(a: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def shard_candidates(scratch: Scratch, shard: int, cfg: DedupCfg) -> pl.DataFrame:
-    """Step 2 for one shard: its distinct candidate pairs a < b (gids) and whether they share the
-    exact key (PAIR_SCHEMA)."""
+def shard_candidates(scratch: Scratch, shard: int, cfg: DedupCfg, k: int = 0, pieces: int = 1) -> pl.DataFrame:
+    """Step 2 for one shard (or its k-th of `pieces` by key hash): its distinct candidate pairs
+    a < b (gids) and whether they share the exact key (PAIR_SCHEMA)."""
     files = scratch.glob(f"shards/{shard:04d}/*.parquet")
     if not files:
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    rows = scratch.scan(files, {}).sort("band", "key", "date", "doc_id", nulls_last=False).collect()
+    rows = scratch.scan(files, {})
+    if pieces > 1:
+        rows = rows.filter((pl.col("key") // cfg.n_shards) % pieces == k)
+    rows = rows.sort("band", "key", "date", "doc_id", nulls_last=False).collect()
     band, key, gid = (rows[c].to_numpy() for c in ("band", "key", "gid"))
     pairs = [np.empty((0, 3), dtype=np.int64)]
     for lag in range(1, min(cfg.window, len(gid) - 1) + 1):
@@ -550,13 +574,13 @@ def shard_candidates(scratch: Scratch, shard: int, cfg: DedupCfg) -> pl.DataFram
 
 
 def _shard_task(args) -> None:
-    """Step 2 as a task: the shard's pairs, one file per gid range, then the shard's marker."""
-    run, shard = args
-    cand = shard_candidates(run.scratch, shard, run.cfg).with_columns(run.range_of(pl.col("a")).alias("range"))
-    by_range = cand.partition_by("range", as_dict=True, include_key=False)
+    """Step 2 as a task: a shard piece's pairs, one file per gid range, then its marker."""
+    run, piece = args
+    cand = shard_candidates(run.scratch, piece[0], run.cfg, piece[1], piece[2])
+    by_range = cand.with_columns(run.range_of(pl.col("a")).alias("range")).partition_by("range", as_dict=True, include_key=False)
     for v in run.ranges:
-        run.scratch.write_parquet(f"cand/{shard:04d}/range-{v:04d}.parquet", by_range.get((v,), pl.DataFrame(schema=PAIR_SCHEMA)))
-    run.scratch.write_bytes(_marker(shard), b"")
+        run.scratch.write_parquet(f"{_piece_dir(piece)}/range-{v:04d}.parquet", by_range.get((v,), pl.DataFrame(schema=PAIR_SCHEMA)))
+    run.scratch.write_bytes(_marker(piece), b"")
 
 
 def _candidate_gids_task(args) -> np.ndarray:
