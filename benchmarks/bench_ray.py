@@ -6,7 +6,8 @@
 Everything runs side by side in this one script, on a local Ray instance on 127.0.0.1 (this
 2-core machine; `num_cpus` 2, or 1 for the scaling figure), figures printed, nothing asserted:
 
-1. dedup end to end (signatures -> clusters -> apply) through `corpus_dag.engine`: engine local vs
+1. dedup end to end (signatures -> clusters -> apply) through `corpus_dag.engine` (clusters as
+   shard / verify / components tasks on engine ray): engine local vs
    engine ray (2 CPUs) vs engine ray (1 CPU); the ratios ray/local and 1 CPU / 2 CPUs.
 2. filters (`apply_filters`) and exam detection (`detect_exams`) through both engines (ratio).
 3. peers on the same corpus and the same Ray instance: datatrove's MinHash (signature -> buckets
@@ -49,10 +50,20 @@ def _partition(store, name: str, df: pl.DataFrame):
 
 
 def dedup_end_to_end(engine, store, docs) -> tuple[float, list[str]]:
-    """signatures (engine) -> one signature partition -> find_clusters (in this process) -> apply
-    (engine): the stages of minhash_signatures, dedup_clusters and deduplicated_documents."""
-    from corpus_dag.dedup import DedupCfg, RowView, SignStep, find_clusters, signatures_stream
-    from corpus_dag.storage import CorpusStore, arrow_schema
+    """signatures (engine) -> one signature partition -> clusters (engine: as the dedup_clusters
+    asset, a local temp scratch on engine local, shard/verify/components tasks over a scratch on the
+    store on engine ray) -> apply (engine): the stages of minhash_signatures, dedup_clusters and
+    deduplicated_documents."""
+    from corpus_dag.dedup import (
+        DedupCfg,
+        RowView,
+        Scratch,
+        SignStep,
+        cluster_pipeline,
+        scratch_prefix,
+        signatures_stream,
+    )
+    from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
 
     cfg = DedupCfg(threshold=THRESHOLD, verify="estimate")
     view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
@@ -65,8 +76,12 @@ def dedup_end_to_end(engine, store, docs) -> tuple[float, list[str]]:
     with store.commit({rel: arrow_schema(SIGNATURE_SCHEMA)}) as writers:
         for s in sigs:
             writers[rel].write(s)
+    inputs = [PartitionData(store, rel).pinned()]
     with tempfile.TemporaryDirectory() as work:
-        clusters = find_clusters([store.abs(store.resolve(rel))], cfg, work)
+        scratch = (Scratch.local(work) if engine.kind == "local"
+                   else Scratch(store.fs, store.abs(scratch_prefix("dedup_clusters", "bench", inputs, cfg))))
+        clusters, _ = cluster_pipeline(inputs, cfg, scratch, engine)
+    scratch.remove()
     trail = clusters.select("doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard")
     removed = []
     for split in engine.map_batches(docs, partial(view.apply, clusters=trail.drop("source", "date")), batch_rows=50_000):

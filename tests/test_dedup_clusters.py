@@ -1,19 +1,29 @@
-"""Clusters: planted duplicates found, deterministic, across partitions, same out of core."""
+"""Clusters: planted duplicates found, deterministic, across partitions, same out of core, same on
+engine local and ray, resumed from shard markers, same components by propagation."""
 import datetime as dt
 import random
+from dataclasses import replace
 
+import dagster as dg
 import polars as pl
 import pytest
 
+from assets.common.partitions import SOURCES
 from corpus_dag.dedup import (
     DedupCfg,
+    Scratch,
     apply,
+    cluster_pipeline,
     cluster_sizes,
     exact_jaccard,
     find_clusters,
     sample_pairs_markdown,
+    scratch_prefix,
     signatures,
 )
+from corpus_dag.dedup.clusters import _shard_task
+from corpus_dag.engine import LocalEngine, RayEngine
+from corpus_dag.storage import CorpusStore, PartitionData
 
 ALPHABET = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所"
@@ -133,3 +143,153 @@ def test_empty_and_bad_inputs(tmp_path):
     assert find_clusters([empty], CFG, tmp_path / "w").is_empty()
     with pytest.raises(ValueError, match="Array\\[UInt32, 64\\]"):
         find_clusters([signatures(pl.DataFrame({"doc_id": ["a"], "text": ["x"]}), CFG)], DedupCfg(num_perm=64), tmp_path / "v")
+
+
+# ---- the pipeline as engine tasks over a scratch folder (engine local and ray) ---------------------
+def chain_corpus(n_chains: int = 4, length: int = 8, seed: int = 1) -> pl.DataFrame:
+    """Chains: each document a few character edits away from the one before, so neighbours are
+    near duplicates while a chain's ends are not (only transitivity joins them)."""
+    rnd = random.Random(seed)
+    rows = []
+    for c in range(n_chains):
+        text = [rnd.choice(ALPHABET) for _ in range(500)]
+        for k in range(length):
+            rows.append((f"chain{c}-{k}", dt.date(2026, 11, 21), "".join(text)))
+            for _ in range(3):
+                text[rnd.randrange(len(text))] = rnd.choice(ALPHABET)
+    return pl.DataFrame(rows, schema=["doc_id", "date", "text"], orient="row").with_columns(source=pl.lit("wenku"))
+
+
+@pytest.fixture(scope="module")
+def stars_and_chains(corpus):
+    stars, groups, _ = corpus
+    chains = chain_corpus()
+    texts = dict(zip(chains["doc_id"], chains["text"]))
+    for c in range(4):  # a chain's ends are far apart: one cluster only through the chain
+        assert exact_jaccard(texts[f"chain{c}-0"], texts[f"chain{c}-7"], CFG) < 0.7
+    df = pl.concat([stars, chains])
+    return df, groups, signatures(df, CFG)
+
+
+def stored_signatures(store: CorpusStore, sig: pl.DataFrame) -> list[PartitionData]:
+    """The signatures as one stored partition per date, as minhash_signatures writes them."""
+    handles = []
+    for (date,), part in sorted(sig.partition_by("date", as_dict=True).items()):
+        rel = CorpusStore.partition_path("minhash_signatures", {"source": "wenku", "date": date.isoformat()})
+        store.write_frame(rel, part)
+        handles.append(PartitionData(store, rel).pinned())
+    return handles
+
+
+def test_propagation_gives_the_single_task_components(stars_and_chains, tmp_path, s3_root):
+    """Components by min-label propagation (forced by a limit of 0 edges) equal one scipy task's,
+    on stars and chains; the propagation run keeps its scratch on S3 (the moto server: byte-range
+    signature reads, shingle sets uploaded) and verifies exactly, so that path agrees too."""
+    df, groups, sig = stars_and_chains
+    cfg = replace(CFG, verify="exact")
+    single, one = cluster_pipeline([sig], cfg, Scratch.local(tmp_path), LocalEngine(), lambda wanted: [df])
+    store = CorpusStore(s3_root)
+    remote = Scratch(store.fs, store.abs("_scratch/dedup/test"))
+    spread, many = cluster_pipeline([sig], replace(cfg, max_edges_in_one_task=0), remote, LocalEngine(), lambda wanted: [df])
+    assert store.fs.exists(store.abs("_scratch/dedup/test/cand/0000-000.done"))
+    remote.remove()
+    assert store.fs.find(store.abs("_scratch")) == []
+    assert (one.cc_mode, many.cc_mode) == ("single", "propagation") and many.cc_rounds >= 2
+    assert spread.equals(single)
+    assert one.edges == many.edges > 0
+    chains = {frozenset(f"chain{c}-{k}" for k in range(8)) for c in range(4)}
+    assert as_groups(single) == groups | chains
+
+
+class LosesAShard(LocalEngine):
+    """The local engine, recording every task (with its shard, for shard tasks); the task of shard
+    `fail_at` raises (a worker lost)."""
+
+    def __init__(self, fail_at: int | None = None):
+        self.fail_at, self.calls = fail_at, []
+
+    def map_tasks(self, fn, items, *, resources=None):
+        for item in items:
+            shard = item[1][0] if fn is _shard_task else None
+            if shard is not None and shard == self.fail_at:
+                raise RuntimeError("worker lost")
+            self.calls.append((fn.__name__, shard))
+            yield fn(item)
+
+
+def test_rerun_redoes_only_shards_without_a_marker(corpus, tmp_path):
+    _, _, sig = corpus
+    cfg = replace(CFG, n_shards=6)
+    scratch = Scratch.local(tmp_path / "scratch")
+    failing = LosesAShard(fail_at=4)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        cluster_pipeline([sig], cfg, scratch, failing)
+    assert [s for name, s in failing.calls if name == "_shard_task"] == [0, 1, 2, 3]
+    again = LosesAShard()
+    clusters, run = cluster_pipeline([sig], cfg, scratch, again)
+    assert [s for name, s in again.calls if name == "_shard_task"] == [4, 5]
+    assert not any(name == "_scatter_task" for name, _ in again.calls)  # scattered by the first try
+    assert (run.shards, run.shard_tasks_run, run.shard_tasks_skipped) == (6, 2, 4)
+    assert clusters.equals(find_clusters([sig], cfg, tmp_path / "fresh"))
+
+
+def test_large_shards_split_by_key_hash(corpus, tmp_path):
+    _, _, sig = corpus
+    whole, one = cluster_pipeline([sig], CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
+    split, many = cluster_pipeline([sig], replace(CFG, max_shard_rows=300), Scratch.local(tmp_path / "split"), LocalEngine())
+    assert one.shard_tasks_run == CFG.n_shards < many.shard_tasks_run
+    assert split.equals(whole) and whole.height > 0
+
+
+@pytest.fixture(scope="module")
+def ray_engine():
+    engine = RayEngine(num_cpus=2, object_store_memory=128 * 1024**2)
+    engine.connect()
+    yield engine
+    engine.shutdown()
+
+
+def test_ray_writes_the_local_bytes(stars_and_chains, ray_engine, tmp_path):
+    """Engine ray (scratch on the store, tasks on a local Ray instance, components by propagation
+    rounds) and engine local give byte-identical clusters partitions (exact verification on Ray:
+    the asset test below)."""
+    _, _, sig = stars_and_chains
+    store = CorpusStore(str(tmp_path / "root"))
+    inputs = stored_signatures(store, sig)
+    cfg = replace(CFG, max_edges_in_one_task=0)
+    outputs = {}
+    for kind, engine in (("local", LocalEngine()), ("ray", ray_engine)):
+        scratch = (Scratch.local(tmp_path / "local") if kind == "local"
+                   else Scratch(store.fs, store.abs(scratch_prefix("dedup_clusters", "wenku", inputs, cfg))))
+        clusters, run = cluster_pipeline(inputs, cfg, scratch, engine)
+        rel = CorpusStore.partition_path(f"clusters_{kind}", {"source": "wenku"})
+        store.write_frame(rel, clusters)
+        outputs[kind] = store.fs.cat_file(store.abs(store.resolve(rel)))
+    assert run.shard_tasks_run == cfg.n_shards and run.cc_mode == "propagation" and clusters.height > 0
+    assert outputs["ray"] == outputs["local"]
+
+
+def test_dedup_clusters_asset_on_ray(ray_engine, corpus_root, dagster_instance):
+    """The dedup_clusters asset with engine ray: the same bytes as engine local, the scratch on
+    CORPUS_ROOT removed after the commit, the run in the metadata."""
+    from assets.common.engine import CorpusEngine
+    from tests.test_dedup_dagster import defs, run, seed
+
+    seed(corpus_root)
+    d = defs()
+    for pk in ("2026-11-20|wenku", "2026-11-21|wenku"):
+        run(dagster_instance, d, ["raw_documents", "rejected_documents", "minhash_signatures"], pk)
+    store = CorpusStore(corpus_root)
+    rel = CorpusStore.partition_path("dedup_clusters", {"source": "wenku"})
+    written = {}
+    for kind in ("local", "ray"):
+        result = dg.materialize(d.assets, instance=dagster_instance, resources={**d.resources, "engine": CorpusEngine(kind=kind)},
+                                selection=["dedup_clusters"], partition_key="wenku")
+        written[kind] = store.fs.cat_file(store.abs(store.resolve(rel)))
+    assert written["ray"] == written["local"] and store.read(rel).height == 4
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("dedup_clusters")[0].metadata.items()}
+    shards = SOURCES.get("wenku").dedup.n_shards
+    assert (meta["engine"], meta["shards"], meta["shard_tasks_run"], meta["shard_tasks_skipped"]) == ("ray", shards, shards, 0)
+    assert meta["edges"] == 2 and meta["cc_mode"] == "single" and meta["verify"] == "exact"
+    assert store.fs.isdir(store.abs("_scratch/dedup/dedup_clusters/source=wenku"))  # the scratch was on the root...
+    assert store.fs.find(store.abs("_scratch")) == []  # ...and is gone

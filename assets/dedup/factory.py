@@ -25,7 +25,7 @@ import polars as pl
 
 from assets.common.checks import gx_check
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table
+from assets.common.metadata import markdown_table, stored
 from assets.common.partitions import (
     ALL_DATES_OF_SOURCE,
     DATE_SOURCE,
@@ -39,10 +39,12 @@ from corpus_dag.dedup import (
     DedupCfg,
     PairCounts,
     RowView,
+    Scratch,
     SignStep,
+    cluster_pipeline,
     cluster_sizes,
-    find_clusters_with_counts,
     sample_pairs_markdown,
+    scratch_prefix,
     signatures_stream,
 )
 from corpus_dag.storage import CorpusStore, PartitionData
@@ -145,20 +147,35 @@ def dedup_assets(
         "bounded by one shard; `verify: exact` also reads the texts of candidate documents, partition by partition.",
         **COMMON,
     )
-    def dedup_clusters(context: dg.AssetExecutionContext, sigs: dict, storage: CorpusStorage) -> pl.DataFrame:
+    def dedup_clusters(context: dg.AssetExecutionContext, sigs: dict, storage: CorpusStorage,
+                       engine: CorpusEngine) -> dg.MaterializeResult:
         source = context.partition_key
         cfg, _ = source_cfg(source)
         store = storage.store()
-        batches = (b for key in sorted(sigs) for b in sigs[key].iter_batches(batch_rows=cfg.batch_rows))
+        inputs = [sigs[key].pinned() for key in sorted(sigs)]
         read_texts = partial(_text_batches, store, documents, view, source)  # used only with verify: exact
         with tempfile.TemporaryDirectory(prefix="dedup-") as work:
-            clusters, pairs = find_clusters_with_counts(batches, cfg, work, read_texts)
+            # Ray: the scratch on CORPUS_ROOT, which every worker reads and a re-run resumes; local: a temp folder.
+            scratch = (Scratch.local(work) if engine.kind == "local"
+                       else Scratch(store.fs, store.abs(scratch_prefix(clusters_key, source, inputs, cfg))))
+            clusters, run = cluster_pipeline(inputs, cfg, scratch, engine.engine, read_texts, engine.stage("dedup"))
+        rel = CorpusStore.partition_path(clusters_key, {"source": source})
+        store.write_frame(rel, clusters)
+        scratch.remove()  # only now that the partition is committed: a failed try leaves it to the re-run
+        pairs = run.pairs
         dups = clusters.filter(pl.col("duplicate_of").is_not_null())
         shown = dups.sort("est_jaccard", "doc_id").head(5)
         texts = _texts(store, documents, view, source, clusters, shown)
-        context.add_output_metadata(
-            {
+        return dg.MaterializeResult(
+            metadata=stored(store, rel, clusters.height, clusters.schema) | {
+                "version": store.version(rel),
+                "engine": engine.kind,
                 "signature_partitions": len(sigs),
+                "shards": run.shards,
+                "shard_tasks_run": run.shard_tasks_run,
+                "shard_tasks_skipped": run.shard_tasks_skipped,
+                "edges": run.edges,
+                "cc_mode": run.cc_mode if run.cc_mode == "single" else f"propagation, {run.cc_rounds} rounds",
                 "verify": cfg.verify,
                 "candidate_pairs": pairs.candidates,
                 "pairs_accepted": pairs.accepted,
@@ -171,7 +188,6 @@ def dedup_assets(
                 "sample_pairs": dg.MetadataValue.md(sample_pairs_markdown(clusters, texts, cfg)),
             }
         )
-        return clusters
 
     @dg.multi_asset(
         specs=[

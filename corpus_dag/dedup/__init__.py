@@ -3,10 +3,12 @@
 signatures(batch, cfg) -> one signature row per document (computed once per partition)
 find_clusters(signature files, cfg, workdir, texts=None) -> duplicate clusters, out of core (see
   `clusters`); cfg.verify == "exact" checks candidates on shingle sets read through `texts` (see `exact`)
+cluster_pipeline(inputs, cfg, scratch, engine, texts) -> the same, its steps as engine tasks over a
+  scratch folder that a re-run resumes (Ray: a prefix of CORPUS_ROOT, `scratch_prefix`)
 apply(batch, clusters) -> Split: duplicates dropped with reason and a duplicate_of trail
 """
 from .apply import RowView, SignStep, apply, cluster_sizes, exact_jaccard, sample_pairs_markdown
-from .clusters import PairCounts, find_clusters, find_clusters_with_counts
+from .clusters import ClusterRun, PairCounts, Scratch, cluster_pipeline, find_clusters, find_clusters_with_counts, scratch_prefix
 from .config import DedupCfg, band_params, cfg_for
 from .minhash import signatures, signatures_stream
 from .shingles import shingle_hash, shingles
@@ -15,15 +17,19 @@ __all__ = [
     "RowView",
     "SignStep",
     "DedupCfg",
+    "ClusterRun",
     "PairCounts",
+    "Scratch",
     "apply",
     "band_params",
     "cfg_for",
+    "cluster_pipeline",
     "cluster_sizes",
     "exact_jaccard",
     "find_clusters",
     "find_clusters_with_counts",
     "sample_pairs_markdown",
+    "scratch_prefix",
     "shingle_hash",
     "shingles",
     "signatures",

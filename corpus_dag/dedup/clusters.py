@@ -1,45 +1,63 @@
 """Duplicate clusters from stored signatures, out of core: band shards -> verified pairs -> components.
 
-Memory is bounded by one input batch, one band shard and the candidate pairs, not by the corpus.
-Under the scratch folder:
+Memory is bounded by one input batch, one band shard and one range of candidate pairs, not by the
+corpus. Every step is a list of independent tasks mapped by an engine (`corpus_dag.engine`: in
+this process, or one Ray task each), and they talk only through files under a scratch folder
+(`Scratch`: a local temp folder, or a prefix of CORPUS_ROOT that every Ray worker reads):
 
-    signatures.u32          every signature, row = gid (a dense id in input order), num_perm
-                            uint32 each; memory-mapped when pairs are verified
-    docs/part-*.parquet     gid, doc_id, date, source, exact_key
-    shards/NNNN/*.parquet   one row per (document, band): band, key, date, doc_id, gid, where
-                            band -1 is the exact key (sha1 of the exact text) and shard = key % n_shards
-    shingles.u32            sorted unique shingle hashes of every document in a candidate pair
-                            (verify == "exact" only; see `exact`)
+    scatter.json                     the parts' gid ranges and the shards' row counts; written when
+                                     every part is scattered
+    sigs/part-PPPPP.u32              signatures of part P, row = gid - its first gid, num_perm uint32
+    docs/part-PPPPP-BBBBBB.parquet   gid, doc_id, date, source, exact_key
+    shards/NNNN/*.parquet            one row per (document, band): band, key, date, doc_id, gid, where
+                                     band -1 is the exact key (sha1 of the exact text), shard = key % n_shards
+    cand/NNNN-KKK/range-VVVV.parquet candidate pairs of piece K of shard N whose smaller gid lies in range V
+    cand/NNNN-KKK.done               that piece's completion marker (a re-run skips it)
+    shingles.u32, shingles.npz       shingle sets of candidate documents (verify == "exact"; see `exact`)
+    edges/range-VVVV.parquet         verified pairs of range V
+    cc/                              labels of min-label propagation (large edge counts only)
 
-1. scatter   (map, one task per signature file or batch): append signatures and doc rows, cut the
-             signature into bands (bands x rows chosen for the threshold), write band rows by shard.
-2. shard     (one task per shard, all independent): sort the shard by (band, key, date, doc_id),
-             pair each bucket member with its next `window` members. A pair sharing several bands
-             turns up in several shards, so the (small) candidate lists are then merged.
-3. verify    keep exact-key pairs and pairs whose Jaccard reaches the threshold: estimated (equal
-             signature values / num_perm) when cfg.verify == "estimate"; exact (shingle sets) when
-             "exact", after one read of the texts of the documents in candidate pairs (`texts`).
-4. cluster   (one small task): connected components over all edges (scipy.sparse.csgraph),
-             representative = earliest date, then smallest doc_id; cluster_id = rank of the
-             representative in that order. Neither depends on input order, so re-runs and backfills agree.
-
-On a cluster, step 1 maps over signature partitions, step 2 fans out over n_shards tasks reading
-a shared workdir (object store or network disk), steps 3-4 collect their pairs. Only the ids of
-documents in candidate pairs reach step 3.
+1. scatter  (one task per input: a signature partition or file): signatures, doc rows, and band
+            rows by shard (bands x rows chosen for the threshold). gids are dense, in input order.
+2. shard    (one task per shard; a shard over cfg.max_shard_rows band rows split by key hash):
+            sort by (band, key, date, doc_id), pair each bucket member with its next `window`
+            members; write the pairs split into n_shards gid ranges (by their smaller gid), then
+            the marker.
+3. verify   (one task per gid range): merge that range's pairs from every shard (a pair sharing
+            several bands turns up in several shards), keep exact-key pairs and pairs whose Jaccard
+            reaches the threshold: estimated (equal signature values / num_perm) or, with
+            verify == "exact", of the shingle sets, computed once beforehand in the caller from the
+            texts of the documents in candidate pairs (`texts`).
+4. components: one task (scipy.sparse.csgraph) up to cfg.max_edges_in_one_task edges, else rounds
+            of min-label propagation, one task per edge file a round (the labels, one int per node
+            in an edge, stay with the caller). Same components either way.
+5. assemble (the caller): representative = earliest date, then smallest doc_id; cluster_id = rank of
+            the representative in that order. Neither depends on input order or on labels, so
+            re-runs, backfills and both engines agree byte for byte.
 """
 from __future__ import annotations
 
-import shutil
+import hashlib
+import io
+import json
+import mmap
+import posixpath
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from corpus_dag.engine import Engine, LocalEngine, StageResources
+from corpus_dag.storage import PartitionData
 
 from .config import DedupCfg
 from .exact import ShingleSets, write_shingle_sets
@@ -58,8 +76,9 @@ CLUSTER_SCHEMA = {
     "exact_jaccard": pl.Float64,
 }
 PAIR_SCHEMA = {"a": pl.Int64, "b": pl.Int64, "exact": pl.Boolean}
+EDGE_SCHEMA = {"a": pl.Int64, "b": pl.Int64}
 
-SignatureInput = str | Path | pl.DataFrame
+SignatureInput = str | Path | pl.DataFrame | PartitionData
 # Called once with the (doc_id, date, source) rows of the documents that need their text; yields
 # frames with doc_id, text and, where it has them, date and source (rows matched on those columns;
 # extra rows are ignored, so a caller may stream whole partitions).
@@ -82,6 +101,75 @@ class PairCounts:
         return self.candidates - self.accepted
 
 
+@dataclass(frozen=True)
+class ClusterRun:
+    """What one run did, for the materialization's metadata: shard tasks run and skipped (their
+    marker was there from an earlier try with the same scratch), verified edges, and how the
+    components were found ("single": one task; "propagation": `cc_rounds` rounds)."""
+
+    pairs: PairCounts
+    shards: int
+    shard_tasks_run: int
+    shard_tasks_skipped: int
+    edges: int
+    cc_mode: str
+    cc_rounds: int
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A clusters run's working folder on an fsspec filesystem: a local temp folder (memory-mapped
+    reads), or a prefix of CORPUS_ROOT (s3://: byte-range reads) that every Ray worker can reach."""
+
+    fs: Any
+    root: str
+
+    @classmethod
+    def local(cls, folder: str | Path) -> Scratch:
+        return cls(LocalFileSystem(), str(folder))
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def path(self, rel: str) -> str:
+        return posixpath.join(self.root, rel)
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self.path(rel))
+
+    def open(self, rel: str, mode: str = "rb"):
+        if "w" in mode and self.is_local:
+            self.fs.makedirs(posixpath.dirname(self.path(rel)), exist_ok=True)
+        return self.fs.open(self.path(rel), mode)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        with self.open(rel, "wb") as f:
+            f.write(data)
+
+    def read_bytes(self, rel: str) -> bytes:
+        return self.fs.cat_file(self.path(rel))
+
+    def write_parquet(self, rel: str, df: pl.DataFrame) -> None:
+        with self.open(rel, "wb") as f:
+            df.write_parquet(f)
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(self.fs.glob(self.path(pattern)))
+
+    def scan(self, paths: list[str], schema: dict) -> pl.LazyFrame:
+        """The Parquet files `paths` (full paths, as `glob` gives) as one frame."""
+        if not paths:
+            return pl.LazyFrame(schema=schema)
+        if self.is_local:
+            return pl.scan_parquet(paths)
+        return pl.concat([pl.read_parquet(io.BytesIO(self.fs.cat_file(p))) for p in paths]).lazy()
+
+    def remove(self) -> None:
+        if self.fs.exists(self.root):
+            self.fs.rm(self.root, recursive=True)
+
+
 def find_clusters(
     inputs: Iterable[SignatureInput], cfg: DedupCfg, workdir: str | Path, texts: TextSource | None = None
 ) -> pl.DataFrame:
@@ -97,38 +185,118 @@ def find_clusters(
 def find_clusters_with_counts(
     inputs: Iterable[SignatureInput], cfg: DedupCfg, workdir: str | Path, texts: TextSource | None = None
 ) -> tuple[pl.DataFrame, PairCounts]:
-    """find_clusters, and how many candidate pairs verification accepted and rejected."""
+    """find_clusters in this process, and how many candidate pairs verification accepted and rejected."""
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    scratch = Scratch.local(tempfile.mkdtemp(prefix="dedup-", dir=workdir))
+    try:
+        clusters, run = cluster_pipeline(inputs, cfg, scratch, LocalEngine(), texts)
+        return clusters, run.pairs
+    finally:
+        scratch.remove()
+
+
+def cluster_pipeline(
+    inputs: Iterable[SignatureInput],
+    cfg: DedupCfg,
+    scratch: Scratch,
+    engine: Engine,
+    texts: TextSource | None = None,
+    resources: StageResources | None = None,
+) -> tuple[pl.DataFrame, ClusterRun]:
+    """find_clusters with its steps mapped by `engine`, through `scratch`, which it leaves in place:
+    a re-run on the same scratch (same inputs, same cfg) skips the scatter and every finished shard.
+    The caller removes the scratch once the clusters are stored."""
     if cfg.verify == "exact" and texts is None:
         raise ValueError('verify="exact" compares shingle sets, so find_clusters needs `texts`; none given')
-    Path(workdir).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="dedup-", dir=workdir))
-    try:
-        n_docs = scatter(_batches(inputs, cfg.batch_rows), cfg, work)
-        cand = pl.concat([shard_candidates(work, s, cfg) for s in range(cfg.n_shards)])
-        cand = cand.group_by("a", "b").agg(pl.col("exact").any())
-        sets = candidate_shingle_sets(work, cand, texts, cfg, n_docs) if cfg.verify == "exact" else None
-        edges, counts = verify_pairs(cand, _signature_map(work, cfg, n_docs), cfg, sets)
-        return clusters_from_edges(work, edges, cfg, n_docs, sets), counts
-    finally:
-        shutil.rmtree(work)
-
-
-def _batches(inputs: Iterable[SignatureInput], batch_rows: int) -> Iterator[pl.DataFrame]:
-    for item in inputs:
-        if isinstance(item, pl.DataFrame):
-            for start in range(0, item.height, batch_rows):
-                yield item.slice(start, batch_rows)
+    tasks = Tasks(engine, resources or StageResources(), scratch)
+    scratch.fs.invalidate_cache()
+    with ExitStack() as stack:
+        run = Pipeline(scratch, cfg, *_scattered(list(inputs), cfg, scratch, tasks))
+        if run.n_docs == 0:
+            return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
+        todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
+        for _ in tasks(_shard_task, [(run, piece) for piece in todo]):
+            pass
+        sets = None
+        if cfg.verify == "exact":
+            gids = np.unique(np.concatenate([np.empty(0, np.int64), *tasks(_candidate_gids_task, [(run, v) for v in run.ranges])]))
+            sets = run.save_shingle_sets(gids, texts, stack)
+        counts = list(tasks(_verify_task, [(run, v) for v in run.ranges]))
+        pairs = PairCounts(*(int(x) for x in np.sum([astuple(c) for c in counts], axis=0)))
+        if pairs.accepted <= cfg.max_edges_in_one_task:
+            [(nodes, labels)] = list(tasks(_components_task, [run]))
+            mode, rounds = "single", 1
         else:
-            for rb in pq.ParquetFile(item).iter_batches(batch_size=batch_rows):
-                yield pl.from_arrow(rb)
+            nodes, labels, rounds = run.propagate(tasks)
+            mode = "propagation"
+        clusters = run.assemble(nodes, labels, sets)
+        return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), len(run.pieces) - len(todo), pairs.accepted, mode, rounds)
 
 
-def scatter(batches: Iterable[pl.DataFrame], cfg: DedupCfg, work: Path) -> int:
-    """Step 1: write signatures, doc rows and band rows of every batch; returns the doc count."""
+@dataclass(frozen=True)
+class Tasks:
+    """One step's tasks on the engine, results in input order. Once they are all done the
+    scratch's cached listings are dropped: other processes wrote there (s3fs would otherwise
+    answer from a listing taken before they did)."""
+
+    engine: Engine
+    resources: StageResources
+    scratch: Scratch
+
+    def __call__(self, fn: Callable[[Any], Any], items: list) -> Iterator[Any]:
+        yield from self.engine.map_tasks(fn, items, resources=self.resources)
+        self.scratch.fs.invalidate_cache()
+
+
+# ---- 1. scatter --------------------------------------------------------------------------------
+def _scattered(inputs: list[SignatureInput], cfg: DedupCfg, scratch: Scratch, tasks: Tasks) -> tuple[list, list[int]]:
+    """(first gid, rows) of every part and the band rows of every shard: scatters the inputs (one
+    task each) unless an earlier try on this scratch finished it."""
+    if not scratch.exists("scatter.json"):
+        sizes = [_num_rows(item) for item in inputs]
+        starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])[:-1].tolist()
+        items = [(item, p, start, cfg, scratch) for p, (item, start) in enumerate(zip(inputs, starts))]
+        shard_rows = np.zeros(cfg.n_shards, dtype=np.int64)
+        for p, (rows, per_shard) in enumerate(tasks(_scatter_task, items)):
+            if rows != sizes[p]:
+                raise ValueError(f"signature input {p} changed while it was read: {sizes[p]} rows listed, {rows} read")
+            shard_rows += per_shard
+        done = {"parts": list(zip(starts, sizes)), "shard_rows": shard_rows.tolist()}
+        scratch.write_bytes("scatter.json", json.dumps(done).encode())
+    done = json.loads(scratch.read_bytes("scatter.json"))
+    return [tuple(p) for p in done["parts"]], done["shard_rows"]
+
+
+def _num_rows(item: SignatureInput) -> int:
+    if isinstance(item, pl.DataFrame):
+        return item.height
+    if isinstance(item, PartitionData):
+        return item.num_rows
+    return pq.ParquetFile(item).metadata.num_rows
+
+
+def _batches(item: SignatureInput, batch_rows: int) -> Iterator[pl.DataFrame]:
+    if isinstance(item, pl.DataFrame):
+        for start in range(0, item.height, batch_rows):
+            yield item.slice(start, batch_rows)
+    elif isinstance(item, PartitionData):
+        yield from item.iter_batches(batch_rows=batch_rows)
+    else:
+        for rb in pq.ParquetFile(item).iter_batches(batch_size=batch_rows):
+            yield pl.from_arrow(rb)
+
+
+def _scatter_task(args) -> tuple[int, np.ndarray]:
+    item, part, gid, cfg, scratch = args
+    return scatter(_batches(item, cfg.batch_rows), cfg, scratch, part, gid)
+
+
+def scatter(batches: Iterable[pl.DataFrame], cfg: DedupCfg, scratch: Scratch, part: int = 0, first_gid: int = 0) -> tuple[int, np.ndarray]:
+    """Step 1 for one part: write its signatures, doc rows and band rows; returns its doc count
+    and its band rows per shard."""
     bands, rows = cfg.bands
-    (work / "docs").mkdir(parents=True)
-    gid = 0
-    with open(work / "signatures.u32", "wb") as sig_file:
+    gid, shard_rows = first_gid, np.zeros(cfg.n_shards, dtype=np.int64)
+    with scratch.open(_sig_file(part), "wb") as sig_file:
         for i, batch in enumerate(batches):
             if "doc_id" not in batch.columns or "signature" not in batch.columns:
                 raise ValueError(f"signature batches need doc_id and signature columns; got {batch.columns}")
@@ -144,14 +312,15 @@ def scatter(batches: Iterable[pl.DataFrame], cfg: DedupCfg, work: Path) -> int:
                 "exact_key",
             )
             gid += batch.height
-            docs.write_parquet(work / "docs" / f"part-{i:06d}.parquet")
-            _write_band_rows(docs, sig, batch["n_shingles"].to_numpy() > 0, bands, rows, cfg.n_shards, work, i)
-    return gid
+            name = f"part-{part:05d}-{i:06d}.parquet"
+            scratch.write_parquet(f"docs/{name}", docs)
+            shard_rows += _write_band_rows(docs, sig, batch["n_shingles"].to_numpy() > 0, bands, rows, cfg.n_shards, scratch, name)
+    return gid - first_gid, shard_rows
 
 
-def _write_band_rows(docs, sig, has_shingles, bands, rows, n_shards, work: Path, part: int) -> None:
+def _write_band_rows(docs, sig, has_shingles, bands, rows, n_shards, scratch: Scratch, name: str) -> np.ndarray:
     """Band rows of one batch, one file per shard: the exact-key row of every document and one
-    row per band of every document that has shingles."""
+    row per band of every document that has shingles. Returns the rows written per shard."""
     near = docs.filter(pl.Series(has_shingles))
     each = np.repeat(np.arange(near.height), bands)
     band_rows = pl.concat(
@@ -171,33 +340,227 @@ def _write_band_rows(docs, sig, has_shingles, bands, rows, n_shards, work: Path,
             ).with_columns(near.select("date", "doc_id", "gid")[each]),
         ]
     ).with_columns((pl.col("key") % n_shards).cast(pl.Int32).alias("shard"))
+    per_shard = np.zeros(n_shards, dtype=np.int64)
     for (shard,), rows_of_shard in band_rows.partition_by("shard", as_dict=True).items():
-        out = work / "shards" / f"{shard:04d}"
-        out.mkdir(parents=True, exist_ok=True)
-        rows_of_shard.drop("shard").write_parquet(out / f"part-{part:06d}.parquet")
+        scratch.write_parquet(f"shards/{shard:04d}/{name}", rows_of_shard.drop("shard"))
+        per_shard[shard] = rows_of_shard.height
+    return per_shard
 
 
-def _signature_map(work: Path, cfg: DedupCfg, n_docs: int) -> np.ndarray:
-    if n_docs == 0:  # an empty file cannot be memory-mapped
-        return np.empty((0, cfg.num_perm), dtype=np.uint32)
-    return np.memmap(work / "signatures.u32", dtype=np.uint32, mode="r", shape=(n_docs, cfg.num_perm))
+def _sig_file(part: int) -> str:
+    return f"sigs/part-{part:05d}.u32"
 
 
-def est_jaccard(sig: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+def _piece_dir(piece: tuple[int, int, int]) -> str:
+    shard, k, _ = piece
+    return f"cand/{shard:04d}-{k:03d}"
+
+
+def _marker(piece: tuple[int, int, int]) -> str:
+    return f"{_piece_dir(piece)}.done"
+
+
+# ---- signature rows by gid ---------------------------------------------------------------------
+@dataclass
+class Signatures:
+    """Signature rows by gid from the parts' files: memory-mapped on a local scratch, else read as
+    byte ranges (one per run of consecutive gids), so a task fetches only the rows it needs."""
+
+    scratch: Scratch
+    parts: list[tuple[int, int]]
+    num_perm: int
+
+    def __post_init__(self):
+        self.starts = np.array([s for s, _ in self.parts], dtype=np.int64)
+        self._maps: dict[int, np.ndarray] = {}
+
+    def rows(self, gids: np.ndarray) -> np.ndarray:
+        gids = np.asarray(gids, dtype=np.int64)
+        part = np.searchsorted(self.starts, gids, side="right") - 1
+        if self.scratch.is_local:
+            out = np.empty((len(gids), self.num_perm), dtype=np.uint32)
+            for p in np.unique(part):
+                at = part == p
+                out[at] = self._map(int(p))[gids[at] - self.starts[p]]
+            return out
+        uniq, inverse = np.unique(gids, return_inverse=True)
+        if not len(uniq):
+            return np.empty((0, self.num_perm), dtype=np.uint32)
+        upart = np.searchsorted(self.starts, uniq, side="right") - 1
+        new_run = np.ones(len(uniq), dtype=bool)
+        new_run[1:] = (np.diff(uniq) != 1) | (np.diff(upart) != 0)
+        first = np.flatnonzero(new_run)
+        length = np.diff(np.append(first, len(uniq)))
+        row_bytes = 4 * self.num_perm
+        offset = (uniq[first] - self.starts[upart[first]]) * row_bytes
+        blobs = self.scratch.fs.cat_ranges([self.scratch.path(_sig_file(int(p))) for p in upart[first]],
+                                           offset.tolist(), (offset + length * row_bytes).tolist(), on_error="raise")
+        return np.frombuffer(b"".join(blobs), dtype=np.uint32).reshape(-1, self.num_perm)[inverse]
+
+    def _map(self, part: int) -> np.ndarray:
+        if part not in self._maps:
+            n = self.parts[part][1]
+            self._maps[part] = np.memmap(self.scratch.path(_sig_file(part)), dtype=np.uint32, mode="r", shape=(n, self.num_perm))
+        return self._maps[part]
+
+
+def est_jaccard(sig: Signatures, a: np.ndarray, b: np.ndarray, chunk: int = 65_536) -> np.ndarray:
     """Share of equal signature values of rows a[i] and b[i] (the MinHash Jaccard estimate)."""
     out = np.empty(len(a), dtype=np.float64)
     for s in range(0, len(a), chunk):
-        out[s : s + chunk] = (sig[a[s : s + chunk]] == sig[b[s : s + chunk]]).mean(axis=1)
+        out[s : s + chunk] = (sig.rows(a[s : s + chunk]) == sig.rows(b[s : s + chunk])).mean(axis=1)
     return out
 
 
-def shard_candidates(work: Path, shard: int, cfg: DedupCfg) -> pl.DataFrame:
-    """Step 2 for one shard: its distinct candidate pairs a < b (gids) and whether they share the
-    exact key (PAIR_SCHEMA)."""
-    files = sorted((work / "shards" / f"{shard:04d}").glob("*.parquet"))
+# ---- 2-5. shards, verification, components, clusters ---------------------------------------------
+@dataclass(frozen=True)
+class Pipeline:
+    """The state every task of one run shares (small and picklable: the data is in `scratch`)."""
+
+    scratch: Scratch
+    cfg: DedupCfg
+    parts: list[tuple[int, int]]
+    shard_rows: list[int]
+
+    @property
+    def pieces(self) -> list[tuple[int, int, int]]:
+        """(shard, k, pieces) of every shard task: a shard over cfg.max_shard_rows band rows is
+        split by key hash, (key // n_shards) % pieces, so a bucket (one band and key) stays whole."""
+        split = [max(1, -(-rows // self.cfg.max_shard_rows)) for rows in self.shard_rows]
+        return [(s, k, n) for s, n in enumerate(split) for k in range(n)]
+
+    @property
+    def n_docs(self) -> int:
+        return int(sum(n for _, n in self.parts))
+
+    @property
+    def ranges(self) -> range:
+        """The gid ranges that candidate pairs are verified in (by their smaller gid)."""
+        return range(self.cfg.n_shards)
+
+    def range_of(self, gids: pl.Expr) -> pl.Expr:
+        return (gids * len(self.ranges) // self.n_docs).cast(pl.Int32)
+
+    def signatures(self) -> Signatures:
+        return Signatures(self.scratch, self.parts, self.cfg.num_perm)
+
+    def docs(self) -> pl.LazyFrame:
+        return self.scratch.scan(self.scratch.glob("docs/*.parquet"), {})
+
+    def candidates(self, v: int) -> pl.DataFrame:
+        """The distinct candidate pairs of range v, from every shard."""
+        files = [self.scratch.path(f"{_piece_dir(piece)}/range-{v:04d}.parquet") for piece in self.pieces]
+        return self.scratch.scan(files, PAIR_SCHEMA).collect().group_by("a", "b").agg(pl.col("exact").any())
+
+    def edges(self, v: int) -> pl.DataFrame:
+        return self.scratch.scan([self.scratch.path(f"edges/range-{v:04d}.parquet")], EDGE_SCHEMA).collect()
+
+    def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, stack: ExitStack) -> ShingleSets:
+        """Shingle sets of the documents `gids` from one pass over `texts` (in the caller, which
+        can read the input asset), stored in the scratch for the verify tasks."""
+        wanted = self.docs().filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect()
+        local = Path(self.scratch.path("shingles.u32")) if self.scratch.is_local else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "shingles.u32"
+        sets = write_shingle_sets(_matched_texts(wanted, texts), self.cfg, local, self.n_docs)
+        missing = sets.missing(wanted["gid"].to_numpy())
+        if len(missing):
+            ids = wanted.filter(pl.col("gid").is_in(pl.Series(missing).implode()))["doc_id"].head(5).to_list()
+            raise ValueError(f'verify="exact": no text for {len(missing)} candidate documents, e.g. {ids}')
+        if not self.scratch.is_local:
+            self.scratch.fs.put_file(str(local), self.scratch.path("shingles.u32"))
+        index = io.BytesIO()
+        np.savez(index, starts=sets.starts, lengths=sets.lengths)
+        self.scratch.write_bytes("shingles.npz", index.getvalue())
+        return sets
+
+    def shingle_sets(self) -> ShingleSets:
+        index = np.load(io.BytesIO(self.scratch.read_bytes("shingles.npz")))
+        if not index["lengths"].any():
+            return ShingleSets(np.empty(0, dtype=np.uint32), index["starts"], index["lengths"])
+        if not self.scratch.is_local:
+            return ShingleSets(np.frombuffer(self.scratch.read_bytes("shingles.u32"), dtype=np.uint32), index["starts"], index["lengths"])
+        with open(self.scratch.path("shingles.u32"), "rb") as f:
+            mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return ShingleSets(np.frombuffer(mapping, dtype=np.uint32), index["starts"], index["lengths"], mapping)
+
+    def propagate(self, tasks: Tasks) -> tuple[np.ndarray, np.ndarray, int]:
+        """Components by min-label propagation, one task per edge file a round: every edge offers
+        the smaller label of its two ends to both; labels then jump to their label's label. Stops
+        when no edge changes a label: each component then carries the position of its first node."""
+        ends = tasks(_edge_nodes_task, [(self, v) for v in self.ranges])
+        nodes = np.unique(np.concatenate([np.empty(0, np.int64), *ends]))
+        self.scratch.write_bytes("cc/nodes.npy", _npy(nodes))
+        labels, rounds = np.arange(len(nodes)), 0
+        while True:
+            rounds += 1
+            self.scratch.write_bytes("cc/labels.npy", _npy(labels))
+            offered = labels.copy()
+            for at, label in tasks(_propagate_task, [(self, v) for v in self.ranges]):
+                np.minimum.at(offered, at, label)
+            while not np.array_equal(jumped := offered[offered], offered):
+                offered = jumped
+            if np.array_equal(offered, labels):
+                return nodes, labels, rounds
+            labels = offered
+
+    def assemble(self, nodes: np.ndarray, labels: np.ndarray, sets: ShingleSets | None) -> pl.DataFrame:
+        """Step 5: the component members' rows with deterministic representatives; exact_jaccard
+        with the representative from `sets` when given."""
+        if not len(nodes):
+            return pl.DataFrame(schema=CLUSTER_SCHEMA)
+        members = (
+            self.docs()
+            .filter(pl.col("gid").is_in(pl.Series(nodes).implode()))
+            .collect()
+            .join(pl.DataFrame({"gid": nodes, "label": labels}), on="gid")
+            .sort("label", "date", "doc_id", nulls_last=False)
+        )
+        first = pl.col("doc_id").first().over("label")
+        members = members.with_columns(
+            first.alias("representative"),
+            pl.col("gid").first().over("label").alias("rep_gid"),
+            pl.col("exact_key").first().over("label").alias("rep_key"),
+        )
+        gids, rep_gids = members["gid"].to_numpy(), members["rep_gid"].to_numpy()
+        est = est_jaccard(self.signatures(), gids, rep_gids)
+        exact = pl.Series("exact_jaccard", sets.jaccard(gids, rep_gids)) if sets else pl.lit(None, pl.Float64).alias("exact_jaccard")
+        is_rep = pl.col("doc_id") == pl.col("representative")
+        ranks = members.filter(is_rep).sort("date", "doc_id", nulls_last=False)
+        ranks = ranks.select("label", pl.int_range(pl.len()).alias("cluster_id"))
+        kind = pl.when(pl.col("exact_key") == pl.col("rep_key")).then(pl.lit("exact")).otherwise(pl.lit("near"))
+        return (
+            members.with_columns(pl.Series("est_jaccard", est), exact)
+            .join(ranks, on="label")
+            .select(
+                "doc_id",
+                "date",
+                "source",
+                pl.col("cluster_id").cast(pl.Int64),
+                "representative",
+                pl.when(~is_rep).then(pl.col("representative")).alias("duplicate_of"),
+                pl.when(~is_rep).then(kind).alias("kind"),
+                "est_jaccard",
+                "exact_jaccard",
+            )
+            .sort("cluster_id", "date", "doc_id", nulls_last=False)
+        )
+
+
+def _npy(a: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, a)
+    return out.getvalue()
+
+
+def shard_candidates(scratch: Scratch, shard: int, cfg: DedupCfg, k: int = 0, pieces: int = 1) -> pl.DataFrame:
+    """Step 2 for one shard (or its k-th of `pieces` by key hash): its distinct candidate pairs
+    a < b (gids) and whether they share the exact key (PAIR_SCHEMA)."""
+    files = scratch.glob(f"shards/{shard:04d}/*.parquet")
     if not files:
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    rows = pl.scan_parquet(files).sort("band", "key", "date", "doc_id", nulls_last=False).collect()
+    rows = scratch.scan(files, {})
+    if pieces > 1:
+        rows = rows.filter((pl.col("key") // cfg.n_shards) % pieces == k)
+    rows = rows.sort("band", "key", "date", "doc_id", nulls_last=False).collect()
     band, key, gid = (rows[c].to_numpy() for c in ("band", "key", "gid"))
     pairs = [np.empty((0, 3), dtype=np.int64)]
     for lag in range(1, min(cfg.window, len(gid) - 1) + 1):
@@ -210,7 +573,31 @@ def shard_candidates(work: Path, shard: int, cfg: DedupCfg) -> pl.DataFrame:
     return cand.group_by("a", "b").agg(pl.col("exact").any())
 
 
-def verify_pairs(cand: pl.DataFrame, sig: np.ndarray, cfg: DedupCfg, sets: ShingleSets | None = None) -> tuple[pl.DataFrame, PairCounts]:
+def _shard_task(args) -> None:
+    """Step 2 as a task: a shard piece's pairs, one file per gid range, then its marker."""
+    run, piece = args
+    cand = shard_candidates(run.scratch, piece[0], run.cfg, piece[1], piece[2])
+    by_range = cand.with_columns(run.range_of(pl.col("a")).alias("range")).partition_by("range", as_dict=True, include_key=False)
+    for v in run.ranges:
+        run.scratch.write_parquet(f"{_piece_dir(piece)}/range-{v:04d}.parquet", by_range.get((v,), pl.DataFrame(schema=PAIR_SCHEMA)))
+    run.scratch.write_bytes(_marker(piece), b"")
+
+
+def _candidate_gids_task(args) -> np.ndarray:
+    run, v = args
+    cand = run.candidates(v)
+    return np.unique(np.concatenate([cand["a"].to_numpy(), cand["b"].to_numpy()]))
+
+
+def _verify_task(args) -> PairCounts:
+    """Step 3 as a task: range v's verified pairs to edges/range-v.parquet."""
+    run, v = args
+    edges, counts = verify_pairs(run.candidates(v), run.signatures(), run.cfg, run.shingle_sets() if run.cfg.verify == "exact" else None)
+    run.scratch.write_parquet(f"edges/range-{v:04d}.parquet", edges)
+    return counts
+
+
+def verify_pairs(cand: pl.DataFrame, sig: Signatures, cfg: DedupCfg, sets: ShingleSets | None = None) -> tuple[pl.DataFrame, PairCounts]:
     """Step 3: exact-key pairs, and the other candidates whose Jaccard reaches the threshold,
     estimated from `sig` or, when `sets` are given, exact."""
     near = cand.filter(~pl.col("exact"))
@@ -222,19 +609,38 @@ def verify_pairs(cand: pl.DataFrame, sig: np.ndarray, cfg: DedupCfg, sets: Shing
     return edges, counts
 
 
-def candidate_shingle_sets(work: Path, cand: pl.DataFrame, texts: TextSource, cfg: DedupCfg, n_docs: int) -> ShingleSets:
-    """Shingle sets of every document in a candidate pair (exact-key pairs too, so each cluster
-    member's exact Jaccard with its representative can be reported), from one pass over `texts`."""
-    if cand.is_empty():
-        return write_shingle_sets([], cfg, work / "shingles.u32", n_docs)
-    gids = pl.concat([cand["a"], cand["b"]]).unique().to_frame("gid")
-    wanted = pl.scan_parquet(sorted((work / "docs").glob("*.parquet"))).join(gids.lazy(), on="gid").collect()
-    sets = write_shingle_sets(_matched_texts(wanted, texts), cfg, work / "shingles.u32", n_docs)
-    missing = sets.missing(wanted["gid"].to_numpy())
-    if len(missing):
-        ids = wanted.filter(pl.col("gid").is_in(pl.Series(missing).implode()))["doc_id"].head(5).to_list()
-        raise ValueError(f'verify="exact": no text for {len(missing)} candidate documents, e.g. {ids}')
-    return sets
+def _components_task(run: Pipeline) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4 in one task: (nodes, component label of each) over every edge file."""
+    edges = pl.concat([run.edges(v) for v in run.ranges])
+    a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
+    nodes, local = np.unique(np.concatenate([a, b]), return_inverse=True)
+    if not len(nodes):
+        return nodes, np.empty(0, dtype=np.int32)
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (local[: len(a)], local[len(a) :])), shape=(len(nodes),) * 2)
+    return nodes, connected_components(graph, directed=False)[1]
+
+
+def _edge_nodes_task(args) -> np.ndarray:
+    run, v = args
+    edges = run.edges(v)
+    return np.unique(np.concatenate([edges["a"].to_numpy(), edges["b"].to_numpy()]))
+
+
+def _propagate_task(args) -> tuple[np.ndarray, np.ndarray]:
+    """One edge file's offers in a propagation round: (node position, smallest label offered) of
+    each node whose label the offers lower, so a result is at most one entry per node."""
+    run, v = args
+    nodes, labels = (np.load(io.BytesIO(run.scratch.read_bytes(f"cc/{n}.npy"))) for n in ("nodes", "labels"))
+    edges = run.edges(v)
+    pa, pb = np.searchsorted(nodes, edges["a"].to_numpy()), np.searchsorted(nodes, edges["b"].to_numpy())
+    low = np.minimum(labels[pa], labels[pb])
+    at, offer = np.concatenate([pa, pb]), np.concatenate([low, low])
+    lower = offer < labels[at]
+    at, offer = at[lower], offer[lower]
+    order = np.lexsort((offer, at))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.diff(at[order]) != 0
+    return at[order][first], offer[order][first]
 
 
 def _matched_texts(wanted: pl.DataFrame, texts: TextSource) -> Iterator[tuple[np.ndarray, pl.Series]]:
@@ -247,48 +653,10 @@ def _matched_texts(wanted: pl.DataFrame, texts: TextSource) -> Iterator[tuple[np
             yield matched["gid"].to_numpy(), matched["text"]
 
 
-def clusters_from_edges(work: Path, edges: pl.DataFrame, cfg: DedupCfg, n_docs: int, sets: ShingleSets | None = None) -> pl.DataFrame:
-    """Step 4: connected components of the verified pairs, with deterministic representatives;
-    exact_jaccard with the representative from `sets` when given."""
-    if edges.is_empty():
-        return pl.DataFrame(schema=CLUSTER_SCHEMA)
-    a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
-    nodes, local = np.unique(np.concatenate([a, b]), return_inverse=True)
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (local[: len(a)], local[len(a) :])), shape=(len(nodes),) * 2)
-    _, labels = connected_components(graph, directed=False)
-    members = (
-        pl.scan_parquet(sorted((work / "docs").glob("*.parquet")))
-        .filter(pl.col("gid").is_in(pl.Series(nodes)))
-        .collect()
-        .join(pl.DataFrame({"gid": nodes, "label": labels}), on="gid")
-        .sort("label", "date", "doc_id", nulls_last=False)
-    )
-    first = pl.col("doc_id").first().over("label")
-    members = members.with_columns(
-        first.alias("representative"),
-        pl.col("gid").first().over("label").alias("rep_gid"),
-        pl.col("exact_key").first().over("label").alias("rep_key"),
-    )
-    gids, rep_gids = members["gid"].to_numpy(), members["rep_gid"].to_numpy()
-    est = est_jaccard(_signature_map(work, cfg, n_docs), gids, rep_gids)
-    exact = pl.Series("exact_jaccard", sets.jaccard(gids, rep_gids)) if sets else pl.lit(None, pl.Float64).alias("exact_jaccard")
-    is_rep = pl.col("doc_id") == pl.col("representative")
-    ranks = members.filter(is_rep).sort("date", "doc_id", nulls_last=False)
-    ranks = ranks.select("label", pl.int_range(pl.len()).alias("cluster_id"))
-    kind = pl.when(pl.col("exact_key") == pl.col("rep_key")).then(pl.lit("exact")).otherwise(pl.lit("near"))
-    return (
-        members.with_columns(pl.Series("est_jaccard", est), exact)
-        .join(ranks, on="label")
-        .select(
-            "doc_id",
-            "date",
-            "source",
-            pl.col("cluster_id").cast(pl.Int64),
-            "representative",
-            pl.when(~is_rep).then(pl.col("representative")).alias("duplicate_of"),
-            pl.when(~is_rep).then(kind).alias("kind"),
-            "est_jaccard",
-            "exact_jaccard",
-        )
-        .sort("cluster_id", "date", "doc_id", nulls_last=False)
-    )
+def scratch_prefix(name: str, source: str, inputs: list[PartitionData], cfg: DedupCfg) -> str:
+    """Store-relative scratch of one clusters partition: `_scratch/dedup/{name}/source={source}/{key}`,
+    key = a hash of the inputs' committed versions and the config, so a re-run of the same
+    inputs finds what an earlier try finished, and changed inputs never reuse it."""
+    versions = [(d.path, d.version or d.store.version(d.path)) for d in inputs]
+    key = hashlib.sha1(json.dumps([versions, repr(cfg)]).encode()).hexdigest()[:16]
+    return f"_scratch/dedup/{name}/source={source}/{key}"

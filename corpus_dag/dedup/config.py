@@ -28,8 +28,13 @@ class DedupCfg:
       estimation noise); costs a second read of the texts of documents in candidate pairs.
     window: within one band bucket (sorted by date, doc_id) each member is paired with the next
       `window` members, so a bucket of m documents yields O(m * window) pairs, never O(m^2).
-    n_shards: band-key shards; each one is an independent unit of work (see `clusters`).
+    n_shards: band-key shards; each one is an independent unit of work (see `clusters`), and so
+      is each of the n_shards gid ranges that candidate pairs are verified in.
     batch_rows: rows read per batch from a signature file.
+    max_shard_rows: a shard with more band rows than this is split by key hash into pieces of about
+      this many (one task each), so a shard task's memory stays bounded as the corpus grows.
+    max_edges_in_one_task: connected components run as one task (scipy) up to this many verified
+      pairs; above it as rounds of min-label propagation over the edge files (same clustering).
     """
 
     shingle: str = "char"
@@ -43,12 +48,14 @@ class DedupCfg:
     n_shards: int = 16
     batch_rows: int = 65_536
     verify: str = "estimate"
+    max_shard_rows: int = 50_000_000
+    max_edges_in_one_task: int = 100_000_000
 
     def __post_init__(self):
         if self.shingle not in SHINGLES:
             raise ValueError(f"shingle must be one of {SHINGLES}, got {self.shingle!r}")
-        if self.n < 1 or self.num_perm < 2 or self.window < 1 or self.n_shards < 1:
-            raise ValueError("n, window and n_shards must be >= 1 and num_perm >= 2")
+        if min(self.n, self.window, self.n_shards, self.max_shard_rows) < 1 or self.num_perm < 2 or self.max_edges_in_one_task < 0:
+            raise ValueError("n, window, n_shards and max_shard_rows must be >= 1, num_perm >= 2 and max_edges_in_one_task >= 0")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
         if self.verify not in VERIFY:
