@@ -2,8 +2,9 @@
 
 One setting switches it: `CORPUS_ENGINE=ray` (or the resource's `kind`). With `ray`, `address`
 empty starts a local Ray instance for the run; `auto`, `host:port` or `ray://host:port` attaches
-to an existing cluster (a KubeRay cluster created with dagster-ray's `KubeRayCluster`, or one
-started with `ray start`). Per-stage resources (`num_cpus`, `num_gpus`, `concurrency`,
+to an existing cluster started with `ray start`. Or hand it a dagster-ray cluster resource
+(`cluster: LocalRay(...)` / `KubeRayCluster(...)`): dagster-ray then creates, waits for and connects
+the cluster for the step (and deletes it after, per its `lifecycle`), and the engine runs on it. Per-stage resources (`num_cpus`, `num_gpus`, `concurrency`,
 `batch_rows`) are keyed by the stage tag of the assets (`filter`, `exam`, `perplexity`, ...).
 """
 import os
@@ -11,7 +12,8 @@ from contextlib import contextmanager
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from dagster_ray import RayResource
+from pydantic import Field, PrivateAttr, model_validator
 
 from corpus_dag.engine import Engine, LocalEngine, RayEngine, StageResources
 
@@ -35,12 +37,23 @@ class CorpusEngine(dg.ConfigurableResource):
         description="Ray only. Empty: start a local Ray instance for the run (127.0.0.1). 'auto', 'host:port' or "
         "'ray://host:port': attach to an existing cluster. Default: $CORPUS_RAY_ADDRESS.",
     )
+    cluster: RayResource | None = Field(
+        default=None,
+        description="Ray only. A dagster-ray cluster resource (LocalRay, KubeRayCluster, ...) whose lifecycle dagster-ray "
+        "runs for the step (create, wait, connect, delete); takes the place of `address`.",
+    )
     num_cpus: int | None = Field(default=None, ge=1, description="CPUs of a local Ray instance (empty: all).")
     object_store_mb: int | None = Field(default=None, ge=64, description="Object store of a local Ray instance, MB.")
     runtime_env: dict = Field(default_factory=dict, description="Ray runtime_env for the workers (pip, env_vars, "
                               "working_dir, py_modules). AWS_* variables of the driver are passed on by default.")
     stages: dict[str, StageSettings] = Field(default_factory=dict, description="Per-stage Ray resources, by stage tag.")
     _engine: Engine | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _cluster_needs_ray(self):
+        if self.cluster is not None and self.kind != "ray":
+            raise ValueError("engine: `cluster` is set but `kind` is local; set kind: ray (or CORPUS_ENGINE=ray) to run on it")
+        return self
 
     def stage(self, name: str) -> StageResources:
         s = self.stages.get(name)
