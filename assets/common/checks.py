@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import dagster as dg
 
+from assets.common.metadata import outcomes_table
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
 from corpus_dag.storage import CorpusStore, PartitionData
@@ -67,7 +68,7 @@ def gx_check(
             passed=outcome.success,
             severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
             metadata={
-                "outcomes": dg.MetadataValue.md(outcome.markdown()),
+                "outcomes": outcomes_table(outcome),
                 "failed": [o.expectation for o in outcome.outcomes if not o.success],
                 "failed_count": sum(not o.success for o in outcome.outcomes),
                 **_numbers(outcome),
