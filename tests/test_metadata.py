@@ -80,3 +80,18 @@ def test_counts_table_largest_first():
     table = counts_table({"b": 1, "a": 5, "c": 1}, "reason")
     assert [r.data for r in table.records] == [{"reason": "a", "rows": 5}, {"reason": "b", "rows": 1}, {"reason": "c", "rows": 1}]
     assert isinstance(table, dg.TableMetadataValue)
+
+
+def test_check_plot_keys_do_not_change_with_the_partition():
+    """The check page plots one series per key: counts, bounds and the GX sample's seed must not be in it."""
+    from assets.common.checks import _numbers
+    from corpus_dag.validation import ExpectationOutcome, SuiteOutcome, metric_outcome
+
+    def keys(n: int, seed: int) -> list[str]:
+        return list(_numbers(SuiteOutcome([
+            metric_outcome(f"raw_documents {n} - kept {n - 1} - dropped 1", 0, 0, 0),
+            ExpectationOutcome(f"expect_column_values_to_be_unique (GX, sample of {n:,} rows, seed {seed})", "doc_id", True, None, 0),
+            ExpectationOutcome(f"ExpectColumnValuesToBeUnique (whole partition, {n:,} values)", "doc_id", True, None, 0),
+        ])))
+
+    assert keys(120, 7) == keys(3000, 123456) and len(set(keys(120, 7))) == 3
