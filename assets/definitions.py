@@ -1,7 +1,17 @@
 """The one `Definitions` of corpus_dag: every area's assets and checks, plus jobs, sensor, schedule."""
 import dagster as dg
 
-from assets import classify, curate, dedup, exam, ingest, posttrain, quality, rebuild, safety
+from assets import (
+    classify,
+    curate,
+    dedup,
+    exam,
+    ingest,
+    posttrain,
+    quality,
+    rebuild,
+    safety,
+)
 from assets.common.engine import CorpusEngine
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusIOManager, CorpusStorage

@@ -9,7 +9,13 @@ import polars as pl
 
 import assets.definitions  # noqa: F401 - imports every asset module
 from assets.common.columns import COLUMNS
-from assets.common.metadata import TEXT_WIDTH, counts_table, frame_table, rounded, stored
+from assets.common.metadata import (
+    TEXT_WIDTH,
+    counts_table,
+    frame_table,
+    rounded,
+    stored,
+)
 from assets.common.stage import Out
 from corpus_dag.storage import CorpusStore
 

@@ -5,7 +5,13 @@ import dagster as dg
 
 from assets.common.checks import gx_check
 from assets.common.partitions import SOURCES
-from assets.curate.assets import CHUNK_INPUT, CHUNKS, DECONTAM_INPUT, MATH_DECONTAM_INPUT, UNCHUNKED
+from assets.curate.assets import (
+    CHUNK_INPUT,
+    CHUNKS,
+    DECONTAM_INPUT,
+    MATH_DECONTAM_INPUT,
+    UNCHUNKED,
+)
 from corpus_dag.chunking import CHUNK_SCHEMA
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
