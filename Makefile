@@ -86,6 +86,7 @@ ui: setup instance $(TINY_MODEL)/config.json
 # Screenshots of the UI on the demo's instance (run `make demo` first) into .ui_check/.
 ui-check: setup instance $(TINY_MODEL)/config.json
 	command -v chromium >/dev/null || $(call APT_INSTALL,chromium)
+	fc-list :lang=zh | grep -q . || $(call APT_INSTALL,fonts-noto-cjk)  # else Chinese text shows as boxes in the screenshots
 	$(BIN)/python -m scripts.ui_check
 
 # BENCH_ARGS=--quick for small sizes.

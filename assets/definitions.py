@@ -1,12 +1,25 @@
 """The one `Definitions` of corpus_dag: every area's assets and checks, plus jobs, sensor, schedule."""
 import dagster as dg
 
-from assets import classify, curate, dedup, exam, ingest, posttrain, quality, rebuild, safety
+from assets import (
+    classify,
+    curate,
+    dedup,
+    exam,
+    ingest,
+    posttrain,
+    quality,
+    rebuild,
+    safety,
+)
 from assets.common.engine import CorpusEngine
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.ingest.sensors import nightly_schedule, raw_files_sensor
+from corpus_dag.llm.logs import route_third_party_logs
 
+# vLLM/torch loading chatter goes to the run's event log at DEBUG, not the terminal (`make demo`, `make ui`).
+route_third_party_logs(dg.get_dagster_logger("third_party"))
 AREAS = [ingest, exam, rebuild, posttrain, dedup, quality, safety, classify, curate]
 # Stages that aggregate over many partitions (all dates of a source, or a reference sample).
 GLOBAL_STAGES = ["dedup_clusters", "math_dedup_clusters", "ppl_thresholds", "coherence_thresholds"]

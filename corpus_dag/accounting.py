@@ -18,14 +18,22 @@ DETAIL = " — "
 
 @dataclass(frozen=True)
 class Split:
-    """One batch through one stage: kept rows, and dropped rows with a `reason` column."""
+    """One batch through one stage: kept rows, and dropped rows with a `reason` column.
+
+    `kept_in` is the number of input rows behind `kept` when a row gives several (chunking: a
+    document gives many fragments), so the accounting counts input rows, not rows written."""
 
     kept: pl.DataFrame
     dropped: pl.DataFrame
+    kept_in: int | None = None  # None: one kept row per input row
+
+    @property
+    def n_kept_in(self) -> int:
+        return self.kept.height if self.kept_in is None else self.kept_in
 
     @property
     def n_in(self) -> int:
-        return self.kept.height + self.dropped.height
+        return self.n_kept_in + self.dropped.height
 
 
 def split_by_reason(df: pl.DataFrame, reason: pl.Expr) -> Split:
@@ -39,15 +47,18 @@ def split_by_reason(df: pl.DataFrame, reason: pl.Expr) -> Split:
 
 @dataclass
 class Tally:
-    """Running counts for one stage over many batches."""
+    """Running counts for one stage over many batches, in input rows (`n_out`: rows written to the
+    kept output, which differs only for stages that give several rows per input row)."""
 
     n_in: int = 0
     n_kept: int = 0
+    n_out: int = 0
     dropped: Counter = field(default_factory=Counter)
 
     def add(self, split: Split) -> Split:
         self.n_in += split.n_in
-        self.n_kept += split.kept.height
+        self.n_kept += split.n_kept_in
+        self.n_out += split.kept.height
         if split.dropped.height:
             heads = split.dropped.select(pl.col(REASON).str.split(DETAIL).list.first())
             for reason, n in heads.group_by(REASON).len().iter_rows():
@@ -61,11 +72,3 @@ class Tally:
     @property
     def balanced(self) -> bool:
         return self.n_in == self.n_kept + self.n_dropped
-
-    def as_dict(self) -> dict:
-        return {
-            "rows_in": self.n_in,
-            "rows_kept": self.n_kept,
-            "rows_dropped": self.n_dropped,
-            "dropped_by_reason": dict(self.dropped.most_common()),
-        }

@@ -37,13 +37,6 @@ class SuiteOutcome:
     def add(self, outcome: ExpectationOutcome) -> None:
         self.outcomes.append(outcome)
 
-    def markdown(self) -> str:
-        lines = ["| expectation | column | ok | observed | unexpected |", "|---|---|---|---|---|"]
-        for o in self.outcomes:
-            obs = str(o.observed if o.observed is not None else o.detail)[:80].replace("|", "\\|")
-            lines.append(f"| {o.expectation} | {o.column or ''} | {'✅' if o.success else '❌'} | {obs} | {o.unexpected_count if o.unexpected_count is not None else ''} |")
-        return "\n".join(lines)
-
 
 def run_suite(df: pl.DataFrame, expectations: list, name: str = "suite") -> SuiteOutcome:
     """Validate `df` with GX expectation objects (ephemeral context, whole-dataframe batch)."""

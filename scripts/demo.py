@@ -3,8 +3,6 @@ print a per-stage table and the funnel from documents to training rows."""
 import os
 import sys
 import textwrap
-
-os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the per-stage table is the demo's output
 import time
 from pathlib import Path
 

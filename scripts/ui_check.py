@@ -25,6 +25,8 @@ LOCATION = "corpus_dag"
 # (file name, UI path): what a newcomer opens first.
 PAGES = [
     ("lineage.png", "/asset-groups"),
+    ("asset_raw_documents.png", "/assets/raw_documents"),  # columns with their descriptions
+    ("events_raw_documents.png", "/assets/raw_documents?view=events"),  # typed metadata tables: preview, drop reasons
     ("partitions_raw_documents.png", "/assets/raw_documents?view=partitions"),
     ("checks_raw_documents.png", "/assets/raw_documents?view=checks"),
     ("check_every_record_accounted.png", "/assets/raw_documents?view=checks&checkDetail=every_record_accounted"),

@@ -68,3 +68,8 @@ def with_stand_ins(assets: list) -> list:
     produced = {k for a in defs for k in a.keys}
     needed = {dep.asset_key for a in defs for spec in a.specs for dep in spec.deps} - produced
     return [*assets, *(dg.AssetSpec(k, partitions_def=DATE_SOURCE) for k in sorted(needed, key=str))]
+
+
+def table_rows(value) -> list[dict]:
+    """The records of a typed table metadata value (TableMetadataValue), as dicts."""
+    return [r.data for r in value.records]

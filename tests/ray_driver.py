@@ -96,7 +96,6 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
                                   "classify": StageSettings(num_cpus=0.5), "coherence": StageSettings(num_cpus=0.5)})
     resources = {**(defs.resources or {}), **corpus_resources(root=root, engine=engine)}
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
-    store = CorpusStore(root)
     failures = []
     with dg.DagsterInstance.ephemeral() as instance:
         for selection, keys in waves:

@@ -26,7 +26,7 @@ from corpus_dag.classify.config import (
 from corpus_dag.classify.models import ModelFileError, load_model
 from corpus_dag.classify.train import SHIPPED_LABELS, read_labelled, train_classifier
 from corpus_dag.storage import CorpusStore, seed_raw_library
-from tests.helpers import with_stand_ins, write_jsonl
+from tests.helpers import table_rows, with_stand_ins, write_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 AD = "限时特惠！点击链接立即抢购 BUY NOW "
@@ -212,8 +212,9 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
     trained = dg.materialize(everything, selection=["quality_classifiers"], instance=dagster_instance, resources=resources,
                              run_config={"ops": {"quality_classifiers": {"config": files}}})
     meta = trained.get_asset_materialization_events()[0].materialization.metadata
-    assert set(meta["models"].value) == {"ads_ngram", "ads_fasttext", "ads_encoder"}
-    assert meta["ads_ngram_recall"].value > 0.5 and str(Path(corpus_root) / "labels") in meta["models"].value["ads_ngram"]["labels"]
+    models = {r["model"]: r for r in table_rows(meta["models"])}
+    assert set(models) == {"ads_ngram", "ads_fasttext", "ads_encoder"}
+    assert meta["ads_ngram_recall"].value > 0.5 and str(Path(corpus_root) / "labels") in models["ads_ngram"]["labels"]
 
     run = dg.materialize(everything, selection=["quality_scores", "classified_documents", "classifier_drops"], partition_key=key,
                          instance=dagster_instance, resources=resources,
@@ -221,8 +222,9 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
     assert run.success
     [check] = run.get_asset_check_evaluations()
     assert check.passed and check.metadata["rows_in"].value == docs.height
-    hist = check.metadata["score_histogram"].value
-    assert set(hist) == {"ads_ngram", "ads_fasttext", "ads_encoder"} and sum(hist["ads_ngram"]["counts"]) == docs.height
+    hist = table_rows(check.metadata["score_histogram"])
+    assert {r["model"] for r in hist} == {"ads_ngram", "ads_fasttext", "ads_encoder"}
+    assert sum(r["documents"] for r in hist if r["model"] == "ads_ngram") == docs.height
 
     scores = store.read(CorpusStore.partition_path("quality_scores", dims))
     kept = store.read(CorpusStore.partition_path("classified_documents", dims))

@@ -17,6 +17,7 @@ from assets.curate.assets import CHUNK_INPUT, DECONTAM_INPUT, MATH_DECONTAM_INPU
 from assets.definitions import corpus_resources
 from assets.ingest import defs as ingest_defs
 from corpus_dag.storage import CorpusStore, seed_raw_library
+from tests.helpers import table_rows
 
 REPO = Path(__file__).resolve().parent.parent
 DATE = "2026-11-21"
@@ -50,6 +51,10 @@ def test_curate_stages_on_the_samples(corpus_root, dagster_instance):
     assert chunked.success and all(c.passed for c in chunked.get_asset_check_evaluations())
     chunks = store.read(CorpusStore.partition_path("chunked_documents", {"source": "patents", "date": DATE}))
     assert chunks["patent"].n_unique() == raw["patents"].height and chunks["id"].is_unique().all()
+    meta = chunked.get_asset_materialization_events()[0].materialization.metadata  # counted in documents, fragments apart
+    assert (meta["rows_in"].value, meta["rows_kept"].value, meta["rows_dropped"].value) == (raw["patents"].height, raw["patents"].height, 0)
+    assert meta["fragments_out"].value == meta["dagster/row_count"].value == chunks.height > raw["patents"].height
+    assert "every_document_accounted" in {c.asset_check_key.name for c in chunked.get_asset_check_evaluations()}
 
     skipped = run(["chunked_documents", "unchunked_documents"], f"{DATE}|web", dagster_instance)
     meta = skipped.get_asset_materialization_events()[0].materialization.metadata
@@ -60,7 +65,7 @@ def test_curate_stages_on_the_samples(corpus_root, dagster_instance):
     removed = store.read(CorpusStore.partition_path("contaminated_items", {"source": "web", "date": DATE}))
     assert sorted(removed["benchmark"].to_list()) == ["gaokao", "gsm8k"] and set(removed["reason"]) == {"contaminated"}
     meta = clean.get_asset_materialization_events()[0].materialization.metadata
-    assert meta["contaminated_by_benchmark"].value == {"gaokao": 1, "gsm8k": 1}
+    assert table_rows(meta["contaminated_by_benchmark"]) == [{"benchmark": "gaokao", "rows": 1}, {"benchmark": "gsm8k", "rows": 1}]
 
     math = pl.DataFrame(
         {"item_id": ["m1", "m2"], "messages": [[{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]] * 2}
@@ -76,4 +81,6 @@ def test_curate_stages_on_the_samples(corpus_root, dagster_instance):
     assert run(["training_mixture"], "demo", dagster_instance).success
     assert {p.name: p.read_bytes() for p in sorted(folder.iterdir())} == shards  # same recipe + inputs: same bytes
     meta = first.get_asset_materialization_events()[0].materialization.metadata
-    assert "| chunked_documents | patents |" in meta["per_source_tokens"].value
+    patents = next(i for i in manifest["inputs"] if (i["asset"], i["source"]) == ("chunked_documents", "patents"))
+    row = next(r for r in table_rows(meta["per_source_tokens"]) if (r["asset"], r["source"]) == ("chunked_documents", "patents"))
+    assert (row["rows_in"], row["tokens_out"]) == (patents["rows_in"], patents["tokens_out"])

@@ -8,6 +8,7 @@ import pytest
 from assets.definitions import defs
 from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.storage import CorpusStore
+from tests.helpers import table_rows
 
 REPO = Path(__file__).resolve().parent.parent
 PK = "2026-11-21|wenku"
@@ -39,7 +40,8 @@ def test_sample_library_to_math_questions(corpus_root, dagster_instance, install
     drops = store.num_rows(CorpusStore.partition_path("math_question_drops", DIMS))
     assert math.height + drops == q.height and math.height > 0 and (math["subject"] == "数学").all()
     mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("exam_questions")).asset_materialization
-    assert "| 数学 |" in mat.metadata["subjects"].value
+    subjects = {r["subject"]: r for r in table_rows(mat.metadata["subjects"])}
+    assert subjects["数学"]["valid"] == math.height
     assert [c.name for c in mat.metadata["dagster/column_schema"].value.columns] == list(EXAM_QUESTION_SCHEMA)
     docs_mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("exam_documents")).asset_materialization
     assert "questions" in [c.name for c in docs_mat.metadata["dagster/column_schema"].value.columns]

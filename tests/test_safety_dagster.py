@@ -17,7 +17,7 @@ from assets.quality import defs as quality_defs
 from assets.safety import defs as safety_defs
 from assets.safety.assets import SAFETY_INPUT
 from corpus_dag.storage import CorpusStore, seed_raw_library
-from tests.helpers import with_stand_ins
+from tests.helpers import table_rows, with_stand_ins
 
 REPO = Path(__file__).resolve().parent.parent
 DATE = "2026-11-21"
@@ -63,7 +63,8 @@ def test_safety_stage_on_the_web_samples(corpus_root, dagster_instance):
     assert first["text"].endswith("联系我：<EMAIL>，<PHONE>。") and first["pii"]["email"] == 1 and first["pii"]["phone"] == 1
     meta = {e.materialization.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert meta["safety_documents"]["lists_origin"].value.startswith("demo lists")
-    assert "| email | <EMAIL> | 1 | 1 | redact |" in meta["safety_documents"]["pii"].value
+    pii_rows = {r["type"]: r for r in table_rows(meta["safety_documents"]["pii"])}
+    assert pii_rows["email"] == {"type": "email", "placeholder": "<EMAIL>", "found": 1, "in_kept_rows": 1, "action": "redact"}
     reasons = {r.data["reason"]: r.data["rows"] for r in meta["safety_drops"]["dropped_by_reason"].records}
     assert reasons["domain_blocklist@1: listed domain"] == len(spam)
 

@@ -7,7 +7,7 @@ import polars as pl
 from pydantic import Field
 
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table
+from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE
 from assets.common.stage import Out, split_specs, stream_split, write_outputs
 from assets.common.storage import CorpusStorage
@@ -67,10 +67,16 @@ def quality_classifiers(context: dg.AssetExecutionContext, config: TrainClassifi
         metrics[spec.name] = m | {"labels": origin, "path": store.url(spec.path), "seconds": round(time.monotonic() - started, 1)}
         flat |= {f"{spec.name}_precision": m["precision"], f"{spec.name}_recall": m["recall"]}
         context.log.info(f"{spec.name} ({spec.kind}): precision {m['precision']}, recall {m['recall']} on {m['n_test']} held-out rows")
-    table = pl.DataFrame([{"model": k, **{c: v[c] for c in ("kind", "label", "threshold", "precision", "recall", "n_train", "n_test")}}
-                          for k, v in metrics.items()])
-    return dg.MaterializeResult(metadata={**flat, "models": dg.MetadataValue.json(metrics),
-                                          "summary": dg.MetadataValue.md(markdown_table(table, max_rows=50))})
+    models = pl.DataFrame([{"model": k, **v} for k, v in metrics.items()])
+    return dg.MaterializeResult(metadata={**flat, "models": frame_table(models, width=200)})
+
+
+def histogram_table(scores: pl.DataFrame) -> dg.TableMetadataValue:
+    """Per model, documents per score bin (score_histogram) as a typed table: one row per model and bin."""
+    rows = [{"model": model, "low": h["bin_edges"][i], "high": h["bin_edges"][i + 1], "documents": n}
+            for model, h in score_histogram(scores).items() for i, n in enumerate(h["counts"])]
+    frame = pl.DataFrame(rows, schema={"model": pl.String, "low": pl.Float64, "high": pl.Float64, "documents": pl.Int64})
+    return frame_table(frame, max_rows=max(frame.height, 1))
 
 
 class ScoreConfig(ClassifierFileConfig):
@@ -109,7 +115,7 @@ def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, stora
             "engine": engine.kind,
             "documents": docs.num_rows,
             "models": [s.name for s in specs],
-            "score_histogram": dg.MetadataValue.json(score_histogram(all_scores)),
+            "score_histogram": histogram_table(all_scores),
             "mb_per_s": round(text_bytes / 1e6 / seconds, 2) if seconds else None,
         }
 
@@ -149,7 +155,9 @@ def classified_documents(context: dg.AssetExecutionContext, config: ApplyConfig,
             yield apply_classifiers(batch, score_rows, specs)
 
     def extra(_tally):
-        return {"rules": dg.MetadataValue.json({s.name: {"threshold": s.threshold, "action": s.action} for s in specs})}
+        rules = pl.DataFrame([{"model": s.name, "threshold": float(s.threshold), "action": s.action} for s in specs],
+                             schema={"model": pl.String, "threshold": pl.Float64, "action": pl.String})
+        return {"rules": frame_table(rules)}
 
     yield from stream_split(context, store, splits(), Out("classified_documents", schema),
                             Out("classifier_drops", schema | {REASON: pl.String}), extra_metadata=extra)

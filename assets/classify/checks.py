@@ -4,10 +4,10 @@ per-model score histograms (numbers) in its metadata."""
 import dagster as dg
 import polars as pl
 
-from assets.classify.assets import CLASSIFY_INPUT
+from assets.classify.assets import CLASSIFY_INPUT, histogram_table
+from assets.common.metadata import outcomes_table
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
-from corpus_dag.classify.apply import score_histogram
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import SuiteOutcome, metric_outcome
 
@@ -39,9 +39,9 @@ def every_row_accounted(context: dg.AssetCheckExecutionContext, storage: CorpusS
         passed=outcome.success,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "outcomes": dg.MetadataValue.md(outcome.markdown()),
+            "outcomes": outcomes_table(outcome),
             "failed": [o.expectation for o in outcome.outcomes if not o.success],  # as gx_check reports them
-            "score_histogram": dg.MetadataValue.json(score_histogram(scores)),
+            "score_histogram": histogram_table(scores),
             "rows_in": rows_in,
             "rows_kept": kept,
             "rows_dropped": drops.height,

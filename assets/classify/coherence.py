@@ -10,7 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table
+from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, dims_for, partition_dims
 from assets.common.stage import Out, split_specs, stream_split, write_outputs
 from assets.common.storage import CorpusStorage
@@ -130,7 +130,7 @@ def coherence_thresholds(context: dg.AssetExecutionContext, config: CoherenceThr
     else:
         thresholds = fit_coherence_thresholds(reference, list(KINDS), config.low_quantile, config.min_docs)
     return dg.Output(thresholds, metadata={"reference_rows": reference.height, "partitions": len(parts), "pinned": config.pinned,
-                                           "thresholds": dg.MetadataValue.md(markdown_table(thresholds, max_rows=20))})
+                                           "thresholds": frame_table(thresholds)})
 
 
 class CoherenceSplitConfig(dg.Config):

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import dagster as dg
 
+from assets.common.metadata import outcomes_table
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
 from corpus_dag.storage import CorpusStore, PartitionData
@@ -67,7 +68,7 @@ def gx_check(
             passed=outcome.success,
             severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
             metadata={
-                "outcomes": dg.MetadataValue.md(outcome.markdown()),
+                "outcomes": outcomes_table(outcome),
                 "failed": [o.expectation for o in outcome.outcomes if not o.success],
                 "failed_count": sum(not o.success for o in outcome.outcomes),
                 **_numbers(outcome),
@@ -79,12 +80,17 @@ def gx_check(
 
 def _numbers(outcome: SuiteOutcome) -> dict[str, float]:
     """Each outcome's numeric observation (unexpected rows, a rate, a difference) as a number, so the
-    check's page plots it across partitions and runs."""
+    check's page plots it across partitions and runs. The key is the expectation without its numbers
+    (counts, the bounds, the GX sample's size and seed differ by partition): one series per outcome."""
     numbers = {}
     for o in outcome.outcomes:
         value = o.unexpected_count if o.unexpected_count is not None else o.observed
         if isinstance(value, int | float) and not isinstance(value, bool):
-            key = re.sub(r"[^a-z0-9]+", "_", f"{o.expectation} {o.column or ''}".lower()).strip("_")[:60]
+            words = re.sub(r" within \[.*?\]$", "", o.expectation)
+            words = re.sub(r"\d[\d,.]*|\bseed\b|\bsample of\b|\brows\b", " ", f"{words} {o.column or ''}".lower())
+            key = re.sub(r"[^a-z0-9]+", "_", words).strip("_")[:60]
+            while key in numbers:  # two outcomes that differ only by their numbers: keep both
+                key += "_"
             numbers[key] = round(float(value), 6)
     return numbers
 

@@ -15,7 +15,7 @@ import dagster as dg
 import polars as pl
 
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table, stored, tally_metadata
+from assets.common.metadata import frame_table, stored, tally_metadata
 from assets.common.partitions import dims_for
 from corpus_dag.accounting import Split, Tally
 from corpus_dag.engine import Step
@@ -87,7 +87,7 @@ def stream_split(
 
     def preview(asset: str) -> dict:
         frame = pl.concat(previews[asset]) if previews[asset] else pl.DataFrame()
-        return {"preview": dg.MetadataValue.md(markdown_table(frame, width=50))}
+        return {"preview": frame_table(frame, max_rows=5)}
 
     return write_outputs(context, store, outs, fill, per_asset=preview)
 

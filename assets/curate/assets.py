@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table
+from assets.common.metadata import counts_table, frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, named_static, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
@@ -72,22 +72,21 @@ def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: Corpu
     store = storage.store()
     profile = SOURCES.get(source)
     cfg = ChunkCfg(max_tokens=config.max_tokens, overlap_tokens=config.overlap_tokens, tokenizer=config.tokenizer)
-    chunker, docs_in = Chunker(cfg), [0]
+    chunker = Chunker(cfg)
     unchunked = Out(UNCHUNKED, {**docs.schema, REASON: pl.String})
 
     def splits():
         if not profile.applies("chunk"):
             return
         for batch in docs.iter_batches(batch_rows=config.batch_rows):
-            out = chunker.chunk(batch)
-            docs_in[0] += out.n_docs
-            yield Split(kept=out.chunks, dropped=out.dropped)
+            out = chunker.chunk(batch)  # rows in, kept and dropped count documents; fragments are rows out
+            yield Split(kept=out.chunks, dropped=out.dropped, kept_in=out.n_docs - out.dropped.height)
 
     def extra(tally):
         if not profile.applies("chunk"):
             return {"skipped": f"source {source} is of kind {profile.kind}; chunking applies to kinds whose "
                                "config/kinds.yaml entry lists stage `chunk`"}
-        return {"documents_in": docs_in[0], "fragments_out": tally.n_kept, "documents_dropped": tally.n_dropped, "chunk_cfg": dg.MetadataValue.json(vars(cfg))}
+        return {"fragments_out": tally.n_out, "chunk_cfg": dg.MetadataValue.json(vars(cfg))}
 
     yield from stream_split(context, store, splits(), CHUNKS, unchunked, extra_metadata=extra)
 
@@ -142,11 +141,9 @@ def decontamination(name: str, source_asset: str, kept: str, removed: str, text:
                 yield split
 
         def extra(_tally):
-            table = pl.DataFrame({"benchmark": list(counts), "rows": list(counts.values())}, schema={"benchmark": pl.String, "rows": pl.Int64})
             return {
                 "engine": engine.kind,
-                "contaminated_by_benchmark": dg.MetadataValue.json(counts),
-                "contaminated_table": dg.MetadataValue.md(markdown_table(table, max_rows=20)),
+                "contaminated_by_benchmark": counts_table(counts, "benchmark"),
                 "seconds_with_index": round(time.monotonic() - started, 2),
             }
 
@@ -194,10 +191,22 @@ def training_mixture(context: dg.AssetExecutionContext, storage: CorpusStorage) 
             "dagster/row_count": manifest["rows"],
             "tokens": manifest["tokens"],
             "recipe_hash": manifest["recipe_hash"],
-            "per_source_tokens": dg.MetadataValue.md(table),
+            "per_source_tokens": frame_table(_inputs_frame(manifest), max_rows=len(manifest["inputs"]) or 1),
             "manifest": dg.MetadataValue.json(summary | {"inputs": manifest["inputs"], "shards": manifest["shards"]}),
             "path": dg.MetadataValue.path(store.url(folder)),
         }
+    )
+
+
+def _inputs_frame(manifest: dict) -> pl.DataFrame:
+    """Per recipe input: tokens available, sampling rate, tokens taken and share of the mixture."""
+    total = manifest["tokens"] or 1
+    return pl.DataFrame(
+        [{"asset": i["asset"], "source": i["source"] or "*", "partitions": len(i["partitions"]), "rows_in": i["rows_in"],
+          "tokens_in": i["tokens_in"], "rate": float(i["rate"]), "capped": i["capped_at_max_repeat"], "rows_out": i["rows_out"],
+          "tokens_out": i["tokens_out"], "share": i["tokens_out"] / total} for i in manifest["inputs"]],
+        schema={"asset": pl.String, "source": pl.String, "partitions": pl.Int64, "rows_in": pl.Int64, "tokens_in": pl.Int64,
+                "rate": pl.Float64, "capped": pl.Boolean, "rows_out": pl.Int64, "tokens_out": pl.Int64, "share": pl.Float64},
     )
 
 

@@ -1,9 +1,17 @@
-"""Checks on curate assets: fragment schema and ids; decontamination accounting and hit rate (documents, math items)."""
+"""Checks on curate assets: fragment schema and ids, chunking accounting (in documents); decontamination accounting and
+hit rate (documents, math items)."""
 
 import dagster as dg
 
 from assets.common.checks import gx_check
-from assets.curate.assets import DECONTAM_INPUT, MATH_DECONTAM_INPUT
+from assets.common.partitions import SOURCES
+from assets.curate.assets import (
+    CHUNK_INPUT,
+    CHUNKS,
+    DECONTAM_INPUT,
+    MATH_DECONTAM_INPUT,
+    UNCHUNKED,
+)
 from corpus_dag.chunking import CHUNK_SCHEMA
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
@@ -26,6 +34,18 @@ def _chunk_expectations() -> list:
 
 def _rows(store: CorpusStore, asset: str, dims: dict) -> int:
     return PartitionData(store, CorpusStore.partition_path(asset, dims)).require(f"asset {asset} {dims}").num_rows
+
+
+def _chunk_accounting(context, store: CorpusStore, dims: dict[str, str]):
+    """Documents in = documents chunked + documents unchunked. Counted in documents: a document gives
+    many fragments, so the fragment count says nothing about lost documents. Chunked documents are
+    the distinct `patent` ids among the fragments (one per document, repeats are unchunked)."""
+    applies = SOURCES.get(dims["source"]).applies("chunk")
+    docs_in = _rows(store, CHUNK_INPUT, dims) if applies else 0  # other kinds: an empty partition
+    fragments = PartitionData(store, CorpusStore.partition_path(CHUNKS.asset, dims)).require(f"asset {CHUNKS.asset} {dims}")
+    chunked = fragments.read(["patent"])["patent"].n_unique()
+    unchunked = _rows(store, UNCHUNKED, dims)
+    return [metric_outcome("documents in - chunked - unchunked", docs_in - chunked - unchunked, 0, 0)]
 
 
 def decontam_checks(source_asset: str, kept: str, removed: str) -> list[dg.AssetChecksDefinition]:
@@ -67,6 +87,13 @@ checks: list[dg.AssetChecksDefinition] = [
         description="Seed schema in order, unique {patent}-step{s}-{p}-{f} ids, sha1 hashes, non-empty text.",
         columns=list(CHUNK_SCHEMA),
         expectations=_chunk_expectations,
+    ),
+    gx_check(
+        asset=CHUNKS.asset,
+        name="every_document_accounted",
+        description=f"Documents of {CHUNK_INPUT} (patent/book sources) = documents chunked (distinct patent ids of the "
+        f"fragments) + {UNCHUNKED}: counted in documents, not fragments.",
+        metrics=_chunk_accounting,
     ),
     *decontam_checks(DECONTAM_INPUT, "decontaminated_documents", "contaminated_items"),
     *decontam_checks(MATH_DECONTAM_INPUT, "decontaminated_math_items", "contaminated_math_items"),

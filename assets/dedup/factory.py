@@ -25,7 +25,7 @@ import polars as pl
 
 from assets.common.checks import gx_check
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table, stored
+from assets.common.metadata import counts_table, frame_table, stored
 from assets.common.partitions import (
     ALL_DATES_OF_SOURCE,
     DATE_SOURCE,
@@ -183,8 +183,8 @@ def dedup_assets(
                 **_exact_check_metadata(cfg, pairs),
                 "clusters": clusters["cluster_id"].n_unique(),
                 "duplicates": dups.height,
-                "duplicates_by_kind": dg.MetadataValue.json(dict(dups.group_by("kind").len().iter_rows())),
-                "cluster_sizes": dg.MetadataValue.md(markdown_table(cluster_sizes(clusters), max_rows=30)),
+                "duplicates_by_kind": counts_table(dict(dups.group_by("kind").len().iter_rows()), "kind"),
+                "cluster_sizes": frame_table(cluster_sizes(clusters), max_rows=30),
                 "sample_pairs": dg.MetadataValue.md(sample_pairs_markdown(clusters, texts, cfg)),
             }
         )

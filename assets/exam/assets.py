@@ -7,7 +7,7 @@ import polars as pl
 from pydantic import Field
 
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table
+from assets.common.metadata import frame_table
 from assets.common.partitions import (
     DATE_SOURCE,
     SOURCES,
@@ -161,7 +161,7 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
             "documents_with_questions": per_doc.len(),
             "questions_per_document_median": float(per_doc.median()) if per_doc.len() else 0.0,
             "invalid_share": round(1 - rows["is_valid"].mean(), 4) if rows.height else 0.0,
-            "subjects": dg.MetadataValue.md(markdown_table(subjects.sort("questions", descending=True), max_rows=20)),
+            "subjects": frame_table(subjects.sort(["questions", "subject"], descending=[True, False]), max_rows=20),
             "classifier_metrics": dg.MetadataValue.json(step.metrics),
         }
 

@@ -6,6 +6,7 @@ import posixpath
 import dagster as dg
 from pydantic import Field
 
+from assets.common.metadata import counts_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
@@ -65,7 +66,7 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: Cor
             yield from reader.read(f.path)
 
     files_md = {
-        "raw_files": dg.MetadataValue.json({f.path.rsplit("/", 1)[-1]: f.size for f in files}),
+        "raw_files": counts_table({f.path.rsplit("/", 1)[-1]: f.size for f in files}, "file", "bytes"),
         "skipped_files": dg.MetadataValue.json(skipped_names),
     }
     yield from stream_split(context, store, splits(), RAW, REJECTED, extra_metadata=lambda _t: files_md)

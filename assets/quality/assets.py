@@ -10,7 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table
+from assets.common.metadata import frame_table
 from assets.common.partitions import (
     DATE_SOURCE,
     SOURCES,
@@ -151,7 +151,7 @@ def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfi
             "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
             "unscored_rows": int(written["ppl"].null_count()),
             "truncated_rows": int(written["truncated"].sum() or 0),
-            "per_bucket": dg.MetadataValue.md(markdown_table(per_bucket.sort("token_bucket"), max_rows=50)),
+            "per_bucket": frame_table(per_bucket.sort("token_bucket")),
         }
 
     return write_outputs(context, store, [out], fill)[0]
@@ -192,7 +192,7 @@ def ppl_thresholds(context: dg.AssetExecutionContext, config: ThresholdConfig, s
         metadata={
             "reference_rows": reference.height,
             "partitions": len(parts),
-            "thresholds": dg.MetadataValue.md(markdown_table(thresholds, max_rows=50)),
+            "thresholds": frame_table(thresholds),
             "histogram": dg.MetadataValue.md(histogram_markdown(reference, thresholds)),
         },
     )
@@ -236,8 +236,8 @@ def quality_filter(context: dg.AssetExecutionContext, config: QualityConfig, sto
     def extra(_tally):
         shares = drop_shares(pl.concat(buckets)) if buckets else pl.DataFrame()
         return {
-            "dropped_share_by_bucket": dg.MetadataValue.md(markdown_table(shares, max_rows=50)),
-            "thresholds": dg.MetadataValue.md(markdown_table(cuts, max_rows=50)),
+            "dropped_share_by_bucket": frame_table(shares),
+            "thresholds": frame_table(cuts),
             "histogram": dg.MetadataValue.md(histogram_markdown(score_rows, cuts)),
         }
 

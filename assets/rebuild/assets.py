@@ -5,6 +5,7 @@ import time
 import dagster as dg
 from pydantic import Field
 
+from assets.common.metadata import counts_table, rounded
 from assets.common.partitions import DATE_SOURCE
 from assets.common.stage import Out, split_specs, stream_split, write_outputs
 from assets.common.storage import CorpusStorage
@@ -123,10 +124,17 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
                 "cache": dg.MetadataValue.path(store.url(cache.folder)),
                 "sandbox": dg.MetadataValue.json(sandbox),
                 **({"llm_note": note} if (note := llm.random_model_note()) else {}),
-                **{k: (dg.MetadataValue.json(v) if isinstance(v, dict) else v) for k, v in stats.items()},
+                **{k: _metadata_value(k, v) for k, v in stats.items()},
             }
 
         yield from write_outputs(context, store, [out], fill, dims=dims)
+
+
+def _metadata_value(key: str, value):
+    """A rebuild statistic as metadata: a tally (samples by exec_status) as a table, floats rounded."""
+    if isinstance(value, dict):
+        return counts_table(value, key, "samples")
+    return rounded(value) if isinstance(value, float) else value
 
 
 def _upstream_llm_note(context: dg.AssetExecutionContext) -> dict:

@@ -10,7 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import markdown_table
+from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, partition_dims
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
@@ -132,12 +132,12 @@ def safety(context: dg.AssetExecutionContext, config: SafetyRunConfig, storage: 
         return {
             "safety_config": dg.MetadataValue.json({"kind": source.kind, **vars(cfg)}),
             "lists_origin": origin,
-            "lists": dg.MetadataValue.md(markdown_table(summary, max_rows=50, width=80)),
+            "lists": frame_table(summary, width=200),  # the file paths whole
             "empty_lists": summary.filter(pl.col("entries") == 0)["file"].to_list(),
             "blocked_domains": len(lists.domains),
             "blocked_words": len(lists.words),
             "lists_load_seconds": round(load_seconds, 2),
-            "pii": dg.MetadataValue.md(markdown_table(pii_table(found, kept_found, cfg.pii_action), max_rows=10)),
+            "pii": frame_table(pii_table(found, kept_found, cfg.pii_action)),
             "engine": engine.kind,
             "safety_mb_per_s": round(timing[1] / 1e6 / (time.monotonic() - timing[0]), 2),
         }

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from corpus_dag.llm.logs import reroute
 
 
 def vllm_env(tmpdir: str | Path) -> dict[str, str]:
@@ -51,15 +54,22 @@ def hidden_unsafe_modules() -> Iterator[None]:
     and then `vars(value).get("kernel")` on every global of every loaded module. An unbound werkzeug
     `LocalProxy` (e.g. `flask.request`, loaded by moto's S3 server) raises RuntimeError there, and
     llvmlite's function wrappers (loaded with numba) have a `__dict__` that is not a dict; either
-    way the engine fails to start. The modules are put back as soon as the engine is up.
+    way the engine fails to start. The modules are put back as soon as the engine is up. The scan's
+    attribute probes (ours and vLLM's) trip deprecation warnings of the probed modules (torch's
+    `reduce_op`): noise about code we do not run, so they are ignored meanwhile; library log
+    records go where `logs.route_third_party_logs` sends them (torch, imported by now, reset that).
     """
-    hidden = {name: m for name, m in list(sys.modules.items()) if _breaks_scan(m)}
-    for name in hidden:
-        del sys.modules[name]
-    try:
-        yield
-    finally:
-        sys.modules.update(hidden)
+    reroute()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        hidden = {name: m for name, m in list(sys.modules.items()) if _breaks_scan(m)}
+        for name in hidden:
+            del sys.modules[name]
+        try:
+            yield
+        finally:
+            sys.modules.update(hidden)
 
 
 def _breaks_scan(module) -> bool:
