@@ -1,0 +1,152 @@
+"""Faults an unlucky operator meets: S3 going away between a stage's two outputs, a run killed mid-step."""
+import socket
+import threading
+
+import polars as pl
+import pytest
+
+from corpus_dag.storage import CorpusStore, StorageError, arrow_schema
+
+SCHEMA = arrow_schema({"doc_id": pl.String, "n": pl.Int64})
+KEPT, DROPPED = (CorpusStore.partition_path(a, {"source": "s", "date": "2026-11-21"}) for a in ("kept", "dropped"))
+
+
+class CuttableProxy:
+    """A TCP proxy on 127.0.0.1 in front of the S3 server; `cut()` drops every open connection and
+    refuses new ones (as an outage would), `restore()` lets traffic through again."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.is_cut = False
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if self.is_cut:
+                client.close()
+                continue
+            server = socket.create_connection(self.upstream)
+            with self.lock:
+                self.open |= {client, server}
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if self.is_cut:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            self._close(s)
+
+    def _close(self, s: socket.socket) -> None:
+        with self.lock:
+            self.open.discard(s)
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+
+    def cut(self) -> None:
+        self.is_cut = True
+        with self.lock:
+            live = list(self.open)
+        for s in live:
+            self._close(s)
+
+    def restore(self) -> None:
+        self.is_cut = False
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def proxied_s3_root(s3_server, s3_root, monkeypatch):
+    """The test's s3:// CORPUS_ROOT reached through a proxy the test can cut; one attempt per request,
+    so an outage fails the commit in seconds instead of after botocore's retries."""
+    import fsspec
+
+    proxy = CuttableProxy(int(s3_server.rsplit(":", 1)[1]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fsspec.filesystem("s3").clear_instance_cache()
+    yield proxy
+    proxy.close()
+    fsspec.filesystem("s3").clear_instance_cache()
+
+
+def _commit_pair(store: CorpusStore, kept_rows: int, dropped_rows: int) -> None:
+    with store.commit({KEPT: SCHEMA, DROPPED: SCHEMA}, run_id="test") as w:
+        w[KEPT].write(pl.DataFrame({"doc_id": [f"k{i}" for i in range(kept_rows)], "n": list(range(kept_rows))}))
+        w[DROPPED].write(pl.DataFrame({"doc_id": [f"d{i}" for i in range(dropped_rows)], "n": list(range(dropped_rows))}))
+
+
+def _cut_before_any_write(store, proxy, monkeypatch):
+    proxy.cut()
+
+
+def _cut_after_first_data_file(store, proxy, monkeypatch):
+    move = store.fs.mv
+
+    def mv_then_cut(src, dst, *args, **kwargs):
+        move(src, dst, *args, **kwargs)
+        if dst.rsplit("/", 1)[-1].startswith("part-"):
+            proxy.cut()  # one output's data file is in place, the other's is not
+
+    monkeypatch.setattr(store.fs, "mv", mv_then_cut)
+
+
+def _cut_before_the_manifest(store, proxy, monkeypatch):
+    write_json = store._write_json
+
+    def cut_then_write(rel, doc):
+        if "outputs" in doc:  # the head manifest: the one write that commits
+            proxy.cut()
+        write_json(rel, doc)
+
+    monkeypatch.setattr(store, "_write_json", cut_then_write)
+
+
+@pytest.mark.parametrize("cut", [_cut_before_any_write, _cut_after_first_data_file, _cut_before_the_manifest])
+def test_an_s3_outage_between_two_outputs_keeps_the_old_pair(proxied_s3_root, cut):
+    proxy = proxied_s3_root
+    _commit_pair(CorpusStore(), 7, 3)
+    before = CorpusStore().version(KEPT)
+
+    store = CorpusStore()
+    with pytest.MonkeyPatch.context() as hooks:  # the s3fs instance is shared: unhook before reading back
+        cut(store, proxy, hooks)
+        with pytest.raises(StorageError, match=r"(?s)kept/source=s/date=2026-11-21.*nothing was published"):
+            _commit_pair(store, 100, 5)
+    proxy.restore()
+
+    reader = CorpusStore()
+    assert (reader.num_rows(KEPT), reader.num_rows(DROPPED)) == (7, 3)  # the old pair, still paired
+    assert reader.version(KEPT) == reader.version(DROPPED) == before
+
+    _commit_pair(CorpusStore(), 100, 5)  # the re-run, with S3 back
+    reader = CorpusStore()
+    assert (reader.num_rows(KEPT), reader.num_rows(DROPPED)) == (100, 5)
+    assert reader.version(KEPT) == reader.version(DROPPED) != before
+    for rel in (KEPT, DROPPED):
+        folder = reader.abs(rel.rsplit("/", 1)[0])
+        names = sorted(p.rsplit("/", 1)[-1] for p in reader.fs.ls(folder, refresh=True))
+        assert names == ["_manifest.json", f"part-{reader.version(KEPT)}.parquet"], names  # no .inflight-*, no orphan
