@@ -1,6 +1,10 @@
 """Faults an unlucky operator meets: S3 going away between a stage's two outputs, a run killed mid-step."""
+import os
+import signal
 import socket
+import subprocess
 import threading
+import time
 
 import polars as pl
 import pytest
@@ -150,3 +154,113 @@ def test_an_s3_outage_between_two_outputs_keeps_the_old_pair(proxied_s3_root, cu
         folder = reader.abs(rel.rsplit("/", 1)[0])
         names = sorted(p.rsplit("/", 1)[-1] for p in reader.fs.ls(folder, refresh=True))
         assert names == ["_manifest.json", f"part-{reader.version(KEPT)}.parquet"], names  # no .inflight-*, no orphan
+
+
+SLOW_JOB = '''
+import os, time
+import dagster as dg
+
+
+@dg.op
+def wait_mid_step():
+    with open(os.environ["WORKER_PID_FILE"], "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(600)
+
+
+@dg.job(executor_def=dg.in_process_executor)  # like the project's jobs: the step runs in the run worker
+def slow_job():
+    wait_mid_step()
+
+
+defs = dg.Definitions(jobs=[slow_job])
+'''
+
+
+class Daemon:
+    """`dagster-daemon run` on a temp instance (the repo's dagster.yaml) and a one-job workspace."""
+
+    def __init__(self, tmp_path):
+        import os
+        import sys
+        from pathlib import Path
+
+        from tests.conftest import REPO
+
+        self.tmp, self.home = tmp_path, tmp_path / "home"
+        if not self.home.exists():
+            self.home.mkdir()
+            (self.home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+            (tmp_path / "slow_job.py").write_text(SLOW_JOB)
+            (tmp_path / "workspace.yaml").write_text(
+                "load_from:\n  - python_file:\n      relative_path: slow_job.py\n      location_name: slow\n")
+        self.pid_file = tmp_path / "worker.pid"
+        self.bin = Path(sys.executable).parent
+        self.env = os.environ | {"DAGSTER_HOME": str(self.home), "WORKER_PID_FILE": str(self.pid_file),
+                                 "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        self.log = open(tmp_path / "daemon.log", "ab")
+        self.proc = subprocess.Popen([self.bin / "dagster-daemon", "run", "-w", "workspace.yaml"], cwd=tmp_path,
+                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log_tail(self) -> str:
+        return (self.tmp / "daemon.log").read_text()[-3000:]
+
+    def launch_and_wait_mid_step(self) -> int:
+        """Submit slow_job (the daemon dequeues and launches it); the pid of its worker once the step runs."""
+        self.pid_file.unlink(missing_ok=True)
+        subprocess.run([self.bin / "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "slow_job"],
+                       cwd=self.tmp, env=self.env, check=True, capture_output=True, timeout=120)
+        deadline = time.monotonic() + 180
+        while not (self.pid_file.exists() and self.pid_file.read_text()) and time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log_tail()
+            time.sleep(0.5)
+        assert self.pid_file.exists(), "the run's step never started: " + self.log_tail()
+        return int(self.pid_file.read_text())
+
+    def stop(self) -> None:
+        from tests.helpers import stop_process_group
+
+        if self.proc.poll() is None:
+            stop_process_group(self.proc)
+        self.log.close()
+
+
+def _wait_until_not_started(instance, run_id: str, seconds: float):
+    import dagster as dg
+
+    deadline = time.monotonic() + seconds
+    while instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED and time.monotonic() < deadline:
+        time.sleep(1)
+    return instance.get_run_by_id(run_id).status
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_step_is_marked_failed(tmp_path, monkeypatch):
+    """kill -9 mid-step: the run ends FAILURE, not STARTED forever. First only the run worker is killed
+    (the code server that spawned it reports it); then the daemon, its code server and the worker all
+    at once (a host or container restart): the next daemon's run monitoring finds the worker gone."""
+    import dagster as dg
+
+    daemon = Daemon(tmp_path)
+    try:
+        monkeypatch.setenv("DAGSTER_HOME", str(daemon.home))
+        with dg.DagsterInstance.get() as instance:
+            worker = daemon.launch_and_wait_mid_step()
+            [run] = instance.get_runs(limit=1)
+            assert run.status == dg.DagsterRunStatus.STARTED
+            os.kill(worker, signal.SIGKILL)
+            assert _wait_until_not_started(instance, run.run_id, 90) == dg.DagsterRunStatus.FAILURE, daemon.log_tail()
+
+            daemon.launch_and_wait_mid_step()
+            [run] = instance.get_runs(limit=1)
+            assert run.status == dg.DagsterRunStatus.STARTED
+            os.killpg(daemon.proc.pid, signal.SIGKILL)  # daemon, code server and run worker together
+            daemon.proc.wait()
+            daemon.stop()
+            assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED  # nobody left to say
+            daemon = Daemon(tmp_path)
+            assert _wait_until_not_started(instance, run.run_id, 120) == dg.DagsterRunStatus.FAILURE, daemon.log_tail()
+            messages = [e.message or "" for e in instance.all_logs(run.run_id)]
+            assert any("run worker process (pid" in m and "is gone" in m for m in messages), messages[-4:]
+    finally:
+        daemon.stop()
