@@ -5,6 +5,7 @@ from assets import classify, curate, dedup, exam, ingest, posttrain, quality, re
 from assets.common.engine import CorpusEngine
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusIOManager, CorpusStorage
+from assets.curate.assets import check_recipe_assets
 from assets.ingest.sensors import nightly_schedule, raw_files_sensor
 
 AREAS = [ingest, exam, rebuild, posttrain, dedup, quality, safety, classify, curate]
@@ -54,6 +55,7 @@ def _build() -> dg.Definitions:
         func=lambda spec: spec.replace_attributes(automation_condition=dg.AutomationCondition.eager()),
         selection=downstream_of_global,
     )
+    check_recipe_assets([k.to_user_string() for k in areas.resolve_asset_graph().materializable_asset_keys])
     partition_local = [
         k
         for a in areas.assets or []
