@@ -177,6 +177,60 @@ defs = dg.Definitions(jobs=[slow_job])
 '''
 
 
+@pytest.mark.slow
+def test_an_s3_outage_in_the_ingest_stage_keeps_the_old_raw_and_rejected_pair(tmp_path, proxied_s3_root, s3_server,
+                                                                              s3_root, dagster_instance, monkeypatch):
+    """The same outage through the real `raw_documents` + `rejected_documents` asset: the run fails
+    naming the outputs, both keep their previous version, and the re-run with S3 back commits."""
+    import boto3
+    import dagster as dg
+
+    from assets.definitions import defs
+    from tests.helpers import BAD_RECORDS, write_jsonl
+
+    proxy, dims = proxied_s3_root, {"source": "wenku", "date": "2026-11-20"}
+    raw, rejected = (CorpusStore.partition_path(a, dims) for a in ("raw_documents", "rejected_documents"))
+
+    def ingest(n_docs: int, n_bad: int):
+        lib = tmp_path / f"lib{n_docs}"
+        write_jsonl(lib / "wenku/2026-11-20/a.jsonl", [{"id": f"d{i}", "text": f"期中考试 第{i}题"} for i in range(n_docs)] + BAD_RECORDS[:n_bad])
+        CorpusStore().write_bytes("raw/wenku/2026-11-20/a.jsonl", (lib / "wenku/2026-11-20/a.jsonl").read_bytes())
+        return dg.materialize([*defs.assets, *defs.asset_checks], instance=dagster_instance, resources=defs.resources,
+                              selection=["raw_documents", "rejected_documents"], partition_key="2026-11-20|wenku",
+                              raise_on_error=False)
+
+    assert ingest(30, 2).success
+    before = CorpusStore().version(raw)
+    with pytest.MonkeyPatch.context() as hooks:
+        write_json = CorpusStore._write_json
+
+        def cut_then_write(self, rel, doc):
+            if "outputs" in doc:  # the commit's one manifest write
+                proxy.cut()
+            write_json(self, rel, doc)
+
+        hooks.setattr(CorpusStore, "_write_json", cut_then_write)
+        failed = ingest(50, 3)
+    proxy.restore()
+    assert not failed.success
+    errors = " ".join(e.step_failure_data.error.to_string() for e in failed.get_step_failure_events())
+    assert "raw_documents/source=wenku/date=2026-11-20" in errors and "nothing was published" in errors, errors[-2000:]
+    store = CorpusStore()
+    assert (store.num_rows(raw), store.num_rows(rejected)) == (30, 2)  # the old pair
+    assert store.version(raw) == store.version(rejected) == before
+
+    rerun = ingest(50, 3)
+    assert rerun.success and all(e.passed for e in rerun.get_asset_check_evaluations())
+    store = CorpusStore()
+    assert (store.num_rows(raw), store.num_rows(rejected)) == (50, 3)
+    assert store.version(raw) == store.version(rejected) != before
+    bucket, prefix = s3_root.removeprefix("s3://").split("/", 1)
+    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+            .list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+    assert not [k for k in keys if ".inflight-" in k]
+    assert len([k for k in keys if k.endswith(".parquet") and "_documents/" in k]) == 2  # one version per output
+
+
 class Daemon:
     """`dagster-daemon run` on a temp instance (the repo's dagster.yaml) and a one-job workspace."""
 
