@@ -3,13 +3,18 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from corpus_dag.storage import CorpusStore, StorageError, arrow_schema
+from tests.conftest import REPO
+from tests.helpers import BAD_RECORDS, stop_process_group, write_jsonl
 
 SCHEMA = arrow_schema({"doc_id": pl.String, "n": pl.Int64})
 KEPT, DROPPED = (CorpusStore.partition_path(a, {"source": "s", "date": "2026-11-21"}) for a in ("kept", "dropped"))
@@ -156,37 +161,14 @@ def test_an_s3_outage_between_two_outputs_keeps_the_old_pair(proxied_s3_root, cu
         assert names == ["_manifest.json", f"part-{reader.version(KEPT)}.parquet"], names  # no .inflight-*, no orphan
 
 
-SLOW_JOB = '''
-import os, time
-import dagster as dg
-
-
-@dg.op
-def wait_mid_step():
-    with open(os.environ["WORKER_PID_FILE"], "w") as f:
-        f.write(str(os.getpid()))
-    time.sleep(600)
-
-
-@dg.job(executor_def=dg.in_process_executor)  # like the project's jobs: the step runs in the run worker
-def slow_job():
-    wait_mid_step()
-
-
-defs = dg.Definitions(jobs=[slow_job])
-'''
-
-
 @pytest.mark.slow
 def test_an_s3_outage_in_the_ingest_stage_keeps_the_old_raw_and_rejected_pair(tmp_path, proxied_s3_root, s3_server,
-                                                                              s3_root, dagster_instance, monkeypatch):
+                                                                              s3_root, dagster_instance):
     """The same outage through the real `raw_documents` + `rejected_documents` asset: the run fails
     naming the outputs, both keep their previous version, and the re-run with S3 back commits."""
     import boto3
-    import dagster as dg
 
     from assets.definitions import defs
-    from tests.helpers import BAD_RECORDS, write_jsonl
 
     proxy, dims = proxied_s3_root, {"source": "wenku", "date": "2026-11-20"}
     raw, rejected = (CorpusStore.partition_path(a, dims) for a in ("raw_documents", "rejected_documents"))
@@ -231,16 +213,31 @@ def test_an_s3_outage_in_the_ingest_stage_keeps_the_old_raw_and_rejected_pair(tm
     assert len([k for k in keys if k.endswith(".parquet") and "_documents/" in k]) == 2  # one version per output
 
 
+SLOW_JOB = '''
+import os, time
+import dagster as dg
+
+
+@dg.op
+def wait_mid_step():
+    with open(os.environ["WORKER_PID_FILE"], "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(600)
+
+
+@dg.job(executor_def=dg.in_process_executor)  # like the project's jobs: the step runs in the run worker
+def slow_job():
+    wait_mid_step()
+
+
+defs = dg.Definitions(jobs=[slow_job])
+'''
+
+
 class Daemon:
     """`dagster-daemon run` on a temp instance (the repo's dagster.yaml) and a one-job workspace."""
 
     def __init__(self, tmp_path):
-        import os
-        import sys
-        from pathlib import Path
-
-        from tests.conftest import REPO
-
         self.tmp, self.home = tmp_path, tmp_path / "home"
         if not self.home.exists():
             self.home.mkdir()
@@ -250,6 +247,7 @@ class Daemon:
                 "load_from:\n  - python_file:\n      relative_path: slow_job.py\n      location_name: slow\n")
         self.pid_file = tmp_path / "worker.pid"
         self.bin = Path(sys.executable).parent
+        # PYTHONPATH: the instance's run launcher (assets.common.run_launcher) comes from this checkout
         self.env = os.environ | {"DAGSTER_HOME": str(self.home), "WORKER_PID_FILE": str(self.pid_file),
                                  "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         self.log = open(tmp_path / "daemon.log", "ab")
@@ -272,16 +270,12 @@ class Daemon:
         return int(self.pid_file.read_text())
 
     def stop(self) -> None:
-        from tests.helpers import stop_process_group
-
         if self.proc.poll() is None:
             stop_process_group(self.proc)
         self.log.close()
 
 
 def _wait_until_not_started(instance, run_id: str, seconds: float):
-    import dagster as dg
-
     deadline = time.monotonic() + seconds
     while instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED and time.monotonic() < deadline:
         time.sleep(1)
@@ -293,8 +287,6 @@ def test_a_run_killed_mid_step_is_marked_failed(tmp_path, monkeypatch):
     """kill -9 mid-step: the run ends FAILURE, not STARTED forever. First only the run worker is killed
     (the code server that spawned it reports it); then the daemon, its code server and the worker all
     at once (a host or container restart): the next daemon's run monitoring finds the worker gone."""
-    import dagster as dg
-
     daemon = Daemon(tmp_path)
     try:
         monkeypatch.setenv("DAGSTER_HOME", str(daemon.home))

@@ -20,8 +20,8 @@ from assets.common.storage import CorpusStorage
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import (
     ExpectationOutcome,
-    SuiteOutcome,
     SeededSample,
+    SuiteOutcome,
     run_suite,
     whole_partition_outcomes,
 )
