@@ -15,6 +15,7 @@ from assets import (
 from assets.common.engine import CorpusEngine
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusIOManager, CorpusStorage
+from assets.curate.assets import check_recipe_assets
 from assets.ingest.sensors import nightly_schedule, raw_files_sensor
 from corpus_dag.llm.logs import route_third_party_logs
 
@@ -67,6 +68,7 @@ def _build() -> dg.Definitions:
         func=lambda spec: spec.replace_attributes(automation_condition=dg.AutomationCondition.eager()),
         selection=downstream_of_global,
     )
+    check_recipe_assets([k.to_user_string() for k in areas.resolve_asset_graph().materializable_asset_keys])
     partition_local = [
         k
         for a in areas.assets or []

@@ -30,6 +30,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from corpus_dag.chunking import estimate_tokens_expr
 
@@ -44,8 +45,6 @@ MIXTURE_SCHEMA = {
     "text": pl.String,
 }
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INPUT_KEYS = {"asset", "source", "weight", "tokens", "rate", "text", "id", "where"}
-_RECIPE_KEYS = {"name", "seed", "total_tokens", "max_repeat", "shard_tokens", "jsonl", "batch_rows", "inputs", "description"}
 
 
 class RecipeError(ValueError):
@@ -93,6 +92,33 @@ class Recipe:
         return "sha256:" + hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _InputEntry(_Strict):
+    asset: str
+    source: str | None = None
+    weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    tokens: int | None = Field(default=None, ge=0)
+    rate: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    text: str | list[str] = "text"
+    id: str | None = None
+    where: dict[str, str | int | float | bool] = {}
+
+
+class _RecipeFile(_Strict):
+    name: str
+    seed: int
+    inputs: list[_InputEntry] = Field(min_length=1)
+    total_tokens: int | None = Field(default=None, gt=0)
+    max_repeat: float = Field(default=4.0, ge=1)
+    shard_tokens: int = Field(default=1_000_000, ge=1)
+    jsonl: bool = False
+    batch_rows: int = Field(default=20_000, ge=1)
+    description: str = ""
+
+
 def load_recipe(path: str | Path, known_assets: Sequence[str] | None = None) -> Recipe:
     """Parse and validate a recipe file; every problem is a RecipeError naming the file."""
     path = Path(path)
@@ -104,43 +130,57 @@ def load_recipe(path: str | Path, known_assets: Sequence[str] | None = None) -> 
         raise RecipeError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(doc, dict):
         raise RecipeError(f"{path}: a recipe is a mapping with 'name', 'seed' and 'inputs'")
-    return parse_recipe(doc, str(path), known_assets)
+    recipe = parse_recipe(doc, str(path), known_assets)
+    if recipe.name != path.stem:  # the recipe partition is the file name; the manifest says `name`
+        raise RecipeError(f"{path}: recipe {recipe.name!r}: name: must be the file name {path.stem!r}")
+    return recipe
+
+
+def _explain(where: str, error: ValidationError, doc: dict) -> RecipeError:
+    """One line per problem: the file, the recipe, the input (number and asset) and the key."""
+    name = doc.get("name")
+    lines = []
+    for e in error.errors():
+        loc = list(e["loc"])
+        at = f"{where}: recipe {name!r}: " if isinstance(name, str) else f"{where}: "
+        if len(loc) >= 2 and loc[0] == "inputs" and isinstance(loc[1], int):
+            entry = doc["inputs"][loc[1]]
+            asset = entry.get("asset") if isinstance(entry, dict) else None
+            at, loc = at + f"input #{loc[1] + 1}" + (f" ({asset})" if isinstance(asset, str) else "") + ": ", loc[2:]
+        loc = [x for x in loc if x not in ("str", "list[str]")]  # pydantic names the union arm; the key is enough
+        key = ".".join(str(x) for x in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{at}{key}: unknown key")
+        elif e["type"] == "missing":
+            lines.append(f"{at}{key}: missing")
+        else:
+            lines.append(f"{at}{key}: {e['msg']} (got {e.get('input')!r})")
+    return RecipeError("\n".join(dict.fromkeys(lines)))
 
 
 def parse_recipe(doc: dict, where: str = "recipe", known_assets: Sequence[str] | None = None) -> Recipe:
-    def bad(msg: str) -> RecipeError:
-        return RecipeError(f"{where}: {msg}")
+    """A recipe mapping, checked against a strict schema (unknown keys and wrong types are errors),
+    then the rules between keys: one amount per input, weights summing to 1, each input once."""
+    try:
+        spec = _RecipeFile.model_validate(doc)
+    except ValidationError as e:
+        raise _explain(where, e, doc) from None
 
-    if unknown := set(doc) - _RECIPE_KEYS:
-        raise bad(f"unknown keys {sorted(unknown)}; allowed: {sorted(_RECIPE_KEYS)}")
-    for key in ("name", "seed", "inputs"):
-        if key not in doc:
-            raise bad(f"missing '{key}'")
-    if not isinstance(doc["seed"], int) or isinstance(doc["seed"], bool):
-        raise bad(f"seed must be an integer, got {doc['seed']!r}")
-    if not isinstance(doc["inputs"], list) or not doc["inputs"]:
-        raise bad("'inputs' must be a non-empty list")
+    def bad(msg: str) -> RecipeError:
+        return RecipeError(f"{where}: recipe {spec.name!r}: {msg}")
+
     inputs = []
-    for i, e in enumerate(doc["inputs"], 1):
-        if not isinstance(e, dict) or "asset" not in e:
-            raise bad(f"input #{i} needs an 'asset'")
-        if unknown := set(e) - _INPUT_KEYS:
-            raise bad(f"input #{i} ({e['asset']}): unknown keys {sorted(unknown)}; allowed: {sorted(_INPUT_KEYS)}")
-        if known_assets is not None and e["asset"] not in known_assets:
-            raise bad(f"input #{i}: unknown asset {e['asset']!r}; known: {', '.join(sorted(known_assets))}")
-        given = [k for k in ("weight", "tokens", "rate") if e.get(k) is not None]
+    for i, e in enumerate(spec.inputs, 1):
+        if known_assets is not None and e.asset not in known_assets:
+            raise bad(f"input #{i}: unknown asset {e.asset!r}; known: {', '.join(sorted(known_assets))}")
+        given = [k for k in ("weight", "tokens", "rate") if getattr(e, k) is not None]
         if len(given) != 1:
-            raise bad(f"input #{i} ({e['asset']}): give exactly one of weight, tokens, rate (got {given or 'none'})")
-        amount = e[given[0]]
-        if not isinstance(amount, (int, float)) or isinstance(amount, bool) or not math.isfinite(amount) or amount < 0:
-            raise bad(f"input #{i} ({e['asset']}): {given[0]} must be a number >= 0, got {amount!r}")
-        text = e.get("text", "text")
-        text = (text,) if isinstance(text, str) else tuple(text)
-        where = e.get("where") or {}
-        if not isinstance(where, dict):
-            raise bad(f"input #{i} ({e['asset']}): 'where' must map column names to values, got {where!r}")
-        where = tuple(sorted((str(c), str(v).lower() if isinstance(v, bool) else str(v)) for c, v in where.items()))
-        inputs.append(RecipeInput(e["asset"], e.get("source"), e.get("weight"), e.get("tokens"), e.get("rate"), text, e.get("id"), where))
+            raise bad(f"input #{i} ({e.asset}): give exactly one of weight, tokens, rate (got {given or 'none'})")
+        text = (e.text,) if isinstance(e.text, str) else tuple(e.text)
+        if not text:
+            raise bad(f"input #{i} ({e.asset}): text: name at least one column")
+        where_ = tuple(sorted((c, str(v).lower() if isinstance(v, bool) else str(v)) for c, v in e.where.items()))
+        inputs.append(RecipeInput(e.asset, e.source, e.weight, e.tokens, e.rate, text, e.id, where_))
     keys = [r.key for r in inputs]
     if len(set(keys)) != len(keys):
         raise bad(f"an (asset, source, where) input is listed twice: {keys}")
@@ -150,21 +190,18 @@ def parse_recipe(doc: dict, where: str = "recipe", known_assets: Sequence[str] |
             raise bad("mixing 'weight' with 'tokens'/'rate' inputs: use weights for all inputs or for none")
         if abs(sum(r.weight for r in inputs) - 1.0) > 1e-6:
             raise bad(f"weights must sum to 1, they sum to {sum(r.weight for r in inputs):.6g}")
-        if not isinstance(doc.get("total_tokens"), int) or doc["total_tokens"] <= 0:
-            raise bad(f"weights need a positive integer 'total_tokens', got {doc.get('total_tokens')!r}")
-    for key, low in (("max_repeat", 1), ("shard_tokens", 1), ("batch_rows", 1)):
-        if key in doc and (not isinstance(doc[key], (int, float)) or doc[key] < low):
-            raise bad(f"{key} must be a number >= {low}, got {doc[key]!r}")
+        if spec.total_tokens is None:
+            raise bad("total_tokens: weights need a positive integer 'total_tokens'")
     return Recipe(
-        name=str(doc["name"]),
-        seed=doc["seed"],
+        name=spec.name,
+        seed=spec.seed,
         inputs=tuple(inputs),
-        total_tokens=doc.get("total_tokens"),
-        max_repeat=float(doc.get("max_repeat", 4.0)),
-        shard_tokens=int(doc.get("shard_tokens", 1_000_000)),
-        jsonl=bool(doc.get("jsonl", False)),
-        batch_rows=int(doc.get("batch_rows", 20_000)),
-        description=str(doc.get("description", "")),
+        total_tokens=spec.total_tokens,
+        max_repeat=float(spec.max_repeat),
+        shard_tokens=spec.shard_tokens,
+        jsonl=spec.jsonl,
+        batch_rows=spec.batch_rows,
+        description=spec.description,
     )
 
 

@@ -190,18 +190,48 @@ class CorpusStore:
         version = new_version()
         files = {f: posixpath.join(f, _part_name(version)) for f in folders}
         written: dict[str, BatchWriter] = {}
+        stage_error: BaseException | None = None
         try:
             with ExitStack() as stack:
                 for rel, folder in zip(rels, folders):
                     written[rel] = stack.enter_context(self.parquet_writer(files[folder], outputs[rel]))
-                yield written
+                try:
+                    yield written
+                except BaseException as exc:
+                    stage_error = exc
+                    raise
             self._publish(folders, files, {posixpath.dirname(r): w.rows for r, w in written.items()}, version, run_id)
-        except BaseException:
-            for path in files.values():
+        except BaseException as exc:
+            landed = self._committed(folders[0], version)
+            if landed:  # the manifest PUT went through but its reply was lost: the commit stands
+                self._collect_garbage(folders, version)
+                return
+            if landed is False:
+                self._discard(files.values())
+            if exc is stage_error or isinstance(exc, StorageError) or not isinstance(exc, Exception):
+                raise
+            raise StorageError(
+                f"commit of {', '.join(self.url(f) for f in folders)} failed while writing version {version}: {exc}; "
+                "nothing was published, the previous version of every output stands; re-run once storage is back"
+            ) from exc
+        self._collect_garbage(folders, version)
+
+    def _committed(self, head: str, version: str) -> bool | None:
+        """Whether the head manifest names `version`; None when storage cannot say (it is down)."""
+        try:
+            entry = self._manifest_entry(head)
+        except Exception:
+            return None
+        return bool(entry) and entry["version"] == version
+
+    def _discard(self, paths: Iterable[str]) -> None:
+        """Best effort: remove a failed commit's files (what is left, the next commit's GC removes)."""
+        for path in paths:
+            try:
                 if self.fs.exists(self.abs(path)):
                     self.fs.rm(self.abs(path))
-            raise
-        self._collect_garbage(folders, version)
+            except Exception:
+                pass
 
     def _publish(self, folders: list[str], files: dict[str, str], rows: dict[str, int], version: str, run_id: str) -> None:
         head = folders[0]

@@ -8,6 +8,7 @@ per-value expectations exactly over the whole partition in streamed polars batch
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,9 @@ def run_suite(df: pl.DataFrame, expectations: list, name: str = "suite") -> Suit
     batch_def = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
     batch = batch_def.get_batch(batch_parameters={"dataframe": df.to_pandas()})
     result = batch.validate(gx.ExpectationSuite(name=name, expectations=expectations))
+    context.data_sources.delete(source.name)  # the project context GX keeps would hold the pandas frame
+    del batch, batch_def, asset, source
+    gc.collect()
     summary = SuiteOutcome()
     for r in result.results:
         cfg = r.expectation_config
@@ -75,20 +79,35 @@ def metric_outcome(name: str, value: float, low: float | None = None, high: floa
 
 
 # ---- bounded checks: GX on a seeded sample, exact whole-partition twins in polars ---------------
-def seeded_sample(batches: Iterable[pl.DataFrame], n_rows: int, k: int, seed: int) -> pl.DataFrame:
-    """Up to `k` rows drawn uniformly without replacement (seeded) from a partition of `n_rows`,
-    read one batch at a time: memory is one batch plus the sample, whatever the partition's size."""
-    take = np.sort(np.random.default_rng(seed).choice(n_rows, size=k, replace=False)) if n_rows > k else None
-    picked, offset = [], 0
-    for batch in batches:
-        if take is None:
-            picked.append(batch)
+class SeededSample:
+    """Up to `k` rows drawn uniformly without replacement (seeded) from a partition of `n_rows`, fed
+    one batch at a time (`add`), so the pass that feeds it can serve other consumers too: memory is
+    the sample, whatever the partition's size."""
+
+    def __init__(self, n_rows: int, k: int, seed: int):
+        self.take = np.sort(np.random.default_rng(seed).choice(n_rows, size=k, replace=False)) if n_rows > k else None
+        self.picked: list[pl.DataFrame] = []
+        self.offset = 0
+
+    def add(self, batch: pl.DataFrame) -> None:
+        if self.take is None:
+            self.picked.append(batch)
         else:
-            lo, hi = np.searchsorted(take, [offset, offset + batch.height])
+            lo, hi = np.searchsorted(self.take, [self.offset, self.offset + batch.height])
             if hi > lo:  # copied out: a gather of string views would keep the whole batch's buffers alive
-                picked.append(pl.from_arrow(batch[take[lo:hi] - offset].to_arrow(compat_level=pl.CompatLevel.oldest())))
-        offset += batch.height
-    return pl.concat(picked) if picked else pl.DataFrame()
+                self.picked.append(pl.from_arrow(batch[self.take[lo:hi] - self.offset].to_arrow(compat_level=pl.CompatLevel.oldest())))
+        self.offset += batch.height
+
+    def frame(self) -> pl.DataFrame:
+        return pl.concat(self.picked) if self.picked else pl.DataFrame()
+
+
+def seeded_sample(batches: Iterable[pl.DataFrame], n_rows: int, k: int, seed: int) -> pl.DataFrame:
+    """`SeededSample` over a stream of batches."""
+    sample = SeededSample(n_rows, k, seed)
+    for batch in batches:
+        sample.add(batch)
+    return sample.frame()
 
 
 class _RowRule:

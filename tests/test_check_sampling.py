@@ -77,3 +77,28 @@ def test_schema_check_finds_a_duplicate_the_gx_sample_misses(corpus_root, dagste
     failed = check.metadata["failed"].value
     assert any("ExpectColumnValuesToBeUnique (whole partition, 3,000 values)" in f for f in failed)
     assert not any(f.startswith("expect_column_values_to_be_unique (GX") for f in failed)  # the sample alone missed it
+
+
+def test_one_read_serves_the_gx_sample_and_the_exact_rules(tmp_path, monkeypatch):
+    """The partition is streamed once for both (a second read of its text costs RSS); a suite without
+    per-value expectations still gets its GX sample."""
+    from corpus_dag.storage import PartitionData
+
+    monkeypatch.setattr(common_checks, "SAMPLE_ROWS", 40)
+    store = CorpusStore(str(tmp_path))
+    rel = CorpusStore.partition_path("a", {"source": "s"})
+    store.write_frame(rel, raw_frame(500))
+    data = PartitionData(store, rel)
+    reads = []
+    monkeypatch.setattr(PartitionData, "iter_batches", lambda self, cols=None, n=50_000: reads.append(cols) or store.iter_batches(rel, cols, n))
+    columns = ["doc_id", "text", "hash", "score"]
+
+    got = common_checks._suite_outcomes(data, columns, [gxe.ExpectColumnValuesToBeUnique(column="doc_id"),
+                                                        gxe.ExpectTableColumnsToMatchOrderedList(column_list=columns)], "t", seed=1)
+    assert len(reads) == 2  # one pass for sample + rules; the second only re-checks the hash collisions of the duplicate
+    assert any(o.expectation.startswith("expect_table_columns_to_match_ordered_list (GX, sample of 40 rows") and o.success for o in got)
+    assert any(o.expectation.startswith("ExpectColumnValuesToBeUnique (whole partition, 500 values)") and not o.success for o in got)
+
+    reads.clear()
+    got = common_checks._suite_outcomes(data, columns, [gxe.ExpectTableColumnsToMatchOrderedList(column_list=columns)], "t", seed=1)
+    assert len(reads) == 1 and [o.success for o in got] == [True] and "sample of 40 rows" in got[0].expectation

@@ -79,3 +79,62 @@ def test_dagster_definitions_validate_fails_on_a_typo(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert f"{path}: source 'web': dedup.treshold: unknown key" in proc.stdout + proc.stderr
+
+
+# ---- recipes (config/recipes/*.yaml): loaded when the definitions load, same strictness ----------
+RECIPE = yaml.safe_load((REPO / "config" / "recipes" / "demo.yaml").read_text())
+
+
+def math_input(doc) -> dict:
+    return next(i for i in doc["inputs"] if i["asset"] == "decontaminated_math_items")
+
+
+RECIPE_TYPOS = [
+    ("top-level key", lambda d: d.update(total_token=1000), r"recipe 'demo': total_token: unknown key"),
+    ("input key", lambda d: math_input(d).update(wieght=0.2), r"recipe 'demo': input #3 \(decontaminated_math_items\): wieght: unknown key"),
+    ("weight word", lambda d: math_input(d).update(weight="a fifth"), r"input #3 \(decontaminated_math_items\): weight: .*valid number.*'a fifth'"),
+    ("weight negative", lambda d: math_input(d).update(weight=-0.2), r"input #3 \(decontaminated_math_items\): weight: .*greater than or equal to 0"),
+    ("tokens float", lambda d: math_input(d).update(weight=None, tokens=1.5), r"input #3 \(decontaminated_math_items\): tokens: .*valid integer"),
+    ("seed string", lambda d: d.update(seed="20261121"), r"recipe 'demo': seed: .*valid integer.*'20261121'"),
+    ("seed bool", lambda d: d.update(seed=True), r"recipe 'demo': seed: .*valid integer"),
+    ("jsonl word", lambda d: d.update(jsonl="yes"), r"recipe 'demo': jsonl: .*valid boolean.*'yes'"),
+    ("shard_tokens 0", lambda d: d.update(shard_tokens=0), r"recipe 'demo': shard_tokens: .*greater than or equal to 1"),
+    ("max_repeat word", lambda d: d.update(max_repeat="three"), r"recipe 'demo': max_repeat: .*valid number"),
+    ("text number", lambda d: math_input(d).update(text=5), r"input #3 \(decontaminated_math_items\): text: .*valid"),
+    ("where list", lambda d: math_input(d).update(where=["hard"]), r"input #3 \(decontaminated_math_items\): where: .*valid dictionary"),
+    ("source number", lambda d: d["inputs"][0].update(source=7), r"input #1 \(decontaminated_documents\): source: .*valid string"),
+    ("missing asset", lambda d: d["inputs"][0].pop("asset"), r"recipe 'demo': input #1: asset: missing"),
+    ("name", lambda d: d.update(name="demoo"), r"recipe 'demoo': name: must be the file name 'demo'"),
+    ("weights sum", lambda d: math_input(d).update(weight=0.3), r"recipe 'demo': weights must sum to 1, they sum to 1\.1"),
+]
+
+
+@pytest.mark.parametrize("change,message", [t[1:] for t in RECIPE_TYPOS], ids=[t[0] for t in RECIPE_TYPOS])
+def test_each_recipe_typo_is_an_error_naming_file_recipe_and_key(tmp_path, change, message):
+    from corpus_dag.mixture import RecipeError, load_recipe
+
+    doc = yaml.safe_load(yaml.safe_dump(RECIPE))
+    change(doc)
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    with pytest.raises(RecipeError, match=message) as err:
+        load_recipe(path)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_a_recipe_naming_an_asset_not_in_the_graph_fails_at_load(tmp_path, monkeypatch):
+    """A misspelt input asset would become an external dependency; the definitions refuse it."""
+    from assets.curate import assets as curate
+    from corpus_dag.mixture import RecipeError
+
+    doc = yaml.safe_load(yaml.safe_dump(RECIPE))
+    doc["inputs"][0]["asset"] = "decontaminated_documnets"
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+    monkeypatch.setattr(curate, "RECIPES_DIR", tmp_path)
+    monkeypatch.setattr(curate, "recipe_names", lambda: ["demo"])
+    known = ["decontaminated_documents", "chunked_documents", "decontaminated_math_items"]
+    with pytest.raises(RecipeError, match=r"demo\.yaml: recipe 'demo': input #1: unknown asset 'decontaminated_documnets'"):
+        curate.check_recipe_assets(known)
+    doc["inputs"][0]["asset"] = "decontaminated_documents"
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+    curate.check_recipe_assets(known)  # the same recipe spelt right loads

@@ -3,6 +3,7 @@
 
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -39,6 +40,13 @@ CHUNKS = Out("chunked_documents", CHUNK_SCHEMA)
 UNCHUNKED = "unchunked_documents"
 RECIPES = named_static("recipe", recipe_names())
 RECIPE_ASSETS = sorted({i.asset for name in recipe_names() for i in load_recipe(RECIPES_DIR / f"{name}.yaml").inputs})
+
+
+def check_recipe_assets(known: Sequence[str]) -> None:
+    """At definitions load: every recipe input names an asset of the graph (a misspelt one would
+    otherwise become an external dependency and fail only when the mixture runs)."""
+    for name in recipe_names():
+        load_recipe(RECIPES_DIR / f"{name}.yaml", known_assets=known)
 COMMON = {"owners": ["team:corpus"], "group_name": "curate"}
 
 
