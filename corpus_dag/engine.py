@@ -12,6 +12,7 @@ step) in order, a bounded number in flight. A worker killed mid-stage is retried
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -109,6 +110,13 @@ class _StepActor:
         return _run_slice(data, rows, columns, self.step)
 
 
+def _session_root() -> str:
+    """Where a local instance keeps its session: $TMPDIR/ray, or /tmp/ray-<uid> when that is so deep
+    that Ray's socket paths would pass the 107-byte AF_UNIX limit (a TMPDIR inside a test's folder)."""
+    default = os.path.join(tempfile.gettempdir(), "ray")
+    return default if len(default) <= 40 else f"/tmp/ray-{os.getuid()}"
+
+
 def _in_order(submit: Callable[[Any], Any], items: Iterable[Any], window: int) -> Iterator[Any]:
     """Results of submit(item) (an object ref each) in input order, at most `window` in flight:
     the driver holds a bounded number of results however large the partition."""
@@ -158,7 +166,7 @@ class RayEngine:
         else:
             # A single-node instance on 127.0.0.1 (Ray binds to the machine's address otherwise).
             ray.init(num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, include_dashboard=False,
-                     runtime_env=runtime_env or None, log_to_driver=False)
+                     runtime_env=runtime_env or None, log_to_driver=False, _temp_dir=_session_root())
             self._started = True
 
     def shutdown(self) -> None:

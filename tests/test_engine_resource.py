@@ -1,5 +1,8 @@
 """The `engine` resource on a dagster-ray cluster resource: dagster-ray's LocalRay starts the Ray
 instance for the step (its lifecycle), and the stage writes the bytes engine local writes."""
+import shutil
+import tempfile
+
 import dagster as dg
 import pytest
 from dagster_ray import LocalRay
@@ -21,7 +24,9 @@ def test_a_dagster_ray_cluster_resource_runs_the_stage(corpus_root, dagster_inst
         run(dagster_instance, d, ["raw_documents", "rejected_documents", "minhash_signatures"], pk)
     store = CorpusStore(corpus_root)
     rel = CorpusStore.partition_path("dedup_clusters", {"source": "wenku"})
-    cluster = LocalRay(ray_init_options={"num_cpus": 1, "include_dashboard": False})
+    # a short session folder: Ray's socket paths are limited to 107 bytes, and TMPDIR may be a deep pytest folder
+    temp = tempfile.mkdtemp(prefix="cr", dir="/tmp")
+    cluster = LocalRay(ray_init_options={"num_cpus": 1, "include_dashboard": False, "_temp_dir": temp})
     written, engines, logs = {}, {}, {}
     try:
         for name, engine in (("local", CorpusEngine(kind="local")), ("ray", CorpusEngine(kind="ray", cluster=cluster))):
@@ -32,6 +37,7 @@ def test_a_dagster_ray_cluster_resource_runs_the_stage(corpus_root, dagster_inst
             logs[name] = " ".join(e.message for e in dagster_instance.all_logs(result.run_id))
     finally:
         ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
     assert engines == {"local": "local", "ray": "ray"}
     assert "Connected to LocalRay" in logs["ray"] and "LocalRay" not in logs["local"]  # dagster-ray ran its lifecycle
     assert written["ray"] == written["local"] and store.read(rel).height == 4
