@@ -23,7 +23,6 @@ from corpus_dag.posttrain.stage import (
     SelfInstructor,
     make_pairs,
     question_batches,
-    scored_paths,
     seed_tasks,
     stream_scored_paths,
 )
@@ -85,6 +84,12 @@ CRITIQUES = {
 }
 
 
+def scored_paths(split) -> pl.DataFrame:
+    """What RFT and DPO read, in memory (how they read it before streaming): both files, by question then sample."""
+    both = pl.concat([split.kept.with_columns(pl.lit(None, pl.String).alias("reason")), split.dropped])
+    return both.rename({"reason": "scored_reason"}).sort("question_id", "sample_idx", maintain_order=True)
+
+
 @pytest.fixture
 def scored(tmp_path):
     judge = ScriptedEngine(CRITIQUES)
@@ -121,7 +126,7 @@ def test_critique_cut_drops_a_top_path_below_the_absolute_score(tmp_path):
 
 def test_dpo_prefers_hard_contrasts_and_records_the_pair_type(scored):
     split = scored[0]
-    paths = scored_paths(split.kept.lazy(), split.dropped.lazy()).collect()
+    paths = scored_paths(split)
     types = Counter()
     pairs = make_pairs(paths, DpoCfg(max_pairs=3, min_chosen_score=6, precision_rel=0.1), SftCfg(system="sys"), types)
     got = [(r["chosen_item_id"], r["rejected_item_id"], r["pair_type"]) for r in pairs.kept.to_dicts()]
@@ -185,7 +190,7 @@ def rft_sampler(store, engine, judge, select=SelectCfg(top_m=None, min_critique=
 
 def rft_run(store, scored_split, engine, judge=None, **kw):
     with rft_sampler(store, engine, judge or ScriptedEngine(UNPARSED), **kw) as sampler:
-        paths = scored_paths(scored_split.kept.lazy(), scored_split.dropped.lazy()).collect()
+        paths = scored_paths(scored_split)
         return sampler.select(paths), sampler.stats, sampler.llm_stats, sampler.scorer.stats
 
 
@@ -254,16 +259,15 @@ def many_questions_scored(tmp_root):
                       ScoreCfg(select=SelectCfg(top_m=1, min_critique=6))).score(paths, {q: "4" for q in qids})
 
 
-@pytest.mark.parametrize("root", ["local", "memory"])
-def test_streamed_scored_paths_give_todays_rft_and_dpo_output(tmp_path, root):
+def test_streamed_scored_paths_give_todays_rft_and_dpo_output(tmp_path):
     split = many_questions_scored(str(tmp_path / "judge"))
-    store = CorpusStore(str(tmp_path / "corpus") if root == "local" else f"memory://{tmp_path.name}")
+    store = CorpusStore(str(tmp_path / "corpus"))
     dims = {"source": "wenku", "date": "2026-11-21"}
     handles = []
     for asset, frame in (("scored_math_items", split.kept), ("scored_math_drops", split.dropped)):
         store.write_frame(CorpusStore.partition_path(asset, dims), frame)
         handles.append(PartitionData(store, CorpusStore.partition_path(asset, dims)))
-    whole = scored_paths(split.kept.lazy(), split.dropped.lazy()).collect()  # what RFT and DPO read before
+    whole = scored_paths(split)  # what RFT and DPO read before
     frames = list(stream_scored_paths(*handles, batch_rows=4))
     assert len(frames) > 5 and pl.concat(frames).equals(whole)
     assert sum(f["question_id"].n_unique() for f in frames) == whole["question_id"].n_unique() == 18  # whole questions

@@ -7,6 +7,8 @@ Split: kept rows, and dropped rows with a `reason`. Model calls go through the r
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import os
 import tempfile
 from collections import Counter
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from corpus_dag.accounting import REASON, Split
 from corpus_dag.llm.cache import ResponseCache
@@ -192,33 +194,55 @@ def _solution(row: dict) -> str:
     return hybrid_solution(row["cot"], row["program"], row["program_answer"], row["cot_answer"])
 
 
-def scored_paths(kept: pl.LazyFrame, dropped: pl.LazyFrame) -> pl.LazyFrame:
-    """All paths of scored_math_items and its drops, in question id then sample order, with `scored_reason`."""
-    both = pl.concat([kept.with_columns(pl.lit(None, pl.String).alias(REASON)), dropped.select(list(SCORED_DROPPED_SCHEMA))])
-    return both.rename({REASON: "scored_reason"}).sort("question_id", "sample_idx", maintain_order=True)
-
-
 def stream_scored_paths(kept: PartitionData, dropped: PartitionData, batch_rows: int = 20_000) -> Iterator[pl.DataFrame]:
-    """`scored_paths` of two stored partitions as frames of whole questions, never the partition in memory.
+    """Every path of scored_math_items and its drops with `scored_reason`, in question id then sample order (ties: kept
+    first, then file order), as frames of whole questions of about `batch_rows` rows, without the partition in memory.
 
-    The rows of one question may sit in both files, in no particular question order, so polars' streaming
-    engine sorts them into a local scratch file (spilling past its memory budget), read back `batch_rows` at a time.
+    The rows of one question may sit in both files, in no particular question order: an external merge sort. Each
+    `batch_rows` batch of either file is sorted into a local run file; the runs are then merged question by question.
+    Memory: one batch, plus RUN_CHUNK rows per run (runs = rows / batch_rows). polars' streaming sort was not used:
+    measured on polars 2.1, its peak memory grew with the input even with a small out-of-core budget.
     """
     with tempfile.TemporaryDirectory(prefix="scored-paths-") as folder:
-        sorted_file = os.path.join(folder, "sorted.parquet")
-        lazy = [pl.scan_parquet(_local_file(data, folder, name)) for name, data in (("kept", kept), ("dropped", dropped))]
-        scored_paths(*lazy).sink_parquet(sorted_file, engine="streaming")
-        batches = (pl.from_arrow(b) for b in pq.ParquetFile(sorted_file).iter_batches(batch_size=batch_rows))
-        yield from whole_questions(batches, PATHS_SCHEMA)
+        runs = [_sorted_run(batch, os.path.join(folder, f"run-{n}.arrow")) for n, batch in enumerate(_tagged_batches(kept, dropped, batch_rows))]
+        merged = heapq.merge(*(_run_questions(path, n) for n, path in enumerate(runs)))
+        ready, rows = [], 0
+        for _, parts in itertools.groupby(merged, key=lambda item: item[0]):
+            question = pl.concat([group for _, _, group in parts]).sort("sample_idx", maintain_order=True)
+            ready.append(question)
+            rows += question.height
+            if rows >= batch_rows:
+                yield pl.concat(ready)
+                ready, rows = [], 0
+        if ready:
+            yield pl.concat(ready)
 
 
-def _local_file(data: PartitionData, folder: str, name: str) -> str:
-    """The partition's file on this machine: its own path on a local store, else a copy (fsspec streams it)."""
-    path = data.store.abs(data.store.resolve(data.path, data.version))
-    if data.store.protocol == "file":
-        return path
-    data.store.fs.get(path, local := os.path.join(folder, f"{name}.parquet"))
-    return local
+RUN_CHUNK = 256  # rows of a sorted run read at a time while merging
+
+
+def _tagged_batches(kept: PartitionData, dropped: PartitionData, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Both files' rows in `scored_paths` columns, kept first, each file in its order (the order ties keep)."""
+    for data, reason in ((kept, pl.lit(None, pl.String).alias(REASON)), (dropped, pl.col(REASON))):
+        for batch in data.iter_batches(batch_rows=batch_rows):
+            yield batch.select(*SCORED_SCHEMA, reason).rename({REASON: "scored_reason"}).cast(PATHS_SCHEMA)
+
+
+def _sorted_run(batch: pl.DataFrame, path: str) -> str:
+    table = batch.sort("question_id", "sample_idx", maintain_order=True).to_arrow()
+    with pa.ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table, max_chunksize=RUN_CHUNK)
+    return path
+
+
+def _run_questions(path: str, n: int) -> Iterator[tuple[str, int, pl.DataFrame]]:
+    """(question id, run number `n`, its rows) of one sorted run, RUN_CHUNK rows read at a time; the run number
+    orders a question's rows from several runs (never two frames compared)."""
+    reader = pa.ipc.open_file(path)
+    chunks = (pl.from_arrow(reader.get_batch(i)) for i in range(reader.num_record_batches))
+    for frame in whole_questions(chunks, PATHS_SCHEMA):
+        for group in frame.partition_by("question_id", maintain_order=True):
+            yield group["question_id"][0], n, group
 
 
 def question_batches(frames: Iterable[pl.DataFrame], questions: int) -> Iterator[pl.DataFrame]:
