@@ -204,7 +204,8 @@ def stream_scored_paths(kept: PartitionData, dropped: PartitionData, batch_rows:
     measured on polars 2.1, its peak memory grew with the input even with a small out-of-core budget.
     """
     with tempfile.TemporaryDirectory(prefix="scored-paths-") as folder:
-        runs = [_sorted_run(batch, os.path.join(folder, f"run-{n}.arrow")) for n, batch in enumerate(_tagged_batches(kept, dropped, batch_rows))]
+        runs = [_sorted_run(batch, os.path.join(folder, f"run-{n}.arrow"))
+                for n, batch in enumerate(_tagged_batches(kept, dropped, batch_rows))]
         merged = heapq.merge(*(_run_questions(path, n) for n, path in enumerate(runs)))
         ready, rows = [], 0
         for _, parts in itertools.groupby(merged, key=lambda item: item[0]):
@@ -222,7 +223,7 @@ RUN_CHUNK = 256  # rows of a sorted run read at a time while merging
 
 
 def _tagged_batches(kept: PartitionData, dropped: PartitionData, batch_rows: int) -> Iterator[pl.DataFrame]:
-    """Both files' rows in `scored_paths` columns, kept first, each file in its order (the order ties keep)."""
+    """Both files' rows in PATHS_SCHEMA columns, kept first, each file in its order (the order ties keep)."""
     for data, reason in ((kept, pl.lit(None, pl.String).alias(REASON)), (dropped, pl.col(REASON))):
         for batch in data.iter_batches(batch_rows=batch_rows):
             yield batch.select(*SCORED_SCHEMA, reason).rename({REASON: "scored_reason"}).cast(PATHS_SCHEMA)
