@@ -22,14 +22,15 @@ from corpus_dag.posttrain.stage import (
     Scorer,
     SelfInstructor,
     make_pairs,
-    scored_paths,
+    question_batches,
     seed_tasks,
+    stream_scored_paths,
 )
 from corpus_dag.rebuild.equivalence import AnswerJudge
 from corpus_dag.rebuild.sandbox import SandboxCfg
 from corpus_dag.rebuild.sft import SftCfg, user_turn
 from corpus_dag.rebuild.stage import REBUILT_SCHEMA, VERIFIED_SCHEMA, RebuildCfg, Rebuilder
-from corpus_dag.storage import CorpusStore
+from corpus_dag.storage import CorpusStore, PartitionData
 
 
 class ScriptedEngine:
@@ -83,6 +84,12 @@ CRITIQUES = {
 }
 
 
+def scored_paths(split) -> pl.DataFrame:
+    """What RFT and DPO read, in memory (how they read it before streaming): both files, by question then sample."""
+    both = pl.concat([split.kept.with_columns(pl.lit(None, pl.String).alias("reason")), split.dropped])
+    return both.rename({"reason": "scored_reason"}).sort("question_id", "sample_idx", maintain_order=True)
+
+
 @pytest.fixture
 def scored(tmp_path):
     judge = ScriptedEngine(CRITIQUES)
@@ -119,7 +126,7 @@ def test_critique_cut_drops_a_top_path_below_the_absolute_score(tmp_path):
 
 def test_dpo_prefers_hard_contrasts_and_records_the_pair_type(scored):
     split = scored[0]
-    paths = scored_paths(split.kept, split.dropped)
+    paths = scored_paths(split)
     types = Counter()
     pairs = make_pairs(paths, DpoCfg(max_pairs=3, min_chosen_score=6, precision_rel=0.1), SftCfg(system="sys"), types)
     got = [(r["chosen_item_id"], r["rejected_item_id"], r["pair_type"]) for r in pairs.kept.to_dicts()]
@@ -160,15 +167,36 @@ FRESH = [  # the 7 fresh paths sampled for q1 (verified answer 4), by sample ind
 ]
 
 
-def rft_run(store, scored_split, engine, max_paths=2):
+class ScriptedReward:
+    """A reward model whose score for a path is set by a marker in its solution text."""
+
+    name = "scripted-reward"
+
+    def __init__(self, rewards: dict[str, float]):
+        self.rewards = rewards
+
+    def score(self, pairs):
+        return [next(v for k, v in self.rewards.items() if k in answer) for _, answer in pairs]
+
+
+UNPARSED = {"": "无法评分"}  # a judge whose every critique is unreadable (as the tiny random model's)
+
+
+def rft_sampler(store, engine, judge, select=SelectCfg(top_m=None, min_critique=None), reward=None, max_paths=2):
     cfg = RebuildCfg(prompt="cot_pot", samples=len(FRESH), sandbox=SandboxCfg(wall_s=5, cpu_s=2))
-    with RftSampler(engine, ResponseCache(store, "rft"), cfg, RftCfg(max_paths=max_paths), SftCfg()) as sampler:
-        return sampler.select(scored_paths(scored_split.kept, scored_split.dropped)), sampler.stats, sampler.llm_stats
+    scorer = Scorer(judge, ResponseCache(store, "rft-judge"), AnswerJudge(), ScoreCfg(select=select), reward)
+    return RftSampler(engine, ResponseCache(store, "rft"), cfg, RftCfg(max_paths=max_paths), SftCfg(), scorer)
+
+
+def rft_run(store, scored_split, engine, judge=None, **kw):
+    with rft_sampler(store, engine, judge or ScriptedEngine(UNPARSED), **kw) as sampler:
+        paths = scored_paths(scored_split)
+        return sampler.select(paths), sampler.stats, sampler.llm_stats, sampler.scorer.stats
 
 
 def test_rft_samples_fresh_paths_keeps_correct_diverse_ones_and_resumes_from_the_cache(scored, tmp_path):
     engine, store = ScriptedEngine({"2 加 2": FRESH}), CorpusStore(str(tmp_path))
-    split, stats, llm = rft_run(store, scored[0], engine)
+    split, stats, llm, judged = rft_run(store, scored[0], engine)
     sample = {r["item_id"]: r["item_id"].rsplit("-", 1)[1] for r in pl.concat([split.kept.select("item_id"),
                                                                                  split.dropped.select("item_id")]).to_dicts()}
     # s0 first; then s1, 8 token edits of 12 from s0 (0.67), beats s6, 6 of 11 (0.55)
@@ -181,11 +209,83 @@ def test_rft_samples_fresh_paths_keeps_correct_diverse_ones_and_resumes_from_the
     kept = split.kept.row(0, named=True)
     assert kept["messages"][0] == {"role": "user", "content": "2 加 2 等于几？"} and "print(2 + 2)" in kept["messages"][1]["content"]
     assert kept["difficulty"] == HARD and kept["share"] == round(5 / 7, 4) and kept["critique_score"] is None
+    # the selection is off by default: the unreadable critiques of the 4 correct paths drop none of them
+    assert judged.prompts_sent == 4  # s0, s1, s2, s6
     assert (stats.samples, stats.distinct, stats.per_100()) == (7, 3, 42.86)  # s0, s1, s6: s2 is s0's program
     assert engine.prompts == 7 and llm.prompts_sent == 7
-    again, _, llm_again = rft_run(store, scored[0], engine)  # a re-run: every path from the cache
+    again, _, llm_again, judged_again = rft_run(store, scored[0], engine)  # a re-run: every path and critique from the cache
     assert engine.prompts == 7 and llm_again.prompts_sent == 0 and llm_again.cache_hits == 7
+    assert judged_again.prompts_sent == 0 and judged_again.cache_hits == 4
     assert again.kept.equals(split.kept) and again.dropped.equals(split.dropped)
+
+
+RFT_CRITIQUES = {  # the judge's scores of the 4 correct fresh paths, by a marker of their CoT
+    "两数相加": json.dumps({"steps": [], "correct": True, "score": 9}),  # s0
+    "设两个数": json.dumps({"steps": [], "correct": True, "score": 8}),  # s1
+    "再加一次": "结论：正确\n评分：9/10",  # s2 (markdown)
+    "求和": json.dumps({"steps": [], "correct": True, "score": 5}),  # s6
+}
+RFT_REWARDS = {"两数相加": 0.1, "设两个数": 0.9, "再加一次": 0.5, "求和": 0.7}
+
+
+def test_rft_judges_fresh_paths_then_keeps_the_top_m_by_reward_above_the_critique_cut(scored, tmp_path):
+    engine, judge, store = ScriptedEngine({"2 加 2": FRESH}), ScriptedEngine(RFT_CRITIQUES), CorpusStore(str(tmp_path))
+    run = dict(select=SelectCfg(top_m=3, min_critique=6), reward=ScriptedReward(RFT_REWARDS))
+    split, stats, _, judged = rft_run(store, scored[0], engine, judge, **run)
+    sample = {i: i.rsplit("-", 1)[1] for i in pl.concat([split.kept["item_id"], split.dropped["item_id"]])}
+    # by reward s1 0.9 > s6 0.7 > s2 0.5 > s0 0.1: s0 is 4th of top 3, s6 scores 5 < 6; s2 (s0's program) now survives
+    assert [sample[i] for i in split.kept["item_id"]] == ["s1", "s2"]
+    assert split.kept["critique_score"].to_list() == [8.0, 9.0] and split.kept["reward"].to_list() == [0.9, 0.5]
+    assert split.kept["min_distance"].to_list() == [1.0, 0.6667]
+    reasons = {sample[i]: r for i, r in zip(split.dropped["item_id"], split.dropped["reason"]) if i.startswith("q1-")}
+    assert reasons == {"s0": "below_top_m — rank 4 > 3", "s6": "critique_below_min — 5 < 6", "s3": "wrong_answer",
+                       "s4": "program_disagrees", "s5": "invalid_response"}
+    dropped = {sample[r["item_id"]]: r for r in split.dropped.to_dicts() if r["item_id"].startswith("q1-")}
+    assert (dropped["s6"]["critique_score"], dropped["s6"]["reward"], dropped["s6"]["judge_model"]) == (5.0, 0.7, "scripted")
+    assert dropped["s3"]["critique_score"] is None  # wrong paths are not judged
+    assert judge.prompts == 4 and judged.prompts_sent == 4 and stats.distinct == 3
+    again, _, llm_again, judged_again = rft_run(store, scored[0], engine, judge, **run)
+    assert judge.prompts == 4 and engine.prompts == 7 and judged_again.cache_hits == 4 and llm_again.cache_hits == 7
+    assert again.kept.equals(split.kept) and again.dropped.equals(split.dropped)
+
+
+def many_questions_scored(tmp_root):
+    """A scored partition of 9 questions (ids out of order), each PATHS' q1 or q2, its rows in both files."""
+    qids = ["q9", "q10", "q2", "q1", "q30", "q4", "q11", "q5", "q3"]
+    paths = pl.concat([PATHS.with_columns(pl.col("question_id").replace({"q1": q, "q2": f"{q}x"}),
+                                          pl.col("item_id").str.replace(r"^q\d+", q)) for q in qids])
+    with AnswerJudge() as answers:
+        return Scorer(ScriptedEngine(CRITIQUES), ResponseCache(CorpusStore(tmp_root), "j"), answers,
+                      ScoreCfg(select=SelectCfg(top_m=1, min_critique=6))).score(paths, {q: "4" for q in qids})
+
+
+def test_streamed_scored_paths_give_todays_rft_and_dpo_output(tmp_path):
+    split = many_questions_scored(str(tmp_path / "judge"))
+    store = CorpusStore(str(tmp_path / "corpus"))
+    dims = {"source": "wenku", "date": "2026-11-21"}
+    handles = []
+    for asset, frame in (("scored_math_items", split.kept), ("scored_math_drops", split.dropped)):
+        store.write_frame(CorpusStore.partition_path(asset, dims), frame)
+        handles.append(PartitionData(store, CorpusStore.partition_path(asset, dims)))
+    whole = scored_paths(split)  # what RFT and DPO read before
+    frames = list(stream_scored_paths(*handles, batch_rows=4))
+    assert len(frames) > 5 and pl.concat(frames).equals(whole)
+    assert sum(f["question_id"].n_unique() for f in frames) == whole["question_id"].n_unique() == 18  # whole questions
+    dpo = DpoCfg(max_pairs=3, min_chosen_score=6)
+    streamed, today = (pl.concat([make_pairs(f, dpo, SftCfg(), Counter()).kept for f in fs]) for fs in (frames, [whole]))
+    assert streamed.height > 0 and streamed.equals(today)
+    batches = list(question_batches(frames, 4))  # RFT: 4 questions per engine call
+    assert [b["question_id"].n_unique() for b in batches] == [4, 4, 4, 4, 2]
+    old = whole.with_columns((pl.col("question_id").rle_id() // 4).alias("_b")).partition_by("_b", maintain_order=True,
+                                                                                               include_key=False)
+    assert all(a.equals(b) for a, b in zip(batches, old, strict=True))
+    engine = ScriptedEngine({"2 加 2": FRESH})
+    with rft_sampler(CorpusStore(str(tmp_path / "rft")), engine, ScriptedEngine(UNPARSED)) as sampler:
+        got = [sampler.select(b) for b in batches]
+        want = [sampler.select(b) for b in old]  # the second pass runs from the caches
+    for part in ("kept", "dropped"):
+        assert pl.concat([getattr(g, part) for g in got]).equals(pl.concat([getattr(w, part) for w in want]))
+    assert sum(g.kept.height for g in got) == 9 * 2  # s0 and s1 of each verified question
 
 
 def test_rft_partition_without_a_verified_question_needs_no_sandbox_and_no_model(tmp_path, monkeypatch):
@@ -195,9 +295,10 @@ def test_rft_partition_without_a_verified_question_needs_no_sandbox_and_no_model
         split = Scorer(ScriptedEngine({}), ResponseCache(CorpusStore(str(tmp_path)), "j"), answers).score(PATHS, {})
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)  # a Rebuilder would now refuse to start
     engine = ScriptedEngine({})
-    rft, stats, llm = rft_run(CorpusStore(str(tmp_path)), split, engine)
+    judge = ScriptedEngine({})
+    rft, stats, llm, judged = rft_run(CorpusStore(str(tmp_path)), split, engine, judge)
     assert rft.kept.height == 0 and rft.dropped["reason"].to_list() == ["no_reference"] * PATHS.height
-    assert engine.prompts == 0 and llm.questions == 0 and stats.samples == 0
+    assert engine.prompts == 0 and llm.questions == 0 and stats.samples == 0 and judge.prompts == 0
 
 
 def test_diverse_paths_merge_ast_equal_programs_and_pick_max_min_distance():

@@ -106,6 +106,7 @@ def test_posttrain_partition_end_to_end_and_resume(corpus_root, dagster_instance
     assert rft_meta["prompts_sent"].value == RFT_SAMPLES and rft_meta["questions_sampled"].value == 1
     assert rft_meta["samples"].value == RFT_SAMPLES and rft_meta["distinct_paths_per_100_samples"].value == 0.0
     assert rft_meta["model_warning"].value == NOISE_NOTE
+    assert rft_meta["judge_model"].value == "tiny" and rft_meta["paths_judged"].value == 0  # no fresh path was correct
     pairs, unpaired = read("dpo_pairs"), read("dpo_unpaired_questions")
     assert pairs["question_id"].n_unique() + unpaired.height == 2
     pair_types = latest(dagster_instance, "dpo_pairs")["pair_type_counts"]

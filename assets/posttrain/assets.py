@@ -35,8 +35,9 @@ from corpus_dag.posttrain.stage import (
     SelfInstructor,
     llm_metadata,
     make_pairs,
-    scored_paths,
+    question_batches,
     seed_tasks,
+    stream_scored_paths,
 )
 from corpus_dag.rebuild.equivalence import AnswerJudge
 from corpus_dag.rebuild.stage import REBUILT_SCHEMA, Rebuilder, whole_questions
@@ -52,7 +53,6 @@ DPO = Out("dpo_pairs", DPO_SCHEMA)
 DPO_DROPS = Out("dpo_unpaired_questions", DPO_DROPPED_SCHEMA)
 SELF_INSTRUCT = Out("self_instruct_math_items", SELF_INSTRUCT_SCHEMA)
 SELF_INSTRUCT_DROPS = Out("self_instruct_drops", SELF_INSTRUCT_DROPPED_SCHEMA)
-PATHS_SCHEMA = {**SCORED_SCHEMA, "scored_reason": pl.String}
 
 
 def posttrain_stage(kept: Out, dropped: Out, *, kept_doc: str, dropped_doc: str, ins: dict[str, str], llm: bool = False) -> Callable:
@@ -74,28 +74,44 @@ class SftOptions(dg.Config):
     phrasing_seed: int = Field(default=0, description="Seed of that hash")
 
 
-class ScoreConfig(dg.Config):
+class RewardOptions(dg.Config):
+    reward_model: str = Field(default="", description="Local sequence-classification folder scoring (question, answer); empty: none")
+    reward_backend: str = Field(default=RewardCfg.backend, description=f"{' | '.join(BACKENDS)}; auto: vllm (pooling, classify) "
+                                "where a CUDA device is there, else transformers")
+    reward_device: str = Field(default=RewardCfg.device, description="torch device of the transformers reward backend")
+
+
+def reward_model(config: RewardOptions) -> RewardModel | None:
+    return RewardModel(RewardCfg(config.reward_model, backend=config.reward_backend, device=config.reward_device)) \
+        if config.reward_model else None
+
+
+class ScoreConfig(RewardOptions):
     top_m: int = Field(default=SelectCfg.top_m, description="Paths kept per question by reward (critique score without a reward model)")
     min_critique: float = Field(default=SelectCfg.min_critique, description="Absolute cut on the 0-10 critique score after the top-M")
     hard_share: float = Field(default=SelectCfg.hard_share, description="A question is hard when fewer than this share of its samples are judged correct")
     max_tokens: int = Field(default=ScoreCfg.max_tokens, description="Critique length limit (tokens)")
     temperature: float = Field(default=ScoreCfg.temperature, description="Judge sampling temperature")
     guided_json: bool = Field(default=ScoreCfg.guided_json, description="Ask the judge for the critique JSON schema (guided decoding)")
-    reward_model: str = Field(default="", description="Local sequence-classification folder scoring (question, answer); empty: none")
-    reward_backend: str = Field(default=RewardCfg.backend, description=f"{' | '.join(BACKENDS)}; auto: vllm (pooling, classify) "
-                                "where a CUDA device is there, else transformers")
-    reward_device: str = Field(default=RewardCfg.device, description="torch device of the transformers reward backend")
     batch_rows: int = Field(default=2_000, description="Rebuilt rows per batch (whole questions are kept together)")
 
 
-class RftConfig(RebuildConfig, SftOptions):
-    """The rebuild's generation settings (prompt, samples = N, sampling, sandbox) for the fresh paths, plus the diversity cut."""
+class RftConfig(RebuildConfig, SftOptions, RewardOptions):
+    """The rebuild's generation settings (prompt, samples = N, sampling, sandbox) for the fresh paths, the judge and
+    reward model of the scoring stage with the seed's selection (off by default: the demo's tiny random judge is noise),
+    plus the diversity cut."""
 
     prompt: str = Field(default="cot_pot", description="Prompt the fresh paths are sampled with (solve the question as written)")
     samples: int = Field(default=8, description="N: fresh paths sampled per verified question (e.g. 16-100 on a GPU)")
     max_paths: int = Field(default=RftCfg.max_paths, description="Diverse correct paths kept per question")
     min_distance: float = Field(default=RftCfg.min_distance, description="A path closer than this to a kept one is dropped (0-1)")
     metric: str = Field(default=RftCfg.metric, description="Distance over canonical tokens: levenshtein | lcs")
+    top_m: int | None = Field(default=None, description="Correct fresh paths kept per question by reward (critique score "
+                              "without a reward model) before the diversity cut; empty: no top-M cut")
+    min_critique: float | None = Field(default=None, description="Absolute cut on the 0-10 critique score after the top-M; "
+                                       "empty: no cut (unparsed critiques kept too)")
+    critique_max_tokens: int = Field(default=ScoreCfg.max_tokens, description="Critique length limit (tokens)")
+    batch_rows: int = Field(default=20_000, description="Scored rows read per batch (whole questions are kept together)")
 
 
 class DpoConfig(SftOptions):
@@ -132,11 +148,6 @@ def counts_table(counts: dict, label: str) -> dg.TableMetadataValue:
         schema={label: pl.String, "count": pl.Int64, "share": pl.Float64}), max_rows=len(counts) or 1)
 
 
-def _scored_batches(scored: PartitionData, drops: PartitionData, batch_rows: int):
-    """Every scored path of the partition (kept and dropped), regrouped by question."""
-    return whole_questions(scored_paths(scored.read(), drops.read()).iter_slices(batch_rows), PATHS_SCHEMA)
-
-
 @posttrain_stage(
     SCORED, SCORED_DROPS, llm=True, ins={"rebuilt": "rebuilt_math_items", "verified": "verified_math_items"},
     kept_doc="Rebuilt paths kept for SFT after LLM-as-judge critique (per-step verdicts, 0-10 score) and the optional "
@@ -154,8 +165,7 @@ def scored_math_items(context: dg.AssetExecutionContext, config: ScoreConfig, st
     cfg = ScoreCfg(select=SelectCfg(config.top_m, config.min_critique, config.hard_share), temperature=config.temperature,
                    max_tokens=config.max_tokens, guided_json=config.guided_json)
     cache = ResponseCache(store, f"{engine.model}/critique.v{cfg.prompt_rev}/source={source}/date={date}")
-    reward = RewardModel(RewardCfg(config.reward_model, backend=config.reward_backend, device=config.reward_device)) \
-        if config.reward_model else None
+    reward = reward_model(config)
     hard: set[str] = set()
     with AnswerJudge() as answers:
         scorer = Scorer(engine, cache, answers, cfg, reward)
@@ -187,35 +197,46 @@ def scored_math_items(context: dg.AssetExecutionContext, config: ScoreConfig, st
 @posttrain_stage(
     RFT, RFT_DROPS, llm=True, ins={"scored": SCORED.asset, "scored_drops": SCORED_DROPS.asset},
     kept_doc="RFT records: per verified question, N fresh paths sampled with the `llm` resource (cached), the correct "
-    "ones (answer equal to the verified answer), then a diverse subset (canonical PoT, greedy max-min edit distance over "
-    "canonical tokens) as SFT messages with `min_distance` to the paths kept before it; `share` is the question's share "
-    "of correct fresh paths, `difficulty` its scored tag; critique_score and reward are empty (fresh paths are not judged).",
-    dropped_doc="Every other fresh path with its reason (invalid_response, wrong_answer, program_disagrees, duplicate_path, "
-    "too_close, beyond_max_paths, ...), plus the scored paths of questions not sampled (no verified answer) with their "
-    "scoring reason.",
+    "ones (answer equal to the verified answer) judged like the scoring stage's paths (`judge` resource, cached; optional "
+    "reward model) and selected as in the seed when configured (top M by reward, then a critique cut), then a diverse "
+    "subset in rank order (canonical PoT, greedy max-min edit distance over canonical tokens) as SFT messages with "
+    "`critique_score`, `reward` and `min_distance` to the paths kept before it; `share` is the question's share of "
+    "correct fresh paths, `difficulty` its scored tag.",
+    dropped_doc="Every other fresh path with its scores and reason (invalid_response, wrong_answer, program_disagrees, "
+    "below_top_m, critique_below_min, duplicate_path, too_close, beyond_max_paths, ...), plus the scored paths of "
+    "questions not sampled (no verified answer) with their scoring reason.",
 )
 def rft_math_items(context: dg.AssetExecutionContext, config: RftConfig, storage: CorpusStorage, llm: LLMEngine,
-                   scored: PartitionData, scored_drops: PartitionData):
+                   judge: JudgeEngine, scored: PartitionData, scored_drops: PartitionData):
     """Distinct correct reasoning paths per question from N fresh samples; reports distinct paths per 100 samples."""
     store = storage.store()
     source, date = source_and_date(context)
     cfg = RftCfg(max_paths=config.max_paths, min_distance=config.min_distance, metric=config.metric)
     solve = rebuild_cfg(config)
-    engine = llm.engine()  # vLLM loads on the first prompt the cache lacks, not here
+    engine, judge_engine = llm.engine(), judge.engine()  # vLLM loads on the first prompt the cache lacks, not here
     cache = ResponseCache(store, f"{engine.model}/rft/{solve.prompt}.v{solve.prompt_rev}/source={source}/date={date}")
-    paths = scored_paths(scored.read(), scored_drops.read())
-    batches = paths.with_columns((pl.col("question_id").rle_id() // config.batch_questions).alias("_batch")) \
-        .partition_by("_batch", maintain_order=True, include_key=False)
-    with RftSampler(engine, cache, solve, cfg, sft_cfg(config)) as sampler:
+    score_cfg = ScoreCfg(select=SelectCfg(config.top_m, config.min_critique), max_tokens=config.critique_max_tokens)
+    judge_cache = ResponseCache(store, f"{judge_engine.model}/rft/critique.v{score_cfg.prompt_rev}/source={source}/date={date}")
+    reward = reward_model(config)
+    batches = question_batches(stream_scored_paths(scored, scored_drops, config.batch_rows), config.batch_questions)
+    with AnswerJudge() as answers, RftSampler(engine, cache, solve, cfg, sft_cfg(config),
+                                              Scorer(judge_engine, judge_cache, answers, score_cfg, reward)) as sampler:
 
         def extra(tally):
-            stats, llm_stats = sampler.stats, sampler.llm_stats
-            return {**llm_metadata([llm_stats], engine), **noise_note(context, engine),
+            stats, llm_stats, scorer = sampler.stats, sampler.llm_stats, sampler.scorer
+            judged = sum(scorer.scores.values())
+            return {**llm_metadata([llm_stats], engine), **noise_note(context, engine, judge_engine),
                     "samples_per_question": solve.samples, "questions_sampled": llm_stats.questions,
                     "samples": stats.samples, "distinct_paths": stats.distinct,
                     "distinct_paths_per_100_samples": stats.per_100(),
                     "distance_histogram": counts_table(dict(histogram(stats.distances)), "min_distance"),
-                    "rft": dg.MetadataValue.json(vars(cfg)), "cache": dg.MetadataValue.path(store.url(cache.folder))}
+                    "judge_model": judge_engine.model, "judge_prompts_sent": scorer.stats.prompts_sent,
+                    "judge_cache_hits": scorer.stats.cache_hits, "paths_judged": judged,
+                    "critique_score_mean": round(sum(s * n for s, n in scorer.scores.items()) / judged, 3) if judged else 0.0,
+                    "reward_model": reward.name if reward else "none",
+                    "selection": dg.MetadataValue.json({"top_m": config.top_m, "min_critique": config.min_critique}),
+                    "rft": dg.MetadataValue.json(vars(cfg)), "cache": dg.MetadataValue.path(store.url(cache.folder)),
+                    "judge_cache": dg.MetadataValue.path(store.url(judge_cache.folder))}
 
         yield from stream_split(context, store, (sampler.select(b) for b in batches), RFT, RFT_DROPS, extra_metadata=extra)
 
@@ -232,7 +253,7 @@ def dpo_pairs(context: dg.AssetExecutionContext, config: DpoConfig, storage: Cor
     store, types = storage.store(), Counter()
     cfg = DpoCfg(max_pairs=config.max_pairs, min_chosen_score=config.min_chosen_score, close_margin=config.close_margin,
                  precision_rel=config.precision_rel)
-    splits = (make_pairs(g, cfg, sft_cfg(config), types) for g in _scored_batches(scored, scored_drops, config.batch_rows))
+    splits = (make_pairs(g, cfg, sft_cfg(config), types) for g in stream_scored_paths(scored, scored_drops, config.batch_rows))
 
     def extra(tally):
         pairs = sum(types.values())

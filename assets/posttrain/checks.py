@@ -6,7 +6,7 @@ from assets.common.checks import gx_check
 from assets.posttrain.assets import DPO, DPO_DROPS, RFT, RFT_DROPS, SCORED, SCORED_DROPS, SELF_INSTRUCT, SELF_INSTRUCT_DROPS
 from corpus_dag.posttrain.dpo import PAIR_TYPES
 from corpus_dag.posttrain.select import HARD, NORMAL
-from corpus_dag.posttrain.stage import rft_questions, scored_paths
+from corpus_dag.posttrain.stage import rft_questions, stream_scored_paths
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
 
@@ -73,15 +73,17 @@ def _scored_accounting(context, store, dims):
 def _rft_accounting(context, store, dims):
     """rft + rft drops = the scored paths of questions not sampled + N fresh paths per sampled question
     (N = 1 + the highest sample index written, so a lost sample below it shows)."""
-    paths = scored_paths(*(_rows(store, a, dims).read() for a in (SCORED.asset, SCORED_DROPS.asset)))
-    questions, unsampled = rft_questions(paths)
-    sampled = set(questions["question_id"])
+    sampled, unsampled = set(), 0
+    for paths in stream_scored_paths(*(_rows(store, a, dims) for a in (SCORED.asset, SCORED_DROPS.asset))):
+        questions, rest = rft_questions(paths)
+        sampled.update(questions["question_id"])
+        unsampled += rest.height
     kept = _rows(store, RFT.asset, dims).read(["question_id", "item_id"]).filter(pl.col("question_id").is_in(list(sampled)))
     drops = _rows(store, RFT_DROPS.asset, dims).read(["question_id", "sample_idx"]).filter(pl.col("question_id").is_in(list(sampled)))
     indexes = kept["item_id"].str.extract(r"-s(\d+)$").cast(pl.Int64).to_list() + drops["sample_idx"].to_list()
     n = 1 + max((i for i in indexes if i is not None), default=-1)
-    label = f"rft input (scored paths of questions not sampled {unsampled.height} + {n} fresh paths x {len(sampled)} questions)"
-    return [_balance(label, unsampled.height + n * len(sampled), {a: _rows(store, a, dims).num_rows for a in (RFT.asset, RFT_DROPS.asset)})]
+    label = f"rft input (scored paths of questions not sampled {unsampled} + {n} fresh paths x {len(sampled)} questions)"
+    return [_balance(label, unsampled + n * len(sampled), {a: _rows(store, a, dims).num_rows for a in (RFT.asset, RFT_DROPS.asset)})]
 
 
 def _dpo_accounting(context, store, dims):

@@ -7,11 +7,16 @@ Split: kept rows, and dropped rows with a `reason`. Model calls go through the r
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
+import os
+import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+import pyarrow as pa
 
 from corpus_dag.accounting import REASON, Split
 from corpus_dag.llm.cache import ResponseCache
@@ -19,7 +24,7 @@ from corpus_dag.llm.engines import Engine, Sampling
 from corpus_dag.posttrain.critique import CRITIQUE_SCHEMA, critique_fragment, parse_critique
 from corpus_dag.posttrain.dpo import DpoCfg, pair_paths
 from corpus_dag.posttrain.reward import RewardModel
-from corpus_dag.posttrain.rft import RftCfg, diverse_paths
+from corpus_dag.posttrain.rft import RftCfg, canonical_tokens, diverse_paths
 from corpus_dag.posttrain.select import SelectCfg, difficulty, rank_key, select_paths
 from corpus_dag.posttrain.self_instruct import (
     SelfInstructCfg,
@@ -43,7 +48,9 @@ from corpus_dag.rebuild.stage import (
     complete_cached,
     plan_job,
     select_verified,
+    whole_questions,
 )
+from corpus_dag.storage import PartitionData
 
 STEP = pl.Struct({"verdict": pl.String, "comment": pl.String})
 SCORED_SCHEMA = {
@@ -61,6 +68,7 @@ SCORED_SCHEMA = {
     "correct_share": pl.Float64,
 }
 SCORED_DROPPED_SCHEMA = {**SCORED_SCHEMA, REASON: pl.String}
+PATHS_SCHEMA = {**SCORED_SCHEMA, "scored_reason": pl.String}  # scored_paths: a scored path and its scoring drop reason
 RFT_SCHEMA = {
     **VERIFIED_SCHEMA,
     "difficulty": pl.String,
@@ -140,23 +148,29 @@ class Scorer:
     def _same(self, a: str | None, b: str | None) -> bool:
         return bool(a and b and self.answers.judge(a, b).equal)
 
+    def judge_paths(self, rows: list[dict]) -> None:
+        """Critique (cached) and reward each path in place; rows need `question`, `reference_answer` and the path.
+        One engine call and one reward batch for all of them. The RFT stage judges its fresh paths with it too."""
+        fingerprint = self.cfg.sampling.fingerprint()
+        jobs = [plan_job(self.judge.model, self.prompt, critique_fragment(r["question"] or "", r["reference_answer"], r),
+                         fingerprint, 0) for r in rows]
+        critiques = [parse_critique(c.text) for c in complete_cached(self.judge, self.cache, self.prompt.version, jobs,
+                                                                      self.cfg.sampling, self.stats)]
+        rewards = self.reward.score([(r["question"] or "", _solution(r)) for r in rows]) if self.reward else [None] * len(rows)
+        for r, c, reward in zip(rows, critiques, rewards):
+            r.update(critique_score=c.score, critique_correct=c.correct, critique_steps=c.steps, critique_mode=c.mode,
+                     judge_model=self.judge.model, reward=reward)
+            if c.score is not None:
+                self.scores[c.score] += 1
+
     def score(self, paths: pl.DataFrame, references: dict[str, str]) -> Split:
         """Every path of the frame's questions, scored, tagged, and kept or dropped with a reason."""
         rows = [{**r, "reference_answer": references.get(r["question_id"])} for r in paths.to_dicts()]
         todo = [r for r in rows if r["valid"] and r["reference_answer"] is not None]
-        fingerprint = self.cfg.sampling.fingerprint()
-        jobs = [plan_job(self.judge.model, self.prompt, critique_fragment(r["question"] or "", r["reference_answer"], r),
-                         fingerprint, 0) for r in todo]
-        critiques = [parse_critique(c.text) for c in complete_cached(self.judge, self.cache, self.prompt.version, jobs,
-                                                                      self.cfg.sampling, self.stats)]
-        rewards = self.reward.score([(r["question"] or "", _solution(r)) for r in todo]) if self.reward else [None] * len(todo)
-        for r, c, reward in zip(todo, critiques, rewards):
-            r.update(critique_score=c.score, critique_correct=c.correct, critique_steps=c.steps, critique_mode=c.mode,
-                     judge_model=self.judge.model, reward=reward,
-                     correct=self._same(r["cot_answer"], r["reference_answer"]) and c.correct is not False,
+        self.judge_paths(todo)
+        for r in todo:
+            r.update(correct=self._same(r["cot_answer"], r["reference_answer"]) and r["critique_correct"] is not False,
                      program_correct=self._same(r["program_answer"], r["reference_answer"]))
-            if c.score is not None:
-                self.scores[c.score] += 1
         groups: dict[str, list[dict]] = {}
         for r in rows:
             groups.setdefault(r["question_id"], []).append(_defaults(r))
@@ -180,10 +194,71 @@ def _solution(row: dict) -> str:
     return hybrid_solution(row["cot"], row["program"], row["program_answer"], row["cot_answer"])
 
 
-def scored_paths(kept: pl.DataFrame, dropped: pl.DataFrame) -> pl.DataFrame:
-    """All paths of scored_math_items and its drops, grouped by question in sample order, with `scored_reason`."""
-    both = pl.concat([kept.with_columns(pl.lit(None, pl.String).alias(REASON)), dropped.select(list(SCORED_DROPPED_SCHEMA))])
-    return both.rename({REASON: "scored_reason"}).sort("question_id", "sample_idx", maintain_order=True)
+def stream_scored_paths(kept: PartitionData, dropped: PartitionData, batch_rows: int = 20_000) -> Iterator[pl.DataFrame]:
+    """Every path of scored_math_items and its drops with `scored_reason`, in question id then sample order (ties: kept
+    first, then file order), as frames of whole questions of about `batch_rows` rows, without the partition in memory.
+
+    The rows of one question may sit in both files, in no particular question order: an external merge sort. Each
+    `batch_rows` batch of either file is sorted into a local run file; the runs are then merged question by question.
+    Memory: one batch, plus RUN_CHUNK rows per run (runs = rows / batch_rows). polars' streaming sort was not used:
+    measured on polars 2.1, its peak memory grew with the input even with a small out-of-core budget.
+    """
+    with tempfile.TemporaryDirectory(prefix="scored-paths-") as folder:
+        runs = [_sorted_run(batch, os.path.join(folder, f"run-{n}.arrow"))
+                for n, batch in enumerate(_tagged_batches(kept, dropped, batch_rows))]
+        merged = heapq.merge(*(_run_questions(path, n) for n, path in enumerate(runs)))
+        ready, rows = [], 0
+        for _, parts in itertools.groupby(merged, key=lambda item: item[0]):
+            question = pl.concat([group for _, _, group in parts]).sort("sample_idx", maintain_order=True)
+            ready.append(question)
+            rows += question.height
+            if rows >= batch_rows:
+                yield pl.concat(ready)
+                ready, rows = [], 0
+        if ready:
+            yield pl.concat(ready)
+
+
+RUN_CHUNK = 256  # rows of a sorted run read at a time while merging
+
+
+def _tagged_batches(kept: PartitionData, dropped: PartitionData, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Both files' rows in PATHS_SCHEMA columns, kept first, each file in its order (the order ties keep)."""
+    for data, reason in ((kept, pl.lit(None, pl.String).alias(REASON)), (dropped, pl.col(REASON))):
+        for batch in data.iter_batches(batch_rows=batch_rows):
+            yield batch.select(*SCORED_SCHEMA, reason).rename({REASON: "scored_reason"}).cast(PATHS_SCHEMA)
+
+
+def _sorted_run(batch: pl.DataFrame, path: str) -> str:
+    table = batch.sort("question_id", "sample_idx", maintain_order=True).to_arrow()
+    with pa.ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table, max_chunksize=RUN_CHUNK)
+    return path
+
+
+def _run_questions(path: str, n: int) -> Iterator[tuple[str, int, pl.DataFrame]]:
+    """(question id, run number `n`, its rows) of one sorted run, RUN_CHUNK rows read at a time; the run number
+    orders a question's rows from several runs (never two frames compared)."""
+    reader = pa.ipc.open_file(path)
+    chunks = (pl.from_arrow(reader.get_batch(i)) for i in range(reader.num_record_batches))
+    for frame in whole_questions(chunks, PATHS_SCHEMA):
+        for group in frame.partition_by("question_id", maintain_order=True):
+            yield group["question_id"][0], n, group
+
+
+def question_batches(frames: Iterable[pl.DataFrame], questions: int) -> Iterator[pl.DataFrame]:
+    """Frames of whole questions re-cut into frames of `questions` questions each (the last one may hold fewer)."""
+    carry = pl.DataFrame()
+    for frame in frames:
+        carry = pl.concat([carry, frame]) if carry.height else frame
+        group = carry["question_id"].rle_id()
+        full = (group[-1] + 1) // questions if carry.height else 0
+        parts = carry.with_columns((group // questions).alias("_batch")).partition_by("_batch", maintain_order=True,
+                                                                                      include_key=False)
+        yield from parts[:full]
+        carry = pl.concat(parts[full:]) if len(parts) > full else pl.DataFrame()
+    if carry.height:
+        yield carry
 
 
 # ---- RFT ----------------------------------------------------------------------------------------
@@ -219,10 +294,12 @@ def rft_questions(paths: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 class RftSampler:
     """RFT paths: N fresh paths per verified question (a `Rebuilder`: the generator engine and its response
     cache, so a re-run calls no model), the correct ones (answer equal to the verified answer, by the
-    answer-equivalence judge), then a diverse subset (`diverse_paths`)."""
+    answer-equivalence judge), judged by the scoring stage's `Scorer` (critique + optional reward, its own cache),
+    selected as in the seed (`scorer.cfg.select`: top M by reward, then the critique cut; either may be off), then a
+    diverse subset of the rest in rank order (`diverse_paths`: the best-ranked distinct path first)."""
 
-    def __init__(self, engine: Engine, cache: ResponseCache, solve: RebuildCfg, cfg: RftCfg, sft: SftCfg):
-        self.engine, self.cache, self.solve, self.cfg, self.sft = engine, cache, solve, cfg, sft
+    def __init__(self, engine: Engine, cache: ResponseCache, solve: RebuildCfg, cfg: RftCfg, sft: SftCfg, scorer: Scorer):
+        self.engine, self.cache, self.solve, self.cfg, self.sft, self.scorer = engine, cache, solve, cfg, sft, scorer
         self.stats = RftStats()
         self._solver: Rebuilder | None = None
 
@@ -248,31 +325,41 @@ class RftSampler:
         return bool(a and b and self.solver.judge.judge(a, b).equal)
 
     def select(self, paths: pl.DataFrame) -> Split:
-        """Scored paths of whole questions in; kept: the diverse correct fresh paths; dropped: every other fresh
-        path with its reason, plus the scored paths of questions not sampled (their scoring reason)."""
+        """Scored paths of whole questions in; kept: the selected diverse correct fresh paths; dropped: every other
+        fresh path with its reason, plus the scored paths of questions not sampled (their scoring reason)."""
         questions, unsampled = rft_questions(paths)
         dropped = [{**{k: r[k] for k in SCORED_SCHEMA}, REASON: r["scored_reason"] or "no_reference"}
                    for r in unsampled.to_dicts()]
-        kept = []
         fresh = self.solver.rebuild(questions.select("question_id", "text")) if questions.height else pl.DataFrame(schema=REBUILT_SCHEMA)
         facts = {q["question_id"]: q for q in questions.to_dicts()}
-        for qid, group in fresh.group_by("question_id", maintain_order=True):
-            q = facts[qid[0]]
-            rows = [self._judged(r, q) for r in group.sort("sample_idx").to_dicts()]
+        groups = [[self._judged(r, facts[qid[0]]) for r in group.sort("sample_idx").to_dicts()]
+                  for qid, group in fresh.group_by("question_id", maintain_order=True)]
+        wrong = [{i: why for i, r in enumerate(rows) if (why := _wrong(r))} for rows in groups]
+        self.scorer.judge_paths([r for rows, bad in zip(groups, wrong) for i, r in enumerate(rows) if i not in bad])
+        kept = []
+        for rows, reasons in zip(groups, wrong):
             share = round(sum(r["correct"] for r in rows) / len(rows), 4)
-            reasons = {i: why for i, r in enumerate(rows) if (why := _wrong(r))}
-            correct = [i for i in range(len(rows)) if i not in reasons]
-            picked, why, gaps = diverse_paths([rows[i]["program"] for i in correct], self.cfg)
-            self.stats.samples += len(rows)
-            self.stats.distinct += len(picked) + sum(1 for w in why.values() if w.startswith(("beyond_max_paths", "too_close")))
-            self.stats.distances.extend(gaps[j] for n, j in enumerate(picked) if n)
-            reasons |= {correct[j]: reason for j, reason in why.items()}
-            for j in picked:
-                r = rows[correct[j]] | {"correct_share": share}
-                kept.append({**_sft_fields(r, self.sft), "difficulty": r["difficulty"], "critique_score": None,
-                             "reward": None, "min_distance": round(gaps[j], 4)})
+            picked, gaps = self._pick(rows, reasons)
+            for i in picked:
+                r = rows[i] | {"correct_share": share}
+                kept.append({**_sft_fields(r, self.sft), "difficulty": r["difficulty"], "critique_score": r["critique_score"],
+                             "reward": r["reward"], "min_distance": round(gaps[i], 4)})
             dropped.extend({**_defaults(r), "correct_share": share, REASON: reasons[i]} for i, r in enumerate(rows) if i in reasons)
         return _split(kept, dropped, RFT_SCHEMA, SCORED_DROPPED_SCHEMA)
+
+    def _pick(self, rows: list[dict], reasons: dict[int, str]) -> tuple[list[int], dict[int, float]]:
+        """One question's judged fresh paths -> (kept indexes in pick order, their min distances); adds the drop
+        reason of every other correct path to `reasons`. Counts samples, distinct programs and distances."""
+        correct = [i for i in range(len(rows)) if i not in reasons]
+        ranked = sorted(correct, key=lambda i: rank_key(rows[i]))
+        reasons |= {ranked[k]: why for k, why in select_paths([rows[i] for i in ranked], self.scorer.cfg.select).items()}
+        pool = [i for i in ranked if i not in reasons]
+        picked, why, gaps = diverse_paths([rows[i]["program"] for i in pool], self.cfg)
+        reasons |= {pool[j]: reason for j, reason in why.items()}
+        self.stats.samples += len(rows)
+        self.stats.distinct += len({tuple(t) for i in correct if (t := canonical_tokens(rows[i]["program"])) is not None})
+        self.stats.distances.extend(gaps[j] for n, j in enumerate(picked) if n)
+        return [pool[j] for j in picked], {pool[j]: gaps[j] for j in picked}
 
     def _judged(self, row: dict, question: dict) -> dict:
         """A fresh path with the question it was asked (the model's copy of it may differ), checked against the answer."""
