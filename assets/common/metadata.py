@@ -68,10 +68,14 @@ def frame_table(df: pl.DataFrame, max_rows: int = 50, width: int = TEXT_WIDTH) -
     return dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=columns))
 
 
-def counts_table(counts: Mapping[str, int], key: str, value: str = "rows") -> dg.TableMetadataValue:
-    """A {name: count} tally (rows by reason, benchmark, status) as a typed table, largest first."""
-    frame = pl.DataFrame({key: list(counts), value: list(counts.values())}, schema={key: pl.String, value: pl.Int64})
-    return frame_table(frame.sort([value, key], descending=[True, False]), max_rows=max(len(counts), 1))
+def counts_table(counts: Mapping, key: str, value: str = "rows", ordered: bool = False) -> dg.TableMetadataValue:
+    """A {name: count} tally (rows by reason, benchmark, status) as a typed table with each entry's
+    share of the total, largest first; `ordered`: keep the given order (a histogram's bins)."""
+    total = sum(counts.values())
+    frame = pl.DataFrame({key: [str(k) for k in counts], value: list(counts.values()),
+                          "share": [round(v / total, 4) if total else 0.0 for v in counts.values()]},
+                         schema={key: pl.String, value: pl.Int64, "share": pl.Float64})
+    return frame_table(frame if ordered else frame.sort([value, key], descending=[True, False]), max_rows=max(len(counts), 1))
 
 
 def outcomes_table(outcome: SuiteOutcome) -> dg.TableMetadataValue:

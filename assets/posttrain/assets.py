@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.common.metadata import frame_table
+from assets.common.metadata import counts_table, frame_table
 from assets.common.partitions import DATE_SOURCE, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
@@ -139,15 +139,6 @@ def noise_note(context: dg.AssetExecutionContext, *engines: Engine) -> dict:
     return {}
 
 
-def counts_table(counts: dict, label: str) -> dg.TableMetadataValue:
-    """A {value: count} tally as a typed table with each value's share of the total."""
-    total = sum(counts.values())
-    return frame_table(pl.DataFrame(
-        {label: [str(k) for k in counts], "count": list(counts.values()),
-         "share": [round(v / total, 4) if total else 0.0 for v in counts.values()]},
-        schema={label: pl.String, "count": pl.Int64, "share": pl.Float64}), max_rows=len(counts) or 1)
-
-
 @posttrain_stage(
     SCORED, SCORED_DROPS, llm=True, ins={"rebuilt": "rebuilt_math_items", "verified": "verified_math_items"},
     kept_doc="Rebuilt paths kept for SFT after LLM-as-judge critique (per-step verdicts, 0-10 score) and the optional "
@@ -184,7 +175,7 @@ def scored_math_items(context: dg.AssetExecutionContext, config: ScoreConfig, st
                 **llm_metadata([scorer.stats], engine), **noise_note(context, engine),
                 "judge_model": engine.model, "reward_model": reward.name if reward else "none",
                 "reward_backend": reward.backend if reward else "none",
-                "critique_score_histogram": counts_table({f"{s:g}": scorer.scores.get(float(s), 0) for s in range(11)}, "score"),
+                "critique_score_histogram": counts_table({f"{s:g}": scorer.scores.get(float(s), 0) for s in range(11)}, "score", "count", ordered=True),
                 "paths_judged": judged, "critique_score_mean": round(mean, 3),
                 "kept_share": round(tally.n_kept / tally.n_in, 4) if tally.n_in else 0.0,
                 "hard_questions_kept": len(hard),
@@ -229,7 +220,7 @@ def rft_math_items(context: dg.AssetExecutionContext, config: RftConfig, storage
                     "samples_per_question": solve.samples, "questions_sampled": llm_stats.questions,
                     "samples": stats.samples, "distinct_paths": stats.distinct,
                     "distinct_paths_per_100_samples": stats.per_100(),
-                    "distance_histogram": counts_table(dict(histogram(stats.distances)), "min_distance"),
+                    "distance_histogram": counts_table(dict(histogram(stats.distances)), "min_distance", "count", ordered=True),
                     "judge_model": judge_engine.model, "judge_prompts_sent": scorer.stats.prompts_sent,
                     "judge_cache_hits": scorer.stats.cache_hits, "paths_judged": judged,
                     "critique_score_mean": round(sum(s * n for s, n in scorer.scores.items()) / judged, 3) if judged else 0.0,
@@ -257,7 +248,7 @@ def dpo_pairs(context: dg.AssetExecutionContext, config: DpoConfig, storage: Cor
 
     def extra(tally):
         pairs = sum(types.values())
-        return {"pair_type_counts": counts_table(dict(types.most_common()), "pair_type"), "pairs": pairs,
+        return {"pair_type_counts": counts_table(dict(types), "pair_type", "count"), "pairs": pairs,
                 "hard_pair_share": round(1 - types["easy"] / pairs, 4) if pairs else 0.0,
                 "dpo": dg.MetadataValue.json(vars(cfg))}
 
