@@ -82,10 +82,16 @@ def test_rounded_keeps_integer_digits_and_small_values():
     assert (rounded(123456.789), rounded(0.98765), rounded(0.000123456), rounded(0.0)) == (123457.0, 0.9877, 0.0001235, 0.0)
 
 
-def test_counts_table_largest_first():
-    table = counts_table({"b": 1, "a": 5, "c": 1}, "reason")
-    assert [r.data for r in table.records] == [{"reason": "a", "rows": 5}, {"reason": "b", "rows": 1}, {"reason": "c", "rows": 1}]
+def test_counts_table_largest_first_with_shares():
+    table = counts_table({"b": 1, "a": 6, "c": 1}, "reason")
+    assert [r.data for r in table.records] == [{"reason": "a", "rows": 6, "share": 0.75}, {"reason": "b", "rows": 1, "share": 0.125},
+                                               {"reason": "c", "rows": 1, "share": 0.125}]
     assert isinstance(table, dg.TableMetadataValue)
+
+
+def test_a_histogram_keeps_its_bin_order():
+    table = counts_table({"0": 2, "5": 0, "10": 6}, "score", "count", ordered=True)
+    assert [(r.data["score"], r.data["count"]) for r in table.records] == [("0", 2), ("5", 0), ("10", 6)]
 
 
 def test_check_plot_keys_do_not_change_with_the_partition():
