@@ -144,6 +144,11 @@ class RayEngine:
     _started: bool = False
 
     def connect(self) -> None:
+        """Attach to `address`, or start a fresh local instance; a no-op where this process is already
+        connected (the demo starts one instance for all its runs and each run's engine reuses it)."""
+        if not self.address:
+            # Read when ray is imported: a local instance then binds 127.0.0.1, not the machine's address.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
         if ray.is_initialized():
@@ -156,8 +161,8 @@ class RayEngine:
         if self.address:
             ray.init(address=self.address, runtime_env=runtime_env or None, log_to_driver=False)
         else:
-            # A single-node instance on 127.0.0.1 (Ray binds to the machine's address otherwise).
-            ray.init(num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, include_dashboard=False,
+            # `local`: always a new instance, never a cluster another process left in /tmp/ray.
+            ray.init(address="local", num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, include_dashboard=False,
                      runtime_env=runtime_env or None, log_to_driver=False)
             self._started = True
 
