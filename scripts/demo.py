@@ -33,7 +33,7 @@ def print_table(summary) -> None:
     for r in summary.rows:
         dropped = ", ".join(f"{k}: {v}" for k, v in list(r.dropped.items())[:3])
         more = f" (+{len(r.dropped) - 3} more)" if len(r.dropped) > 3 else ""
-        fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
+        fmt = lambda v: "" if v is None else f"{v:,}"
         print(f"{r.asset:<28} {r.partition:<20} {fmt(r.rows_in):>8} {fmt(r.rows_out):>9} {r.seconds or '':>6}  {dropped}{more}")
 
 
