@@ -110,11 +110,13 @@ class _StepActor:
         return _run_slice(data, rows, columns, self.step)
 
 
-def _session_root() -> str:
-    """Where a local instance keeps its session: $TMPDIR/ray, or /tmp/ray-<uid> when that is so deep
-    that Ray's socket paths would pass the 107-byte AF_UNIX limit (a TMPDIR inside a test's folder)."""
-    default = os.path.join(tempfile.gettempdir(), "ray")
-    return default if len(default) <= 40 else f"/tmp/ray-{os.getuid()}"
+def _session_root() -> str | None:
+    """Where a local instance keeps its session: Ray's own choice ($RAY_TMPDIR, else $TMPDIR/ray), or
+    /tmp/ray-<uid> when $TMPDIR is so deep that Ray's socket paths would pass the 107-byte AF_UNIX
+    limit (a TMPDIR inside a test's folder)."""
+    if os.environ.get("RAY_TMPDIR") or len(os.path.join(tempfile.gettempdir(), "ray")) <= 40:
+        return None
+    return f"/tmp/ray-{os.getuid()}"
 
 
 def _in_order(submit: Callable[[Any], Any], items: Iterable[Any], window: int) -> Iterator[Any]:
@@ -152,6 +154,11 @@ class RayEngine:
     _started: bool = False
 
     def connect(self) -> None:
+        """Attach to `address`, or start a fresh local instance; a no-op where this process is already
+        connected (the demo starts one instance for all its runs and each run's engine reuses it)."""
+        if not self.address:
+            # Read when ray is imported: a local instance then binds 127.0.0.1, not the machine's address.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
         if ray.is_initialized():
@@ -164,8 +171,8 @@ class RayEngine:
         if self.address:
             ray.init(address=self.address, runtime_env=runtime_env or None, log_to_driver=False)
         else:
-            # A single-node instance on 127.0.0.1 (Ray binds to the machine's address otherwise).
-            ray.init(num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, include_dashboard=False,
+            # `local`: always a new instance, never a cluster another process left in /tmp/ray.
+            ray.init(address="local", num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, include_dashboard=False,
                      runtime_env=runtime_env or None, log_to_driver=False, _temp_dir=_session_root())
             self._started = True
 

@@ -1,6 +1,7 @@
 """`make demo`: seed the shipped sample library, materialize every stage through the named jobs,
 print a per-stage table and the funnel from documents to training rows."""
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.common.engine import one_ray_for_all_runs
 from assets.definitions import defs
 from assets.runner import funnel, materialize_all
 from corpus_dag.storage import CorpusStore, seed_raw_library
@@ -29,7 +31,7 @@ def print_table(summary) -> None:
     for r in summary.rows:
         dropped = ", ".join(f"{k}: {v}" for k, v in list(r.dropped.items())[:3])
         more = f" (+{len(r.dropped) - 3} more)" if len(r.dropped) > 3 else ""
-        fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
+        fmt = lambda v: "" if v is None else f"{v:,}"
         print(f"{r.asset:<28} {r.partition:<20} {fmt(r.rows_in):>8} {fmt(r.rows_out):>9} {r.seconds or '':>6}  {dropped}{more}")
 
 
@@ -55,7 +57,11 @@ def main() -> int:
     partitions = sorted(f"{date}|{source}" for source, date in store.raw_files())
     print(f"corpus root: {store.root_url} ({len(copied)} raw files seeded, partitions: {', '.join(partitions)})")
     instance = dg.DagsterInstance.get()
-    summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG, log_level="WARNING")
+    # A kill (SIGTERM) unwinds like Ctrl-C, so a Ray instance started for the demo is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with one_ray_for_all_runs(defs.resources["engine"]) as engine_line:
+        print(engine_line)
+        summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG, log_level="WARNING")
     print()
     print_table(summary)
     print()
@@ -69,6 +75,7 @@ def main() -> int:
     for note in sorted(set(summary.model_warnings.values())):
         assets = ", ".join(a for a, n in sorted(summary.model_warnings.items()) if n == note)
         print(f"NOTE ({assets}): {note}")
+    print(engine_line)
     print(f"done in {time.monotonic() - started:.0f}s. Dagster instance: {os.environ.get('DAGSTER_HOME')}")
     print("Open the UI with `make ui`, then http://127.0.0.1:3000 (Assets -> Lineage, Partitions, Checks).")
     return 0 if not summary.checks_failed else 1

@@ -8,6 +8,9 @@ the cluster for the step (and deletes it after, per its `lifecycle`), and the en
 `batch_rows`) are keyed by the stage tag of the assets (`filter`, `exam`, `perplexity`, ...).
 """
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
@@ -80,3 +83,36 @@ class CorpusEngine(dg.ConfigurableResource):
         if self._engine is None:
             self._engine = self._build()
         return self._engine
+
+
+@contextmanager
+def one_ray_for_all_runs(engine: CorpusEngine) -> Iterator[str]:
+    """Connect this process to Ray once for many in-process runs (the demo): otherwise every run
+    starts and stops its own local instance, ~4 s apiece. Yields a line that says which engine ran.
+
+    kind local, or a dagster-ray `cluster` (whose lifecycle dagster-ray runs per step): nothing to do.
+    `address` set: attach, start nothing. Empty: start one local instance, its session folder in a
+    temp folder of its own, stopped and removed on the way out (also on an error or Ctrl-C). Each
+    run's engine then finds the process connected and reuses it (`RayEngine.connect`)."""
+    if engine.kind != "ray" or engine.cluster is not None:
+        yield "engine: local" if engine.kind == "local" else "engine: ray (dagster-ray cluster resource, one per step)"
+        return
+    ray_engine = engine._build()
+    temp = None if engine.address else tempfile.mkdtemp(prefix="corpus-ray-")
+    previous = os.environ.get("RAY_TMPDIR")
+    if temp:
+        os.environ["RAY_TMPDIR"] = temp  # Ray's session folder: logs and sockets, removed below
+    try:
+        ray_engine.connect()  # before this module imports ray: connect sets what ray reads at import
+        import ray
+
+        where = f"{ray.get_runtime_context().gcs_address} (started for these runs)" if temp else f"{engine.address} (attached)"
+        yield f"engine: ray, cluster {where}, {ray.cluster_resources().get('CPU', 0):g} CPUs"
+    finally:
+        ray_engine.shutdown()  # stops only an instance it started
+        if temp:
+            if previous is None:
+                os.environ.pop("RAY_TMPDIR", None)
+            else:
+                os.environ["RAY_TMPDIR"] = previous
+            shutil.rmtree(temp, ignore_errors=True)
