@@ -12,7 +12,6 @@ step) in order, a bounded number in flight. A worker killed mid-stage is retried
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -114,8 +113,8 @@ def _session_root() -> str | None:
     """Where a local instance keeps its session: Ray's own choice ($RAY_TMPDIR, else $TMPDIR/ray), or
     /tmp/ray-<uid> when $TMPDIR is so deep that Ray's socket paths would pass the 107-byte AF_UNIX
     limit (a TMPDIR inside a test's folder)."""
-    if os.environ.get("RAY_TMPDIR") or len(os.path.join(tempfile.gettempdir(), "ray")) <= 40:
-        return None
+    if os.environ.get("RAY_TMPDIR") or len(os.path.join(os.environ.get("TMPDIR", "/tmp"), "ray")) <= 40:
+        return None  # what Ray picks itself (ray._common.utils.get_default_ray_temp_dir, on Linux)
     return f"/tmp/ray-{os.getuid()}"
 
 
