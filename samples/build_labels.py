@@ -70,7 +70,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 def library_held_out(doc_id: str) -> bool:
     """A fifth of the sample library's documents, by id, that no label set uses (salted apart from the
     training split's `held_out`)."""
-    return zlib.crc32(f"labels-holdout|{doc_id}".encode("utf-8")) % 5 == 0
+    return zlib.crc32(f"labels-holdout|{doc_id}".encode()) % 5 == 0
 
 
 def library_texts() -> tuple[list[str], list[str]]:
@@ -134,7 +134,10 @@ def _lexicon_pair(rng, snippet, templates, lexicon, neutral) -> tuple[str, str]:
     half the time, the same template with harmless words."""
     zh = re.search(r"[\u4e00-\u9fff]", snippet) and rng.random() < 0.7
     template = rng.choice(templates)
-    fill = lambda words: template.format(s=snippet, w=rng.choice(words), w2=rng.choice(words))  # noqa: E731
+
+    def fill(words: list[str]) -> str:
+        return template.format(s=snippet, w=rng.choice(words), w2=rng.choice(words))
+
     positive = fill(lexicon[0] if zh else lexicon[1])
     return (fill(neutral[0] if zh else neutral[1]) if rng.random() < 0.5 else snippet), positive
 
@@ -144,6 +147,11 @@ def _ad_doc(rng, snippet) -> str:
                                          b=rng.randint(1, 19), n=rng.randint(10, 99))
     where = rng.random()
     return f"{ad}\n{snippet}" if where < 0.4 else f"{snippet}\n{ad}" if where < 0.8 else f"{ad}\n{snippet}\n{ad}"
+
+
+def _join(sents: list[str], order) -> str:
+    """Sentences in `order`: Chinese ones run together, others get a space."""
+    return "".join(sents[i] + ("" if re.search(r"[\u4e00-\u9fff]$", sents[i][:-1] or "x") else " ") for i in order).strip()
 
 
 def _incoherent_pair(rng, pieces: Pieces, texts) -> tuple[str, str]:
@@ -156,8 +164,7 @@ def _incoherent_pair(rng, pieces: Pieces, texts) -> tuple[str, str]:
                 order = list(range(len(sents)))
                 while order == sorted(order):
                     rng.shuffle(order)
-                join = lambda ids: "".join(sents[i] + ("" if re.search(r"[\u4e00-\u9fff]$", sents[i][:-1] or "x") else " ") for i in ids).strip()  # noqa: E731
-                return join(range(len(sents))), join(order)
+                return _join(sents, range(len(sents))), _join(sents, order)
     while True:
         first, head = pieces.slice(texts, 30, 150)
         stitched = rng.choice(["", " ", "\n"]).join([head] + [pieces.slice(texts, 30, 150)[1] for _ in range(rng.randint(2, 4))])

@@ -24,7 +24,12 @@ from corpus_dag.classify.config import (
     parse_classifiers,
 )
 from corpus_dag.classify.models import ModelFileError, load_model
-from corpus_dag.classify.train import SHIPPED_LABELS, held_out_rows, read_labelled, train_classifier
+from corpus_dag.classify.train import (
+    SHIPPED_LABELS,
+    held_out_rows,
+    read_labelled,
+    train_classifier,
+)
 from corpus_dag.storage import CorpusStore, seed_raw_library
 from tests.helpers import with_stand_ins, write_jsonl
 
