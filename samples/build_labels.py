@@ -3,9 +3,10 @@ from real text: the shipped sample library (samples/library) and the public data
 /work/shared/data/public (see its SOURCES.md). DEMO LABELS, NOT A PRODUCTION MODEL: see
 samples/labels/README.md.
 
-Every positive is paired with its own real piece as the negative (same `group`, so both land on the
-same side of the held-out split): the piece then says nothing about the label and a model can only
-learn what was added (the lexicon, the ad, the shuffling). Without the pairs the small models learnt
+Every positive is paired with its own real piece as the negative, bare or (toxicity, pornography) in
+the same template with harmless words (same `group`, so both land on the same side of the held-out
+split): the piece and the template then say nothing about the label and a model can only learn what
+was added (the listed words, the ad, the shuffling). Without the pairs the small models learnt
 which real pieces happened to be drawn as positives, and dropped 69 of the sample library's 342
 clean documents as toxic or pornographic. Half the pieces come from the sample library, so its kinds
 of documents (notices, plans, manuals, reviews, patents) are seen as negatives; a fifth of its
@@ -26,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "labels"
 PUBLIC = Path("/work/shared/data/public")
 # (negative, positive) pairs per set: fastText trains on 2,000 rows in seconds; the encoder (advertisement)
-# takes about 2 min on 800 rows on a CPU; the n-gram incoherence model tags more of the clean sample library
-# with more pairs (27 -> 73 of 342 at 1,000), since it sees n-grams, not sentence order.
+# takes about 2 min on 800 rows on a CPU; the n-gram incoherence model, which sees n-grams and not sentence
+# order, tagged more clean sample documents with more pairs (73 of 342 at 1,000 vs 27 at 400, an earlier build).
 PAIRS = {"toxicity": 1000, "pornography": 1000, "advertisement": 400, "incoherent": 400}
 SENTENCE = re.compile(r"(?<=[。！？!?；;])|(?<=\.)\s+")
 
