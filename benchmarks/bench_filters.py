@@ -37,9 +37,10 @@ from pathlib import Path
 
 import polars as pl
 
-# The shared public data beside the checkout (/work/main -> /work/shared); a git worktree elsewhere sets $CORPUS_PUBLIC_DATA.
-PUBLIC = Path(os.environ.get("CORPUS_PUBLIC_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "public")
+# The shared public data (see its SOURCES.md), as samples/build_labels.py reads it; $CORPUS_PUBLIC_DATA elsewhere.
+PUBLIC = Path(os.environ.get("CORPUS_PUBLIC_DATA") or "/work/shared/data/public")
 CORES = os.cpu_count() or 2
+LOAD_NOTE = "load average {:.1f} on {} cores: wall figures are low when the machine is shared"
 REPEATS = 3  # ours: best of 3 passes (a pass takes about a second; the machine is shared). datatrove: one pass.
 
 
@@ -186,6 +187,7 @@ def main() -> None:
         print(f"{'corpus_dag (char/word n-grams, numba)':<44}{mb / ours_t:>8.1f}{ours_kept:>8}")
         print(f"{'datatrove GopherRepetitionFilter':<44}{mb / dt_t:>8.1f}{dt_kept:>8}")
         print(f"ratio corpus_dag/datatrove: {dt_t / ours_t:.1f}x (target: >= 30 MB/s for corpus_dag)")
+        print(LOAD_NOTE.format(os.getloadavg()[0], CORES))
         return
     ours_t, ours_kept = run_ours(df, args.batch_rows, with_lang=True)
     bare_t, bare_kept = run_ours(df, args.batch_rows, with_lang=False)
@@ -195,6 +197,7 @@ def main() -> None:
     print(f"{'corpus_dag (without language id)':<44}{mb / bare_t:>8.1f}{bare_kept:>8}")
     print(f"{'datatrove Gopher+GopherRep+FineWeb':<44}{mb / dt_t:>8.1f}{dt_kept:>8}")
     print(f"ratio corpus_dag/datatrove: {dt_t / ours_t:.1f}x (target: >= 50 MB/s for corpus_dag)")
+    print(LOAD_NOTE.format(os.getloadavg()[0], CORES))
 
 
 if __name__ == "__main__":

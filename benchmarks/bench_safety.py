@@ -8,8 +8,13 @@ printed apart. Peers, run the way they run (one process per core, a pool here):
 - datatrove 0.10.1 `URLFilter` with the same 100k domains (its integrated lists off, tldextract on
   its bundled suffix list: no network here). It checks URLs only, so its figure is set against
   our domain step alone as well as against our whole stage.
-- Data-Juicer `flagged_words_filter`: py-data-juicer 1.6.1 would downgrade dill and multiprocess in
-  the shared environment, so it is not installed here; the script runs it when it is importable.
+- Data-Juicer `flagged_words_filter` with the same zh + en words (lang `all`): py-data-juicer 1.6.1
+  would downgrade dill and multiprocess in this environment, so it lives in a venv of its own
+  (`uv venv /tmp/dj-venv && uv pip install --python /tmp/dj-venv/bin/python py-data-juicer aiohttp`;
+  1.6.1 imports aiohttp without declaring it) and runs when `CORPUS_DJ_PYTHON` names that Python:
+  `benchmarks/dj_flagged_words.py`, one process per core on a slice each, the filtering alone timed.
+  It splits words on whitespace (its tokenizers are sentencepiece models it downloads; no network
+  here), so it finds few Chinese words inside unspaced text: a cheaper, weaker check than ours.
 
 Input: the mixed zh/en corpus of bench_filters (public exam and math items, see its docstring),
 each document given a URL (5% under a blocked domain), 3% with planted listed words and 5% with
@@ -25,16 +30,19 @@ documents (a hard case: every candidate hit is segmented by jieba). It prints th
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import random
 import string
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
 
-from benchmarks.bench_filters import build_corpus
+from benchmarks.bench_filters import LOAD_NOTE, build_corpus
 
 CORES = os.cpu_count() or 2
 REPEATS = 3
@@ -119,19 +127,27 @@ def run_datatrove(df: pl.DataFrame, domains) -> tuple[float, int]:
         return time.perf_counter() - t, kept
 
 
-def run_data_juicer(df: pl.DataFrame, zh, en):
-    try:
-        from data_juicer.ops.filter import FlaggedWordFilter
-    except ImportError:
+def run_data_juicer(df: pl.DataFrame, zh, en, max_ratio: float = 0.01) -> tuple[float, int, str] | None:
+    """(wall seconds of the slowest worker's filtering, documents kept, version) from Data-Juicer's own
+    Python ($CORPUS_DJ_PYTHON), one process per core; None when that variable is unset."""
+    python = os.environ.get("CORPUS_DJ_PYTHON")
+    if not python:
         return None
-    op = FlaggedWordFilter(lang="zh", tokenization=True, flagged_words_dir=None, max_ratio=0.01)
-    op.FLAGGED_WORDS = {"zh": zh, "en": en}
-    t = time.perf_counter()
-    kept = 0
-    for text in df["text"].to_list():
-        sample = op.compute_stats_single({"text": text, "__dj__stats__": {}})
-        kept += bool(op.process_single(sample))
-    return time.perf_counter() - t, kept
+    driver = Path(__file__).with_name("dj_flagged_words.py")
+    with tempfile.TemporaryDirectory(prefix="bench-dj-") as tmp:
+        texts = Path(tmp) / "texts.jsonl"
+        texts.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in df["text"]), encoding="utf-8")
+        (Path(tmp) / "flagged_words.json").write_text(json.dumps({"zh": zh, "en": en}, ensure_ascii=False), encoding="utf-8")
+        step = -(-df.height // CORES)
+        procs = [subprocess.Popen([python, str(driver), str(texts), tmp, str(i), str(i + step), str(max_ratio)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(0, df.height, step)]
+        results = []
+        for p in procs:
+            out, err = p.communicate()
+            if p.returncode:
+                raise RuntimeError(f"Data-Juicer run failed ({python}): {err.strip().splitlines()[-1] if err.strip() else p.returncode}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    return max(r["seconds"] for r in results), sum(r["kept"] for r in results), results[0]["version"]
 
 
 def main() -> None:
@@ -161,11 +177,14 @@ def main() -> None:
     print(f"{'datatrove URLFilter (domains only)':<52}{mb / dt_t:>8.1f}{dt_kept:>8}")
     dj = run_data_juicer(df, zh, en)
     if dj is None:
-        print(f"{'Data-Juicer flagged_words_filter':<52}{'n/a':>8}  (py-data-juicer not installed: it would downgrade dill/multiprocess here)")
+        print(f"{'Data-Juicer flagged_words_filter':<52}{'n/a':>8}  (set CORPUS_DJ_PYTHON to a venv with py-data-juicer: see the docstring)")
     else:
-        print(f"{'Data-Juicer flagged_words_filter':<52}{mb / dj[0]:>8.1f}{dj[1]:>8}")
+        print(f"{f'Data-Juicer flagged_words_filter {dj[2]}':<52}{mb / dj[0]:>8.1f}{dj[1]:>8}  (words split on whitespace)")
     print(f"lists loaded in {load:.2f}s")
     print(f"ratio corpus_dag whole stage / datatrove URLFilter: {dt_t / ours_t:.2f}x; domain step: {dt_t / dom_t:.1f}x (target: >= 40 MB/s for the stage)")
+    if dj is not None:
+        print(f"ratio corpus_dag whole stage / Data-Juicer flagged_words_filter: {dj[0] / ours_t:.2f}x")
+    print(LOAD_NOTE.format(os.getloadavg()[0], CORES))
 
 
 if __name__ == "__main__":

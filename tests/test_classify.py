@@ -24,7 +24,12 @@ from corpus_dag.classify.config import (
     parse_classifiers,
 )
 from corpus_dag.classify.models import ModelFileError, load_model
-from corpus_dag.classify.train import SHIPPED_LABELS, read_labelled, train_classifier
+from corpus_dag.classify.train import (
+    SHIPPED_LABELS,
+    held_out_rows,
+    read_labelled,
+    train_classifier,
+)
 from corpus_dag.storage import CorpusStore, seed_raw_library
 from tests.helpers import table_rows, with_stand_ins, write_jsonl
 
@@ -102,6 +107,39 @@ def test_labels_file_errors_name_file_and_line(tmp_path):
     path = write_jsonl(tmp_path / "m.jsonl", [{"text": "a", "label": "x"}, {"text": 3, "label": "x"}])
     with pytest.raises(ValueError, match=r"m.jsonl:2: needs a string 'text'"):
         read_labelled(path)
+
+
+def test_a_group_stays_on_one_side_of_the_held_out_split(tmp_path):
+    path = write_jsonl(tmp_path / "g.jsonl", [{"text": f"piece {i}{suffix}", "label": label, "group": f"g{i}"}
+                                               for i in range(200) for suffix, label in (("", "clean"), (" 白痴", "toxic"))]
+                       + [{"text": f"loose {i}", "label": "clean"} for i in range(200)])
+    rows = read_labelled(path)
+    test = held_out_rows(rows)
+    by_group = {}
+    for r, t in zip(rows, test):
+        by_group.setdefault(r["group"], set()).add(bool(t))
+    assert all(len(sides) == 1 for g, sides in by_group.items() if g is not None)
+    assert 0 < test[:400].sum() < 400 and 0 < test[400:].sum() < 200  # groups and loose rows both split
+    with pytest.raises(ValueError, match=r"b.jsonl:1: 'group' must be a string"):
+        read_labelled(write_jsonl(tmp_path / "b.jsonl", [{"text": "a", "label": "x", "group": 3}]))
+
+
+def test_demo_label_sets_are_pairs_and_leave_the_held_out_library_alone():
+    """Each demo positive has its own real piece (or the same template with harmless words) as the negative,
+    and no piece comes from the fifth of the sample library kept apart to count false positives."""
+    from samples.build_labels import _read_jsonl, library_held_out
+
+    kept_apart = [r["text"] for p in sorted((REPO / "samples" / "library").glob("*/*/*.jsonl*")) if "broken" not in p.name
+                  for r in _read_jsonl(p) if isinstance(r.get("text"), str) and library_held_out(r["id"])]
+    assert kept_apart
+    for s in load_classifiers():
+        rows = read_labelled(SHIPPED_LABELS / f"{s.name}.jsonl.gz")
+        groups = {}
+        for r in rows:
+            groups.setdefault(r["group"], []).append(r["label"] == s.label)
+        assert all(sorted(v) == [False, True] for v in groups.values()), s.name
+        pieces = [r["text"] for r in rows if r["label"] != s.label]
+        assert not any(p in doc for p in pieces for doc in kept_apart), s.name
 
 
 # ---- training and scoring, each kind ----------------------------------------------------------------

@@ -4,13 +4,18 @@ The vLLM tests drive the same code with a real model, but a random model never w
 answer; this engine answers each fragment with a fixed response so every column can be checked.
 """
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
 
-from corpus_dag.llm.cache import ResponseCache
+from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA, select_math
+from corpus_dag.llm.cache import ResponseCache, cache_key
 from corpus_dag.llm.engines import Completion
+from corpus_dag.rebuild import prompts
+from corpus_dag.rebuild.consistency import ConsistencyCfg
 from corpus_dag.rebuild.equivalence import NONE
+from corpus_dag.rebuild.prompts import messages_hash
 from corpus_dag.rebuild.sandbox import SandboxCfg
 from corpus_dag.rebuild.stage import (
     REBUILT_SCHEMA,
@@ -80,3 +85,46 @@ def test_each_sample_is_parsed_executed_and_compared(tmp_path):
 def test_a_batch_without_text_is_refused(tmp_path):
     with Rebuilder(ScriptedEngine(), ResponseCache(CorpusStore(str(tmp_path)), "s")) as rb, pytest.raises(ValueError, match="text"):
         rb.rebuild(pl.DataFrame({"question_id": ["a"]}))
+
+
+class RecordingEngine(ScriptedEngine):
+    """ScriptedEngine that keeps every user message it was sent."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent: list[str] = []
+
+    def generate(self, requests, sampling):
+        self.sent += [r.messages[-1]["content"] for r in requests]
+        return super().generate(requests, sampling)
+
+
+def test_a_group_question_is_sent_and_kept_with_its_material(tmp_path):
+    """A question split from a material group carries `context`: the prompt holds the material before the
+    question, the rebuilt rows keep it and the SFT user turn starts with it; an ordinary question's prompt
+    is the template with the question in its slot, byte for byte, so its cache key does not change."""
+    material = "某校统计了 50 名学生的身高，平均数为 160 cm，方差为 4。"
+    questions = pl.DataFrame({"question_id": ["grouped", "plain"], "text": ["9. 求标准差 [frac]", "10. 计算 [frac]"],
+                              "context": [material, None]})
+    cfg = RebuildCfg(samples=1, sandbox=SandboxCfg(wall_s=2, cpu_s=1))
+    engine = RecordingEngine()
+    with Rebuilder(engine, ResponseCache(CorpusStore(str(tmp_path)), "s"), cfg) as rb:
+        rows = rb.rebuild(questions)
+        split = select_verified(rows, rb.judge, ConsistencyCfg(min_votes=1, min_share=0.0))
+    template = (Path(prompts.__file__).parent / "kp_cot_pot.v1.txt").read_text(encoding="utf-8")
+    grouped, plain = engine.sent
+    assert f"材料：{material}\n\n9. 求标准差 [frac]" in grouped
+    assert plain == template.replace("{fragment}", "10. 计算 [frac]")
+    expected = [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": plain}]
+    fp = cfg.sampling.fingerprint()
+    assert rb.plan(questions[1:])[0]["key"] == cache_key("scripted", "kp_cot_pot.v1", messages_hash(expected), fp, 0)
+    assert rows["context"].to_list() == [material, None]
+    users = {r["question_id"]: r["messages"][0]["content"] for r in split.kept.to_dicts()}
+    assert users["grouped"].startswith(f"材料：{material}\n\n") and users["plain"] == "1 除以 2 等于多少？"
+
+
+def test_math_questions_keep_the_material_of_their_group():
+    q = pl.DataFrame({"question_id": ["a", "b"], "doc_id": ["d", "d"], "question_no": [1, 2], "section": [None, None],
+                      "text": ["x", "y"], "context": ["材料", None], "subject": ["数学", "数学"], "is_valid": [True, True],
+                      "valid_score": [0.9, 0.9]}, schema=EXAM_QUESTION_SCHEMA)
+    assert select_math(q).kept["context"].to_list() == ["材料", None]

@@ -78,7 +78,8 @@ def rebuild_cfg(config: RebuildConfig) -> RebuildCfg:
     partitions_def=DATE_SOURCE,
     deps=["math_questions"],
     description="One row per (math question, sample): knowledge points, a new question, CoT and its answer, "
-    "the PoT program, its sandboxed answer and exec_status, whether both answers agree (and which tier decided), tokens, latency.",
+    "the PoT program, its sandboxed answer and exec_status, whether both answers agree (and which tier decided), tokens, latency, "
+    "and the question group's shared material (`context`, sent before the question in the prompt; null for most).",
     kinds={"vllm", "polars", "parquet"},
     tags={"stage": "rebuild"},
     pool="gpu",
@@ -108,7 +109,7 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
         def fill(writers, questions=questions, key=key, engine=engine, cache=cache, started=started):
             with Rebuilder(engine, cache, cfg) as rb:
                 total = questions.num_rows
-                for batch in questions.iter_batches(columns=["question_id", "text"], batch_rows=config.batch_questions):
+                for batch in questions.iter_batches(columns=["question_id", "text", "context"], batch_rows=config.batch_questions):
                     writers[out.asset].write(rb.rebuild(batch))
                     s = rb.stats
                     context.log.info(

@@ -1,5 +1,7 @@
-"""Train a configured classifier from a labelled JSONL ({"text", "label"}) and measure it on a
-held-out side (stable by text, as corpus_dag.exam.labels.held_out splits question fragments)."""
+"""Train a configured classifier from a labelled JSONL ({"text", "label"}, optional "group") and measure
+it on a held-out side (stable by group, else by text, as corpus_dag.exam.labels.held_out splits question
+fragments). Rows that share a group (a text and its edited copy) stay on one side, so the held-out
+figures never score a copy of a training text."""
 from __future__ import annotations
 
 import gzip
@@ -19,8 +21,8 @@ SHIPPED_LABELS = Path(__file__).resolve().parents[2] / "samples" / "labels"
 
 
 def read_labelled(path: str | Path, text: str | None = None) -> list[dict]:
-    """Rows {"text", "label"} of a JSONL (or .jsonl.gz) file; `text`: its content, already read
-    (from S3). A bad line is an error naming the file and line."""
+    """Rows {"text", "label", "group"} of a JSONL (or .jsonl.gz) file (`group` None where the line has
+    none); `text`: its content, already read (from S3). A bad line is an error naming the file and line."""
     path = str(path)
     if text is None:
         opener = gzip.open if path.endswith(".gz") else open
@@ -36,7 +38,10 @@ def read_labelled(path: str | Path, text: str | None = None) -> list[dict]:
             raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
         if not isinstance(rec, dict) or not isinstance(rec.get("text"), str) or not isinstance(rec.get("label"), (str, int, bool)):
             raise ValueError(f"{path}:{n}: needs a string 'text' and a string (or integer) 'label'")
-        rows.append({"text": rec["text"], "label": str(rec["label"]).lower() if isinstance(rec["label"], bool) else str(rec["label"])})
+        if not isinstance(rec.get("group", ""), str):
+            raise ValueError(f"{path}:{n}: 'group' must be a string")
+        rows.append({"text": rec["text"], "label": str(rec["label"]).lower() if isinstance(rec["label"], bool) else str(rec["label"]),
+                     "group": rec.get("group") or None})
     return rows
 
 
@@ -54,10 +59,15 @@ def labels_for(store: CorpusStore, spec: ClassifierSpec) -> tuple[list[dict], st
     return read_labelled(shipped), str(shipped)
 
 
+def held_out_rows(rows: list[dict]) -> np.ndarray:
+    """Which rows are held out: by `group` where a row has one (a pair stays on one side), else by text."""
+    return np.array([held_out({"id": r.get("group"), "text": r["text"]}) for r in rows], dtype=bool)
+
+
 def train_classifier(store: CorpusStore, spec: ClassifierSpec, rows: list[dict], seed: int = 0, log=print) -> dict:
     """Fit on the training side, measure precision/recall at the spec's threshold on the held-out
     side, publish the model at the spec's path; returns the metrics."""
-    test = np.array([held_out(r) for r in rows])
+    test = held_out_rows(rows)
     y = np.array([r["label"] == spec.label for r in rows])
     for side, mask in (("training", ~test), ("held-out", test)):
         if y[mask].all() or not y[mask].any():

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from corpus_dag.rebuild.prompts import with_material
+
 # `{question}` is replaced by the item's question; the first phrasing is the bare question.
 PHRASINGS = (
     "{question}",
@@ -38,21 +40,24 @@ def hybrid_solution(cot: str | None, program: str | None, output: str | None, an
     return "\n\n".join(p for p in parts if p)
 
 
-def user_turn(question: str, item_id: str, cfg: SftCfg) -> str:
-    """The question, phrased as PHRASINGS[hash(seed, item) % n] when `vary_phrasing` is on."""
+def user_turn(question: str, item_id: str, cfg: SftCfg, context: str | None = None) -> str:
+    """The question after its group's material (if any), phrased as PHRASINGS[hash(seed, item) % n]
+    when `vary_phrasing` is on."""
+    question = with_material(question, context)
     if not cfg.vary_phrasing:
         return question
     digest = hashlib.sha256(f"{cfg.seed}|{item_id}".encode()).digest()
     return PHRASINGS[int.from_bytes(digest[:8], "big") % len(PHRASINGS)].format(question=question)
 
 
-def prompt_messages(question: str, item_id: str, cfg: SftCfg) -> list[dict[str, str]]:
+def prompt_messages(question: str, item_id: str, cfg: SftCfg, context: str | None = None) -> list[dict[str, str]]:
     """The conversation up to (not including) the assistant's answer."""
     system = [{"role": "system", "content": cfg.system}] if cfg.system else []
-    return system + [{"role": "user", "content": user_turn(question, item_id, cfg)}]
+    return system + [{"role": "user", "content": user_turn(question, item_id, cfg, context)}]
 
 
 def sft_messages(row: dict, cfg: SftCfg) -> list[dict[str, str]]:
-    """Chat messages of one path row (`question`, `cot`, `program`, `program_answer`, `cot_answer`)."""
+    """Chat messages of one path row (`question`, `cot`, `program`, `program_answer`, `cot_answer`, and the
+    material the source question's group shares in `context`, when the row has it)."""
     solution = hybrid_solution(row["cot"], row["program"], row.get("program_answer"), row["cot_answer"])
-    return prompt_messages(row["question"], row["item_id"], cfg) + [{"role": "assistant", "content": solution}]
+    return prompt_messages(row["question"], row["item_id"], cfg, row.get("context")) + [{"role": "assistant", "content": solution}]

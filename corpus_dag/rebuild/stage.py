@@ -50,6 +50,7 @@ REBUILT_SCHEMA = {
     "tokens_in": pl.Int32,
     "tokens_out": pl.Int32,
     "latency_s": pl.Float64,
+    "context": pl.String,  # the material the source question's group shares (math_questions.context); null for most
 }
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
 VERIFIED_SCHEMA = {
@@ -121,7 +122,8 @@ class RebuildStats:
 
 
 class Rebuilder:
-    """Rebuilds batches of `math_questions` rows (needs `question_id` and `text`) with one engine and cache."""
+    """Rebuilds batches of `math_questions` rows (needs `question_id` and `text`; `context`, the material of a
+    question group, goes into the prompt before the question when the batch has it) with one engine and cache."""
 
     def __init__(self, engine: Engine, cache: ResponseCache, cfg: RebuildCfg = RebuildCfg()):
         sandbox_capabilities(cfg.sandbox.mode)  # no sandbox, no generation: raises SandboxUnavailable
@@ -169,6 +171,7 @@ class Rebuilder:
                     "tokens_in": c.tokens_in,
                     "tokens_out": c.tokens_out,
                     "latency_s": c.latency_s,
+                    "context": job["context"],
                 }
             )
             self.stats.exec_status[rows[-1]["exec_status"] or "not_run"] += 1
@@ -181,20 +184,21 @@ class Rebuilder:
     def plan(self, questions: pl.DataFrame) -> list[dict]:
         fingerprint = self.sampling.fingerprint()
         run_id = hashlib.sha1(f"{self.engine.model}|{self.prompt.version}|{fingerprint}".encode()).hexdigest()[:8]
+        contexts = questions["context"] if "context" in questions.columns else pl.repeat(None, questions.height, eager=True)
         jobs = []
-        for qid, text in questions.select("question_id", "text").iter_rows():
+        for qid, text, context in zip(questions["question_id"], questions["text"], contexts):
             for i in range(self.cfg.samples):
-                job = plan_job(self.engine.model, self.prompt, text or "", fingerprint, i)
-                jobs.append({**job, "question_id": qid, "item_id": f"{qid}-{run_id}-s{i}"})
+                job = plan_job(self.engine.model, self.prompt, text or "", fingerprint, i, context)
+                jobs.append({**job, "question_id": qid, "item_id": f"{qid}-{run_id}-s{i}", "context": context})
         return jobs
 
     def complete(self, jobs: list[dict]) -> list[Completion]:
         return complete_cached(self.engine, self.cache, self.prompt.version, jobs, self.sampling, self.stats)
 
 
-def plan_job(model: str, prompt: Prompt, fragment: str, fingerprint: str, sample_idx: int) -> dict:
+def plan_job(model: str, prompt: Prompt, fragment: str, fingerprint: str, sample_idx: int, context: str | None = None) -> dict:
     """One request to send or find in the cache: messages, their hash, the cache key, the sample index."""
-    messages = prompt.messages(fragment)
+    messages = prompt.messages(fragment, context)
     digest = messages_hash(messages)
     key = cache_key(model, prompt.version, digest, fingerprint, sample_idx)
     return {"messages": messages, "prompt_hash": digest, "key": key, "sample_idx": sample_idx}

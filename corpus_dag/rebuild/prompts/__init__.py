@@ -1,7 +1,9 @@
 """Versioned prompt templates, shipped as files `{name}.v{N}.txt` with one `{fragment}` slot.
 
 A template never changes once released: a new wording is a new version file, so cached
-responses and rebuilt items always name the exact prompt that produced them.
+responses and rebuilt items always name the exact prompt that produced them. A question of a
+material group (`阅读材料，完成 9～11 题`) is unreadable without its material, so the material goes
+into the slot before the question (`with_material`); without one the slot holds the question alone.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SLOT = "{fragment}"
 SYSTEM = "你是一位严谨的数学老师。"
+MATERIAL = "材料：{context}\n\n"
 # What a response to each prompt must fill in to count as valid (the others are asked to stay empty).
 REQUIRED = {
     "direct": ("question", "answer"),
@@ -32,9 +35,16 @@ class Prompt:
     template: str
     required: tuple[str, ...] = ("question", "answer")
 
-    def messages(self, fragment: str) -> list[dict[str, str]]:
-        """Chat messages for one question fragment."""
-        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": self.template.replace(SLOT, fragment)}]
+    def messages(self, fragment: str, context: str | None = None) -> list[dict[str, str]]:
+        """Chat messages for one question fragment and the material its group shares (if any)."""
+        user = self.template.replace(SLOT, with_material(fragment, context))
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def with_material(text: str, context: str | None) -> str:
+    """`材料：{context}` then `text`; `text` itself when there is no material, so an ordinary question's
+    prompt (and its response-cache key, a hash of the messages) stays byte-identical."""
+    return MATERIAL.format(context=context) + text if context else text
 
 
 @cache
