@@ -94,7 +94,7 @@ EXPECTED_ROWS = {
     "training_mixture": 809,
 }
 CHECKS_PASSED = 177  # every check of every partition but the 3 planted contaminated_share warnings
-# planted benchmark items (README); two length buckets hold a handful of documents, so one cut drops over half
+# planted benchmark items (README)
 CHECKS_WARNED = {"decontaminated_documents:contaminated_share"}
 # Stages that keep and drop rows: kept asset -> (the asset its rows come from, its dropped-rows asset).
 # None: raw files. Each pair's metadata must say rows_in = kept + dropped-by-reason.
