@@ -10,7 +10,7 @@ import pytest
 
 from corpus_dag.llm.cache import ResponseCache
 from corpus_dag.llm.engines import Completion
-from corpus_dag.posttrain.critique import parse_critique
+from corpus_dag.posttrain.critique import critique_fragment, parse_critique
 from corpus_dag.posttrain.dpo import DpoCfg, pair_paths
 from corpus_dag.posttrain.rft import RftCfg, diverse_paths, histogram
 from corpus_dag.posttrain.select import HARD, SelectCfg
@@ -137,6 +137,18 @@ def test_dpo_prefers_hard_contrasts_and_records_the_pair_type(scored):
     assert "print(2 + 2)" in first["chosen"][0]["content"] and "运行结果：4" in first["chosen"][0]["content"]
     assert pairs.dropped.to_dicts() == [{"question_id": "q2", "paths": 1, "correct_paths": 0,
                                          "reason": "no_chosen — no correct path scoring >= min_chosen_score"}]
+
+
+def test_a_group_material_reaches_the_judge_and_the_dpo_prompt(scored):
+    """A question of a material group: the critique and the DPO user turn start with its material;
+    an ordinary question's texts are unchanged (their cache keys too)."""
+    path = {"cot": "2+2=4", "program": None, "program_answer": None, "cot_answer": "4"}
+    plain = critique_fragment("求和", "4", path)
+    assert critique_fragment("求和", "4", path | {"context": None}) == plain and "材料" not in plain
+    assert critique_fragment("求和", "4", path | {"context": "表一"}) == plain.replace("题目：\n求和", "题目：\n材料：表一\n\n求和")
+    paths = scored_paths(scored[0]).with_columns(context=pl.lit("表一"))
+    pairs = make_pairs(paths, DpoCfg(max_pairs=3, min_chosen_score=6, precision_rel=0.1), SftCfg(), Counter())
+    assert all(p["prompt"][-1]["content"].startswith("材料：表一\n\n") for p in pairs.kept.to_dicts())
 
 
 def test_pair_paths_falls_back_to_easy_and_close_scores():

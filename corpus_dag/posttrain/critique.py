@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from corpus_dag.rebuild.parse import json_object
+from corpus_dag.rebuild.prompts import with_material
 from corpus_dag.rebuild.sft import hybrid_solution
 
 CORRECT, INCORRECT = "correct", "incorrect"
@@ -51,9 +52,10 @@ class Critique:
 
 
 def critique_fragment(question: str, reference: str, path: dict) -> str:
-    """What the judge reads: the question, the reference answer, the path as the SFT text shows it."""
+    """What the judge reads: the question (after its group's material, when it has one), the reference
+    answer, the path as the SFT text shows it."""
     solution = hybrid_solution(path.get("cot"), path.get("program"), path.get("program_answer"), path.get("cot_answer"))
-    return f"题目：\n{question}\n\n参考答案：{reference}\n\n学生的解答：\n{solution}"
+    return f"题目：\n{with_material(question, path.get('context'))}\n\n参考答案：{reference}\n\n学生的解答：\n{solution}"
 
 
 def parse_critique(text: str) -> Critique:

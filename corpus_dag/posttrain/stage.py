@@ -402,7 +402,7 @@ def make_pairs(paths: pl.DataFrame, cfg: DpoCfg, sft: SftCfg, types: Counter) ->
         for c, r, kind in pairs:
             chosen, rejected = rows[c], rows[r]
             types[kind] += 1
-            prompt = prompt_messages(chosen["question"], chosen["item_id"], sft)
+            prompt = prompt_messages(chosen["question"], chosen["item_id"], sft, chosen.get("context"))
             kept.append({
                 "pair_id": hashlib.sha1(f"{chosen['item_id']}|{rejected['item_id']}".encode()).hexdigest()[:16],
                 "question_id": qid[0], "prompt": prompt,
