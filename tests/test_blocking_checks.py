@@ -188,6 +188,21 @@ def fragment_id_twice(store):
     write(store, "chunked_documents", dims("patents"), rows, CHUNK_SCHEMA)
 
 
+def patent_lost_in_chunking(store):
+    """Three patents in, one chunked (two fragments), one unchunked: a document was lost, whatever the
+    fragment count says."""
+    docs = documents("patents", TEXTS[:3], ids=["CN1", "CN2", "CN3"])
+    write(store, "deduplicated_documents", dims("patents"), docs, RAW_DOCUMENTS_SCHEMA)
+    day = dt.date.fromisoformat(DATE)
+    fragments = [
+        {"id": f"CN1-step1-0-{i}", "patent": "CN1", "jurisdiction": "CN", "title": "t", "step": 1, "paragraph": 0, "fragment": i,
+         "text": t, "lang": "zh", "pub_date": day, "source": "patents", "page": None, "hash": sha1(t)}
+        for i, t in enumerate(TEXTS[:2])
+    ]
+    write(store, "chunked_documents", dims("patents"), fragments, CHUNK_SCHEMA)
+    write(store, "unchunked_documents", dims("patents"), [docs[1] | {"reason": "no_claims"}], RAW_DOCUMENTS_SCHEMA | {"reason": pl.String})
+
+
 def papers_without_questions(store):
     """Four exam papers, questions split from one: the splitter no longer fits the library."""
     write(store, "exam_documents", dims("wenku"), documents("wenku", TEXTS, ids=["w1", "w2", "w3", "w4"]), RAW_DOCUMENTS_SCHEMA)
@@ -266,6 +281,7 @@ CASES = [
          downstream=("decontaminated_documents", "contaminated_items")),
     # consumers of chunks and decontaminated rows (training_mixture) are partitioned per recipe
     Case("fragment_schema_and_ids", "chunked_documents", f"{DATE}|patents", fragment_id_twice, ("expect_column_values_to_be_unique",)),
+    Case("every_document_accounted", "chunked_documents", f"{DATE}|patents", patent_lost_in_chunking, ("documents in 3 - chunked 1 - unchunked 1",)),
     Case("every_row_accounted", "decontaminated_documents", WEB, one_row_lost("quality_documents", "decontaminated_documents", "contaminated_items", reason="contaminated: gsm8k"),
          ("quality_documents 4 - kept 2 - contaminated 1",)),
     Case("every_row_accounted", "decontaminated_math_items", WEB, one_row_lost("math_deduplicated_items", "decontaminated_math_items", "contaminated_math_items", reason="contaminated: gsm8k"),
