@@ -20,7 +20,6 @@ band collision without verifying it (we verify by estimated Jaccard).
 """
 import argparse
 import json
-import resource
 import sys
 import time
 
@@ -37,6 +36,13 @@ def _import_dj(batch):
     import data_juicer.ops.deduplicator.ray_bts_minhash_deduplicator  # noqa: F401
 
     return batch
+
+
+def _peak_rss_mb() -> float:
+    """This process's VmHWM. Not ru_maxrss: Linux carries that over exec, so it would report the
+    memory of the bench process that started this one."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
 def main() -> None:
@@ -78,7 +84,7 @@ def main() -> None:
     ray.shutdown()
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump({"seconds": seconds, "removed": removed, "kept": len(kept),
-                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                   "peak_rss_mb": _peak_rss_mb(),
                    "ray": f"attached to {args.address}" if args.address else f"own local instance, {args.num_cpus} CPUs",
                    "settings": f"character 5-grams, threshold 0.8, 128 permutations, {args.bands} bands x {args.rows} rows",
                    "version": data_juicer.__version__}, f)
