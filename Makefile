@@ -24,7 +24,7 @@ UV_SOURCES = $(addprefix --find-links ,$(call pip_conf,find-links)) \
 # transformers (see README: "vLLM on a CPU machine"), so the lock leaves them out.
 LOCK_EXCLUDES := torchvision torchaudio torchcodec triton
 
-.PHONY: setup vllm lock instance sysdeps demo test ui ui-check bench clean
+.PHONY: setup vllm lock instance sysdeps demo test ui ui-check bench dj-venv clean
 
 setup: $(VENV)/.installed
 
@@ -93,6 +93,19 @@ ui-check: setup instance $(TINY_MODEL)/config.json
 bench: setup
 	$(UV) pip install -q --python $(BIN)/python $(UV_SOURCES) -e ".[dev,bench]"
 	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
+
+# Data-Juicer, the peer of bench_safety and bench_ray, in a venv of its own: py-data-juicer 1.6.1
+# pins dill/multiprocess versions that conflict with datatrove's. It imports aiohttp without
+# declaring it and installs scipy at first use (no network then); ray must be our Ray (its workers
+# join our Ray instance), and the interpreter ours. Then: CORPUS_DJ_PYTHON=$(DJ_VENV)/bin/python.
+DJ_VENV := .dj-venv
+DJ_PACKAGES := py-data-juicer==1.6.1 "ray[data]==2.60.0" aiohttp==3.14.5 scipy==1.17.1
+dj-venv: $(DJ_VENV)/.installed
+
+$(DJ_VENV)/.installed: | $(UV)
+	$(UV) venv -q --python $(BIN)/python $(DJ_VENV)
+	$(UV) pip install -q --python $(DJ_VENV)/bin/python $(UV_SOURCES) $(DJ_PACKAGES)
+	touch $@
 
 clean:
 	rm -rf .corpus .dagster_home .ui_check

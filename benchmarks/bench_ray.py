@@ -11,18 +11,24 @@ Everything runs side by side in this one script, on a local Ray instance on 127.
    engine ray (2 CPUs) vs engine ray (1 CPU); the ratios ray/local and 1 CPU / 2 CPUs.
 2. filters (`apply_filters`) and exam detection (`detect_exams`) through both engines (ratio).
 3. peers on the same corpus and the same Ray instance: datatrove's MinHash (signature -> buckets
-   -> cluster -> filter) on `RayPipelineExecutor`, Data-Juicer's `ray_bts_minhash_deduplicator`
-   where `py-data-juicer` is installed. docs/s, peak RSS of the driver, and recall / false
-   removals against the exact ground truth of benchmarks/bench_dedup.py (every pair with
-   character-5-gram Jaccard >= 0.8).
+   -> cluster -> filter) on `RayPipelineExecutor`, and Data-Juicer's `ray_bts_minhash_deduplicator`
+   when `CORPUS_DJ_PYTHON` names the Python of a venv with py-data-juicer (`make dj-venv`, then
+   `CORPUS_DJ_PYTHON=.dj-venv/bin/python python -m benchmarks.bench_ray`; it cannot share this
+   environment, see the Makefile): benchmarks/dj_minhash.py, a driver of its own in that venv,
+   attached to this Ray instance. docs/s, peak RSS of the driver (Data-Juicer's: its own
+   driver's), and recall / false removals against the exact ground truth of
+   benchmarks/bench_dedup.py (every pair with character-5-gram Jaccard >= 0.8).
 Ray worker memory is not in the driver's peak RSS; the object store is capped at 300 MB.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from functools import partial
@@ -138,6 +144,27 @@ def run_datatrove(corpus: Path, work: Path, workers: int) -> tuple[float, list[s
     return seconds, removed, ""
 
 
+def run_data_juicer(corpus: Path, work: Path, address: str) -> dict:
+    """Data-Juicer's ray_bts_minhash_deduplicator: benchmarks/dj_minhash.py in its own venv's Python
+    ($CORPUS_DJ_PYTHON), attached to this Ray instance at `address`. Its result (seconds, removed ids,
+    peak RSS, ...), or {"why": ...} when it was not run or failed."""
+    python = os.environ.get("CORPUS_DJ_PYTHON")
+    if not python:
+        return {"why": "not run (set CORPUS_DJ_PYTHON to a venv with py-data-juicer: make dj-venv)"}
+    from corpus_dag.dedup import DedupCfg
+
+    bands, rows = DedupCfg(threshold=THRESHOLD).bands  # our banding, not Data-Juicer's own optimum
+    out = work / "result.json"
+    # The child inherits RAY_AUTH_MODE, which ray.init set here: it needs the same token to attach.
+    proc = subprocess.run([python, str(Path(__file__).with_name("dj_minhash.py")), str(corpus), str(work), str(out),
+                           "--bands", str(bands), "--rows", str(rows), "--address", address],
+                          check=False, capture_output=True, text=True)
+    if proc.returncode or not out.exists():
+        sys.stderr.write(proc.stderr[-4000:])
+        return {"why": f"failed (exit {proc.returncode}): {(proc.stderr.strip().splitlines() or [''])[-1][:200]}"}
+    return json.loads(out.read_text())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10k documents instead of 100k")
@@ -193,20 +220,25 @@ def main() -> None:
             else:
                 results["datatrove"] = dt_secs
                 print(f"datatrove MinHash (Ray):   {dt_secs:7.1f} s  {n_docs / dt_secs:9,.0f} docs/s  {scored(dt_removed)}")
-            try:
-                import data_juicer  # noqa: F401
-
-                print("Data-Juicer: installed, but its Ray MinHash deduplicator is not wired into this script yet")
-            except ImportError:
-                print("Data-Juicer ray_bts_minhash_deduplicator: not run (py-data-juicer is not installed: it pins "
-                      "dill/multiprocess versions that conflict with datatrove's in one environment)")
+            dj = run_data_juicer(corpus_dir, work / "data_juicer", ray.get_runtime_context().gcs_address)
+            if "removed" not in dj:
+                print(f"Data-Juicer ray_bts_minhash_deduplicator: {dj['why']}")
+            else:
+                results["Data-Juicer"] = dj["seconds"]
+                print(f"Data-Juicer MinHash (Ray): {dj['seconds']:7.1f} s  {n_docs / dj['seconds']:9,.0f} docs/s  "
+                      f"{scored(dj['removed'])}  its driver's peak RSS {dj['peak_rss_mb']:,.0f} MB")
+                print(f"  (Data-Juicer {dj['version']}, {dj['settings']}; Ray: {dj['ray']})")
         engine.shutdown()
         ray.shutdown()
     print()
     print(f"ratio ray (2 CPUs) / local wall time, dedup end to end: {results['ray2'] / results['local']:.2f}x (target <= 1.25x)")
     print(f"speed-up 2 Ray CPUs vs 1: {results['ray1'] / results['ray2']:.2f}x (target >= 1.7x)")
-    if "datatrove" in results:
-        print(f"ours (ray, 2 CPUs) vs datatrove on Ray: {results['datatrove'] / results['ray2']:.1f}x faster (target >= 3x)")
+    peers = {name: results[name] for name in ("datatrove", "Data-Juicer") if name in results}
+    for name, secs in peers.items():
+        print(f"ours (ray, 2 CPUs) vs {name} on Ray: {secs / results['ray2']:.1f}x faster")
+    if peers:
+        name = min(peers, key=peers.get)
+        print(f"ours (ray, 2 CPUs) vs the faster peer ({name}): {peers[name] / results['ray2']:.1f}x faster (target >= 3x)")
     for name, (lf, le) in map_times.items():
         print(f"{name:>5}: filters {mb / lf:6.1f} MB/s, exam detection {mb / le:6.1f} MB/s")
     rf, re_ = map_times["ray"]

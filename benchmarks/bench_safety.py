@@ -10,8 +10,7 @@ printed apart. Peers, run the way they run (one process per core, a pool here):
   our domain step alone as well as against our whole stage.
 - Data-Juicer `flagged_words_filter` with the same zh + en words (lang `all`): py-data-juicer 1.6.1
   would downgrade dill and multiprocess in this environment, so it lives in a venv of its own
-  (`uv venv /tmp/dj-venv && uv pip install --python /tmp/dj-venv/bin/python py-data-juicer aiohttp`;
-  1.6.1 imports aiohttp without declaring it) and runs when `CORPUS_DJ_PYTHON` names that Python:
+  (`make dj-venv`) and runs when `CORPUS_DJ_PYTHON` names that Python (`.dj-venv/bin/python`):
   `benchmarks/dj_flagged_words.py`, one process per core on a slice each, the filtering alone timed.
   It splits words on whitespace (its tokenizers are sentencepiece models it downloads; no network
   here), so it finds few Chinese words inside unspaced text: a cheaper, weaker check than ours.

@@ -1,7 +1,7 @@
 """Data-Juicer's flagged_words_filter over a slice of a JSONL of texts, run by Data-Juicer's own Python.
 
 py-data-juicer cannot be installed beside this project's pins (it wants other dill/multiprocess
-versions), so it lives in a venv of its own ($CORPUS_DJ_PYTHON, e.g. /tmp/dj-venv/bin/python) and
+versions), so it lives in a venv of its own ($CORPUS_DJ_PYTHON, `make dj-venv`: .dj-venv/bin/python) and
 bench_safety starts this script there, one process per core, each on its slice. Standard library
 and data_juicer only. Prints one JSON line: the seconds of the filtering alone (the op is built
 before the clock starts), documents kept, Data-Juicer's version.
