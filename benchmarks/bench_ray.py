@@ -171,7 +171,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=0)
     args = ap.parse_args()
     n_docs = args.docs or (10_000 if args.quick else 100_000)
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a local instance on 127.0.0.1
+
     import ray
 
     from corpus_dag.engine import LocalEngine, RayEngine

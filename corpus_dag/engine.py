@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -109,6 +110,22 @@ class _StepActor:
         return _run_slice(data, rows, columns, self.step)
 
 
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    """A local instance that binds 127.0.0.1, not the machine's address. Ray does so in its single-node
+    mode (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`), which it reads once, at import: so the flag is set
+    for this `ray.init` only, leaving the environment alone (a `ray start --address` this process
+    runs later must still be able to join a cluster)."""
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
+
+
 def _session_root() -> str | None:
     """Where a local instance keeps its session: Ray's own choice ($RAY_TMPDIR, else $TMPDIR/ray), or
     /tmp/ray-<uid> when $TMPDIR is so deep that Ray's socket paths would pass the 107-byte AF_UNIX
@@ -155,9 +172,6 @@ class RayEngine:
     def connect(self) -> None:
         """Attach to `address`, or start a fresh local instance; a no-op where this process is already
         connected (the demo starts one instance for all its runs and each run's engine reuses it)."""
-        if not self.address:
-            # Read when ray is imported: a local instance then binds 127.0.0.1, not the machine's address.
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
         if ray.is_initialized():
@@ -171,8 +185,10 @@ class RayEngine:
             ray.init(address=self.address, runtime_env=runtime_env or None, log_to_driver=False)
         else:
             # `local`: always a new instance, never a cluster another process left in /tmp/ray.
-            ray.init(address="local", num_cpus=self.num_cpus, object_store_memory=self.object_store_memory, include_dashboard=False,
-                     runtime_env=runtime_env or None, log_to_driver=False, _temp_dir=_session_root())
+            with _loopback_only():
+                ray.init(address="local", num_cpus=self.num_cpus, object_store_memory=self.object_store_memory,
+                         include_dashboard=False, runtime_env=runtime_env or None, log_to_driver=False,
+                         _temp_dir=_session_root())
             self._started = True
 
     def shutdown(self) -> None:

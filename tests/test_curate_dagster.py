@@ -65,7 +65,8 @@ def test_curate_stages_on_the_samples(corpus_root, dagster_instance):
     removed = store.read(CorpusStore.partition_path("contaminated_items", {"source": "web", "date": DATE}))
     assert sorted(removed["benchmark"].to_list()) == ["gaokao", "gsm8k"] and set(removed["reason"]) == {"contaminated"}
     meta = clean.get_asset_materialization_events()[0].materialization.metadata
-    assert table_rows(meta["contaminated_by_benchmark"]) == [{"benchmark": "gaokao", "rows": 1}, {"benchmark": "gsm8k", "rows": 1}]
+    assert table_rows(meta["contaminated_by_benchmark"]) == [{"benchmark": "gaokao", "rows": 1, "share": 0.5},
+                                                             {"benchmark": "gsm8k", "rows": 1, "share": 0.5}]
 
     math = pl.DataFrame(
         {"item_id": ["m1", "m2"], "messages": [[{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]] * 2}

@@ -97,4 +97,4 @@ def test_math_items_deduplicated_and_decontaminated(corpus_root, dagster_instanc
     assert removed.select("item_id", "reason", "benchmark", "benchmark_item_id").rows() == [("m10", "contaminated", "gsm8k", gsm_id)]
     assert removed["matched_ngram"][0].lower() in removed["messages"][0][0]["content"].lower()
     meta = clean.asset_materializations_for_node("decontaminate_math")[0].metadata
-    assert meta["contaminated_by_benchmark"].value == {"gsm8k": 1}
+    assert [r.data for r in meta["contaminated_by_benchmark"].records] == [{"benchmark": "gsm8k", "rows": 1, "share": 1.0}]

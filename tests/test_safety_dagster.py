@@ -74,7 +74,7 @@ def test_safety_stage_on_the_web_samples(corpus_root, dagster_instance):
     again = run(SAFETY, dagster_instance, {"pii_action": "drop"})
     meta = again.get_asset_materialization_events()[0].materialization.metadata
     assert again.success and meta["empty_lists"].value == [f"{store.abs('lists/domains/mine.txt')}", f"{store.abs('lists/words/zh/empty.txt')}"]
-    assert meta["dropped_by_reason"].records[-1].data == {"reason": "pii@1: contains PII (action drop)", "rows": 1}
+    assert meta["dropped_by_reason"].records[-1].data == {"reason": "pii@1: contains PII (action drop)", "rows": 1, "share": 1.0}
 
     # A malformed list fails the step with the file and line.
     store.write_bytes("lists/domains/mine.txt", b"ok.com\nhttp://not a domain\n")

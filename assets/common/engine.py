@@ -103,7 +103,7 @@ def one_ray_for_all_runs(engine: CorpusEngine) -> Iterator[str]:
     if temp:
         os.environ["RAY_TMPDIR"] = temp  # Ray's session folder: logs and sockets, removed below
     try:
-        ray_engine.connect()  # before this module imports ray: connect sets what ray reads at import
+        ray_engine.connect()
         import ray
 
         where = f"{ray.get_runtime_context().gcs_address} (started for these runs)" if temp else f"{engine.address} (attached)"
