@@ -20,6 +20,7 @@ band collision without verifying it (we verify by estimated Jaccard).
 """
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -58,6 +59,9 @@ def main() -> None:
 
     import data_juicer
     import pyarrow.parquet as pq
+
+    if args.address.startswith("127.0.0.1:"):  # the bench's instance binds loopback: join it as a loopback driver
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read by ray at import
     import ray
     from data_juicer.ops.deduplicator.ray_bts_minhash_deduplicator import (
         RayBTSMinhashDeduplicator,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -126,6 +126,11 @@ def _loopback_only() -> Iterator[None]:
         ray_constants.ENABLE_RAY_CLUSTER = before
 
 
+def _on_loopback(address: str) -> bool:
+    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost")
+
+
 def _session_root() -> str | None:
     """Where a local instance keeps its session: Ray's own choice ($RAY_TMPDIR, else $TMPDIR/ray), or
     /tmp/ray-<uid> when $TMPDIR is so deep that Ray's socket paths would pass the 107-byte AF_UNIX
@@ -182,7 +187,10 @@ class RayEngine:
                 env.setdefault(var, os.environ[var])
         runtime_env = {**self.runtime_env, "env_vars": env} if env else dict(self.runtime_env)
         if self.address:
-            ray.init(address=self.address, runtime_env=runtime_env or None, log_to_driver=False)
+            # a cluster bound to loopback is joined as a loopback driver too (else ray.init waits forever
+            # for a raylet on the machine's address)
+            with _loopback_only() if _on_loopback(self.address) else nullcontext():
+                ray.init(address=self.address, runtime_env=runtime_env or None, log_to_driver=False)
         else:
             # `local`: always a new instance, never a cluster another process left in /tmp/ray.
             with _loopback_only():

@@ -46,3 +46,28 @@ def test_a_dagster_ray_cluster_resource_runs_the_stage(corpus_root, dagster_inst
 def test_a_cluster_with_the_local_engine_is_refused_when_built():
     with pytest.raises(ValueError, match="`cluster` is set but `kind` is local"):
         CorpusEngine(kind="local", cluster=LocalRay())
+
+
+def test_a_second_process_attaches_to_a_loopback_instance():
+    """`address` pointing at an instance bound to 127.0.0.1 (the engine's local instance, or a
+    loopback-only `ray start`): the driver joins as a loopback driver instead of waiting forever for a
+    raylet on the machine's address, and leaves no Ray setting in the environment."""
+    import subprocess
+    import sys
+
+    import ray
+
+    from corpus_dag.engine import RayEngine
+
+    engine = RayEngine(num_cpus=1)
+    engine.connect()
+    try:
+        address = ray.get_runtime_context().gcs_address
+        assert address.startswith("127.0.0.1:")
+        code = ("import os, sys, ray; from corpus_dag.engine import RayEngine; RayEngine(address=sys.argv[1]).connect(); "
+                "print('CPUS', ray.cluster_resources().get('CPU'), 'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER' in os.environ)")
+        attached = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True, timeout=120)
+    finally:
+        engine.shutdown()
+    assert attached.returncode == 0, attached.stderr[-2000:]
+    assert "CPUS 1.0 False" in attached.stdout
