@@ -273,12 +273,9 @@ def test_dedup_clusters_asset_on_ray(ray_engine, corpus_root, dagster_instance):
     """The dedup_clusters asset with engine ray: the same bytes as engine local, the scratch on
     CORPUS_ROOT removed after the commit, the run in the metadata."""
     from assets.common.engine import CorpusEngine
-    from tests.test_dedup_dagster import defs, run, seed
+    from tests.test_dedup_dagster import signed_library
 
-    seed(corpus_root)
-    d = defs()
-    for pk in ("2026-11-20|wenku", "2026-11-21|wenku"):
-        run(dagster_instance, d, ["raw_documents", "rejected_documents", "minhash_signatures"], pk)
+    d = signed_library(dagster_instance, corpus_root)
     store = CorpusStore(corpus_root)
     rel = CorpusStore.partition_path("dedup_clusters", {"source": "wenku"})
     written = {}

@@ -45,6 +45,15 @@ def run(instance, d, selection, pk):
     return result
 
 
+def signed_library(instance, root: str) -> dg.Definitions:
+    """The seeded library ingested and signed on both dates: what dedup_clusters reads."""
+    seed(root)
+    d = defs()
+    for pk in ("2026-11-20|wenku", "2026-11-21|wenku"):
+        run(instance, d, ["raw_documents", "rejected_documents", "minhash_signatures"], pk)
+    return d
+
+
 def test_dedup_assets_across_dates(corpus_root, dagster_instance):
     seed(corpus_root)
     d = defs()

@@ -9,7 +9,7 @@ from dagster_ray import LocalRay
 
 from assets.common.engine import CorpusEngine
 from corpus_dag.storage import CorpusStore
-from tests.test_dedup_dagster import defs, run, seed
+from tests.test_dedup_dagster import signed_library
 
 pytestmark = pytest.mark.ray
 
@@ -18,10 +18,7 @@ def test_a_dagster_ray_cluster_resource_runs_the_stage(corpus_root, dagster_inst
     import ray
 
     assert not ray.is_initialized()  # started by LocalRay below, not by an earlier test
-    seed(corpus_root)
-    d = defs()
-    for pk in ("2026-11-20|wenku", "2026-11-21|wenku"):
-        run(dagster_instance, d, ["raw_documents", "rejected_documents", "minhash_signatures"], pk)
+    d = signed_library(dagster_instance, corpus_root)
     store = CorpusStore(corpus_root)
     rel = CorpusStore.partition_path("dedup_clusters", {"source": "wenku"})
     # a short session folder: Ray's socket paths are limited to 107 bytes, and TMPDIR may be a deep pytest folder
