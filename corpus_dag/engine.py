@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from contextlib import contextmanager, nullcontext
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
