@@ -291,6 +291,8 @@ CASES = [
          ("filtered_documents 4 - kept 2 - dropped 1", "drops without rule or reason"), downstream=("quality_scores", "classified_documents", "classifier_drops")),
     Case("every_row_accounted", "classified_documents", WEB, unclassified_row_and_drop_without_reason,
          ("safety_documents 4 - kept 2 - dropped 1", "drops without a reason"), downstream=("coherence_scores", "coherence_documents", "coherence_drops")),
+    Case("every_row_accounted", "coherence_documents", WEB, one_row_lost("classified_documents", "coherence_documents", "coherence_drops", reason=""),
+         ("classified_documents 4 - kept 2 - dropped 1", "drops without a reason"), downstream=("perplexity_scores",)),
     # post-training: rft and dpo read scored_math_items (both outputs); nothing of date x source reads rft, dpo or self-instruct
     Case("scored_rows", "scored_math_items", WENKU,
          posttrain(("scored_math_items", rows(SCORED_SCHEMA, 2, item_id=("w1-q1-s0",) * 2, critique_score=(8.0, 12.0), difficulty=NORMAL), SCORED_SCHEMA)),

@@ -1,10 +1,12 @@
-"""Blocking check of the classifier stage: every input row kept or dropped with a reason; the
-per-model score histograms (numbers) in its metadata."""
+"""Blocking checks of the classifier and coherence stages: every input row kept or dropped with a
+reason; the classifier check also puts the per-model score histograms (numbers) in its metadata."""
 
 import dagster as dg
 import polars as pl
 
 from assets.classify.assets import CLASSIFY_INPUT, histogram_table
+from assets.classify.coherence import COHERENCE_INPUT
+from assets.common.checks import gx_check
 from assets.common.metadata import outcomes_table
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
@@ -49,4 +51,23 @@ def every_row_accounted(context: dg.AssetCheckExecutionContext, storage: CorpusS
     )
 
 
-checks = [every_row_accounted]
+def _coherence_accounting(context, store: CorpusStore, dims: dict[str, str]):
+    """Input rows = kept + dropped, and every dropped long document names its reason (the evidence)."""
+    key = context.partition_key
+    rows_in = _data(store, COHERENCE_INPUT, dims, key).num_rows
+    kept = _data(store, "coherence_documents", dims, key).num_rows
+    drops = _data(store, "coherence_drops", dims, key).read(["reason"])
+    return [
+        metric_outcome(f"{COHERENCE_INPUT} {rows_in} - kept {kept} - dropped {drops.height}", rows_in - kept - drops.height, 0, 0),
+        metric_outcome("drops without a reason", drops.filter(pl.col("reason").fill_null("") == "").height, 0, 0),
+    ]
+
+
+coherence_accounted = gx_check(
+    asset="coherence_documents",
+    name="every_row_accounted",
+    description=f"{COHERENCE_INPUT} rows = coherence_documents + coherence_drops; every drop names its reason.",
+    metrics=_coherence_accounting,
+)
+
+checks = [every_row_accounted, coherence_accounted]
