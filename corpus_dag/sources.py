@@ -52,7 +52,13 @@ DedupOverrides = create_model(
     min_rate=(float | None, Field(default=None, ge=0, le=1)),
     max_rate=(float | None, Field(default=None, ge=0, le=1)),
 )
-FilterOverrides = _overrides_of(FilterConfig, "FilterOverrides")
+NgramCaps = dict[int, float | None] | None  # {n: max ratio}, as in config/filters.yaml
+FilterOverrides = create_model(
+    "FilterOverrides",
+    __base__=_overrides_of(FilterConfig, "_FilterFields"),
+    max_top_ngram_char_ratio=(NgramCaps, None),
+    max_dup_ngram_char_ratio=(NgramCaps, None),
+)
 SafetyOverrides = _overrides_of(SafetyConfig, "SafetyOverrides")
 
 

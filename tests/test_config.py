@@ -43,6 +43,10 @@ TYPOS = [
     ("kind", lambda d: web(d).update(kind="webpage"), r"source 'web': kind: .*'webpage'"),
     ("ingest key", lambda d: web(d).update(ingest={"t2": True}), r"source 'web': ingest\.t2: unknown key"),
     ("ingest value", lambda d: web(d).update(ingest={"on_damaged_file": "skip"}), r"source 'web': ingest\.on_damaged_file: .*'skip'"),
+    ("filters range", lambda d: web(d).update(filters={"min_chars": -5}), r"source 'web': filters: .*min_chars: .*greater than or equal to 0"),
+    ("filters ratio", lambda d: web(d).update(filters={"max_digit_ratio": 3}), r"source 'web': filters: .*max_digit_ratio: .*less than or equal to 1"),
+    ("safety range", lambda d: web(d).update(safety={"max_word_hits_per_1k": -1}), r"source 'web': safety: .*max_word_hits_per_1k: .*greater than or equal to 0"),
+    ("safety type", lambda d: web(d).update(safety={"max_word_hits_per_1k": "high"}), r"source 'web': safety\.max_word_hits_per_1k: .*'high'"),
 ]
 
 
@@ -67,6 +71,11 @@ def test_a_source_override_wins_over_its_kind(tmp_path):
     path = write(tmp_path, lambda d: web(d).update(dedup={"threshold": 0.9, "max_rate": 0.6, "verify": "estimate"}))
     src = load_sources(path).get("web")
     assert (src.dedup.threshold, src.dedup.verify, src.dedup_rate) == (0.9, "estimate", (0.0, 0.6))
+
+
+def test_a_source_overrides_ngram_caps_as_the_filters_file_writes_them(tmp_path):
+    path = write(tmp_path, lambda d: web(d).update(filters={"max_top_ngram_char_ratio": {2: 0.3}}))
+    assert load_sources(path).get("web").filters.max_top_ngram_char_ratio == ((2, 0.3),)
 
 
 @pytest.mark.slow

@@ -239,3 +239,23 @@ def test_ngram_caps_from_yaml_and_bad_values(tmp_path):
     path.write_text("kinds:\n  web:\n    max_top_ngram_char_ratio: {7: 0.3}\n")
     with pytest.raises(FilterConfigError, match=r"filters.yaml: kind 'web': max_top_ngram_char_ratio must map n"):
         load_filter_config("web", path=path)
+    path.write_text("kinds:\n  web:\n    max_top_ngram_char_ratio: {2: high}\n")
+    with pytest.raises(FilterConfigError, match=r"max_top_ngram_char_ratio must map n .* to a max ratio in \[0, 1\]"):
+        load_filter_config("web", path=path)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("min_chars: many", r"min_chars: Input should be a valid integer.*'many'"),
+        ("max_chars: 0", r"max_chars: Input should be greater than or equal to 1"),
+        ("max_dup_line_ratio: 7", r"max_dup_line_ratio: Input should be less than or equal to 1"),
+        ("min_lang_confidence: -0.5", r"min_lang_confidence: Input should be greater than or equal to 0"),
+        ("allowed_langs: zh", r"allowed_langs: Input should be a valid tuple.*'zh'"),  # was read as the languages 'z' and 'h'
+    ],
+)
+def test_a_wrong_type_or_range_in_the_filters_file_names_file_kind_and_key(tmp_path, setting, message):
+    path = tmp_path / "filters.yaml"
+    path.write_text(f"kinds:\n  web:\n    {setting}\n")
+    with pytest.raises(FilterConfigError, match=rf"filters.yaml: kind 'web': {message}"):
+        load_filter_config("web", path=path)

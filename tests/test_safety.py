@@ -219,4 +219,9 @@ def test_kind_config_and_source_overrides(tmp_path):
         load_safety_config("web", {"pii_action": "erase"}, path=path)
     with pytest.raises(SafetyConfigError, match=r"unknown settings \['max_hits'\]"):
         load_safety_config("web", {"max_hits": 1}, path=path)
+    with pytest.raises(SafetyConfigError, match=r"safety.yaml: kind 'web': max_word_hits_per_1k: .*greater than or equal to 0"):
+        load_safety_config("web", {"max_word_hits_per_1k": -1}, path=path)  # would drop every document
+    path.write_text("kinds:\n  web:\n    max_word_hits_per_1k: high\n")
+    with pytest.raises(SafetyConfigError, match=r"safety.yaml: kind 'web': max_word_hits_per_1k: .*'high'"):
+        load_safety_config("web", path=path)
     assert load_safety_config("patent").pii_action == "keep"  # the shipped config/safety.yaml

@@ -25,6 +25,7 @@ import yaml
 
 from corpus_dag.accounting import Split, split_by_reason
 from corpus_dag.quality.repetition import DUP_NS, TOP_NS, repetition_features
+from corpus_dag.settings import RATIO, checked, settings_model
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "filters.yaml"
 
@@ -372,18 +373,36 @@ def load_filter_config(kind: str, overrides: dict | None = None, path: str | Pat
     if unknown:
         raise FilterConfigError(f"{path}: kind {kind!r}: unknown settings {sorted(unknown)}; known: {sorted(fields)}")
     for key in ("allowed_langs", "lang_candidates"):
-        if key in settings:
-            settings[key] = tuple(settings[key] or ())
+        if key in settings and settings[key] is None:
+            settings[key] = ()  # null: no language rule
     for key, ns in (("max_top_ngram_char_ratio", TOP_NS), ("max_dup_ngram_char_ratio", DUP_NS)):
         if key in settings:
             settings[key] = _ngram_caps(path, kind, key, settings[key], ns)
-    return FilterConfig(**settings)
+    try:
+        return FilterConfig(**checked(_SETTINGS, settings))
+    except ValueError as e:
+        raise FilterConfigError(f"{path}: kind {kind!r}: {e}") from None
 
 
 def _ngram_caps(path: Path, kind: str, key: str, value, ns: tuple[int, ...]) -> tuple[tuple[int, float], ...]:
     """`{n: max_ratio}` from the filters file as sorted pairs; null or {} turns those rules off."""
     if value is None:
         return ()
-    if not isinstance(value, dict) or not all(isinstance(n, int) and n in ns for n in value):
-        raise FilterConfigError(f"{path}: kind {kind!r}: {key} must map n (one of {ns}) to a max ratio; got {value!r}")
+    if not isinstance(value, dict) or not all(isinstance(n, int) and n in ns and _is_ratio(r) for n, r in value.items()):
+        raise FilterConfigError(f"{path}: kind {kind!r}: {key} must map n (one of {ns}) to a max ratio in [0, 1] or null; got {value!r}")
     return tuple(sorted((n, float(r)) for n, r in value.items() if r is not None))
+
+
+def _is_ratio(value) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1)
+
+
+# Ratios and confidences lie in [0, 1]; lengths and counts are not negative, and an upper length
+# limit or a language-id prefix of 0 characters would drop or misjudge every document.
+_SETTINGS = settings_model(
+    FilterConfig,
+    {f.name: RATIO for f in dataclasses.fields(FilterConfig) if f.name.endswith(("_ratio", "_confidence"))
+     and f.name not in ("max_top_ngram_char_ratio", "max_dup_ngram_char_ratio")}
+    | {"min_chars": (0, None), "max_chars": (1, None), "short_line_bytes": (0, None), "ngram_min_tokens": (0, None),
+       "lang_prefix_chars": (1, None)},
+)

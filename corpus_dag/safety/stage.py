@@ -20,6 +20,7 @@ from corpus_dag.safety import pii
 from corpus_dag.safety.domains import DomainBlocklist
 from corpus_dag.safety.lists import ListFile
 from corpus_dag.safety.words import WordBlocklist
+from corpus_dag.settings import checked, settings_model
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "safety.yaml"
 PII_ACTIONS = ("redact", "drop", "keep")
@@ -38,6 +39,10 @@ class SafetyConfig:
     max_word_hits_per_1k: float | None = 0.5  # listed-word hits per 1,000 characters; None: no word rule
     pii_action: str = "redact"  # redact: placeholders in the text; drop: drop documents with PII; keep: count only
     reason_words: int = 5  # first matched words named in a drop reason
+
+
+# A negative hit rate would drop every document; a reason names at least one word.
+_SETTINGS = settings_model(SafetyConfig, {"max_word_hits_per_1k": (0, None), "reason_words": (1, None)})
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,10 @@ def load_safety_config(kind: str, overrides: dict | None = None, path: str | Pat
     fields = {f.name for f in dataclasses.fields(SafetyConfig)}
     if set(settings) - fields:
         raise SafetyConfigError(f"{path}: kind {kind!r}: unknown settings {sorted(set(settings) - fields)}; known: {sorted(fields)}")
-    cfg = SafetyConfig(**settings)
+    try:
+        cfg = SafetyConfig(**checked(_SETTINGS, settings))
+    except ValueError as e:
+        raise SafetyConfigError(f"{path}: kind {kind!r}: {e}") from None
     if cfg.pii_action not in PII_ACTIONS:
         raise SafetyConfigError(f"{path}: kind {kind!r}: pii_action {cfg.pii_action!r}; expected one of {PII_ACTIONS}")
     return cfg
