@@ -15,7 +15,8 @@ from assets.definitions import corpus_resources
 from assets.ingest import defs as ingest_defs
 from assets.quality import defs as quality_defs
 from assets.safety import defs as safety_defs
-from assets.safety.assets import SAFETY_INPUT
+from assets.safety.assets import SAFETY_INPUT, SafetyRunConfig, read_lists
+from corpus_dag.safety.lists import ListError
 from corpus_dag.storage import CorpusStore, seed_raw_library
 from tests.helpers import table_rows, with_stand_ins
 
@@ -82,3 +83,22 @@ def test_safety_stage_on_the_web_samples(corpus_root, dagster_instance):
     assert not failed.success
     error = failed.get_step_failure_events()[0].event_specific_data.error
     assert "mine.txt:2: 'http://not a domain' is not a domain" in error.to_string()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("lists/domains/hosts", r"lists/domains/hosts: not a list file \(expected \*.txt or \*.gz"),
+        ("lists/words/zh/words.csv", r"lists/words/zh/words.csv: not a list file"),
+        ("lists/words/en.txt", r"lists/words/en.txt: word lists go in a folder per language"),
+    ],
+)
+def test_a_file_the_lists_folder_cannot_take_is_an_error_naming_it(tmp_path, name, message):
+    """A list saved under another name would otherwise block nothing, silently."""
+    store = CorpusStore(str(tmp_path))
+    store.write_bytes("lists/domains/mine.txt", b"example.biz\n")
+    store.write_bytes("lists/words/zh/.hidden", b"ignored")
+    assert [f.name for f in read_lists(store, SafetyRunConfig())[0]] == [store.abs("lists/domains/mine.txt")]
+    store.write_bytes(name, b"example.org\n")
+    with pytest.raises(ListError, match=message):
+        read_lists(store, SafetyRunConfig())

@@ -26,6 +26,7 @@ from corpus_dag.storage import CorpusStore, PartitionData
 
 SAFETY_INPUT = "filtered_documents"
 LISTS_DIR = "lists"  # under CORPUS_ROOT
+LIST_SUFFIXES = (".txt", ".gz")
 DEMO_LISTS = Path(__file__).resolve().parents[2] / "config" / "lists"
 COMMON = {"owners": ["team:corpus"], "group_name": "safety"}
 
@@ -48,7 +49,22 @@ class SafetyRunConfig(dg.Config):
 
 
 def _files(fs, folder: str) -> list[str]:
-    return sorted(p for p in fs.find(folder) if p.endswith((".txt", ".txt.gz", ".gz")) and not Path(p).name.startswith("."))
+    """The list files under `folder`. Any other visible file there is an error naming it: a list saved
+    under another name (`hosts`, `words.csv`) would otherwise block nothing, and say nothing."""
+    found = sorted(p for p in fs.find(folder) if not Path(p).name.startswith("."))
+    other = [p for p in found if not p.endswith(LIST_SUFFIXES)]
+    if other:
+        raise ListError(f"{other[0]}: not a list file (expected *{' or *'.join(LIST_SUFFIXES)}; hidden files are ignored)")
+    return found
+
+
+def _word_folders(fs, words: str) -> list[str]:
+    """The per-language folders under `words`; a file there is an error (its language is unknown)."""
+    entries = sorted(p for p in fs.ls(words, detail=False) if not Path(p).name.startswith("."))
+    loose = [p for p in entries if not fs.isdir(p)]
+    if loose:
+        raise ListError(f"{loose[0]}: word lists go in a folder per language, words/{{lang}}/ (zh: jieba boundaries)")
+    return entries
 
 
 def _read(path: str, fs=None) -> ListFile:
@@ -76,7 +92,7 @@ def read_lists(store: CorpusStore, config: SafetyRunConfig) -> tuple[list[ListFi
         fs, folder, origin = fsspec.filesystem("file"), str(DEMO_LISTS), f"demo lists in {DEMO_LISTS} (no {store.url(LISTS_DIR)})"
     domains = [_read(p, fs) for p in _files(fs, f"{folder}/domains")] + [_read(p) for p in config.domain_lists]
     words: dict[str, list[ListFile]] = {}
-    for lang_dir in sorted(fs.ls(f"{folder}/words", detail=False)) if fs.exists(f"{folder}/words") else []:
+    for lang_dir in _word_folders(fs, f"{folder}/words") if fs.exists(f"{folder}/words") else []:
         words.setdefault(Path(lang_dir).name, []).extend(_read(p, fs) for p in _files(fs, lang_dir))
     for lang, paths in config.word_lists.items():
         words.setdefault(lang, []).extend(_read(p) for p in paths)
