@@ -77,8 +77,10 @@ $(TINY_MODEL)/config.json: | $(VENV)/.installed
 demo: setup sysdeps instance $(TINY_MODEL)/config.json
 	$(BIN)/python -m scripts.demo
 
+# Two workers, one test file each at a time (module fixtures are built once); the longest modules
+# start first (tests/conftest.py). A single file: `.venv/bin/python -m pytest tests/test_x.py`.
 test: setup sysdeps instance
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ui: setup instance $(TINY_MODEL)/config.json
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

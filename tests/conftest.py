@@ -43,6 +43,25 @@ def pytest_make_collect_report(collector):
 # ---- end skip policy ---------------------------------------------------------------------------
 
 
+# ---- order: `make test` runs two xdist workers, a file at a time, in collection order ----------
+# These modules take minutes each (real Ray cluster, whole-library runs, servers); started first,
+# they land on different workers while the short files fill the gaps, instead of one of them
+# starting last and running alone.
+LONGEST_FIRST = ("test_ray_cluster.py", "test_demo_e2e.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def rank(item) -> tuple[int, int]:
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return (0, LONGEST_FIRST.index(name))
+        return (1, 0) if item.path in slow_files else (2, 0)
+
+    items.sort(key=rank)  # stable, and by whole files: a file's tests stay together and in order
+
+
 @pytest.fixture
 def corpus_root(tmp_path, monkeypatch):
     """A fresh local CORPUS_ROOT for one test."""
