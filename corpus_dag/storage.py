@@ -1,6 +1,6 @@
 """Where partitions live: Parquet under one root (a local folder or s3://bucket/prefix), via fsspec.
 
-Layout (Hive-style, so Spark/DuckDB/polars can read a whole asset as one dataset):
+Layout (Hive-style folders; `CorpusStore.dataset` reads a whole asset as one pyarrow dataset):
     {root}/raw/{source}/{YYYY-MM-DD}/*.jsonl[.gz|.zst] | *.parquet     raw input contract
     {root}/{asset}/{dim}={value}/.../part-{version}.parquet            one file per partition version
     {root}/{asset}/{dim}={value}/.../_manifest.json                    which version is current
@@ -11,7 +11,7 @@ version (hidden `.inflight-*` first, so no partial file is ever visible), then c
 manifest write: the first output's manifest lists all outputs, the others' manifests only say
 "follow the first". So the kept and dropped halves of a stage appear together or not at all, on
 S3 (one PUT) as on a local disk (one rename). After the commit, older versions are deleted, so
-the folder read as a Hive dataset holds one version. Re-running replaces a partition: idempotent.
+a folder holds one version. Re-running replaces a partition: idempotent.
 A folder written before manifests existed (a bare `data.parquet`) is still read as is.
 """
 from __future__ import annotations
@@ -177,6 +177,25 @@ class CorpusStore:
                 dims = dict(seg.split("=", 1) for seg in rel.split("/") if "=" in seg)
                 out.append((dims, rel))
         return out
+
+    def dataset(self, asset: str):
+        """Every committed partition of `asset` as one pyarrow dataset with Hive partitioning.
+
+        It lists the manifests' current files, so a failed run's leftover file is never read. The
+        folder fields get the types the files give their own `source` / `date` columns. A bare
+        `partitioning="hive"` reads `date=2026-11-21` as a string and clashes with the files' date32.
+        """
+        import pyarrow.dataset as ds
+
+        files = [self.abs(self.resolve(rel)) for _dims, rel in self.partitions(asset)]
+        if not files:
+            raise StorageError(f"{self.url(asset)}: no committed partition")
+        with self.fs.open(files[0], "rb") as f:
+            in_files = pq.read_schema(f)
+        names = [seg.split("=", 1)[0] for seg in posixpath.relpath(posixpath.dirname(files[0]), self.abs(asset)).split("/") if "=" in seg]
+        fields = [in_files.field(n) if n in in_files.names else pa.field(n, pa.string()) for n in names]
+        return ds.dataset(files, filesystem=self.fs, format="parquet", partition_base_dir=self.abs(asset),
+                          partitioning=ds.partitioning(pa.schema(fields), flavor="hive"))
 
     @contextmanager
     def commit(self, outputs: Mapping[str, pa.Schema], run_id: str = "") -> Iterator[dict[str, BatchWriter]]:

@@ -191,3 +191,31 @@ def test_raw_listing_and_seed(tmp_path):
 def test_unsupported_scheme_is_a_clear_error():
     with pytest.raises(StorageError, match="unsupported scheme"):
         CorpusStore("gs://bucket/x")
+
+
+def test_an_asset_reads_as_one_hive_dataset_of_its_current_files(tmp_path):
+    """Files carry their own `source` (large_string) and `date` (date32) columns, which a bare
+    `partitioning="hive"` read clashes with; `CorpusStore.dataset` types the folder fields like the
+    files and reads only the manifests' current files, not a failed run's leftover."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    store = CorpusStore(str(tmp_path))
+    for source, day, n in (("web", "2026-11-21", 3), ("web", "2026-11-22", 4), ("wenku", "2026-11-21", 5)):
+        rel = CorpusStore.partition_path("docs", {"source": source, "date": day})
+        df = pl.DataFrame({"doc_id": [f"{source}{day}{i}" for i in range(n)], "source": [source] * n,
+                           "date": [dt.date.fromisoformat(day)] * n})
+        with store.commit({rel: arrow_schema(df.schema)}) as w:
+            w[rel].write(df)
+    leftover = tmp_path / "docs" / "source=web" / "date=2026-11-21" / "part-00000000T000000000000-dead.parquet"
+    leftover.write_bytes((tmp_path / store.resolve(CorpusStore.partition_path("docs", {"source": "web", "date": "2026-11-21"}))).read_bytes())
+    with pytest.raises(pa.ArrowTypeError, match="source"):
+        ds.dataset(str(tmp_path / "docs"), partitioning="hive").to_table()
+    dataset = store.dataset("docs")
+    assert dataset.count_rows() == 12
+    assert dataset.schema.field("date").type == pa.date32()
+    assert dataset.count_rows(filter=(ds.field("source") == "web") & (ds.field("date") == dt.date(2026, 11, 22))) == 4
+    with pytest.raises(StorageError, match="no committed partition"):
+        store.dataset("nothing_here")
