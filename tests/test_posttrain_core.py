@@ -271,6 +271,34 @@ def many_questions_scored(tmp_root):
                       ScoreCfg(select=SelectCfg(top_m=1, min_critique=6))).score(paths, {q: "4" for q in qids})
 
 
+def test_runs_beyond_the_open_file_limit_are_merged_in_passes(tmp_path, monkeypatch):
+    """More sorted runs than MAX_OPEN_RUNS: merged in passes of at most that many open files, giving
+    the same rows in the same order as one merge of every run."""
+    import corpus_dag.posttrain.stage as stage
+
+    split = many_questions_scored(str(tmp_path / "judge"))
+    store = CorpusStore(str(tmp_path / "corpus"))
+    dims = {"source": "wenku", "date": "2026-11-21"}
+    handles = []
+    for asset, frame in (("scored_math_items", split.kept), ("scored_math_drops", split.dropped)):
+        store.write_frame(CorpusStore.partition_path(asset, dims), frame)
+        handles.append(PartitionData(store, CorpusStore.partition_path(asset, dims)))
+    merge, opened = stage._merge, []
+
+    def counted(runs):
+        opened.append(len(runs))
+        return merge(runs)
+
+    monkeypatch.setattr(stage, "_merge", counted)
+    one_pass = pl.concat(stream_scored_paths(*handles, batch_rows=3))
+    assert len(opened) == 1 and opened[0] > 9  # one merge of every run
+    opened.clear()
+    monkeypatch.setattr(stage, "MAX_OPEN_RUNS", 3)
+    in_passes = pl.concat(stream_scored_paths(*handles, batch_rows=3))
+    assert len(opened) > 3 and max(opened) == 3
+    assert in_passes.equals(one_pass) and in_passes.equals(scored_paths(split))
+
+
 def test_streamed_scored_paths_give_todays_rft_and_dpo_output(tmp_path):
     split = many_questions_scored(str(tmp_path / "judge"))
     store = CorpusStore(str(tmp_path / "corpus"))

@@ -50,7 +50,7 @@ from corpus_dag.rebuild.stage import (
     select_verified,
     whole_questions,
 )
-from corpus_dag.storage import PartitionData
+from corpus_dag.storage import PartitionData, arrow_schema
 
 STEP = pl.Struct({"verdict": pl.String, "comment": pl.String})
 SCORED_SCHEMA = {
@@ -200,13 +200,16 @@ def stream_scored_paths(kept: PartitionData, dropped: PartitionData, batch_rows:
 
     The rows of one question may sit in both files, in no particular question order: an external merge sort. Each
     `batch_rows` batch of either file is sorted into a local run file; the runs are then merged question by question.
-    Memory: one batch, plus RUN_CHUNK rows per run (runs = rows / batch_rows). polars' streaming sort was not used:
-    measured on polars 2.1, its peak memory grew with the input even with a small out-of-core budget.
+    Memory: one batch, plus RUN_CHUNK rows per open run; at most MAX_OPEN_RUNS runs are open at once (more are first
+    merged in passes of that many). polars' streaming sort was not used: measured on polars 2.1, its peak memory grew
+    with the input even with a small out-of-core budget.
     """
     with tempfile.TemporaryDirectory(prefix="scored-paths-") as folder:
         runs = [_sorted_run(batch, os.path.join(folder, f"run-{n}.arrow"))
                 for n, batch in enumerate(_tagged_batches(kept, dropped, batch_rows))]
-        merged = heapq.merge(*(_run_questions(path, n) for n, path in enumerate(runs)))
+        while len(runs) > MAX_OPEN_RUNS:
+            runs = [_merged_run(runs[i:i + MAX_OPEN_RUNS], f"{runs[i]}.{i}") for i in range(0, len(runs), MAX_OPEN_RUNS)]
+        merged = _merge(runs)
         ready, rows = [], 0
         for _, parts in itertools.groupby(merged, key=lambda item: item[0]):
             question = pl.concat([group for _, _, group in parts]).sort("sample_idx", maintain_order=True)
@@ -220,6 +223,30 @@ def stream_scored_paths(kept: PartitionData, dropped: PartitionData, batch_rows:
 
 
 RUN_CHUNK = 256  # rows of a sorted run read at a time while merging
+MAX_OPEN_RUNS = 64  # run files read at once; a partition of more batches is merged in passes
+
+
+def _merge(runs: list[str]) -> Iterator[tuple[str, int, pl.DataFrame]]:
+    """The runs' questions in question id order; a question's rows from several runs in run order (the runs are
+    consecutive batches, so a merged run of consecutive runs keeps that order)."""
+    return heapq.merge(*(_run_questions(path, n) for n, path in enumerate(runs)))
+
+
+def _merged_run(runs: list[str], path: str) -> str:
+    """One sorted run file of consecutive `runs` (removed once merged)."""
+    with pa.ipc.new_file(path, arrow_schema(PATHS_SCHEMA)) as writer:
+        ready, rows = [], 0
+        for _, _, group in _merge(runs):
+            ready.append(group)
+            rows += group.height
+            if rows >= RUN_CHUNK:
+                writer.write_table(pl.concat(ready).to_arrow(), max_chunksize=RUN_CHUNK)
+                ready, rows = [], 0
+        if ready:
+            writer.write_table(pl.concat(ready).to_arrow(), max_chunksize=RUN_CHUNK)
+    for run in runs:
+        os.remove(run)
+    return path
 
 
 def _tagged_batches(kept: PartitionData, dropped: PartitionData, batch_rows: int) -> Iterator[pl.DataFrame]:
