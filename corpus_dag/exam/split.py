@@ -63,7 +63,11 @@ ANSWER_HEADER = re.compile(
     r"[【\[]?(?:参考答案(?:与|及|和)?(?:试题)?(?:解析|评分(?:标准|细则|参考))?|"
     r"答案(?:与|及|和)解析|试题解析|答案解析|答案详解|答案速查|评分标准)[】\]]?[ \t]*(?=[\n:：（(一1【]|$)"
 )
-ANSWER_HEADER_ANCHOR = re.compile(r"[【\[参答试评]")
+# Where an ANSWER_HEADER match can start: one class, then the header word it opens (lookbehinds after the
+# class keep `re` skipping by it). A bare `[【\[参答试评]` stopped at every 答 and 试 of a paper.
+ANSWER_HEADER_ANCHOR = re.compile(
+    r"[【\[参答试评](?:(?<=[【\[])(?:参考答案|答案|试题解析|评分标准)|(?<=参)考答案|(?<=答)案[与及和解详速]|(?<=试)题解析|(?<=评)分标准)"
+)
 BEFORE_ANSWER_HEADER = set("\n\t \u3000。）)")
 # Page marks: `第 2 页 共 6 页`, `（共6页）第2页`, a line holding only `第 2 页`. Every form opens with
 # 第 or 共 once its optional lead (`（`, blanks, the line's indent) is set aside; the lead is taken
@@ -162,7 +166,8 @@ MARGIN = re.compile(
     r"密\s*封\s*线\s*内\s*不\s*要\s*答\s*题|○[…\.·○]*装[…\.·○]*订[…\.·○]*线?[…\.·○]*|"
     r"(?:(?:学校|班级|姓名|考号|学号|座号)\s*[:：]?\s*_{3,}\s*){2,}"
 )
-MARGIN_ANCHOR = re.compile(r"[密○学班姓考座]")  # where a MARGIN match can start (one class: `re` skips fast)
+# Where a MARGIN match can start: one class (`re` skips fast), then what its branch needs next.
+MARGIN_ANCHOR = re.compile(r"[密○学班姓考座](?:(?<=密)\s*封|(?<=○)|(?:(?<=学)[校号]|(?<=班)级|(?<=姓)名|(?<=[考座])号)\s*[:：]?\s*___)")
 
 
 def clean_page_marks(text: str, title: str | None) -> str:
@@ -369,7 +374,7 @@ INLINE_TITLE_DATED = re.compile(
     r"(?:【[^】]{1,6}】)?(?:\d{4}\s*[-—~至]\s*)?\d{4}\s*(?:学年|年|届)[^\n。？！，,；;:：]{2,50}?(?:试卷|试题|真题)"
     r"(?:[（(][^（()）]{1,10}[)）])?"
 )
-DATED_ANCHOR = re.compile(r"【|\d{4}")
+DATED_ANCHOR = re.compile(r"[【\d](?:(?<=【)|\d\d\d)")  # `【|\d{4}` opening with one class
 
 
 def _named_title(text: str, pos: int) -> tuple[int, int] | None:
@@ -488,7 +493,7 @@ def _new_papers(titles: list[int], chain: list[Candidate]) -> list[int]:
 GROUP_HEADER = re.compile(
     r"(?:完成|回答)\s*(?:第\s*)?(?:(?P<a>\d{1,3})\s*(?:[～~\-—－至]{1,2}\s*(?P<b>\d{1,3})\s*)?小?题|下\s*[面列]\s*(?:各\s*)?(?:小\s*)?题)[。．.]?"
 )
-GROUP_ANCHOR = re.compile(r"[完回]")
+GROUP_ANCHOR = re.compile(r"[完回](?:(?<=完)成|(?<=回)答)")
 OPEN_GROUP_MAX = 3  # `下面小题` names no range: the group is the next questions up to a section, at most this many
 # What a question asks with: an answer blank, a question mark, the verbs of a task. Agenda items,
 # rules, the points of a plan and a group's material rarely carry any of these. Every branch opens
