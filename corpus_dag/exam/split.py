@@ -108,8 +108,7 @@ class Candidate(NamedTuple):  # a tuple: documents yield thousands, a frozen dat
     score: float
 
 
-@dataclass(frozen=True)
-class Question:
+class Question(NamedTuple):  # a tuple, like Candidate: a partition holds hundreds of thousands
     no: int
     section: str | None
     text: str
@@ -624,16 +623,15 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [g.start for g in groups] + [len(text)]))
     context = {i: _cut_out(text, g.start, g.end, headers).strip() or None for g in groups for i in g.members}
 
+    names = [None] + [s.group("name") for s in sections]  # by section index + 1: None before the first
+    paper_names = [None] + [text[t : t + 80].split("\n", 1)[0].strip() for t in titles]
     questions = []
     for i, c in enumerate(chain):
         end = ends[bisect.bisect_right(ends, c.body - 1)]
-        k = bisect.bisect_right(sec_starts, c.start) - 1
-        section = sections[k].group("name") if k >= 0 else None
         body = _cut_out(text, c.body, end, headers).strip()
-        t = bisect.bisect_right(titles, c.start) - 1
-        paper = text[titles[t] : titles[t] + 80].split("\n", 1)[0].strip() if t >= 0 else None
         if len(body) >= cfg.min_chars:
-            questions.append(Question(c.no, section, body, paper, context.get(i)))
+            questions.append(Question(c.no, names[bisect.bisect_right(sec_starts, c.start)], body,
+                                      paper_names[bisect.bisect_right(titles, c.start)], context.get(i)))
     return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key,
                   len(groups), mismatches)
 
@@ -650,12 +648,10 @@ def questions_column(layouts: list[Layout]) -> pl.Series:
     qs = [q for lay in layouts for q in lay.questions]
     offsets = np.zeros(len(layouts) + 1, dtype=np.int64)
     np.cumsum([len(lay.questions) for lay in layouts], out=offsets[1:])
-    fields = pa.StructArray.from_arrays(
-        [pa.array([q.no for q in qs], pa.int64()), pa.array([q.section for q in qs], pa.large_string()),
-         pa.array([q.text for q in qs], pa.large_string()), pa.array([q.paper for q in qs], pa.large_string()),
-         pa.array([q.context for q in qs], pa.large_string())],
-        names=["question_no", "section", "text", "paper", "context"],
-    )
+    columns = list(zip(*qs)) or [()] * len(Question._fields)  # one tuple per field of Question
+    types = [pa.int64()] + [pa.large_string()] * (len(columns) - 1)
+    fields = pa.StructArray.from_arrays([pa.array(col, t) for col, t in zip(columns, types)],
+                                        names=["question_no", "section", "text", "paper", "context"])
     return pl.Series("questions", pa.LargeListArray.from_arrays(offsets, fields), dtype=QUESTIONS_TYPE)
 
 
