@@ -65,9 +65,8 @@ def _row_features(codes, offsets, orders, shift, dim, indptr, indices, data):
                 for j in range(3, n):
                     h = np.uint32((h ^ codes[i + j]) * MULT[j % 3])
                 col = np.uint32(h + salt) >> shift
-                if counts[col] == 0:
-                    indices[nnz] = col
-                    nnz += 1
+                indices[nnz] = col  # kept (nnz moves on) only when the column is new: no branch to mispredict
+                nnz += counts[col] == 0
                 counts[col] += 1
         norm = 0.0
         for t in range(start, nnz):
