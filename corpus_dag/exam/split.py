@@ -314,11 +314,11 @@ def _candidates(text: str, cfg: SplitCfg) -> tuple[list[Candidate], list[int]]:
             if digits[cut] != "0":
                 cands.append(Candidate(start + cut, body, int(digits[cut:]), GLUED_SCORE))
     stops.extend(m.start() for m in INLINE_ANSWER.finditer(text))
-    glued = GLUED_OPTION.finditer(text) if text.count("\n") < 3 else ()  # only where line breaks were lost
-    for m in glued:
-        if m.group(1)[0] != "0" and int(m.group(1)) <= cfg.max_no:
-            cands.append(Candidate(m.start(1), m.end(), int(m.group(1)), GLUED_SCORE))
-    cands.sort(key=lambda c: c.start)
+    if text.count("\n") < 3:  # only where line breaks were lost; the loop above left cands in order
+        for m in GLUED_OPTION.finditer(text):
+            if m.group(1)[0] != "0" and int(m.group(1)) <= cfg.max_no:
+                cands.append(Candidate(m.start(1), m.end(), int(m.group(1)), GLUED_SCORE))
+        cands.sort(key=lambda c: c.start)
     if ANSWER_ROW_HINT.search(text):
         stops.extend(m.start() for m in ANSWER_ROW.finditer(text))
     return cands, sorted(stops)
