@@ -149,3 +149,25 @@ def test_page_header_line_inside_a_question_is_cut_out():
     qs = layout(text).questions
     assert [q.no for q in qs] == [5, 6, 7]
     assert "月考测试卷" not in qs[1].text and qs[1].text.endswith("B．-1+2i")
+
+
+ANCHOR_TEXT = (
+    "【参考答案】1.D 答案与解析 答案及解析 答案解析：[答案详解] 答案速查 试题解析 评分标准 参考答案及评分参考 【试题解析】"
+    "[评分标准] 答案 试题 评分 参考 密 封 线 内 不 要 答 题 密封线 ○…装…○…订…○线 学校____ 班级___ 姓名：___ 考号 ___ "
+    "学号___座号___ 学校 班级 据此完成9～11题 回答下列各题 完成 回答 2019-2020学年【期中】20192020年 １２３４年 【"
+    "答案与解析\n答案及解析：【答案详解】：[答案速查]1 试题解析（一）评分标准【 读图，完成下面小题。回答第 6 题 完成 6-8 小题\n"
+    "2019-2020学年度期中考试数学试卷 【原创】2021年高考真题 2018届高三试题（A卷） １２３４年高一月考试卷【"
+)
+
+
+@pytest.mark.parametrize("pattern,anchor", [("ANSWER_HEADER", "ANSWER_HEADER_ANCHOR"), ("MARGIN", "MARGIN_ANCHOR"),
+                                            ("GROUP_HEADER", "GROUP_ANCHOR"), ("INLINE_TITLE_DATED", "DATED_ANCHOR")])
+def test_anchor_holds_wherever_its_pattern_matches(pattern, anchor):
+    """Anchors only skip ahead: at every position where the pattern matches, its anchor matches too."""
+    import corpus_dag.exam.split as split
+
+    p, a = getattr(split, pattern), getattr(split, anchor)
+    starts = [i for i in range(len(ANCHOR_TEXT)) if p.match(ANCHOR_TEXT, i)]
+    assert len(starts) >= 4
+    assert [i for i in starts if not a.match(ANCHOR_TEXT, i)] == []
+    assert [m.span() for m in split._anchored_finditer(p, a, ANCHOR_TEXT)] == [m.span() for m in p.finditer(ANCHOR_TEXT)]

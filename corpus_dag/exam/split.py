@@ -63,7 +63,11 @@ ANSWER_HEADER = re.compile(
     r"[【\[]?(?:参考答案(?:与|及|和)?(?:试题)?(?:解析|评分(?:标准|细则|参考))?|"
     r"答案(?:与|及|和)解析|试题解析|答案解析|答案详解|答案速查|评分标准)[】\]]?[ \t]*(?=[\n:：（(一1【]|$)"
 )
-ANSWER_HEADER_ANCHOR = re.compile(r"[【\[参答试评]")
+# Where an ANSWER_HEADER match can start: one class, then the header word it opens (lookbehinds after the
+# class keep `re` skipping by it). A bare `[【\[参答试评]` stopped at every 答 and 试 of a paper.
+ANSWER_HEADER_ANCHOR = re.compile(
+    r"[【\[参答试评](?:(?<=[【\[])(?:参考答案|答案|试题解析|评分标准)|(?<=参)考答案|(?<=答)案[与及和解详速]|(?<=试)题解析|(?<=评)分标准)"
+)
 BEFORE_ANSWER_HEADER = set("\n\t \u3000。）)")
 # Page marks: `第 2 页 共 6 页`, `（共6页）第2页`, a line holding only `第 2 页`. Every form opens with
 # 第 or 共 once its optional lead (`（`, blanks, the line's indent) is set aside; the lead is taken
@@ -104,8 +108,7 @@ class Candidate(NamedTuple):  # a tuple: documents yield thousands, a frozen dat
     score: float
 
 
-@dataclass(frozen=True)
-class Question:
+class Question(NamedTuple):  # a tuple, like Candidate: a partition holds hundreds of thousands
     no: int
     section: str | None
     text: str
@@ -162,7 +165,8 @@ MARGIN = re.compile(
     r"密\s*封\s*线\s*内\s*不\s*要\s*答\s*题|○[…\.·○]*装[…\.·○]*订[…\.·○]*线?[…\.·○]*|"
     r"(?:(?:学校|班级|姓名|考号|学号|座号)\s*[:：]?\s*_{3,}\s*){2,}"
 )
-MARGIN_ANCHOR = re.compile(r"[密○学班姓考座]")  # where a MARGIN match can start (one class: `re` skips fast)
+# Where a MARGIN match can start: one class (`re` skips fast), then what its branch needs next.
+MARGIN_ANCHOR = re.compile(r"[密○学班姓考座](?:(?<=密)\s*封|(?<=○)|(?:(?<=学)[校号]|(?<=班)级|(?<=姓)名|(?<=[考座])号)\s*[:：]?\s*___)")
 
 
 def clean_page_marks(text: str, title: str | None) -> str:
@@ -310,11 +314,11 @@ def _candidates(text: str, cfg: SplitCfg) -> tuple[list[Candidate], list[int]]:
             if digits[cut] != "0":
                 cands.append(Candidate(start + cut, body, int(digits[cut:]), GLUED_SCORE))
     stops.extend(m.start() for m in INLINE_ANSWER.finditer(text))
-    glued = GLUED_OPTION.finditer(text) if text.count("\n") < 3 else ()  # only where line breaks were lost
-    for m in glued:
-        if m.group(1)[0] != "0" and int(m.group(1)) <= cfg.max_no:
-            cands.append(Candidate(m.start(1), m.end(), int(m.group(1)), GLUED_SCORE))
-    cands.sort(key=lambda c: c.start)
+    if text.count("\n") < 3:  # only where line breaks were lost; the loop above left cands in order
+        for m in GLUED_OPTION.finditer(text):
+            if m.group(1)[0] != "0" and int(m.group(1)) <= cfg.max_no:
+                cands.append(Candidate(m.start(1), m.end(), int(m.group(1)), GLUED_SCORE))
+        cands.sort(key=lambda c: c.start)
     if ANSWER_ROW_HINT.search(text):
         stops.extend(m.start() for m in ANSWER_ROW.finditer(text))
     return cands, sorted(stops)
@@ -369,7 +373,7 @@ INLINE_TITLE_DATED = re.compile(
     r"(?:【[^】]{1,6}】)?(?:\d{4}\s*[-—~至]\s*)?\d{4}\s*(?:学年|年|届)[^\n。？！，,；;:：]{2,50}?(?:试卷|试题|真题)"
     r"(?:[（(][^（()）]{1,10}[)）])?"
 )
-DATED_ANCHOR = re.compile(r"【|\d{4}")
+DATED_ANCHOR = re.compile(r"[【\d](?:(?<=【)|\d\d\d)")  # `【|\d{4}` opening with one class
 
 
 def _named_title(text: str, pos: int) -> tuple[int, int] | None:
@@ -488,7 +492,7 @@ def _new_papers(titles: list[int], chain: list[Candidate]) -> list[int]:
 GROUP_HEADER = re.compile(
     r"(?:完成|回答)\s*(?:第\s*)?(?:(?P<a>\d{1,3})\s*(?:[～~\-—－至]{1,2}\s*(?P<b>\d{1,3})\s*)?小?题|下\s*[面列]\s*(?:各\s*)?(?:小\s*)?题)[。．.]?"
 )
-GROUP_ANCHOR = re.compile(r"[完回]")
+GROUP_ANCHOR = re.compile(r"[完回](?:(?<=完)成|(?<=回)答)")
 OPEN_GROUP_MAX = 3  # `下面小题` names no range: the group is the next questions up to a section, at most this many
 # What a question asks with: an answer blank, a question mark, the verbs of a task. Agenda items,
 # rules, the points of a plan and a group's material rarely carry any of these. Every branch opens
@@ -619,16 +623,15 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [g.start for g in groups] + [len(text)]))
     context = {i: _cut_out(text, g.start, g.end, headers).strip() or None for g in groups for i in g.members}
 
+    names = [None] + [s.group("name") for s in sections]  # by section index + 1: None before the first
+    paper_names = [None] + [text[t : t + 80].split("\n", 1)[0].strip() for t in titles]
     questions = []
     for i, c in enumerate(chain):
         end = ends[bisect.bisect_right(ends, c.body - 1)]
-        k = bisect.bisect_right(sec_starts, c.start) - 1
-        section = sections[k].group("name") if k >= 0 else None
         body = _cut_out(text, c.body, end, headers).strip()
-        t = bisect.bisect_right(titles, c.start) - 1
-        paper = text[titles[t] : titles[t] + 80].split("\n", 1)[0].strip() if t >= 0 else None
         if len(body) >= cfg.min_chars:
-            questions.append(Question(c.no, section, body, paper, context.get(i)))
+            questions.append(Question(c.no, names[bisect.bisect_right(sec_starts, c.start)], body,
+                                      paper_names[bisect.bisect_right(titles, c.start)], context.get(i)))
     return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key,
                   len(groups), mismatches)
 
@@ -645,12 +648,10 @@ def questions_column(layouts: list[Layout]) -> pl.Series:
     qs = [q for lay in layouts for q in lay.questions]
     offsets = np.zeros(len(layouts) + 1, dtype=np.int64)
     np.cumsum([len(lay.questions) for lay in layouts], out=offsets[1:])
-    fields = pa.StructArray.from_arrays(
-        [pa.array([q.no for q in qs], pa.int64()), pa.array([q.section for q in qs], pa.large_string()),
-         pa.array([q.text for q in qs], pa.large_string()), pa.array([q.paper for q in qs], pa.large_string()),
-         pa.array([q.context for q in qs], pa.large_string())],
-        names=["question_no", "section", "text", "paper", "context"],
-    )
+    columns = list(zip(*qs)) or [()] * len(Question._fields)  # one tuple per field of Question
+    types = [pa.int64()] + [pa.large_string()] * (len(columns) - 1)
+    fields = pa.StructArray.from_arrays([pa.array(col, t) for col, t in zip(columns, types)],
+                                        names=["question_no", "section", "text", "paper", "context"])
     return pl.Series("questions", pa.LargeListArray.from_arrays(offsets, fields), dtype=QUESTIONS_TYPE)
 
 
