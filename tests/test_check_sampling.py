@@ -90,7 +90,8 @@ def test_one_read_serves_the_gx_sample_and_the_exact_rules(tmp_path, monkeypatch
     store.write_frame(rel, raw_frame(500))
     data = PartitionData(store, rel)
     reads = []
-    monkeypatch.setattr(PartitionData, "iter_batches", lambda self, cols=None, n=50_000: reads.append(cols) or store.iter_batches(rel, cols, n))
+    stream = common_checks._stream
+    monkeypatch.setattr(common_checks, "_stream", lambda data, cols: reads.append(cols) or stream(data, cols))
     columns = ["doc_id", "text", "hash", "score"]
 
     got = common_checks._suite_outcomes(data, columns, [gxe.ExpectColumnValuesToBeUnique(column="doc_id"),
