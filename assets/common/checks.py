@@ -13,7 +13,7 @@ bytes as well as rows, since GX's own memory grows with the sample's bytes.
 """
 
 import ctypes
-import importlib
+import importlib.util
 import re
 import sys
 import types
