@@ -10,8 +10,12 @@ Paths: `corpus_dag` (the reader alone), `stage` (the real `raw_documents` asset 
 no checks: the stage's own peak in the same framework), `dagster` (the asset and both of its
 checks, materialized through Dagster in one process), `checks` (the two checks alone, re-run on the
 stored partition), `gx_whole` (schema suite over the whole partition in pandas: the old check).
+Every process that does the work counts: each run also reports the largest peak RSS among its
+child processes (0 when no child ran; the checks start none), so work moved out of the measured
+process cannot hide. `--trees` runs each path on each given checkout's code in turn (same inputs,
+same session), to compare two commits side by side.
 
-    python -m benchmarks.bench_ingest [--quick]
+    python -m benchmarks.bench_ingest [--quick] [--trees ../main .]
 """
 import argparse
 import json
@@ -70,7 +74,7 @@ elif mode == "corpus_dag":
             w.write(split.kept)
 else:
     pl.read_ndjson(src).write_parquet(out + "/peer.parquet", compression="zstd")
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, passed)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, passed)
 """
 
 
@@ -90,12 +94,13 @@ def make_corpus(path: Path, mb: int) -> None:
             i += 1
 
 
-def run(mode: str, src: Path, out: Path) -> tuple[float, float, str]:
-    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(src), str(out)], capture_output=True, text=True, check=False)
+def run(mode: str, src: Path, out: Path, tree: Path = Path.cwd()) -> tuple[float, float, float, str]:
+    """Seconds, peak RSS (MB) of the run's process and the largest of its children's, checks passed."""
+    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(src), str(out)], capture_output=True, text=True, check=False, cwd=tree)
     if res.returncode:
         raise RuntimeError(f"{mode} run failed:\n{res.stderr[-3000:]}")
-    seconds, rss_kb, *passed = res.stdout.strip().splitlines()[-1].split()
-    return float(seconds), int(rss_kb) / 1024, " ".join(passed)
+    seconds, rss_kb, children_kb, *passed = res.stdout.strip().splitlines()[-1].split()
+    return float(seconds), int(rss_kb) / 1024, int(children_kb) / 1024, " ".join(passed)
 
 
 def main() -> None:
@@ -103,9 +108,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--sizes", type=int, nargs="+", help="input sizes in MB (default 100 400; --quick: 20 80)")
     ap.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
+    ap.add_argument("--trees", type=Path, nargs="+", default=[Path.cwd()], help="checkouts whose code the runs use (default: this one)")
     args = ap.parse_args()
     sizes = args.sizes or ([20, 80] if args.quick else [100, 400])
-    print(f"{'input':>8} {'path':<12} {'MB/s':>7} {'peak RSS MB':>12} {'checks passed':>14}")
+    for i, tree in enumerate(args.trees):
+        print(f"code {i}: {tree.resolve()}")
+    print(f"{'input':>8} {'path':<12} {'code':>4} {'MB/s':>7} {'peak RSS MB':>12} {'children MB':>12} {'checks passed':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for mb in sizes:
             src = Path(tmp) / f"in_{mb}.jsonl"
@@ -113,15 +121,17 @@ def main() -> None:
             real_mb = src.stat().st_size / 1e6
             figures = {}
             for mode in args.paths:
-                out = Path(tmp) / f"out_{'dagster' if mode in ('checks', 'gx_whole') else mode}_{mb}"
-                out.mkdir(exist_ok=True)
-                secs, rss, passed = run(mode, src, out)
-                figures[mode] = (real_mb / secs, rss)
-                print(f"{real_mb:>6.0f}MB {mode:<12} {real_mb / secs:>7.1f} {rss:>12.0f} {passed:>14}", flush=True)
-            for a, b, what in (("corpus_dag", "polars", "speed and peak RSS"), ("checks", "gx_whole", "peak RSS"), ("checks", "stage", "peak RSS")):
-                if a in figures and b in figures:
-                    speed = f"speed {figures[a][0] / figures[b][0]:.2f}x, " if what.startswith("speed") else ""
-                    print(f"{'':>8} ratio {a}/{b}: {speed}peak RSS {figures[a][1] / figures[b][1]:.2f}x")
+                for i, tree in enumerate(args.trees):
+                    out = Path(tmp) / f"out_{'dagster' if mode in ('checks', 'gx_whole') else mode}_{mb}_{i}"
+                    out.mkdir(exist_ok=True)
+                    secs, rss, children, passed = run(mode, src, out, tree)
+                    figures[i, mode] = (real_mb / secs, rss)
+                    print(f"{real_mb:>6.0f}MB {mode:<12} {i:>4} {real_mb / secs:>7.1f} {rss:>12.0f} {children:>12.0f} {passed:>14}", flush=True)
+            for i in range(len(args.trees)):
+                for a, b, what in (("corpus_dag", "polars", "speed and peak RSS"), ("checks", "gx_whole", "peak RSS"), ("checks", "stage", "peak RSS")):
+                    if (i, a) in figures and (i, b) in figures:
+                        speed = f"speed {figures[i, a][0] / figures[i, b][0]:.2f}x, " if what.startswith("speed") else ""
+                        print(f"{'':>8} code {i} ratio {a}/{b}: {speed}peak RSS {figures[i, a][1] / figures[i, b][1]:.2f}x")
 
 
 if __name__ == "__main__":

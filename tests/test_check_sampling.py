@@ -90,7 +90,8 @@ def test_one_read_serves_the_gx_sample_and_the_exact_rules(tmp_path, monkeypatch
     store.write_frame(rel, raw_frame(500))
     data = PartitionData(store, rel)
     reads = []
-    monkeypatch.setattr(PartitionData, "iter_batches", lambda self, cols=None, n=50_000: reads.append(cols) or store.iter_batches(rel, cols, n))
+    stream = common_checks._stream
+    monkeypatch.setattr(common_checks, "_stream", lambda data, cols: reads.append(cols) or stream(data, cols))
     columns = ["doc_id", "text", "hash", "score"]
 
     got = common_checks._suite_outcomes(data, columns, [gxe.ExpectColumnValuesToBeUnique(column="doc_id"),
@@ -102,3 +103,58 @@ def test_one_read_serves_the_gx_sample_and_the_exact_rules(tmp_path, monkeypatch
     reads.clear()
     got = common_checks._suite_outcomes(data, columns, [gxe.ExpectTableColumnsToMatchOrderedList(column_list=columns)], "t", seed=1)
     assert len(reads) == 1 and [o.success for o in got] == [True] and "sample of 40 rows" in got[0].expectation
+
+
+def test_gx_sample_is_bounded_in_bytes_as_well_as_rows(tmp_path, monkeypatch):
+    """GX's memory grows with the sample's bytes: long rows get fewer sampled rows, short rows all of SAMPLE_ROWS."""
+    from corpus_dag.storage import PartitionData
+
+    monkeypatch.setattr(common_checks, "SAMPLE_ROWS", 300)
+    monkeypatch.setattr(common_checks, "SAMPLE_BYTES", 200_000)
+    store = CorpusStore(str(tmp_path))
+    long_rows = raw_frame(1000).with_columns(text=pl.format("{} {}", pl.col("text"), pl.lit("语料" * 2000)))  # ~12 KB a row
+    for name, frame in (("long", long_rows), ("short", raw_frame(1000))):
+        store.write_frame(CorpusStore.partition_path(name, {"source": "s"}), frame)
+    long_data, short_data = (PartitionData(store, CorpusStore.partition_path(n, {"source": "s"})) for n in ("long", "short"))
+
+    assert 10 <= common_checks._sample_rows(long_data, ["doc_id", "text"]) <= 20
+    assert common_checks._sample_rows(long_data, ["doc_id", "hash"]) == 300  # only the sampled columns count
+    assert common_checks._sample_rows(short_data, None) == 300
+    got = common_checks._suite_outcomes(long_data, ["doc_id", "text"], [gxe.ExpectColumnValuesToNotBeNull(column="text")], "t", seed=1)
+    label = next(o.expectation for o in got if "(GX, sample of" in o.expectation)
+    assert 10 <= int(label.split("sample of ")[1].split(" rows")[0]) <= 20
+
+
+def test_streamed_pass_restores_arrow_memory_pool():
+    import pyarrow as pa
+
+    before = pa.default_memory_pool().backend_name
+    try:
+        with common_checks._returned_to_the_os():
+            assert pa.default_memory_pool().backend_name == "system"
+            raise ValueError("a failing pass")
+    except ValueError:
+        pass
+    assert pa.default_memory_pool().backend_name == before
+
+
+def test_gx_is_imported_without_altair_until_altair_is_used():
+    """A fresh process: the check's GX import and a validation leave altair unloaded; a real use loads it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import sys, polars as pl
+from assets.common.checks import _import_gx
+_import_gx()
+import great_expectations.expectations as gxe
+from corpus_dag.validation import run_suite
+assert run_suite(pl.DataFrame({"a": [1, 2]}), [gxe.ExpectColumnValuesToNotBeNull(column="a")]).success
+assert "altair.vegalite" not in sys.modules
+import altair
+assert altair.Chart(pl.DataFrame({"a": [1]}).to_pandas()).mark_bar() is not None and "altair.vegalite" in sys.modules
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]
