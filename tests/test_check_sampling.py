@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import great_expectations.expectations as gxe
 import polars as pl
+import pytest
 
 import assets.common.checks as common_checks
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
@@ -158,3 +159,24 @@ print("ok")
 """
     res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], capture_output=True, text=True, check=False)
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]
+
+
+def test_a_check_reads_its_own_runs_version_or_says_it_was_replaced(tmp_path):
+    """What a check validates: the version its run wrote, even after a newer commit of an input; once a
+    newer run replaced that version itself, an error naming both versions (not the newer run's data)."""
+    from assets.common.checks import pinned_to_own_version
+    from corpus_dag.storage import CorpusStore, StorageError
+
+    store = CorpusStore(str(tmp_path))
+    dims = {"source": "s"}
+    own, other = (CorpusStore.partition_path(a, dims) for a in ("kept", "upstream"))
+    store.write_frame(other, pl.DataFrame({"n": [1]}))
+    store.write_frame(own, pl.DataFrame({"n": [1, 2]}))
+    mine = store.version(own)
+    store.write_frame(other, pl.DataFrame({"n": [1, 2, 3]}))  # an input re-committed later
+    pinned = pinned_to_own_version(store, "kept", dims, mine)
+    assert (pinned.num_rows(own), pinned.num_rows(other)) == (2, 3)
+    assert pinned_to_own_version(store, "kept", dims, None).num_rows(own) == 2  # no version of this run: the current one
+    store.write_frame(own, pl.DataFrame({"n": [7]}))
+    with pytest.raises(StorageError, match=f"version {mine}, which this run wrote, was replaced by version {store.version(own)}"):
+        pinned_to_own_version(store, "kept", dims, mine)

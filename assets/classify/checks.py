@@ -6,7 +6,7 @@ import polars as pl
 
 from assets.classify.assets import CLASSIFY_INPUT, histogram_table
 from assets.classify.coherence import COHERENCE_INPUT
-from assets.common.checks import gx_check
+from assets.common.checks import gx_check, pinned_to_own_version, version_of_run
 from assets.common.metadata import outcomes_table
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
@@ -27,8 +27,9 @@ def _data(store: CorpusStore, asset: str, dims: dict, key: str) -> PartitionData
     partitions_def=DATE_SOURCE,
 )
 def every_row_accounted(context: dg.AssetCheckExecutionContext, storage: CorpusStorage) -> dg.AssetCheckResult:
-    store = storage.store()
     dims = dims_for(DATE_SOURCE, context.partition_key)
+    version = version_of_run(context, "classified_documents", context.partition_key)
+    store = pinned_to_own_version(storage.store(), "classified_documents", dims, version)
     rows_in = _data(store, CLASSIFY_INPUT, dims, context.partition_key).num_rows
     kept = _data(store, "classified_documents", dims, context.partition_key).num_rows
     drops = _data(store, "classifier_drops", dims, context.partition_key).read(["reason"])

@@ -29,7 +29,7 @@ import pyarrow as pa
 from assets.common.metadata import outcomes_table
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
-from corpus_dag.storage import CorpusStore, PartitionData
+from corpus_dag.storage import CorpusStore, PartitionData, StorageError
 from corpus_dag.validation import (
     ExpectationOutcome,
     SeededSample,
@@ -67,8 +67,8 @@ def gx_check(
     )
     def _check(context: dg.AssetCheckExecutionContext, storage: CorpusStorage) -> dg.AssetCheckResult:
         key = context.partition_key if partitions_def is not None else None
-        store = storage.store().pinned(_version_of_run(context, asset, key))
         dims = dims_for(partitions_def, key)
+        store = pinned_to_own_version(storage.store(), asset, dims, version_of_run(context, asset, key))
         data = PartitionData(store, CorpusStore.partition_path(asset, dims)).require(f"asset {asset} partition {key}")
         outcome = SuiteOutcome()
         if expectations is not None:
@@ -107,7 +107,18 @@ def _numbers(outcome: SuiteOutcome) -> dict[str, float]:
     return numbers
 
 
-def _version_of_run(context: dg.AssetCheckExecutionContext, asset: str, key: str | None) -> str | None:
+def pinned_to_own_version(store: CorpusStore, asset: str, dims: dict[str, str], version: str | None) -> CorpusStore:
+    """`store` reading the version of `asset` its run wrote (and the current version of anything else). When a newer
+    run has replaced that version, the check fails saying so, rather than validating the other run's data."""
+    if version is not None:
+        rel = CorpusStore.partition_path(asset, dims)
+        if not store.exists(store.resolve(rel, version)):
+            raise StorageError(f"{store.url(rel)}: version {version}, which this run wrote, was replaced by version "
+                               f"{store.version(rel)} of a newer run before this check read it; that run checks its own version")
+    return store.pinned(version)
+
+
+def version_of_run(context: dg.AssetCheckExecutionContext, asset: str, key: str | None) -> str | None:
     """The partition version this run materialized (a concurrent run may have committed a newer one
     since): the check validates what its own run wrote. None when this run wrote none."""
     records = context.instance.fetch_materializations(
