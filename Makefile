@@ -82,7 +82,7 @@ demo: setup sysdeps instance $(TINY_MODEL)/config.json
 test: setup sysdeps instance
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-ui: setup instance $(TINY_MODEL)/config.json
+ui: setup sysdeps instance $(TINY_MODEL)/config.json
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 # Screenshots of the UI on the demo's instance (run `make demo` first) into .ui_check/.
