@@ -310,3 +310,46 @@ def test_a_run_killed_mid_step_is_marked_failed(tmp_path, monkeypatch):
             assert any("run worker process (pid" in m and "is gone" in m for m in messages), messages[-4:]
     finally:
         daemon.stop()
+
+
+CONCURRENT_RUN = """
+import sys, time
+import dagster as dg
+from assets.definitions import defs
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # every run starts its ingest at the same moment
+with dg.DagsterInstance.get() as instance:
+    result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance, resources=defs.resources,
+                            selection=["raw_documents", "rejected_documents"], partition_key="2026-11-20|wenku",
+                            raise_on_error=False)
+def chain(error):  # an op's error, then what caused it
+    while error is not None:
+        yield f"{error.cls_name}: {error.message.strip()}"
+        error = error.cause
+errors = [m for e in result.get_step_failure_events() for m in chain(e.step_failure_data.error)]
+print("RESULT", result.success, repr(" | ".join(errors)))
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_runs_of_one_partition_leave_one_consistent_pair(tmp_path, corpus_root, dagster_instance):
+    """Three Dagster runs of the same ingest partition in three processes, released together: each
+    one either commits and passes its checks, or fails naming the newer run that beat it (a commit
+    refused, or its version replaced before its checks read it); never another error. What stays is
+    one version of each output, the same for both, reconciling with the input, and no stray file."""
+    records = [{"id": f"w{i}", "text": f"2026年期末试卷 第{i}题 " + "题目内容 " * 40, "title": "试卷"} for i in range(20_000)]
+    write_jsonl(Path(CorpusStore().abs("raw/wenku/2026-11-20/a.jsonl")), records + BAD_RECORDS[:3])
+    start = time.time() + 20
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_RUN, str(start)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) for _ in range(3)]
+    outcomes = [next(line for line in p.communicate(timeout=600)[0].splitlines() if line.startswith("RESULT ")) for p in procs]
+    succeeded = [o for o in outcomes if o.startswith("RESULT True")]
+    assert succeeded, outcomes
+    for o in outcomes:
+        assert o.startswith("RESULT True") or "ConcurrentCommitError" in o or "of a newer run before this check" in o, o
+    store = CorpusStore()
+    raw, rejected = (CorpusStore.partition_path(a, {"source": "wenku", "date": "2026-11-20"}) for a in ("raw_documents", "rejected_documents"))
+    assert store.version(raw) == store.version(rejected)
+    assert (store.num_rows(raw), store.num_rows(rejected)) == (20_000, 3)
+    for rel in (raw, rejected):
+        folder = Path(store.abs(rel)).parent
+        assert sorted(os.listdir(folder)) == ["_manifest.json", f"part-{store.version(raw)}.parquet"]
