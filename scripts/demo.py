@@ -72,8 +72,8 @@ def main() -> int:
         print(f"  FAILED  {name}")
     for name in summary.checks_warned:
         print(f"  warning {name}")
-    for note in sorted(set(summary.model_warnings.values())):
-        assets = ", ".join(a for a, n in sorted(summary.model_warnings.items()) if n == note)
+    for note in sorted(set(summary.caveats.values())):
+        assets = ", ".join(a for a, n in sorted(summary.caveats.items()) if n == note)
         print(f"NOTE ({assets}): {note}")
     print(engine_line)
     print(f"done in {time.monotonic() - started:.0f}s. Dagster instance: {os.environ.get('DAGSTER_HOME')}")
