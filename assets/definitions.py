@@ -1,4 +1,6 @@
 """The one `Definitions` of corpus_dag: every area's assets and checks, plus jobs, sensor, schedule."""
+import warnings
+
 import dagster as dg
 
 from assets import (
@@ -21,6 +23,9 @@ from corpus_dag.llm.logs import route_third_party_logs
 
 # vLLM/torch loading chatter goes to the run's event log at DEBUG, not the terminal (`make demo`, `make ui`).
 route_third_party_logs(dg.get_dagster_logger("third_party"))
+# corpus_daily runs one partition per run on purpose (sensor, schedule, make demo); rebuilt_math_items'
+# multi-run backfill policy is for its own backfills. Dagster says so at every load, to no one's benefit.
+warnings.filterwarnings("ignore", message="Asset job corpus_daily materializes assets with varying BackfillPolicies")
 AREAS = [ingest, exam, rebuild, posttrain, dedup, quality, safety, classify, curate]
 # Stages that aggregate over many partitions (all dates of a source, or a reference sample).
 GLOBAL_STAGES = ["dedup_clusters", "math_dedup_clusters", "ppl_thresholds", "coherence_thresholds"]

@@ -31,8 +31,11 @@ class RunSummary:
     checks_failed: list[str] = field(default_factory=list)  # ERROR severity
     checks_warned: list[str] = field(default_factory=list)  # WARN severity: worth a look, not a stop
     notes: dict[str, str] = field(default_factory=dict)  # asset -> `llm_note` (why its output is empty)
-    model_warnings: dict[str, str] = field(default_factory=dict)  # asset -> its `model_warning` (e.g. a random demo model)
+    caveats: dict[str, str] = field(default_factory=dict)  # asset -> its CAVEAT_KEYS text (a random demo model, the demo lists)
 
+
+# Metadata that a stage repeats on every partition (the tiny random demo model, the demo blocklists): said once per run.
+CAVEAT_KEYS = ("model_warning", "lists_warning")
 
 # What a reader follows from raw documents to training rows: (label, asset whose row count it is).
 FUNNEL = [
@@ -165,8 +168,9 @@ def materialize_all(
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
                 meta = dict(mat.metadata)
-                if warning := _value(meta, "model_warning"):
-                    summary.model_warnings[mat.asset_key.to_user_string()] = warning
+                for key in CAVEAT_KEYS:
+                    if caveat := _value(meta, key):
+                        summary.caveats[mat.asset_key.to_user_string()] = caveat
                 summary.rows.append(
                     StageRow(
                         asset=mat.asset_key.to_user_string(),

@@ -1,9 +1,12 @@
-"""The demo's runner: every wave runs through a named job; the funnel; the random-model note."""
+"""The demo's runner: every wave runs through a named job; the funnel; the random-model note;
+stage caveats said once."""
+import dagster as dg
 import pytest
 
+from assets.common.partitions import DATE_SOURCE
 from assets.definitions import defs
 from assets.rebuild.resources import LLMEngine
-from assets.runner import RunSummary, StageRow, _job_for, funnel, plan_waves
+from assets.runner import RunSummary, StageRow, _job_for, funnel, materialize_all, plan_waves
 from corpus_dag.llm.tiny_model import RANDOM_MODEL_NOTE
 
 
@@ -43,3 +46,22 @@ def test_the_tiny_random_model_says_why_its_items_are_empty(tiny_model_path, tmp
     (tmp_path / "config.json").write_text("{}")  # any other model folder: no note
     assert LLMEngine(model=str(tmp_path)).random_model_note() is None
     assert LLMEngine(kind="openai", model="m", base_url="http://127.0.0.1:1/v1").random_model_note() is None
+
+
+def test_a_caveat_repeated_on_every_partition_is_collected_once(dagster_instance):
+    """`make demo` prints each stage caveat (a demo model, the demo lists) once, from metadata,
+    however many partitions repeat it; a stage without one adds nothing."""
+    @dg.asset(partitions_def=DATE_SOURCE)
+    def lists_stage() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"lists_warning": "demo lists", "dagster/row_count": 1})
+
+    @dg.asset(partitions_def=DATE_SOURCE, deps=[lists_stage])
+    def plain_stage() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"dagster/row_count": 1})
+
+    small = dg.Definitions(assets=[lists_stage, plain_stage],
+                           jobs=[dg.define_asset_job("small", partitions_def=DATE_SOURCE)])
+    keys = DATE_SOURCE.get_partition_keys()[:2]
+    summary = materialize_all(small, dagster_instance, keys, log=lambda _m: None)
+    assert len(summary.rows) == 4
+    assert summary.caveats == {"lists_stage": "demo lists"}

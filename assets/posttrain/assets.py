@@ -132,9 +132,10 @@ class SelfInstructConfig(RebuildConfig, SftOptions):
 
 
 def noise_note(context: dg.AssetExecutionContext, *engines: Engine) -> dict:
-    """A plain statement in metadata and the log when a model is the tiny random demo model."""
+    """A plain statement in metadata and the event log when a model is the tiny random demo model
+    (not a terminal warning per partition: `make demo` says it once)."""
     if any(isinstance(e, VllmEngine) and is_random_tiny_model(e.cfg.model) for e in engines):
-        context.log.warning(NOISE_NOTE)
+        context.log.info(NOISE_NOTE)
         return {"model_warning": NOISE_NOTE}
     return {}
 

@@ -118,6 +118,7 @@ class VllmEngine:
                     dtype=self.cfg.dtype,
                     enforce_eager=self.cfg.enforce_eager,
                     gpu_memory_utilization=self.cfg.gpu_memory_utilization,
+                    use_tqdm_on_load=False,  # no "Loading safetensors checkpoint shards" bar in the terminal
                     **extra,
                 )
         return self._llm

@@ -32,9 +32,12 @@ def route_third_party_logs(target: logging.Logger) -> None:
 
     Call it before vLLM is imported where possible: VLLM_CONFIGURE_LOGGING=0 stops vLLM adding its
     own stdout handler; an already-installed one is replaced here. TORCH_CPP_LOG_LEVEL=ERROR does
-    the same for torch's C++ warnings (read when torch loads). Values the user set are kept."""
+    the same for torch's C++ warnings (read when torch loads), HF_HUB_DISABLE_PROGRESS_BARS=1 for
+    transformers' "Loading weights" / "Writing model shards" bars (read when huggingface_hub loads).
+    Values the user set are kept."""
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     _target[:] = [target]
     reroute()
 

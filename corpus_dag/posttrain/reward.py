@@ -124,4 +124,4 @@ def _vllm_pooling(model: str, max_length: int, dtype: str):
         apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
     with hidden_unsafe_modules():
         return LLM(model=model, runner="pooling", convert="classify", max_model_len=max_length, dtype=dtype,
-                   enforce_eager=cpu)
+                   enforce_eager=cpu, use_tqdm_on_load=False)

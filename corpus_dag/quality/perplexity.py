@@ -86,6 +86,7 @@ class VllmScorer:
                 max_model_len=cfg.window_tokens + 1,  # the window plus the one generated token
                 enforce_eager=cfg.device == "cpu",
                 seed=0,
+                use_tqdm_on_load=False,  # no "Loading safetensors checkpoint shards" bar in the terminal
             )
         self.tokenizer = self.llm.get_tokenizer()
 
