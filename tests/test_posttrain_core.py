@@ -417,7 +417,8 @@ def test_reward_backend_auto_follows_the_gpu_and_names_are_checked(monkeypatch):
 
     import torch
 
-    from corpus_dag.posttrain.reward import RewardCfg, resolve_backend
+    from corpus_dag.llm.cpu import resolve_backend
+    from corpus_dag.posttrain.reward import RewardCfg
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_backend("auto") == "transformers" and resolve_backend("vllm") == "vllm"

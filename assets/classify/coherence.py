@@ -33,7 +33,7 @@ COMMON = {"owners": ["team:corpus"], "group_name": "classify"}
 
 class CoherenceConfig(dg.Config):
     model: str = Field(default="", description="Reference causal LM folder; empty: $CORPUS_PPL_MODEL.")
-    backend: str = Field(default="vllm", description=f"One of {BACKENDS}.")
+    backend: str = Field(default="auto", description=f"One of {BACKENDS}; auto: vllm with a GPU, else transformers (faster on CPU, same scores).")
     min_tokens: int = Field(default=CoherenceCfg.min_tokens, description="Documents longer than this (tokens) are scored.")
     segment_tokens: int = Field(default=CoherenceCfg.segment_tokens, description="Tokens per segment.")
     max_pairs: int = Field(default=CoherenceCfg.max_pairs, description="Segment pairs scored per document at most (evenly spread).")

@@ -19,6 +19,7 @@ from assets.common.partitions import (
 from assets.common.stage import Out, map_split, split_specs, stream_split, write_outputs
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
+from corpus_dag.llm.cpu import resolve_backend
 from corpus_dag.quality.filters import FilterConfig, apply_filters
 from corpus_dag.quality.perplexity import (
     DEFAULT_BUCKET_EDGES,
@@ -87,7 +88,7 @@ def _jsonable(cfg: FilterConfig) -> dict:
 
 class PerplexityConfig(dg.Config):
     model: str = ""  # a local model folder; empty: $CORPUS_PPL_MODEL
-    backend: str = "vllm"  # or "transformers"
+    backend: str = "auto"  # auto (vllm with a GPU, else transformers) | vllm | transformers
     batch_size: int = 64
     window_tokens: int = 512
     dtype: str = "float32"
@@ -144,7 +145,7 @@ def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfi
         per_bucket = written.group_by("token_bucket").agg(pl.len().alias("rows"), pl.col("ppl").median().alias("median_ppl"))
         return {
             "model": cfg.model,
-            "backend": cfg.backend,
+            "backend": resolve_backend(cfg.backend),
             "engine": engine.kind,
             "window_tokens": cfg.window_tokens,
             "tokens_scored": tokens,

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpus_dag.llm.cpu import resolve_backend
+
 BACKENDS = ("auto", "transformers", "vllm")
 
 
@@ -33,16 +35,6 @@ class RewardCfg:
         if self.backend not in BACKENDS:
             raise ValueError(f"reward backend must be one of {list(BACKENDS)}, got {self.backend!r}")
 
-
-def resolve_backend(backend: str) -> str:
-    """`auto` -> vllm on a CUDA machine with vLLM installed, else transformers."""
-    if backend != "auto":
-        return backend
-    import importlib.util
-
-    import torch
-
-    return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") else "transformers"
 
 
 class RewardModel:

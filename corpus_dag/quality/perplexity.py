@@ -24,7 +24,7 @@ import polars as pl
 
 from corpus_dag.engine import BatchStep
 
-BACKENDS = ("vllm", "transformers")
+BACKENDS = ("auto", "vllm", "transformers")  # auto: corpus_dag.llm.cpu.resolve_backend
 # Doubling token-length buckets up to 128K tokens: long-context documents (books, patents, reports)
 # get cut-offs of their own instead of sharing the last bucket with 2K-token pages.
 DEFAULT_BUCKET_EDGES = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
@@ -44,7 +44,7 @@ class PplConfig:
     """Reference model and how to run it."""
 
     model: str  # a local model folder (weights + tokenizer)
-    backend: str = "vllm"
+    backend: str = "auto"
     batch_size: int = 64  # documents per backend call; transformers holds batch x window x vocab logits
     window_tokens: int = 512  # score the first N tokens of each document
     dtype: str = "float32"
@@ -134,11 +134,13 @@ class TransformersScorer:
 def load_scorer(cfg: PplConfig) -> VllmScorer | TransformersScorer:
     """One scorer per config in this process: every partition's run (make demo, the tests) reuses the
     loaded model (and no vLLM engine is shut down under another one)."""
-    if cfg.backend == "vllm" and cfg.device == "cpu":
-        from corpus_dag.llm.cpu import apply_vllm_env
+    from corpus_dag.llm.cpu import apply_vllm_env, resolve_backend
 
+    if resolve_backend(cfg.backend) == "transformers":
+        return TransformersScorer(cfg)
+    if cfg.device == "cpu":
         apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
-    return VllmScorer(cfg) if cfg.backend == "vllm" else TransformersScorer(cfg)
+    return VllmScorer(cfg)
 
 
 class PerplexityStep(BatchStep):
