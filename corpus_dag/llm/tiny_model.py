@@ -116,8 +116,10 @@ def _train_tokenizer():
 
 
 if __name__ == "__main__":
+    import os
     import sys
 
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # `make demo`'s first step: no "Writing model shards" bar
     if len(sys.argv) != 2:
         sys.exit("usage: python -m corpus_dag.llm.tiny_model OUTPUT_FOLDER")
     print(build_tiny_model(sys.argv[1]))
