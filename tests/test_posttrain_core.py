@@ -271,11 +271,8 @@ def many_questions_scored(tmp_root):
                       ScoreCfg(select=SelectCfg(top_m=1, min_critique=6))).score(paths, {q: "4" for q in qids})
 
 
-def test_runs_beyond_the_open_file_limit_are_merged_in_passes(tmp_path, monkeypatch):
-    """More sorted runs than MAX_OPEN_RUNS: merged in passes of at most that many open files, giving
-    the same rows in the same order as one merge of every run."""
-    import corpus_dag.posttrain.stage as stage
-
+def stored_scored_paths(tmp_path):
+    """many_questions_scored's split, stored as scored_math_items + scored_math_drops; their handles."""
     split = many_questions_scored(str(tmp_path / "judge"))
     store = CorpusStore(str(tmp_path / "corpus"))
     dims = {"source": "wenku", "date": "2026-11-21"}
@@ -283,6 +280,15 @@ def test_runs_beyond_the_open_file_limit_are_merged_in_passes(tmp_path, monkeypa
     for asset, frame in (("scored_math_items", split.kept), ("scored_math_drops", split.dropped)):
         store.write_frame(CorpusStore.partition_path(asset, dims), frame)
         handles.append(PartitionData(store, CorpusStore.partition_path(asset, dims)))
+    return split, handles
+
+
+def test_runs_beyond_the_open_file_limit_are_merged_in_passes(tmp_path, monkeypatch):
+    """More sorted runs than MAX_OPEN_RUNS: merged in passes of at most that many open files, giving
+    the same rows in the same order as one merge of every run."""
+    import corpus_dag.posttrain.stage as stage
+
+    split, handles = stored_scored_paths(tmp_path)
     merge, opened = stage._merge, []
 
     def counted(runs):
@@ -300,13 +306,7 @@ def test_runs_beyond_the_open_file_limit_are_merged_in_passes(tmp_path, monkeypa
 
 
 def test_streamed_scored_paths_give_todays_rft_and_dpo_output(tmp_path):
-    split = many_questions_scored(str(tmp_path / "judge"))
-    store = CorpusStore(str(tmp_path / "corpus"))
-    dims = {"source": "wenku", "date": "2026-11-21"}
-    handles = []
-    for asset, frame in (("scored_math_items", split.kept), ("scored_math_drops", split.dropped)):
-        store.write_frame(CorpusStore.partition_path(asset, dims), frame)
-        handles.append(PartitionData(store, CorpusStore.partition_path(asset, dims)))
+    split, handles = stored_scored_paths(tmp_path)
     whole = scored_paths(split)  # what RFT and DPO read before
     frames = list(stream_scored_paths(*handles, batch_rows=4))
     assert len(frames) > 5 and pl.concat(frames).equals(whole)
