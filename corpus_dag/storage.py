@@ -486,6 +486,10 @@ class PartitionData:
     def read(self, columns: list[str] | None = None) -> pl.DataFrame:
         return self.store.read(self.path, columns, self.version)
 
+    def parquet(self, columns: list[str] | None = None):
+        """The open Parquet file (a context manager), for readers that need its footer or row groups."""
+        return self.store._parquet(self.path, columns, self.version)
+
     def read_rows(self, start: int, stop: int, columns: list[str] | None = None) -> pl.DataFrame:
         """Rows [start, stop) in file order, reading only the row groups that hold them: how a
         distributed task reads its slice."""

@@ -163,7 +163,7 @@ def _stream(data: PartitionData, columns: list[str] | None) -> Iterator[pl.DataF
     """The partition in BATCH_ROWS batches, one row group's reader at a time: pyarrow's reader over
     all row groups held on to memory outside its pool until closed (+96 MB over a 400 MB input's
     partition, +24 MB one group at a time)."""
-    with data.store._parquet(data.path, columns, data.version) as pf:
+    with data.parquet(columns) as pf:
         for group in range(pf.num_row_groups):
             for batch in pf.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns):
                 yield pl.from_arrow(batch)
@@ -173,7 +173,7 @@ def _sample_rows(data: PartitionData, columns: list[str] | None) -> int:
     """SAMPLE_ROWS, or fewer when the sampled columns' rows are long (uncompressed bytes per row from
     the Parquet footer): GX keeps a sampled text several times over (pandas objects, their UTF-8
     copies for its batch fingerprint, per-expectation series), ~110 MB for 5,000 rows of 2.6 KB."""
-    with data.store._parquet(data.path, columns, data.version) as pf:
+    with data.parquet(columns) as pf:
         meta = pf.metadata
         wanted = set(pf.schema_arrow.names if columns is None else columns)
         size = sum(
