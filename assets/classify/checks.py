@@ -18,6 +18,18 @@ def _data(store: CorpusStore, asset: str, dims: dict, key: str) -> PartitionData
     return PartitionData(store, CorpusStore.partition_path(asset, dims)).require(f"asset {asset} partition {key}")
 
 
+def _accounting(store: CorpusStore, dims: dict, key: str, source: str, kept_asset: str, drops_asset: str):
+    """(outcomes, rows in, kept, dropped): input rows = kept + dropped, and every drop names its reason."""
+    rows_in = _data(store, source, dims, key).num_rows
+    kept = _data(store, kept_asset, dims, key).num_rows
+    drops = _data(store, drops_asset, dims, key).read(["reason"])
+    outcomes = [
+        metric_outcome(f"{source} {rows_in} - kept {kept} - dropped {drops.height}", rows_in - kept - drops.height, 0, 0),
+        metric_outcome("drops without a reason", drops.filter(pl.col("reason").fill_null("") == "").height, 0, 0),
+    ]
+    return outcomes, rows_in, kept, drops.height
+
+
 @dg.asset_check(
     asset="classified_documents",
     name="every_row_accounted",
@@ -30,14 +42,10 @@ def every_row_accounted(context: dg.AssetCheckExecutionContext, storage: CorpusS
     dims = dims_for(DATE_SOURCE, context.partition_key)
     version = version_of_run(context, "classified_documents", context.partition_key)
     store = pinned_to_own_version(storage.store(), "classified_documents", dims, version)
-    rows_in = _data(store, CLASSIFY_INPUT, dims, context.partition_key).num_rows
-    kept = _data(store, "classified_documents", dims, context.partition_key).num_rows
-    drops = _data(store, "classifier_drops", dims, context.partition_key).read(["reason"])
+    outcomes, rows_in, kept, dropped = _accounting(store, dims, context.partition_key, CLASSIFY_INPUT, "classified_documents",
+                                                   "classifier_drops")
     scores = _data(store, "quality_scores", dims, context.partition_key).read(["model", "score"])
-    outcome = SuiteOutcome([
-        metric_outcome(f"{CLASSIFY_INPUT} {rows_in} - kept {kept} - dropped {drops.height}", rows_in - kept - drops.height, 0, 0),
-        metric_outcome("drops without a reason", drops.filter(pl.col("reason").fill_null("") == "").height, 0, 0),
-    ])
+    outcome = SuiteOutcome(outcomes)
     return dg.AssetCheckResult(
         passed=outcome.success,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -47,21 +55,14 @@ def every_row_accounted(context: dg.AssetCheckExecutionContext, storage: CorpusS
             "score_histogram": histogram_table(scores),
             "rows_in": rows_in,
             "rows_kept": kept,
-            "rows_dropped": drops.height,
+            "rows_dropped": dropped,
         },
     )
 
 
 def _coherence_accounting(context, store: CorpusStore, dims: dict[str, str]):
-    """Input rows = kept + dropped, and every dropped long document names its reason (the evidence)."""
-    key = context.partition_key
-    rows_in = _data(store, COHERENCE_INPUT, dims, key).num_rows
-    kept = _data(store, "coherence_documents", dims, key).num_rows
-    drops = _data(store, "coherence_drops", dims, key).read(["reason"])
-    return [
-        metric_outcome(f"{COHERENCE_INPUT} {rows_in} - kept {kept} - dropped {drops.height}", rows_in - kept - drops.height, 0, 0),
-        metric_outcome("drops without a reason", drops.filter(pl.col("reason").fill_null("") == "").height, 0, 0),
-    ]
+    """Every dropped long document names its reason (the evidence)."""
+    return _accounting(store, dims, context.partition_key, COHERENCE_INPUT, "coherence_documents", "coherence_drops")[0]
 
 
 coherence_accounted = gx_check(
