@@ -209,17 +209,9 @@ def stream_scored_paths(kept: PartitionData, dropped: PartitionData, batch_rows:
                 for n, batch in enumerate(_tagged_batches(kept, dropped, batch_rows))]
         while len(runs) > MAX_OPEN_RUNS:
             runs = [_merged_run(runs[i:i + MAX_OPEN_RUNS], f"{runs[i]}.{i}") for i in range(0, len(runs), MAX_OPEN_RUNS)]
-        merged = _merge(runs)
-        ready, rows = [], 0
-        for _, parts in itertools.groupby(merged, key=lambda item: item[0]):
-            question = pl.concat([group for _, _, group in parts]).sort("sample_idx", maintain_order=True)
-            ready.append(question)
-            rows += question.height
-            if rows >= batch_rows:
-                yield pl.concat(ready)
-                ready, rows = [], 0
-        if ready:
-            yield pl.concat(ready)
+        questions = (pl.concat([group for _, _, group in parts]).sort("sample_idx", maintain_order=True)
+                     for _, parts in itertools.groupby(_merge(runs), key=lambda item: item[0]))
+        yield from _gathered(questions, batch_rows)
 
 
 RUN_CHUNK = 256  # rows of a sorted run read at a time while merging
@@ -232,18 +224,24 @@ def _merge(runs: list[str]) -> Iterator[tuple[str, int, pl.DataFrame]]:
     return heapq.merge(*(_run_questions(path, n) for n, path in enumerate(runs)))
 
 
+def _gathered(frames: Iterable[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
+    """`frames` concatenated into frames of at least `rows` rows (the last one may hold fewer); none is split."""
+    ready, held = [], 0
+    for frame in frames:
+        ready.append(frame)
+        held += frame.height
+        if held >= rows:
+            yield pl.concat(ready)
+            ready, held = [], 0
+    if ready:
+        yield pl.concat(ready)
+
+
 def _merged_run(runs: list[str], path: str) -> str:
     """One sorted run file of consecutive `runs` (removed once merged)."""
     with pa.ipc.new_file(path, arrow_schema(PATHS_SCHEMA)) as writer:
-        ready, rows = [], 0
-        for _, _, group in _merge(runs):
-            ready.append(group)
-            rows += group.height
-            if rows >= RUN_CHUNK:
-                writer.write_table(pl.concat(ready).to_arrow(), max_chunksize=RUN_CHUNK)
-                ready, rows = [], 0
-        if ready:
-            writer.write_table(pl.concat(ready).to_arrow(), max_chunksize=RUN_CHUNK)
+        for frame in _gathered((group for _, _, group in _merge(runs)), RUN_CHUNK):
+            writer.write_table(frame.to_arrow(), max_chunksize=RUN_CHUNK)
     for run in runs:
         os.remove(run)
     return path
