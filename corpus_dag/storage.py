@@ -187,13 +187,13 @@ class CorpusStore:
         """
         import pyarrow.dataset as ds
 
-        files = [self.abs(self.resolve(rel)) for _dims, rel in self.partitions(asset)]
-        if not files:
+        partitions = self.partitions(asset)
+        if not partitions:
             raise StorageError(f"{self.url(asset)}: no committed partition")
+        files = [self.abs(self.resolve(rel)) for _dims, rel in partitions]
         with self.fs.open(files[0], "rb") as f:
             in_files = pq.read_schema(f)
-        names = [seg.split("=", 1)[0] for seg in posixpath.relpath(posixpath.dirname(files[0]), self.abs(asset)).split("/") if "=" in seg]
-        fields = [in_files.field(n) if n in in_files.names else pa.field(n, pa.string()) for n in names]
+        fields = [in_files.field(n) if n in in_files.names else pa.field(n, pa.string()) for n in partitions[0][0]]
         return ds.dataset(files, filesystem=self.fs, format="parquet", partition_base_dir=self.abs(asset),
                           partitioning=ds.partitioning(pa.schema(fields), flavor="hive"))
 
