@@ -11,8 +11,10 @@ step) in order, a bounded number in flight. A worker killed mid-stage is retried
 """
 from __future__ import annotations
 
+import hashlib
 import os
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -100,14 +102,86 @@ def _run_slice(data: PartitionData, rows: tuple[int, int], columns: list[str] | 
     return step(data.read_rows(*rows, columns))
 
 
-class _StepActor:
-    """One actor of a pool: sets the step up once (a model load), then serves slices."""
+class _StepHost:
+    """An actor that runs set-up steps (a loaded model each). It keeps the last `keep` it set up, so the
+    next partition or stage it serves does not import and load again: on a busy 2-core machine an
+    actor's start and model load took 15-20 s against 1-2 s for its batches (the Ray test's run).
+    A step arrives pickled, by key, and is unpickled and set up only on the first call that needs it
+    (also after Ray restarted the actor in a fresh process)."""
 
-    def __init__(self, step: Step):
-        self.step = _prepared(step)
+    def __init__(self, keep: int):
+        self.keep = max(1, keep)
+        self.steps: OrderedDict[str, Step] = OrderedDict()
 
-    def run(self, data: PartitionData, rows: tuple[int, int], columns: list[str] | None) -> Any:
-        return _run_slice(data, rows, columns, self.step)
+    def run(self, key: str, blob: list, data: PartitionData, rows: tuple[int, int], columns: list[str] | None) -> Any:
+        step = self.steps.pop(key, None)
+        if step is None:
+            import ray
+            from ray import cloudpickle
+
+            step = _prepared(cloudpickle.loads(ray.get(blob[0])))  # `blob`: [ref], so Ray does not fetch it every call
+            while len(self.steps) >= self.keep:
+                self.steps.popitem(last=False)
+        self.steps[key] = step
+        return _run_slice(data, rows, columns, step)
+
+
+class _IdleHosts:
+    """This driver's idle step hosts, by (num_cpus, num_gpus), least recently used first. They hold their
+    resources while idle, so they are let go whenever new work would not fit beside them on some node,
+    and all of them when Ray is disconnected (the actors die with their driver anyway)."""
+
+    def __init__(self):
+        self.job: str | None = None
+        self.hosts: OrderedDict[tuple[float, float], list] = OrderedDict()
+
+    def _same_job(self) -> None:
+        import ray
+
+        job = ray.get_runtime_context().get_job_id()
+        if job != self.job:
+            self.hosts.clear()  # handles of an earlier connection
+            self.job = job
+
+    def take(self, shape: tuple[float, float], n: int) -> list:
+        self._same_job()
+        hosts = self.hosts.pop(shape, [])
+        if len(hosts) > n:
+            self.hosts[shape] = hosts[n:]
+        return hosts[:n]
+
+    def give_back(self, shape: tuple[float, float], hosts: list) -> None:
+        self.hosts[shape] = self.hosts.pop(shape, []) + hosts
+
+    def make_room(self, shape: tuple[float, float], n: int) -> None:
+        """Let idle hosts go, least recently used first, until `n` workers of `shape` fit on the nodes'
+        free resources. A snapshot that lags only overstates use: at worst a host is let go early."""
+        import ray
+        from ray._private.state import available_resources_per_node
+
+        self._same_job()
+        while self.hosts:
+            free = available_resources_per_node().values()
+            cpus, gpus = shape
+            fits = sum(min(node.get("CPU", 0.0) // cpus if cpus else n, node.get("GPU", 0.0) // gpus if gpus else n)
+                       for node in free)
+            if fits >= n:
+                return
+            _, hosts = self.hosts.popitem(last=False)
+            for host in hosts:
+                ray.kill(host)
+            time.sleep(0.2)  # the raylet reports the freed resources
+
+    def release(self) -> None:
+        import ray
+
+        for hosts in self.hosts.values():
+            for host in hosts:
+                ray.kill(host)
+        self.hosts.clear()
+
+
+IDLE_HOSTS = _IdleHosts()
 
 
 @contextmanager
@@ -171,6 +245,7 @@ class RayEngine:
     num_cpus: int | None = None  # of a local instance
     runtime_env: dict = field(default_factory=dict)
     max_retries: int = 3  # per task (and per actor restart) when a worker dies
+    steps_per_actor: int = 2  # set-up steps (loaded models) an idle actor keeps for later stages; 0 = none kept
     kind: str = "ray"
     _started: bool = False
 
@@ -203,6 +278,7 @@ class RayEngine:
         import ray
 
         if self._started and ray.is_initialized():
+            IDLE_HOSTS.release()
             ray.shutdown()
         self._started = False
 
@@ -224,10 +300,9 @@ class RayEngine:
         slices = row_slices(data.num_rows, resources.batch_rows or batch_rows)
         opts = {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus}
         if isinstance(step, BatchStep):
-            actor = ray.remote(_StepActor).options(**opts, max_restarts=self.max_retries, max_task_retries=self.max_retries)
-            pool = ray.util.ActorPool([actor.remote(step) for _ in range(resources.concurrency or 1)])
-            yield from pool.map(lambda a, rows: a.run.remote(data, rows, columns), slices)
+            yield from self._on_hosts(data, step, columns, slices, resources)
             return
+        IDLE_HOSTS.make_room((resources.num_cpus, resources.num_gpus), 1)
         task = ray.remote(_run_slice).options(**opts, max_retries=self.max_retries)
         data_ref, step_ref = ray.put(data), ray.put(step)  # shipped once, not once per task
         yield from _in_order(lambda rows: task.remote(data_ref, rows, columns, step_ref), slices, self._window(resources))
@@ -236,8 +311,37 @@ class RayEngine:
         import ray
 
         self.connect()
+        IDLE_HOSTS.make_room((resources.num_cpus, resources.num_gpus), 1)
         task = ray.remote(fn).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus, max_retries=self.max_retries)
         yield from _in_order(lambda item: task.remote(item), items, self._window(resources))
+
+    def _on_hosts(self, data, step, columns, slices, resources) -> Iterator[Any]:
+        """A step with a `setup` runs on an actor pool of step hosts: idle ones of this shape are taken
+        first (their models may be loaded already), and given back for the next stage when it is done."""
+        import ray
+        from ray import cloudpickle
+
+        shape, n = (resources.num_cpus, resources.num_gpus), resources.concurrency or 1
+        hosts = IDLE_HOSTS.take(shape, n) if self.steps_per_actor else []
+        if len(hosts) < n:
+            IDLE_HOSTS.make_room(shape, n - len(hosts))
+            host = ray.remote(_StepHost).options(num_cpus=shape[0], num_gpus=shape[1], max_restarts=self.max_retries,
+                                                 max_task_retries=self.max_retries)
+            keep = 1 if shape[1] else self.steps_per_actor  # one model per GPU actor: two may not fit its memory
+            hosts += [host.remote(keep) for _ in range(n - len(hosts))]
+        blob = cloudpickle.dumps(step)
+        key, ref = hashlib.sha256(blob).hexdigest(), [ray.put(blob)]
+        pool = ray.util.ActorPool(hosts)
+        done = False
+        try:
+            yield from pool.map(lambda a, rows: a.run.remote(key, ref, data, rows, columns), slices)
+            done = True
+        finally:
+            if done and self.steps_per_actor:
+                IDLE_HOSTS.give_back(shape, hosts)
+            else:  # failed or abandoned midway: its hosts may be busy or broken
+                for h in hosts:
+                    ray.kill(h)
 
 
 def make_engine(kind: str, **ray_options) -> Engine:

@@ -79,7 +79,7 @@ def _run_config(model: str) -> dict:
                     "safety": {"config": {"batch_rows": 40}}}}
 
 
-def materialize_waves(root: str, engine_kind: str, waves, model: str, address: str = "", trained_in: str = "") -> list[str]:
+def materialize_waves(root: str, engine_kind: str, waves, model: str, address: str = "", trained_in: str = "", times=None) -> list[str]:
     """Materialize `waves` into `root` with the given engine; returns the failures (empty = all passed).
     `trained_in`: a root whose trained classifier models are copied instead of training them again."""
     import dagster as dg
@@ -102,6 +102,7 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
             if selection == [TRAINED] and trained_in:
                 shutil.copytree(Path(trained_in) / MODELS, Path(root) / MODELS)
                 continue
+            t0 = time.monotonic()
             keys = [f"{DATE}|{s}" for s in SOURCES] if keys == "date_source" else list(SOURCES) if keys == "source" else keys
             for key in keys:
                 wanted = [dg.AssetKey(a) for a in selection]
@@ -112,6 +113,8 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
                                         resources=resources, run_config=config, raise_on_error=False)
                 if not result.success:
                     failures.append(f"{selection} {key}")
+            if times is not None:
+                times[selection[0]] = round(time.monotonic() - t0, 1)
     return failures
 
 
@@ -149,13 +152,16 @@ def scenario_pipeline(root_local: str, root_ray: str, s3: str = "") -> None:
     times = {}
     started = time.monotonic()
     if not (Path(root_local) / "filtered_documents").exists():
-        failures = materialize_waves(root_local, "local", WAVES, model)
+        times["local_waves"] = {}
+        failures = materialize_waves(root_local, "local", WAVES, model, times=times["local_waves"])
         assert not failures, failures
     times["local"] = round(time.monotonic() - started, 1)
     if s3:
         root_ray = start_moto_root()
     started = time.monotonic()
-    failures = materialize_waves(root_ray, "ray", S3_WAVES if s3 else WAVES, model, address="127.0.0.1:6394", trained_in=root_local)
+    times["ray_waves"] = {}
+    failures = materialize_waves(root_ray, "ray", S3_WAVES if s3 else WAVES, model, address="127.0.0.1:6394", trained_in=root_local,
+                                 times=times["ray_waves"])
     times["ray"] = round(time.monotonic() - started, 1)
     exact = [a for a in assets if a not in SCORED]
     result = compare(stored_files(root_local, exact), stored_files(root_ray, exact)) | {"failures": failures, "seconds": times}

@@ -31,6 +31,7 @@ def test_the_cluster_has_two_nodes_on_loopback(cluster):
 
 def test_every_stage_writes_the_same_files_on_ray_as_locally(cluster, roots):
     result = cluster.run("pipeline", *roots, timeout=900)
+    print("seconds", result["seconds"])
     assert result["failures"] == [] and result["missing"] == []
     assert result["partitions"] >= 30  # 2 partitions x every output of the engine stages (+ dedup_clusters, thresholds)
     assert result["different"] == []  # byte-identical Parquet

@@ -50,6 +50,9 @@ class CorpusEngine(dg.ConfigurableResource):
     runtime_env: dict = Field(default_factory=dict, description="Ray runtime_env for the workers (pip, env_vars, "
                               "working_dir, py_modules). AWS_* variables of the driver are passed on by default.")
     stages: dict[str, StageSettings] = Field(default_factory=dict, description="Per-stage Ray resources, by stage tag.")
+    steps_per_actor: int = Field(default=2, ge=0, description="Ray only. Models an idle actor keeps loaded for the next "
+                                 "stage or partition of this process's runs (1 on GPU actors); 0 = a new actor per stage. "
+                                 "Idle actors hold their CPUs/GPUs until other work needs them or the run ends.")
     _engine: Engine | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -76,7 +79,7 @@ class CorpusEngine(dg.ConfigurableResource):
             return LocalEngine()
         mb = self.object_store_mb
         return RayEngine(address=self.address, num_cpus=self.num_cpus, object_store_memory=mb * 1024**2 if mb else None,
-                         runtime_env=dict(self.runtime_env))
+                         runtime_env=dict(self.runtime_env), steps_per_actor=self.steps_per_actor)
 
     @property
     def engine(self) -> Engine:
