@@ -28,6 +28,7 @@ from corpus_dag.dedup.clusters import CLUSTER_SCHEMA
 from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 from corpus_dag.posttrain.select import NORMAL
+from corpus_dag.posttrain.self_instruct import instruction_id
 from corpus_dag.posttrain.stage import (
     DPO_DROPPED_SCHEMA,
     DPO_SCHEMA,
@@ -239,6 +240,20 @@ def posttrain(*parts: tuple[str, list[dict], dict]) -> Callable[[CorpusStore], N
     return lambda store: [write(store, asset, dims("wenku"), r, schema) for asset, r, schema in parts]
 
 
+def sid(n: int, total: int) -> str:
+    """The id the self-instruct stage gives the n-th of `total` generated instructions."""
+    return instruction_id("equations", n, total, f"解方程 x+{n}=5。")
+
+
+def instructions_kept(*ids: str) -> list[dict]:
+    return rows(SELF_INSTRUCT_SCHEMA, len(ids), item_id=tuple(f"{i}-s0" for i in ids), question_id=ids, instruction="解方程 x+2=5。")
+
+
+def instructions_dropped(*ids_and_reasons: tuple[str, str | None]) -> list[dict]:
+    return [{"instruction_id": i, "area": "equations", "instruction": "解方程 x+2=5。", "seed_item_ids": [], "similar_to": None,
+             "similarity": None, "reason": reason} for i, reason in ids_and_reasons]
+
+
 SCORED_OK = {"critique_score": 8.0, "difficulty": NORMAL}
 SCORED_DROP = SCORED_OK | {"reason": "wrong_answer"}
 
@@ -252,6 +267,7 @@ class Case:
     fails: tuple[str, ...]  # what the check must name as failed (substrings of its `failed` metadata)
     stage: tuple[str, ...] = ()  # the stage's own assets, run when it computes the failure itself
     downstream: tuple[str, ...] = ()  # assets of the same partitioning that must not start
+    variant: str = ""  # tells apart two cases of one check (their jobs)
 
     @property
     def key(self) -> dg.AssetCheckKey:
@@ -325,12 +341,14 @@ CASES = [
          posttrain(("self_instruct_math_items", rows(SELF_INSTRUCT_SCHEMA, 2, item_id=("si-1-s0", "si-2-s0"), question_id="si-1", instruction=("解方程 x+2=5。", None)),
                     SELF_INSTRUCT_SCHEMA)),
          ("expect_column_values_to_be_unique", "expect_column_values_to_not_be_null")),
-    Case("every_instruction_accounted", "self_instruct_math_items", WENKU,  # si-2 kept and dropped
-         posttrain(("self_instruct_math_items", rows(SELF_INSTRUCT_SCHEMA, 2, item_id=("si-1-s0", "si-2-s0"), question_id=("si-1", "si-2"), instruction="解方程 x+2=5。"),
-                    SELF_INSTRUCT_SCHEMA),
-                   ("self_instruct_drops", [{"instruction_id": "si-2", "area": "algebra", "instruction": "解方程 x+2=5。", "seed_item_ids": [], "similar_to": "si-1",
-                                             "similarity": 0.9, "reason": "too_similar_rouge_l"}], SELF_INSTRUCT_DROPPED_SCHEMA)),
+    Case("every_instruction_accounted", "self_instruct_math_items", WENKU,  # the second of 2 instructions kept and dropped
+         posttrain(("self_instruct_math_items", instructions_kept(sid(0, 2), sid(1, 2)), SELF_INSTRUCT_SCHEMA),
+                   ("self_instruct_drops", instructions_dropped((sid(1, 2), "too_similar_rouge_l")), SELF_INSTRUCT_DROPPED_SCHEMA)),
          ("instructions accounted twice (of 3)",)),
+    Case("every_instruction_accounted", "self_instruct_math_items", WENKU,  # of 4: the second neither kept nor dropped, the fourth dropped without a reason
+         posttrain(("self_instruct_math_items", instructions_kept(sid(0, 4)), SELF_INSTRUCT_SCHEMA),
+                   ("self_instruct_drops", instructions_dropped((sid(2, 4), "too_similar_rouge_l"), (sid(3, 4), None)), SELF_INSTRUCT_DROPPED_SCHEMA)),
+         ("generated instructions neither kept nor dropped (of 4)", "drops without a reason"), variant="lost"),
 ]
 
 
@@ -339,7 +357,7 @@ def step_keys(result, event_type: str) -> set[str]:
 
 
 def job_name(case: Case) -> str:
-    return f"blocking__{case.asset}__{case.check}"
+    return f"blocking__{case.asset}__{case.check}" + (f"__{case.variant}" if case.variant else "")
 
 
 def case_job(case: Case) -> dg.JobDefinition:

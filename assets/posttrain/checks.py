@@ -5,7 +5,9 @@ import polars as pl
 from assets.common.checks import gx_check
 from assets.posttrain.assets import DPO, DPO_DROPS, RFT, RFT_DROPS, SCORED, SCORED_DROPS, SELF_INSTRUCT, SELF_INSTRUCT_DROPS
 from corpus_dag.posttrain.dpo import PAIR_TYPES
+from corpus_dag.accounting import REASON
 from corpus_dag.posttrain.select import HARD, NORMAL
+from corpus_dag.posttrain.self_instruct import instruction_place
 from corpus_dag.posttrain.stage import rft_questions, stream_scored_paths
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
@@ -96,10 +98,18 @@ def _dpo_accounting(context, store, dims):
 
 
 def _self_instruct_accounting(context, store, dims):
-    """Generated instruction ids are unique across kept and dropped (each one accounted once)."""
+    """Each generated instruction (its id says `n of total`) is kept, or dropped with a reason, exactly once."""
     kept = _rows(store, SELF_INSTRUCT.asset, dims).read(["question_id"])["question_id"].to_list()
-    dropped = _rows(store, SELF_INSTRUCT_DROPS.asset, dims).read(["instruction_id"])["instruction_id"].to_list()
-    return [metric_outcome(f"instructions accounted twice (of {len(kept) + len(dropped)})", len(kept + dropped) - len(set(kept + dropped)), 0, 0)]
+    drops = _rows(store, SELF_INSTRUCT_DROPS.asset, dims).read(["instruction_id", REASON])
+    ids = kept + drops["instruction_id"].to_list()
+    places = [instruction_place(i) for i in ids]
+    total = max((p[1] for p in places if p), default=0)
+    seen = {p[0] for p in places if p and p[1] == total and p[0] < total}
+    return [metric_outcome(f"instructions accounted twice (of {len(ids)})", len(ids) - len(set(ids)), 0, 0),
+            metric_outcome(f"generated instructions neither kept nor dropped (of {total})", total - len(seen), 0, 0),
+            metric_outcome("instruction ids without their place (n of the partition's total)",
+                           sum(p is None or p[1] != total or p[0] >= total for p in places), 0, 0),
+            metric_outcome("drops without a reason", drops.filter(pl.col(REASON).fill_null("") == "").height, 0, 0)]
 
 
 checks: list[dg.AssetChecksDefinition] = [
@@ -118,5 +128,5 @@ checks: list[dg.AssetChecksDefinition] = [
     gx_check(asset=SELF_INSTRUCT.asset, name="instruction_rows", columns=list(SELF_INSTRUCT.schema),
              expectations=_self_instruct_expectations, description="Columns as documented, unique ids, an instruction on every row."),
     gx_check(asset=SELF_INSTRUCT.asset, name="every_instruction_accounted", metrics=_self_instruct_accounting,
-             description="No generated instruction is both kept and dropped, or written twice."),
+             description="Every generated instruction (its id says n of total) is kept or dropped with a reason, once."),
 ]
