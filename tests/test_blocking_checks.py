@@ -28,6 +28,7 @@ from corpus_dag.dedup.clusters import CLUSTER_SCHEMA
 from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 from corpus_dag.posttrain.select import NORMAL
+from corpus_dag.posttrain.self_instruct import instruction_id
 from corpus_dag.posttrain.stage import (
     DPO_DROPPED_SCHEMA,
     DPO_SCHEMA,
@@ -239,6 +240,20 @@ def posttrain(*parts: tuple[str, list[dict], dict]) -> Callable[[CorpusStore], N
     return lambda store: [write(store, asset, dims("wenku"), r, schema) for asset, r, schema in parts]
 
 
+def sid(n: int, total: int) -> str:
+    """The id the self-instruct stage gives the n-th of `total` generated instructions."""
+    return instruction_id("equations", n, total, f"解方程 x+{n}=5。")
+
+
+def instructions_kept(*ids: str) -> list[dict]:
+    return rows(SELF_INSTRUCT_SCHEMA, len(ids), item_id=tuple(f"{i}-s0" for i in ids), question_id=ids, instruction="解方程 x+2=5。")
+
+
+def instructions_dropped(*ids_and_reasons: tuple[str, str | None]) -> list[dict]:
+    return [{"instruction_id": i, "area": "equations", "instruction": "解方程 x+2=5。", "seed_item_ids": [], "similar_to": None,
+             "similarity": None, "reason": reason} for i, reason in ids_and_reasons]
+
+
 SCORED_OK = {"critique_score": 8.0, "difficulty": NORMAL}
 SCORED_DROP = SCORED_OK | {"reason": "wrong_answer"}
 
@@ -252,6 +267,7 @@ class Case:
     fails: tuple[str, ...]  # what the check must name as failed (substrings of its `failed` metadata)
     stage: tuple[str, ...] = ()  # the stage's own assets, run when it computes the failure itself
     downstream: tuple[str, ...] = ()  # assets of the same partitioning that must not start
+    variant: str = ""  # tells apart two cases of one check (their jobs)
 
     @property
     def key(self) -> dg.AssetCheckKey:
@@ -299,8 +315,8 @@ CASES = [
          ("expect_column_values_to_be_unique", "expect_column_values_to_be_between"), downstream=POSTTRAIN_DOWNSTREAM),
     Case("every_path_accounted", "scored_math_items", WENKU,
          posttrain(("rebuilt_math_items", samples(["w1-q1", "w1-q2", "w1-q3"]), REBUILT_SCHEMA), ("scored_math_items", rows(SCORED_SCHEMA, 1, **SCORED_OK), SCORED_SCHEMA),
-                   ("scored_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q2", item_id="w1-q2-s0", **SCORED_DROP), SCORED_DROPPED_SCHEMA)),
-         ("rebuilt 3 - scored_math_items 1 - scored_math_drops 1",), downstream=POSTTRAIN_DOWNSTREAM),
+                   ("scored_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q2", item_id="w1-q2-s0", **SCORED_DROP | {"reason": None}), SCORED_DROPPED_SCHEMA)),
+         ("rebuilt 3 - scored_math_items 1 - scored_math_drops 1", "drops without a reason"), downstream=POSTTRAIN_DOWNSTREAM),
     Case("rft_rows", "rft_math_items", WENKU,
          posttrain(("rft_math_items", rows(RFT_SCHEMA, 2, item_id=("w1-q1-s0",) * 2, min_distance=(0.4, 1.5)), RFT_SCHEMA)),
          ("expect_column_values_to_be_unique", "expect_column_values_to_be_between")),
@@ -309,8 +325,8 @@ CASES = [
          posttrain(("scored_math_items", rows(SCORED_SCHEMA, 2, reference_answer="4", question="2 加 2 等于几？", **SCORED_OK), SCORED_SCHEMA),
                    ("scored_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q3", item_id="w1-q3-s0", **SCORED_DROP), SCORED_DROPPED_SCHEMA),
                    ("rft_math_items", rows(RFT_SCHEMA, 1, item_id="w1-q1-r-s1", min_distance=1.0), RFT_SCHEMA),
-                   ("rft_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q3", item_id="w1-q3-s0", **SCORED_DROP), SCORED_DROPPED_SCHEMA)),
-         ("rft input (scored paths of questions not sampled 1 + 2 fresh paths x 2 questions) 5 - rft_math_items 1 - rft_math_drops 1",)),
+                   ("rft_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q3", item_id="w1-q3-s0", **SCORED_DROP | {"reason": ""}), SCORED_DROPPED_SCHEMA)),
+         ("rft input (scored paths of questions not sampled 1 + 2 fresh paths x 2 questions) 5 - rft_math_items 1 - rft_math_drops 1", "drops without a reason")),
     Case("pair_rows", "dpo_pairs", WENKU,
          posttrain(("dpo_pairs", rows(DPO_SCHEMA, 2, pair_id=("p1", "p2"), pair_type=("easy", "lucky_guess"), chosen_item_id="w1-q1-s0",
                                       rejected_item_id=("w1-q1-s1", None)), DPO_SCHEMA)),
@@ -319,18 +335,20 @@ CASES = [
          posttrain(("scored_math_items", rows(SCORED_SCHEMA, 2, **SCORED_OK), SCORED_SCHEMA),
                    ("scored_math_drops", rows(SCORED_DROPPED_SCHEMA, 1, question_id="w1-q3", item_id="w1-q3-s0", **SCORED_DROP), SCORED_DROPPED_SCHEMA),
                    ("dpo_pairs", rows(DPO_SCHEMA, 1, pair_id="p1", pair_type="easy", chosen_item_id="w1-q1-s0", rejected_item_id="w1-q1-s1"), DPO_SCHEMA),
-                   ("dpo_unpaired_questions", rows(DPO_DROPPED_SCHEMA, 1, reason="no_rejected"), DPO_DROPPED_SCHEMA)),
-         ("scored questions 3 - paired 1 - unpaired 1", "questions both paired and unpaired")),
+                   ("dpo_unpaired_questions", rows(DPO_DROPPED_SCHEMA, 1, reason=None), DPO_DROPPED_SCHEMA)),
+         ("scored questions 3 - paired 1 - unpaired 1", "questions both paired and unpaired", "drops without a reason")),
     Case("instruction_rows", "self_instruct_math_items", WENKU,
          posttrain(("self_instruct_math_items", rows(SELF_INSTRUCT_SCHEMA, 2, item_id=("si-1-s0", "si-2-s0"), question_id="si-1", instruction=("解方程 x+2=5。", None)),
                     SELF_INSTRUCT_SCHEMA)),
          ("expect_column_values_to_be_unique", "expect_column_values_to_not_be_null")),
-    Case("every_instruction_accounted", "self_instruct_math_items", WENKU,  # si-2 kept and dropped
-         posttrain(("self_instruct_math_items", rows(SELF_INSTRUCT_SCHEMA, 2, item_id=("si-1-s0", "si-2-s0"), question_id=("si-1", "si-2"), instruction="解方程 x+2=5。"),
-                    SELF_INSTRUCT_SCHEMA),
-                   ("self_instruct_drops", [{"instruction_id": "si-2", "area": "algebra", "instruction": "解方程 x+2=5。", "seed_item_ids": [], "similar_to": "si-1",
-                                             "similarity": 0.9, "reason": "too_similar_rouge_l"}], SELF_INSTRUCT_DROPPED_SCHEMA)),
+    Case("every_instruction_accounted", "self_instruct_math_items", WENKU,  # the second of 2 instructions kept and dropped
+         posttrain(("self_instruct_math_items", instructions_kept(sid(0, 2), sid(1, 2)), SELF_INSTRUCT_SCHEMA),
+                   ("self_instruct_drops", instructions_dropped((sid(1, 2), "too_similar_rouge_l")), SELF_INSTRUCT_DROPPED_SCHEMA)),
          ("instructions accounted twice (of 3)",)),
+    Case("every_instruction_accounted", "self_instruct_math_items", WENKU,  # of 4: the second neither kept nor dropped, the fourth dropped without a reason
+         posttrain(("self_instruct_math_items", instructions_kept(sid(0, 4)), SELF_INSTRUCT_SCHEMA),
+                   ("self_instruct_drops", instructions_dropped((sid(2, 4), "too_similar_rouge_l"), (sid(3, 4), None)), SELF_INSTRUCT_DROPPED_SCHEMA)),
+         ("generated instructions neither kept nor dropped (of 4)", "drops without a reason"), variant="lost"),
 ]
 
 
@@ -339,7 +357,7 @@ def step_keys(result, event_type: str) -> set[str]:
 
 
 def job_name(case: Case) -> str:
-    return f"blocking__{case.asset}__{case.check}"
+    return f"blocking__{case.asset}__{case.check}" + (f"__{case.variant}" if case.variant else "")
 
 
 def case_job(case: Case) -> dg.JobDefinition:

@@ -45,3 +45,21 @@ def test_workspace_loads_with_the_dagster_cli(dagster_instance):
         [dagster, "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+
+
+def test_sft_options_are_declared_once_for_every_stage_writing_sft_records():
+    """Verification and the post-training stages take one SftOptions (defaults from SftCfg), not copies of its fields."""
+    from assets.posttrain.assets import DpoConfig, RftConfig, SelfInstructConfig
+    from assets.rebuild.assets import SftOptions, VerifyConfig, sft_cfg
+    from corpus_dag.rebuild.sft import SftCfg
+
+    def configs(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from configs(sub)
+
+    declaring = {c.__qualname__ for c in configs(dg.Config) for f in ("system_prompt", "vary_phrasing", "phrasing_seed")
+                 if f in vars(c).get("__annotations__", {})}
+    assert declaring == {"SftOptions"}
+    assert all(issubclass(c, SftOptions) for c in (VerifyConfig, RftConfig, DpoConfig, SelfInstructConfig))
+    assert sft_cfg(SftOptions()) == SftCfg()

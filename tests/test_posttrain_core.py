@@ -14,7 +14,7 @@ from corpus_dag.posttrain.critique import critique_fragment, parse_critique
 from corpus_dag.posttrain.dpo import DpoCfg, pair_paths
 from corpus_dag.posttrain.rft import RftCfg, diverse_paths, histogram
 from corpus_dag.posttrain.select import HARD, SelectCfg
-from corpus_dag.posttrain.self_instruct import SelfInstructCfg, SimilarityFilter, area_of, parse_problems
+from corpus_dag.posttrain.self_instruct import SelfInstructCfg, SimilarityFilter, area_of, instruction_place, parse_problems
 from corpus_dag.posttrain.stage import (
     SCORED_SCHEMA,
     RftSampler,
@@ -409,6 +409,8 @@ def test_self_instruct_generates_filters_solves_and_counts_per_area(tmp_path):
     reasons = dict(zip(split.dropped["instruction"], split.dropped["reason"]))
     assert reasons[problems[0]].startswith("too_similar_rouge_l") and reasons[problems[2]] == "not_verified — program_disagrees"
     assert si.stats.table().to_dicts() == [{"area": "probability", "seeds": 1, "generated": 3, "kept": 1}]
+    ids = split.kept["question_id"].to_list() + split.dropped["instruction_id"].to_list()  # each says its place: n of 3
+    assert sorted(instruction_place(i) for i in ids) == [(0, 3), (1, 3), (2, 3)]
     assert engine.prompts == 1 + 2 * 2 and si.stats.llm.prompts_sent == 1
 
 

@@ -107,9 +107,13 @@ def test_posttrain_partition_end_to_end_and_resume(corpus_root, dagster_instance
     assert rft_meta["samples"].value == RFT_SAMPLES and rft_meta["distinct_paths_per_100_samples"].value == 0.0
     assert rft_meta["model_warning"].value == NOISE_NOTE
     assert rft_meta["judge_model"].value == "tiny" and rft_meta["paths_judged"].value == 0  # no fresh path was correct
+    # the judge's figures beside the generator's, under the same names with `judge_`
+    assert {f"judge_{k}" for k in ("prompts_sent", "cache_hits", "tokens_per_s", "gpu_hours")} <= set(rft_meta)
     pairs, unpaired = read("dpo_pairs"), read("dpo_unpaired_questions")
     assert pairs["question_id"].n_unique() + unpaired.height == 2
-    pair_types = latest(dagster_instance, "dpo_pairs")["pair_type_counts"]
+    dpo_meta = latest(dagster_instance, "dpo_pairs")
+    assert dpo_meta["model_warning"].value == NOISE_NOTE  # built from the tiny judge's scores
+    pair_types = dpo_meta["pair_type_counts"]
     assert isinstance(pair_types, dg.TableMetadataValue) and sum(r.data["count"] for r in pair_types.records) == pairs.height
 
     si_meta = latest(dagster_instance, "self_instruct_math_items")

@@ -34,10 +34,49 @@ FORMULA = "n = 10\nprint(n * (n - 1) // 2)"
 
 def test_canonical_form_ignores_names_comments_docstrings_and_layout():
     assert canonical_program(LOOP) == canonical_program(LOOP_RENAMED)
-    assert "math" in canonical_program(LOOP) and "range" in canonical_program(LOOP)
+    assert "range" in canonical_program(LOOP) and canonical_program("import math as m\nprint(m.pi)") == "import math as m\nprint(m.pi)"
     assert canonical_program(LOOP) != canonical_program(BUILTIN)
     assert canonical_program("def f(:") is None
     assert canonical_program('def f():\n    """only a docstring"""\nprint(f())') == "def v0():\n    pass\nprint(v0())"
+
+
+DEAD = '''import os
+from fractions import Fraction
+def unused_helper(x):
+    return os.path.join(x)
+def count(k):
+    """Sum 0..k-1."""
+    scratch = k * 2
+    debug: list = []
+    s = 0
+    if False:
+        s = 99
+    while 0:
+        s -= 1
+    for j in range(k):
+        s += j
+        pass
+    return s
+    print("never")
+print(count(10))
+for j in range(2):
+    break
+    j += 1
+'''
+
+
+def test_canonical_form_drops_dead_code_to_a_fixpoint():
+    """Unused imports and functions (the import only the dead function read goes too), unread pure assignments,
+    constant branches, code after a jump: gone; what could change the output stays."""
+    live_loop = LOOP.replace("import math\n", "") + "for i in range(2):\n    break\n"
+    assert canonical_program(DEAD) == canonical_program(live_loop)
+    assert canonical_program(LOOP) == canonical_program(LOOP.replace("import math\n", ""))
+    assert "os" not in canonical_program(DEAD) and "Fraction" not in canonical_program(DEAD)
+    assert canonical_program(DEAD) != canonical_program(DEAD.replace("s += j", "s += j * j"))  # live code differs
+    assert canonical_program(DEAD) != canonical_program(DEAD.replace("scratch = k * 2", "scratch = print(k)"))  # a call stays
+    assert canonical_program(DEAD) != canonical_program(DEAD.replace("def unused_helper", "@staticmethod\ndef unused_helper"))
+    assert canonical_program("a = 1\nb = 2\nprint(eval('a'))") == "v0 = 1\nv1 = 2\nprint(eval('a'))"  # reads its namespace
+    assert "= 1" in canonical_program("class A:\n    x = 1\nprint(A.x)")  # class attributes stay (read as attributes)
 
 
 def test_pick_paths_drops_duplicates_and_maximises_distance():

@@ -11,7 +11,7 @@ from assets.common.metadata import counts_table, frame_table
 from assets.common.partitions import DATE_SOURCE, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
 from assets.common.storage import CorpusStorage
-from assets.rebuild.assets import RebuildConfig, rebuild_cfg, sft_cfg
+from assets.rebuild.assets import RebuildConfig, SftOptions, rebuild_cfg, sft_cfg
 from assets.rebuild.resources import JudgeEngine, LLMEngine
 from corpus_dag.llm.cache import ResponseCache
 from corpus_dag.llm.engines import Engine, VllmEngine
@@ -66,12 +66,6 @@ def posttrain_stage(kept: Out, dropped: Out, *, kept_doc: str, dropped_doc: str,
         can_subset=False,
         pool="gpu" if llm else None,
     )
-
-
-class SftOptions(dg.Config):
-    system_prompt: str = Field(default="", description="A system turn before the user turn of every record; empty: none")
-    vary_phrasing: bool = Field(default=False, description="Rephrase the user turn in one of several fixed ways (seeded hash of the item)")
-    phrasing_seed: int = Field(default=0, description="Seed of that hash")
 
 
 class RewardOptions(dg.Config):
@@ -138,6 +132,17 @@ def noise_note(context: dg.AssetExecutionContext, *engines: Engine) -> dict:
         context.log.info(NOISE_NOTE)
         return {"model_warning": NOISE_NOTE}
     return {}
+
+
+def upstream_noise_note(context: dg.AssetExecutionContext, asset: str) -> dict:
+    """The `model_warning` of the partition of `asset` a model-free stage reads: pairs of noise scores are noise."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[context.partition_key]), limit=1).records
+    note = records[0].asset_materialization.metadata.get("model_warning") if records else None
+    if note is None:
+        return {}
+    context.log.info(note.value)
+    return {"model_warning": note.value}
 
 
 @posttrain_stage(
@@ -222,8 +227,8 @@ def rft_math_items(context: dg.AssetExecutionContext, config: RftConfig, storage
                     "samples": stats.samples, "distinct_paths": stats.distinct,
                     "distinct_paths_per_100_samples": stats.per_100(),
                     "distance_histogram": counts_table(dict(histogram(stats.distances)), "min_distance", "count", ordered=True),
-                    "judge_model": judge_engine.model, "judge_prompts_sent": scorer.stats.prompts_sent,
-                    "judge_cache_hits": scorer.stats.cache_hits, "paths_judged": judged,
+                    "judge_model": judge_engine.model, "paths_judged": judged,
+                    **{f"judge_{k}": v for k, v in llm_metadata([scorer.stats], judge_engine).items()},
                     "critique_score_mean": round(sum(s * n for s, n in scorer.scores.items()) / judged, 3) if judged else 0.0,
                     "reward_model": reward.name if reward else "none",
                     "selection": dg.MetadataValue.json({"top_m": config.top_m, "min_critique": config.min_critique}),
@@ -249,7 +254,7 @@ def dpo_pairs(context: dg.AssetExecutionContext, config: DpoConfig, storage: Cor
 
     def extra(tally):
         pairs = sum(types.values())
-        return {"pair_type_counts": counts_table(dict(types), "pair_type", "count"), "pairs": pairs,
+        return {**upstream_noise_note(context, SCORED.asset), "pair_type_counts": counts_table(dict(types), "pair_type", "count"), "pairs": pairs,
                 "hard_pair_share": round(1 - types["easy"] / pairs, 4) if pairs else 0.0,
                 "dpo": dg.MetadataValue.json(vars(cfg))}
 

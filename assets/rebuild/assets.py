@@ -50,18 +50,22 @@ class RebuildConfig(dg.Config):
     )
 
 
-class VerifyConfig(dg.Config):
+class SftOptions(dg.Config):
+    """The SFT message options (SftCfg) of every stage that writes SFT records: verification and post-training."""
+
+    system_prompt: str = Field(default=SftCfg.system, description="A system turn put before the user turn of every SFT record; empty: none")
+    vary_phrasing: bool = Field(default=SftCfg.vary_phrasing, description="Rephrase the user turn in one of several fixed ways, chosen by a seeded hash of the item")
+    phrasing_seed: int = Field(default=SftCfg.seed, description="Seed of that hash")
+
+
+class VerifyConfig(SftOptions):
     min_votes: int = ConsistencyCfg.min_votes
     min_share: float = ConsistencyCfg.min_share
     max_paths: int = ConsistencyCfg.max_paths
     batch_rows: int = 20_000
-    system_prompt: str = Field(default="", description="A system turn put before the user turn of every SFT record; empty: none")
-    vary_phrasing: bool = Field(default=False, description="Rephrase the user turn in one of several fixed ways, chosen by a seeded hash of the item")
-    phrasing_seed: int = Field(default=0, description="Seed of that hash")
 
 
-def sft_cfg(config) -> SftCfg:
-    """The SFT message options of any config that carries system_prompt / vary_phrasing / phrasing_seed."""
+def sft_cfg(config: SftOptions) -> SftCfg:
     return SftCfg(system=config.system_prompt, vary_phrasing=config.vary_phrasing, seed=config.phrasing_seed)
 
 

@@ -1,7 +1,7 @@
 """RFT: from a question's correct sampled paths, a diverse subset.
 
-Paths are canonicalised by `canonical_program` (names normalised, comments/docstrings removed,
-one formatting), so AST-equal programs merge; then paths are kept greedily, each next one the
+Paths are canonicalised by `canonical_program` (names normalised, comments, docstrings and dead
+code removed, one formatting), so AST-equal programs merge; then paths are kept greedily, each next one the
 path whose minimum distance to those already kept is largest. Distance: normalised Levenshtein
 distance over canonical tokens (`levenshtein`) or 1 - LCS similarity (`lcs`), via rapidfuzz.
 """

@@ -97,6 +97,21 @@ def parse_problems(text: str, limit: int) -> list[str]:
     return [m.strip() for m in NUMBERED.findall(text) if m.strip()][:limit]
 
 
+def instruction_id(area: str, n: int, total: int, text: str) -> str:
+    """`si-{area}-{n}of{total}-{digest}`: the id says where the instruction sits among the `total` generated for its
+    partition, so an instruction neither kept nor dropped shows from the two output files alone."""
+    return f"si-{area}-{n}of{total}-{hashlib.sha1(f'{area}|{n}|{text}'.encode()).hexdigest()[:12]}"
+
+
+def instruction_place(instruction_id: str) -> tuple[int, int] | None:
+    """(n, total) of an `instruction_id`; None for an id not written by it."""
+    m = PLACE.match(instruction_id or "")
+    return (int(m[1]), int(m[2])) if m else None
+
+
+PLACE = re.compile(r"^si-\w+?-(\d+)of(\d+)-[0-9a-f]{12}$")
+
+
 def rouge_l(a: str, b: str) -> float:
     """ROUGE-L F-measure over characters (Chinese has no spaces): 2PR/(P+R) of the LCS."""
     if not a or not b:

@@ -31,6 +31,7 @@ from corpus_dag.posttrain.self_instruct import (
     SimilarityFilter,
     area_of,
     generation_fragment,
+    instruction_id,
     parse_problems,
     problems_schema,
     seed_sets,
@@ -492,9 +493,8 @@ class SelfInstructor:
         for (area, chosen, _), c in zip(plan, done):
             for text in parse_problems(c.text, self.cfg.problems_per_prompt):
                 self.stats.generated[area] += 1
-                digest = hashlib.sha1(f"{area}|{len(out)}|{text}".encode()).hexdigest()[:12]
-                out.append({"instruction_id": f"si-{area}-{digest}", "area": area, "instruction": text, "seed_item_ids": chosen})
-        return out
+                out.append({"area": area, "instruction": text, "seed_item_ids": chosen})
+        return [{**ins, "instruction_id": instruction_id(ins["area"], n, len(out), ins["instruction"])} for n, ins in enumerate(out)]
 
     def run(self, seeds: pl.DataFrame) -> Split:
         """Generate, filter by similarity against the seeds and earlier instructions, solve and verify."""

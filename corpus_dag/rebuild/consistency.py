@@ -2,8 +2,8 @@
 
 A question is kept when its majority answer has at least `min_votes` votes and at least
 `min_share` of the k samples. Among the majority samples whose program agrees with their CoT,
-up to `max_paths` are kept: programs are canonicalised (AST without comments and docstrings,
-identifiers renamed in order of appearance, one formatting), exact canonical duplicates are
+up to `max_paths` are kept: programs are canonicalised (AST without comments, docstrings and dead
+code, identifiers renamed in order of appearance, one formatting), exact canonical duplicates are
 dropped, and paths are picked greedily to maximise their distance to those already picked.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def majority(answers: Sequence[str | None], same: Callable[[str, str], bool]) ->
 
 
 def canonical_program(code: str) -> str | None:
-    """The program without comments/docstrings, identifiers renamed v0, v1, ..., one formatting.
+    """The program without comments/docstrings and dead code, identifiers renamed v0, v1, ..., one formatting.
 
     None when the code does not parse (it cannot be a reasoning path then).
     """
@@ -49,7 +49,7 @@ def canonical_program(code: str) -> str | None:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return None
-    tree = _Canonicaliser(_imported_names(tree)).visit(tree)
+    tree = _Canonicaliser(_imported_names(tree)).visit(without_dead_code(tree))
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
@@ -79,6 +79,75 @@ def pick_paths(canonicals: Sequence[str | None], max_paths: int) -> tuple[list[i
     return picked, reasons
 
 
+def without_dead_code(tree: ast.Module) -> ast.Module:
+    """`tree` (changed in place) without code that cannot change what the program prints, to a fixpoint (one removal
+    can make another name unused): pure expression statements (docstrings, bare literals and names), statements
+    after return / raise / break / continue in their block, constant `if` / `while` branches never taken, `pass`
+    beside other statements, and, outside class bodies, unused imports, undecorated functions never named, and
+    assignments to names never read whose right side calls nothing. A name counts as read when any scope loads it,
+    and none is removed when the program reads its namespace (eval, exec, locals, globals, vars, dir)."""
+    before = None
+    while (now := ast.dump(tree)) != before:
+        before = now
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store)}
+        by_name = read.isdisjoint(_NAMESPACE_READERS)
+        for node in list(ast.walk(tree)):
+            for name in ("body", "orelse", "finalbody"):
+                block = getattr(node, name, None)
+                if isinstance(block, list) and (block or name == "body"):
+                    live = _live(block, read if by_name and not isinstance(node, ast.ClassDef) else None)
+                    setattr(node, name, live or ([] if isinstance(node, ast.Module) or name != "body" else [ast.Pass()]))
+    return tree
+
+
+_NAMESPACE_READERS = frozenset({"eval", "exec", "locals", "globals", "vars", "dir"})
+_EFFECTS = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)
+_JUMPS = (ast.Return, ast.Raise, ast.Break, ast.Continue)
+
+
+def _live(block: list[ast.stmt], read: set[str] | None) -> list[ast.stmt]:
+    """The statements of one block that can matter; `read`: the names any scope reads (None: remove no binding)."""
+    spliced = []
+    for s in block:
+        if isinstance(s, ast.If) and isinstance(s.test, ast.Constant):
+            spliced.extend(s.body if s.test.value else s.orelse)
+        elif isinstance(s, ast.While) and isinstance(s.test, ast.Constant) and not s.test.value:
+            spliced.extend(s.orelse)
+        else:
+            spliced.append(s)
+    live = []
+    for s in spliced:
+        if not _dead(s, read):
+            live.append(s)
+        if isinstance(s, _JUMPS):
+            break
+    return [s for s in live if not isinstance(s, ast.Pass)] or live[:1]
+
+
+def _dead(s: ast.stmt, read: set[str] | None) -> bool:
+    """Whether `s` can go; prunes the unread names of an import in place."""
+    if isinstance(s, ast.Expr):
+        return _pure(s.value)
+    if read is None:
+        return False
+    if isinstance(s, (ast.Import, ast.ImportFrom)):
+        s.names = [a for a in s.names if a.name == "*" or (a.asname or a.name).split(".")[0] in read]
+        return not s.names
+    if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return s.name not in read and not s.decorator_list and all(_pure(d) for d in s.args.defaults + s.args.kw_defaults if d)
+    if isinstance(s, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = s.targets if isinstance(s, ast.Assign) else [s.target]
+        names = [n for t in targets for n in ast.walk(t)]
+        return (all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Starred, ast.expr_context)) for n in names)
+                and not any(n.id in read for n in names if isinstance(n, ast.Name)) and (s.value is None or _pure(s.value)))
+    return False
+
+
+def _pure(expr: ast.expr) -> bool:
+    """No call, await, yield or walrus anywhere in `expr`: evaluating it changes nothing."""
+    return not any(isinstance(n, _EFFECTS) for n in ast.walk(expr))
+
+
 def _imported_names(tree: ast.AST) -> set[str]:
     names = set()
     for node in ast.walk(tree):
@@ -88,7 +157,7 @@ def _imported_names(tree: ast.AST) -> set[str]:
 
 
 class _Canonicaliser(ast.NodeTransformer):
-    """Renames every name the program binds (not builtins, not imported modules); drops docstrings."""
+    """Renames every name the program binds (not builtins, not imported modules), drops annotations."""
 
     def __init__(self, keep: set[str]):
         self.keep = keep | set(dir(builtins))
@@ -98,11 +167,6 @@ class _Canonicaliser(ast.NodeTransformer):
         if name in self.keep:
             return name
         return self.names.setdefault(name, f"v{len(self.names)}")
-
-    def visit_Expr(self, node: ast.Expr):
-        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return None  # a docstring or a bare string statement
-        return self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name):
         node.id = self._rename(node.id)
@@ -123,9 +187,3 @@ class _Canonicaliser(ast.NodeTransformer):
     def visit_ClassDef(self, node: ast.ClassDef):
         node.name = self._rename(node.name)
         return self.generic_visit(node)
-
-    def generic_visit(self, node):
-        super().generic_visit(node)
-        if not isinstance(node, ast.Module) and getattr(node, "body", None) == []:  # emptied by docstring removal
-            node.body.append(ast.Pass())
-        return node
