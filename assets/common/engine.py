@@ -50,6 +50,11 @@ class CorpusEngine(dg.ConfigurableResource):
     runtime_env: dict = Field(default_factory=dict, description="Ray runtime_env for the workers (pip, env_vars, "
                               "working_dir, py_modules). AWS_* variables of the driver are passed on by default.")
     stages: dict[str, StageSettings] = Field(default_factory=dict, description="Per-stage Ray resources, by stage tag.")
+    stale_scratch_hours: float = Field(
+        default=6, gt=0,
+        description="Dedup scratch folders under CORPUS_ROOT/_scratch whose lease is older than this many hours are a "
+        "crashed run's: the next dedup run of that partition removes them. A live run rewrites its lease every 10 minutes.",
+    )
     _engine: Engine | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
