@@ -44,6 +44,7 @@ this process, or one Ray task each), and they talk only through files under a sc
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -61,6 +62,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
@@ -181,7 +184,8 @@ class Scratch:
             rows = pl.scan_parquet(paths)
             return rows.filter(*(COMPARE[op](pl.col(c), v) for c, op, v in where)).collect() if where else rows.collect()
         dataset = ds.dataset(paths, filesystem=self.fs, format="parquet")
-        return pl.from_arrow(dataset.to_table(filter=pq.filters_to_expression(list(where)) if where else None))
+        tests = [COMPARE[op](pc.field(c), pa.scalar(v, dataset.schema.field(c).type)) for c, op, v in where]
+        return pl.from_arrow(dataset.to_table(filter=functools.reduce(operator.and_, tests) if tests else None))
 
     def write_lease(self) -> None:
         self.write_bytes(LEASE, json.dumps({"written_at": time.time()}).encode())
