@@ -188,7 +188,12 @@ class Scratch:
         return pl.from_arrow(dataset.to_table(filter=functools.reduce(operator.and_, tests) if tests else None))
 
     def write_lease(self) -> None:
-        self.write_bytes(LEASE, json.dumps({"written_at": time.time()}).encode())
+        """The lease, replaced whole (a PUT on s3://; a rename here), so a reader never sees half of one."""
+        lease = json.dumps({"written_at": time.time()}).encode()
+        if not self.is_local:
+            return self.write_bytes(LEASE, lease)
+        self.write_bytes(f"{LEASE}.partial", lease)
+        self.fs.mv(self.path(f"{LEASE}.partial"), self.path(LEASE))
 
     @contextmanager
     def held(self, every_s: float = LEASE_EVERY_S) -> Iterator[Scratch]:
