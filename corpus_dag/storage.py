@@ -41,6 +41,7 @@ DATA_FILE = "data.parquet"
 MANIFEST = "_manifest.json"
 ROW_GROUP_ROWS = 8_192  # fixed row groups: a file's bytes depend on its rows only, not on how they were batched
 STALE_INFLIGHT_SECONDS = 3_600  # `.inflight-*` files of dead writers older than this are removed
+LEASE = "_lease.json"  # in a scratch folder: {"written_at": unix time}, rewritten while a run holds the folder
 
 
 def new_version() -> str:
@@ -364,6 +365,36 @@ class CorpusStore:
                 raise StorageError(f"partition {self.url(rel)} has no column {missing} (it has {pf.schema_arrow.names}): it was "
                                    "written by an older version of its asset; re-materialize that partition")
             yield pf
+
+    def remove_stale(self, folder: str, keep: Iterable[str] = (), max_age_s: float = 6 * 3_600,
+                     now: float | None = None) -> list[str]:
+        """Remove the subfolders of `folder` (scratch of crashed runs) whose lease is older than
+        `max_age_s`, except those in `keep`; returns their paths. A live run rewrites its lease
+        (`LEASE`) every few minutes, so only a dead run's folder ages; a folder without a lease
+        is judged by its newest file. Paths are relative to the root."""
+        now = time.time() if now is None else now
+        base = self.abs(folder)
+        self.fs.invalidate_cache(base)  # other runs wrote there since this filesystem last listed it
+        if not self.fs.isdir(base):
+            return []
+        kept = {posixpath.normpath(k) for k in keep}
+        removed = []
+        for child in sorted(self.fs.ls(base, detail=False)):
+            rel = posixpath.relpath(child, self.base)
+            if rel in kept or not self.fs.isdir(child) or now - self._written_at(child, now) <= max_age_s:
+                continue
+            self.fs.rm(child, recursive=True)
+            removed.append(rel)
+        return removed
+
+    def _written_at(self, folder: str, now: float) -> float:
+        """When the run that owns a scratch folder last showed it was alive: its lease's time,
+        else its newest file's (-inf when it holds no file: nothing to lose)."""
+        try:
+            return float(json.loads(self.fs.cat_file(posixpath.join(folder, LEASE)))["written_at"])
+        except FileNotFoundError:
+            files = self.fs.find(folder, detail=True).values()
+            return max((_mtime(info, now) for info in files), default=float("-inf"))
 
     # ---- raw input --------------------------------------------------------------------------
     def raw_files(

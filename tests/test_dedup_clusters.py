@@ -241,6 +241,67 @@ def test_large_shards_split_by_key_hash(corpus, tmp_path):
     assert split.equals(whole) and whole.height > 0
 
 
+def boilerplate_pages(n: int = 240, seed: int = 2) -> pl.DataFrame:
+    """Hot buckets: n pages of one template (a long shared body, a short page-specific tail) and
+    every fifth page an exact copy of the template, on two dates: many documents share a band value."""
+    rnd = random.Random(seed)
+    body = "".join(rnd.choice(ALPHABET) for _ in range(900))
+    rows = []
+    for i in range(n):
+        tail = "" if i % 5 == 0 else "".join(rnd.choice(ALPHABET) for _ in range(25))
+        rows.append((f"page{i:04d}", dt.date(2026, 11, 20 + i % 2), body + tail))
+    return pl.DataFrame(rows, schema=["doc_id", "date", "text"], orient="row").with_columns(source=pl.lit("wenku"))
+
+
+@pytest.fixture(scope="module")
+def hot_corpus(corpus):
+    stars, _, _ = corpus
+    return signatures(pl.concat([stars, boilerplate_pages()]), CFG)
+
+
+def test_hot_buckets_split_into_slices_give_the_same_clusters(hot_corpus, tmp_path):
+    """A bucket over hot_bucket_rows members is paired in slices (each reading the `window`
+    members after it): the clusters equal one task's, byte for byte, also with shard pieces."""
+    whole, one = cluster_pipeline([hot_corpus], CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
+    assert (one.hot_buckets, one.hot_bucket_tasks) == (0, 0)
+    assert whole.filter(pl.col("doc_id").str.starts_with("page"))["cluster_id"].n_unique() == 1
+    for size in (37, 50, 100):
+        cfg = replace(CFG, hot_bucket_rows=size)
+        split, run = cluster_pipeline([hot_corpus], cfg, Scratch.local(tmp_path / f"split{size}"), LocalEngine())
+        assert run.hot_buckets >= CFG.bands[0] and run.hot_bucket_tasks >= 2 * run.hot_buckets
+        assert run.pairs == one.pairs  # the same candidate pairs, none lost at a slice's edge
+        assert split.equals(whole)
+    pieces, run = cluster_pipeline([hot_corpus], replace(CFG, hot_bucket_rows=37, max_shard_rows=500),
+                                   Scratch.local(tmp_path / "pieces"), LocalEngine())
+    assert run.shard_tasks_run > CFG.n_shards and run.hot_buckets > 0
+    assert run.pairs == one.pairs and pieces.equals(whole)
+
+
+def test_hot_slices_and_key_range_pieces_on_s3(hot_corpus, tmp_path, s3_root):
+    """The scratch on S3 (the moto server): shard pieces read with their key range as a streaming
+    filter, hot bucket slices read as byte ranges; the clusters equal a local single-task run."""
+    local, _ = cluster_pipeline([hot_corpus], CFG, Scratch.local(tmp_path), LocalEngine())
+    store = CorpusStore(s3_root)
+    remote = Scratch(store.fs, store.abs("_scratch/dedup/hot"))
+    spread, run = cluster_pipeline([hot_corpus], replace(CFG, hot_bucket_rows=50, max_shard_rows=500), remote, LocalEngine())
+    assert run.shard_tasks_run > CFG.n_shards and run.hot_bucket_tasks > run.hot_buckets > 0
+    assert spread.equals(local)
+    remote.remove()
+
+
+def test_a_shard_piece_reads_only_its_key_range(hot_corpus, tmp_path, s3_root):
+    """Scratch.read with a filter: the rows of the key range, on a local folder and on S3."""
+    store = CorpusStore(s3_root)
+    for scratch in (Scratch.local(tmp_path), Scratch(store.fs, store.abs("_scratch/dedup/read"))):
+        cluster_pipeline([hot_corpus], CFG, scratch, LocalEngine())
+        files = scratch.glob("shards/0001/*.parquet")
+        every = scratch.read(files)
+        lo, hi = 2**62, 2**63 + 7
+        part = scratch.read(files, [("key", ">=", lo), ("key", "<", hi)])
+        assert 0 < part.height < every.height
+        assert part.sort("gid", "band").equals(every.filter(pl.col("key").is_between(lo, hi, closed="left")).sort("gid", "band"))
+
+
 @pytest.fixture(scope="module")
 def ray_engine():
     engine = RayEngine(num_cpus=2, object_store_memory=128 * 1024**2)

@@ -108,3 +108,30 @@ def test_dedup_clusters_with_exact_verification(corpus_root, dagster_instance, m
     run(dagster_instance, d, ["deduplicated_documents", "duplicate_documents"], "2026-11-21|wenku")
     dropped = store.read(CorpusStore.partition_path("duplicate_documents", {"date": "2026-11-21", "source": "wenku"}))
     assert dropped.sort("doc_id")["exact_jaccard"].to_list() == dups.sort("doc_id")["exact_jaccard"].to_list()
+
+
+def test_dedup_clusters_removes_stale_scratch_and_reports_hot_buckets(corpus_root, dagster_instance, monkeypatch):
+    """A crashed run's scratch (lease 7 h old) is removed when dedup_clusters starts, a live run's
+    (fresh lease) stays; with hot_bucket_rows 1 every bucket is split into slices and the
+    clusters are those of the default settings."""
+    import json
+    import time
+
+    d = signed_library(dagster_instance, corpus_root)
+    store = CorpusStore(corpus_root)
+    rel = CorpusStore.partition_path("dedup_clusters", {"source": "wenku"})
+    run(dagster_instance, d, ["dedup_clusters"], "wenku")
+    default = store.read(rel)
+
+    folder = "_scratch/dedup/dedup_clusters/source=wenku"
+    for name, age in (("crashed", 7 * 3600), ("running", 60)):
+        store.write_bytes(f"{folder}/{name}/scatter.json", b"{}")
+        store.write_bytes(f"{folder}/{name}/_lease.json", json.dumps({"written_at": time.time() - age}).encode())
+    monkeypatch.setattr(SOURCES, "sources", SOURCES.sources)  # restored after the test
+    SOURCES.replace("wenku", dedup=dataclasses.replace(SOURCES.get("wenku").dedup, hot_bucket_rows=1))
+    result = run(dagster_instance, d, ["dedup_clusters"], "wenku")
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("dedup_clusters")[0].metadata.items()}
+    assert meta["stale_scratch_removed"] == 1
+    assert sorted(p.rsplit("/", 1)[1] for p in store.fs.ls(store.abs(folder), detail=False)) == ["running"]
+    assert meta["hot_buckets"] > 0 and meta["hot_bucket_tasks"] >= 2 * meta["hot_buckets"]
+    assert store.read(rel).equals(default)

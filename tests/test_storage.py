@@ -219,3 +219,57 @@ def test_an_asset_reads_as_one_hive_dataset_of_its_current_files(tmp_path):
     assert dataset.count_rows(filter=(ds.field("source") == "web") & (ds.field("date") == dt.date(2026, 11, 22))) == 4
     with pytest.raises(StorageError, match="no committed partition"):
         store.dataset("nothing_here")
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_root(request, tmp_path):
+    """A local folder, then a bucket prefix on the moto S3 server."""
+    return str(tmp_path / "root") if request.param == "local" else request.getfixturevalue("s3_root")
+
+
+def test_remove_stale_takes_only_dead_runs_scratch(any_root):
+    """Scratch folders whose lease is older than max_age_s are removed; a fresh lease, a folder in
+    `keep`, and a folder without lease whose files are fresh stay."""
+    import json
+    import time
+
+    from corpus_dag.dedup import Scratch
+
+    store = CorpusStore(any_root)
+    folder = "_scratch/dedup/dedup_clusters/source=wenku"
+    now = time.time()
+    for name, written_at in (("dead", now - 7 * 3600), ("alive", now - 60), ("mine", now - 9 * 3600)):
+        store.write_bytes(f"{folder}/{name}/shards/0000/a.parquet", b"x")
+        store.write_bytes(f"{folder}/{name}/_lease.json", json.dumps({"written_at": written_at}).encode())
+    store.write_bytes(f"{folder}/no-lease/scatter.json", b"{}")
+    Scratch(store.fs, store.abs(f"{folder}/held")).write_lease()
+
+    removed = store.remove_stale(folder, keep=[f"{folder}/mine"], max_age_s=6 * 3600, now=now)
+    assert removed == [f"{folder}/dead"]
+    left = sorted(p.rsplit("/", 1)[1] for p in store.fs.ls(store.abs(folder), detail=False))
+    assert left == ["alive", "held", "mine", "no-lease"]
+    later = now + 7 * 3600  # nobody renewed a lease for 7 hours: all but `keep` are stale
+    assert sorted(store.remove_stale(folder, keep=[f"{folder}/mine"], max_age_s=6 * 3600, now=later)) == [
+        f"{folder}/{n}" for n in ("alive", "held", "no-lease")]
+    assert store.remove_stale("_scratch/nothing-here", max_age_s=1) == []
+
+
+def test_a_held_scratch_renews_its_lease(tmp_path):
+    """While a run holds its scratch the lease is rewritten (so its age never passes the limit);
+    after the block it is left alone."""
+    import json
+    import time
+
+    from corpus_dag.dedup import Scratch
+
+    scratch = Scratch.local(tmp_path / "s")
+    written = lambda: json.loads(scratch.read_bytes("_lease.json"))["written_at"]  # noqa: E731
+    with scratch.held(every_s=0.02):
+        first = written()
+        deadline = time.monotonic() + 30
+        while written() == first and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert written() > first
+    last = written()
+    time.sleep(0.1)
+    assert written() == last

@@ -53,6 +53,11 @@ class CorpusEngine(dg.ConfigurableResource):
     steps_per_actor: int = Field(default=2, ge=0, description="Ray only. Models an idle actor keeps loaded for the next "
                                  "stage or partition of this process's runs (1 on GPU actors); 0 = a new actor per stage. "
                                  "Idle actors hold their CPUs/GPUs until other work needs them or the run ends.")
+    stale_scratch_hours: float = Field(
+        default=6, gt=0,
+        description="Dedup scratch folders under CORPUS_ROOT/_scratch whose lease is older than this many hours are a "
+        "crashed run's: the next dedup run of that partition removes them. A live run rewrites its lease every 10 minutes.",
+    )
     _engine: Engine | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ mapping of the source in config/sources.yaml (e.g. `dedup: {threshold: 0.85, max
 in candidate pairs from the input asset, instead of on the signatures' estimate).
 """
 
+import posixpath
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -154,13 +155,16 @@ def dedup_assets(
         store = storage.store()
         inputs = [sigs[key].pinned() for key in sorted(sigs)]
         read_texts = partial(_text_batches, store, documents, view, source)  # used only with verify: exact
+        prefix = scratch_prefix(clusters_key, source, inputs, cfg)
+        # crashed tries' scratch of this partition; this run's own (same inputs and config) is resumed, not removed
+        stale = store.remove_stale(posixpath.dirname(prefix), keep=[prefix], max_age_s=engine.stale_scratch_hours * 3_600)
+        rel = CorpusStore.partition_path(clusters_key, {"source": source})
         with tempfile.TemporaryDirectory(prefix="dedup-") as work:
             # Ray: the scratch on CORPUS_ROOT, which every worker reads and a re-run resumes; local: a temp folder.
-            scratch = (Scratch.local(work) if engine.kind == "local"
-                       else Scratch(store.fs, store.abs(scratch_prefix(clusters_key, source, inputs, cfg))))
-            clusters, run = cluster_pipeline(inputs, cfg, scratch, engine.engine, read_texts, engine.stage("dedup"))
-        rel = CorpusStore.partition_path(clusters_key, {"source": source})
-        store.write_frame(rel, clusters)
+            scratch = Scratch.local(work) if engine.kind == "local" else Scratch(store.fs, store.abs(prefix))
+            with scratch.held():
+                clusters, run = cluster_pipeline(inputs, cfg, scratch, engine.engine, read_texts, engine.stage("dedup"))
+                store.write_frame(rel, clusters)
         scratch.remove()  # only now that the partition is committed: a failed try leaves it to the re-run
         pairs = run.pairs
         dups = clusters.filter(pl.col("duplicate_of").is_not_null())
@@ -174,6 +178,9 @@ def dedup_assets(
                 "shards": run.shards,
                 "shard_tasks_run": run.shard_tasks_run,
                 "shard_tasks_skipped": run.shard_tasks_skipped,
+                "hot_buckets": run.hot_buckets,
+                "hot_bucket_tasks": run.hot_bucket_tasks,
+                "stale_scratch_removed": len(stale),
                 "edges": run.edges,
                 "cc_mode": run.cc_mode if run.cc_mode == "single" else f"propagation, {run.cc_rounds} rounds",
                 "verify": cfg.verify,

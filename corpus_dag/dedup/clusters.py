@@ -12,17 +12,24 @@ this process, or one Ray task each), and they talk only through files under a sc
     shards/NNNN/*.parquet            one row per (document, band): band, key, date, doc_id, gid, where
                                      band -1 is the exact key (sha1 of the exact text), shard = key % n_shards
     cand/NNNN-KKK/range-VVVV.parquet candidate pairs of piece K of shard N whose smaller gid lies in range V
-    cand/NNNN-KKK.done               that piece's completion marker (a re-run skips it)
+    cand/NNNN-KKK.done               that piece's completion marker (a re-run skips it): JSON, the
+                                     [band, members] of each of its hot buckets
+    hot/NNNN-KKK-IIII.i64            gids of hot bucket I of piece K of shard N, in pair order
+    cand/NNNN-KKK-hotIIII-JJJJJ/...  candidate pairs of slice J of that hot bucket, and its marker
     shingles.u32, shingles.npz       shingle sets of candidate documents (verify == "exact"; see `exact`)
     edges/range-VVVV.parquet         verified pairs of range V
     cc/                              labels of min-label propagation (large edge counts only)
 
 1. scatter  (one task per input: a signature partition or file): signatures, doc rows, and band
             rows by shard (bands x rows chosen for the threshold). gids are dense, in input order.
-2. shard    (one task per shard; a shard over cfg.max_shard_rows band rows split by key hash):
-            sort by (band, key, date, doc_id), pair each bucket member with its next `window`
-            members; write the pairs split into n_shards gid ranges (by their smaller gid), then
-            the marker.
+2. shard    (one task per shard; a shard over cfg.max_shard_rows band rows split into key ranges,
+            read with the range as a filter that the Parquet reader applies as rows stream):
+            sort by (band, key, date, doc_id, gid), pair each bucket member with its next
+            `window` members; write the pairs split into n_shards gid ranges (by their smaller
+            gid), then the marker. A hot bucket (over cfg.hot_bucket_rows members) is not paired
+            there: its gids are written in that order, then paired by slice tasks of
+            hot_bucket_rows members, each reading its slice and the `window` members after it,
+            so the pairs are exactly those one task would make.
 3. verify   (one task per gid range): merge that range's pairs from every shard (a pair sharing
             several bands turns up in several shards), keep exact-key pairs and pairs whose Jaccard
             reaches the threshold: estimated (equal signature values / num_perm) or, with
@@ -37,33 +44,42 @@ this process, or one Ray task each), and they talk only through files under a sc
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import mmap
+import operator
 import posixpath
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
-from dataclasses import astuple, dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from corpus_dag.engine import Engine, LocalEngine, StageResources
-from corpus_dag.storage import PartitionData
+from corpus_dag.storage import LEASE, PartitionData
 
 from .config import DedupCfg
 from .exact import ShingleSets, write_shingle_sets
 from .minhash import ID_COLUMNS, band_keys
 
 EXACT_BAND = -1
+LEASE_EVERY_S = 600  # how often a held scratch's lease is rewritten (stale after hours: see remove_stale)
+COMPARE = {"==": operator.eq, ">=": operator.ge, "<": operator.lt}  # the operators of a `Scratch.read` filter
 CLUSTER_SCHEMA = {
     "doc_id": pl.String,
     "date": pl.Date,
@@ -104,8 +120,9 @@ class PairCounts:
 @dataclass(frozen=True)
 class ClusterRun:
     """What one run did, for the materialization's metadata: shard tasks run and skipped (their
-    marker was there from an earlier try with the same scratch), verified edges, and how the
-    components were found ("single": one task; "propagation": `cc_rounds` rounds)."""
+    marker was there from an earlier try with the same scratch), hot buckets and their slice
+    tasks, verified edges, and how the components were found ("single": one task;
+    "propagation": `cc_rounds` rounds)."""
 
     pairs: PairCounts
     shards: int
@@ -114,6 +131,8 @@ class ClusterRun:
     edges: int
     cc_mode: str
     cc_rounds: int
+    hot_buckets: int = 0
+    hot_bucket_tasks: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,44 @@ class Scratch:
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(self.fs.glob(self.path(pattern)))
+
+    def read(self, paths: list[str], where: list[tuple[str, str, Any]] = ()) -> pl.DataFrame:
+        """The Parquet files `paths` as one frame, only the rows that meet every (column, op,
+        value) of `where` (op in COMPARE). On s3:// the rows are filtered as they stream (pyarrow
+        dataset filter, row groups skipped by their statistics), never held whole first."""
+        if self.is_local:
+            rows = pl.scan_parquet(paths)
+            return rows.filter(*(COMPARE[op](pl.col(c), v) for c, op, v in where)).collect() if where else rows.collect()
+        dataset = ds.dataset(paths, filesystem=self.fs, format="parquet")
+        tests = [COMPARE[op](pc.field(c), pa.scalar(v, dataset.schema.field(c).type)) for c, op, v in where]
+        return pl.from_arrow(dataset.to_table(filter=functools.reduce(operator.and_, tests) if tests else None))
+
+    def write_lease(self) -> None:
+        """The lease, replaced whole (a PUT on s3://; a rename here), so a reader never sees half of one."""
+        lease = json.dumps({"written_at": time.time()}).encode()
+        if not self.is_local:
+            return self.write_bytes(LEASE, lease)
+        self.write_bytes(f"{LEASE}.partial", lease)
+        self.fs.mv(self.path(f"{LEASE}.partial"), self.path(LEASE))
+
+    @contextmanager
+    def held(self, every_s: float = LEASE_EVERY_S) -> Iterator[Scratch]:
+        """This scratch held by a run: its lease written now and every `every_s` until the block
+        ends, so `CorpusStore.remove_stale` (run by the next run) never takes a live run's folder."""
+        self.write_lease()
+        stop = threading.Event()
+
+        def renew():
+            while not stop.wait(every_s):
+                self.write_lease()
+
+        renewer = threading.Thread(target=renew, name=f"lease {self.root}", daemon=True)
+        renewer.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            renewer.join()
 
     def scan(self, paths: list[str], schema: dict) -> pl.LazyFrame:
         """The Parquet files `paths` (full paths, as `glob` gives) as one frame."""
@@ -217,6 +274,9 @@ def cluster_pipeline(
         todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
         for _ in tasks(_shard_task, [(run, piece) for piece in todo]):
             pass
+        run = replace(run, slices=run.hot_slices())
+        for _ in tasks(_slice_task, [(run, sl) for sl in run.slices if not scratch.exists(_marker(_slice_unit(*sl)))]):
+            pass
         sets = None
         if cfg.verify == "exact":
             gids = np.unique(np.concatenate([np.empty(0, np.int64), *tasks(_candidate_gids_task, [(run, v) for v in run.ranges])]))
@@ -230,7 +290,9 @@ def cluster_pipeline(
             nodes, labels, rounds = run.propagate(tasks)
             mode = "propagation"
         clusters = run.assemble(nodes, labels, sets)
-        return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), len(run.pieces) - len(todo), pairs.accepted, mode, rounds)
+        hot = len({bucket for bucket, _ in run.slices})
+        return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), len(run.pieces) - len(todo), pairs.accepted, mode, rounds,
+                                    hot, len(run.slices))
 
 
 @dataclass(frozen=True)
@@ -352,12 +414,33 @@ def _sig_file(part: int) -> str:
 
 
 def _piece_dir(piece: tuple[int, int, int]) -> str:
-    shard, k, _ = piece
-    return f"cand/{shard:04d}-{k:03d}"
+    """The candidate folder of a shard piece (shard, k, pieces) or of a hot bucket's slice (`_slice_unit`)."""
+    shard, k, rest = piece
+    return f"cand/{shard:04d}-{k:03d}" if isinstance(rest, int) else f"cand/{shard:04d}-{k:03d}-{rest}"
 
 
-def _marker(piece: tuple[int, int, int]) -> str:
+def _marker(piece: tuple) -> str:
     return f"{_piece_dir(piece)}.done"
+
+
+@dataclass(frozen=True)
+class HotBucket:
+    """Bucket `index` (in pair order) of those over cfg.hot_bucket_rows members in piece k of a
+    shard: its band and member count; the members' gids are in `file`."""
+
+    shard: int
+    k: int
+    index: int
+    band: int
+    rows: int
+
+    @property
+    def file(self) -> str:
+        return f"hot/{self.shard:04d}-{self.k:03d}-{self.index:04d}.i64"
+
+
+def _slice_unit(bucket: HotBucket, j: int) -> tuple[int, int, str]:
+    return bucket.shard, bucket.k, f"hot{bucket.index:04d}-{j:05d}"
 
 
 # ---- signature rows by gid ---------------------------------------------------------------------
@@ -421,13 +504,23 @@ class Pipeline:
     cfg: DedupCfg
     parts: list[tuple[int, int]]
     shard_rows: list[int]
+    slices: list[tuple[HotBucket, int]] = ()  # (hot bucket, slice j): known once the shard tasks ran
 
     @property
     def pieces(self) -> list[tuple[int, int, int]]:
         """(shard, k, pieces) of every shard task: a shard over cfg.max_shard_rows band rows is
-        split by key hash, (key // n_shards) % pieces, so a bucket (one band and key) stays whole."""
+        split into `pieces` ranges of the key (a hash), so a bucket (one band and key) stays whole."""
         split = [max(1, -(-rows // self.cfg.max_shard_rows)) for rows in self.shard_rows]
         return [(s, k, n) for s, n in enumerate(split) for k in range(n)]
+
+    def hot_slices(self) -> list[tuple[HotBucket, int]]:
+        """(hot bucket, slice j) of every slice task, from the finished pieces' markers."""
+        out = []
+        for piece in self.pieces:
+            for i, (band, rows) in enumerate(json.loads(self.scratch.read_bytes(_marker(piece)))):
+                bucket = HotBucket(piece[0], piece[1], i, band, rows)
+                out += [(bucket, j) for j in range(-(-rows // self.cfg.hot_bucket_rows))]
+        return out
 
     @property
     def n_docs(self) -> int:
@@ -449,7 +542,8 @@ class Pipeline:
 
     def candidates(self, v: int) -> pl.DataFrame:
         """The distinct candidate pairs of range v, from every shard."""
-        files = [self.scratch.path(f"{_piece_dir(piece)}/range-{v:04d}.parquet") for piece in self.pieces]
+        units = [*self.pieces, *(_slice_unit(*sl) for sl in self.slices)]
+        files = [self.scratch.path(f"{_piece_dir(unit)}/range-{v:04d}.parquet") for unit in units]
         return self.scratch.scan(files, PAIR_SCHEMA).collect().group_by("a", "b").agg(pl.col("exact").any())
 
     def edges(self, v: int) -> pl.DataFrame:
@@ -512,7 +606,7 @@ class Pipeline:
             .filter(pl.col("gid").is_in(pl.Series(nodes).implode()))
             .collect()
             .join(pl.DataFrame({"gid": nodes, "label": labels}), on="gid")
-            .sort("label", "date", "doc_id", nulls_last=False)
+            .sort("label", "date", "doc_id", "gid", nulls_last=False)
         )
         first = pl.col("doc_id").first().over("label")
         members = members.with_columns(
@@ -524,12 +618,13 @@ class Pipeline:
         est = est_jaccard(self.signatures(), gids, rep_gids)
         exact = pl.Series("exact_jaccard", sets.jaccard(gids, rep_gids)) if sets else pl.lit(None, pl.Float64).alias("exact_jaccard")
         is_rep = pl.col("doc_id") == pl.col("representative")
-        ranks = members.filter(is_rep).sort("date", "doc_id", nulls_last=False)
+        ranks = members.filter(is_rep).sort("date", "doc_id", "gid", nulls_last=False)
         ranks = ranks.select("label", pl.int_range(pl.len()).alias("cluster_id"))
         kind = pl.when(pl.col("exact_key") == pl.col("rep_key")).then(pl.lit("exact")).otherwise(pl.lit("near"))
         return (
             members.with_columns(pl.Series("est_jaccard", est), exact)
             .join(ranks, on="label")
+            .sort("cluster_id", "date", "doc_id", "gid", nulls_last=False)
             .select(
                 "doc_id",
                 "date",
@@ -541,7 +636,6 @@ class Pipeline:
                 "est_jaccard",
                 "exact_jaccard",
             )
-            .sort("cluster_id", "date", "doc_id", nulls_last=False)
         )
 
 
@@ -551,36 +645,69 @@ def _npy(a: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def shard_candidates(scratch: Scratch, shard: int, cfg: DedupCfg, k: int = 0, pieces: int = 1) -> pl.DataFrame:
-    """Step 2 for one shard (or its k-th of `pieces` by key hash): its distinct candidate pairs
-    a < b (gids) and whether they share the exact key (PAIR_SCHEMA)."""
+def shard_candidates(scratch: Scratch, shard: int, cfg: DedupCfg, k: int = 0, pieces: int = 1) -> tuple[pl.DataFrame, list]:
+    """Step 2 for one shard (or its k-th of `pieces` key ranges): its distinct candidate pairs
+    a < b (gids) and whether they share the exact key (PAIR_SCHEMA), leaving out the buckets over
+    cfg.hot_bucket_rows members, returned as (band, gids in pair order) for the slice tasks."""
     files = scratch.glob(f"shards/{shard:04d}/*.parquet")
-    if not files:
-        return pl.DataFrame(schema=PAIR_SCHEMA)
-    rows = scratch.scan(files, {})
-    if pieces > 1:
-        rows = rows.filter((pl.col("key") // cfg.n_shards) % pieces == k)
-    rows = rows.sort("band", "key", "date", "doc_id", nulls_last=False).collect()
+    where = [("key", ">=", k * 2**64 // pieces)] + ([("key", "<", (k + 1) * 2**64 // pieces)] if k < pieces - 1 else [])
+    rows = scratch.read(files, where if pieces > 1 else ()) if files else pl.DataFrame()
+    if rows.is_empty():
+        return pl.DataFrame(schema=PAIR_SCHEMA), []
+    rows = rows.sort("band", "key", "date", "doc_id", "gid", nulls_last=False)
     band, key, gid = (rows[c].to_numpy() for c in ("band", "key", "gid"))
+    starts = np.flatnonzero(np.concatenate([[True], (band[1:] != band[:-1]) | (key[1:] != key[:-1])]))
+    sizes = np.diff(np.append(starts, len(gid)))
+    hot = sizes > cfg.hot_bucket_rows
+    in_hot = np.repeat(hot, sizes)
     pairs = [np.empty((0, 3), dtype=np.int64)]
     for lag in range(1, min(cfg.window, len(gid) - 1) + 1):
-        same = (band[lag:] == band[:-lag]) & (key[lag:] == key[:-lag])
+        same = (band[lag:] == band[:-lag]) & (key[lag:] == key[:-lag]) & ~in_hot[lag:]
         exact = band[lag:][same] == EXACT_BAND
         pairs.append(np.stack([gid[:-lag][same], gid[lag:][same], exact], axis=1))
-    pairs = np.concatenate(pairs)
+    cand = _pair_frame(np.concatenate(pairs)).group_by("a", "b").agg(pl.col("exact").any())
+    return cand, [(int(band[s]), gid[s : s + n]) for s, n in zip(starts[hot], sizes[hot])]
+
+
+def _pair_frame(pairs: np.ndarray) -> pl.DataFrame:
+    """(gid, gid, exact) rows as PAIR_SCHEMA pairs, smaller gid first."""
     lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
-    cand = pl.DataFrame({"a": lo, "b": hi, "exact": pairs[:, 2].astype(bool)}, schema=PAIR_SCHEMA)
-    return cand.group_by("a", "b").agg(pl.col("exact").any())
+    return pl.DataFrame({"a": lo, "b": hi, "exact": pairs[:, 2].astype(bool)}, schema=PAIR_SCHEMA)
+
+
+def _write_pairs(run: Pipeline, unit: tuple, cand: pl.DataFrame) -> None:
+    """A shard piece's or a slice's pairs, one file per gid range (by the smaller gid)."""
+    by_range = cand.with_columns(run.range_of(pl.col("a")).alias("range")).partition_by("range", as_dict=True, include_key=False)
+    for v in run.ranges:
+        run.scratch.write_parquet(f"{_piece_dir(unit)}/range-{v:04d}.parquet", by_range.get((v,), pl.DataFrame(schema=PAIR_SCHEMA)))
 
 
 def _shard_task(args) -> None:
-    """Step 2 as a task: a shard piece's pairs, one file per gid range, then its marker."""
+    """Step 2 as a task: a shard piece's pairs, its hot buckets' gids, then its marker (which
+    lists the hot buckets)."""
     run, piece = args
-    cand = shard_candidates(run.scratch, piece[0], run.cfg, piece[1], piece[2])
-    by_range = cand.with_columns(run.range_of(pl.col("a")).alias("range")).partition_by("range", as_dict=True, include_key=False)
-    for v in run.ranges:
-        run.scratch.write_parquet(f"{_piece_dir(piece)}/range-{v:04d}.parquet", by_range.get((v,), pl.DataFrame(schema=PAIR_SCHEMA)))
-    run.scratch.write_bytes(_marker(piece), b"")
+    cand, hot = shard_candidates(run.scratch, piece[0], run.cfg, piece[1], piece[2])
+    _write_pairs(run, piece, cand)
+    for i, (band, gids) in enumerate(hot):
+        run.scratch.write_bytes(HotBucket(piece[0], piece[1], i, band, len(gids)).file, gids.astype(np.int64).tobytes())
+    run.scratch.write_bytes(_marker(piece), json.dumps([[band, len(gids)] for band, gids in hot]).encode())
+
+
+def _slice_task(args) -> None:
+    """Step 2 for slice j of a hot bucket: members [j*S, (j+1)*S) (S = cfg.hot_bucket_rows), each
+    paired with its next `window` members, the `window` after the slice read too; then its marker."""
+    run, (bucket, j) = args
+    size, window = run.cfg.hot_bucket_rows, run.cfg.window
+    lo, hi = j * size, min((j + 1) * size, bucket.rows)
+    end = min(hi + window, bucket.rows)
+    gid = np.frombuffer(run.scratch.fs.cat_file(run.scratch.path(bucket.file), start=8 * lo, end=8 * end), dtype=np.int64)
+    pairs = [np.empty((0, 3), dtype=np.int64)]
+    for lag in range(1, min(window, len(gid) - 1) + 1):
+        n = min(hi - lo, len(gid) - lag)
+        pairs.append(np.stack([gid[:n], gid[lag : lag + n], np.full(n, bucket.band == EXACT_BAND)], axis=1))
+    unit = _slice_unit(bucket, j)
+    _write_pairs(run, unit, _pair_frame(np.concatenate(pairs)))
+    run.scratch.write_bytes(_marker(unit), b"")
 
 
 def _candidate_gids_task(args) -> np.ndarray:

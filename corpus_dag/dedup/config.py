@@ -33,6 +33,9 @@ class DedupCfg:
     batch_rows: rows read per batch from a signature file.
     max_shard_rows: a shard with more band rows than this is split by key hash into pieces of about
       this many (one task each), so a shard task's memory stays bounded as the corpus grows.
+    hot_bucket_rows: a band bucket with more members than this (50k boilerplate pages sharing a
+      band value) is paired in slice tasks of this many members each, every slice also reading
+      the next `window` members, so the pairs and the clusters are exactly those of one task.
     max_edges_in_one_task: connected components run as one task (scipy) up to this many verified
       pairs; above it as rounds of min-label propagation over the edge files (same clustering).
     """
@@ -49,13 +52,14 @@ class DedupCfg:
     batch_rows: int = 65_536
     verify: str = "estimate"
     max_shard_rows: int = 50_000_000
+    hot_bucket_rows: int = 20_000
     max_edges_in_one_task: int = 100_000_000
 
     def __post_init__(self):
         if self.shingle not in SHINGLES:
             raise ValueError(f"shingle must be one of {SHINGLES}, got {self.shingle!r}")
-        if min(self.n, self.window, self.n_shards, self.max_shard_rows) < 1 or self.num_perm < 2 or self.max_edges_in_one_task < 0:
-            raise ValueError("n, window, n_shards and max_shard_rows must be >= 1, num_perm >= 2 and max_edges_in_one_task >= 0")
+        if min(self.n, self.window, self.n_shards, self.max_shard_rows, self.hot_bucket_rows) < 1 or self.num_perm < 2 or self.max_edges_in_one_task < 0:
+            raise ValueError("n, window, n_shards, max_shard_rows and hot_bucket_rows must be >= 1, num_perm >= 2 and max_edges_in_one_task >= 0")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
         if self.verify not in VERIFY:
