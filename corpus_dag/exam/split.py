@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from corpus_dag.exam.numbers import Scan, best_chain, scan
+
 QUESTION_SCHEMA = {
     "question_id": pl.String,
     "doc_id": pl.String,
@@ -40,12 +42,6 @@ class SplitCfg:
     min_chars: int = 2
 
 
-# `12.` `12．` `12、` `12 .` — not inside a longer number, not a decimal (`1.5`), not a year (`2019.`).
-# Patterns are written to open with one literal or one character class where they can: `re` then
-# skips ahead to that character instead of trying the whole pattern at every position (`\d\d*`
-# rather than `\d+`, branches spelt out), several times faster on long documents.
-NUMBER = re.compile(r"(\d\d*)([ \t\u3000]{0,2})([.．、])(?![.．])")
-NOT_BEFORE_NUMBER = set(".．,，_\\^/")  # checked in Python: a leading look-behind makes `re` scan slowly
 CN_NUM = "一二三四五六七八九十"
 # A section name ends in a kind of question (选择题, 阅读理解, 写作, ...), never in 情况/措施.
 SECTION_WORDS = "题|阅读|写作|作文|理解|填空|运用|表达|听力|默写|改错|拼写|积累|鉴赏|选择"
@@ -84,21 +80,6 @@ PAGE_WORDS = re.compile(
 PAGE_LINE = re.compile(r"\n[ \t]*(?:[-—–]\s*\d+\s*[-—–]|\d+\s*/\s*\d+)[ \t]*(?=\n|\Z)")
 FIRST = re.compile(r"(?<![\d.．])1\s*[.．、](?![\d.．])")
 NOTICE = re.compile(r"(注意事项|考生须知|温馨提示|答题要求)[:：]?")
-# What follows a number in an answer key or a worked solution, never in a question.
-ANSWER_TAIL = re.compile(r"\s*(?:[A-H]{1,4}(?![A-Za-z])|【(?:答案|解析|详解|分析|点评|解答|考点)|答案|解[:：析]|故选)")
-_ANSWER_ENTRY = r"\d{1,3}\s*[.．、:：]?\s*[A-H]{1,4}(?![A-Za-z])[\s,，;；]*"
-ANSWER_ROW = re.compile(rf"\d\d{{0,2}}\s*[.．、:：]?\s*[A-H]{{1,4}}(?![A-Za-z])[\s,，;；]*(?:{_ANSWER_ENTRY}){{2,}}")  # 3+ entries
-# Two entries in a row hold `D 2.C`: a search for that (opening with a letter, rarer than digits) rules
-# most documents out before ANSWER_ROW is tried at every digit.
-ANSWER_ROW_HINT = re.compile(r"[A-H][\s,，;；]*\d\d{0,2}\s*[.．、:：]?\s*[A-H]")
-ENUMERATION = re.compile(r"\d+\s*[、,，.．]")  # `1、2、3` inside a sentence
-SCORE_AFTER = re.compile(r"\s*[（(]\s*\d+\s*分")
-# An answer printed under its question (`【答案】B【解析】…`, `答案：B`) ends the question.
-INLINE_ANSWER = re.compile(  # `答案：` etc. only at the start of the text or after white space
-    r"【(?:答案|解析|详解|分析|点评|解答|考点)】|答(?<!\S答)案\s*[:：]|解(?<!\S解)析\s*[:：]|参(?<!\S参)考答案\s*[:：]"
-)
-YEAR = re.compile(r"\d{4}\s*年")
-STRONG_BEFORE = set("\n。？！；;:：）)】]」”\"'")
 
 
 class Candidate(NamedTuple):  # a tuple: documents yield thousands, a frozen dataclass is slow to build
@@ -235,132 +216,7 @@ def cut_notices(text: str, sections: list[re.Match]) -> str:
     return _remove_spans(text, spans) if spans else text
 
 
-OPTION = re.compile(r"[A-D]\s*[.．、:：]")
-SCORE_MARK = re.compile(r"（\s*\d+\s*分\s*[)）]|\(\s*\d+\s*分\s*[)）]|每小题\s*\d+\s*分|满分")
-GLUED_SCORE = 0.6
-# `D．42. 2019年…`: option D's value 4, then question 2, once the line break between them is lost
-GLUED_OPTION = re.compile(r"[A-H][.．、]\d(\d{1,2})[ \t]{0,2}[.．、](?![.．\d])")
-STOP = -1.0  # an answer-key entry: not a question, and it ends the question before it
-
-
-def _sentence_end(text: str, i: int) -> bool:
-    """text[i] is a half-width or full-width period closing a Chinese sentence (`危害.11．`), which
-    dumps produce when they swap punctuation widths; after a digit it would be a decimal point."""
-    return text[i] in ".．" and i > 0 and "\u4e00" <= text[i - 1] <= "\u9fff"
-
-
-def _score(text: str, start: int, end: int, spaced: bool, mark: str) -> float | None:
-    """How much the number at text[start:end] (`spaced`: blanks before its mark) looks like a question
-    number; STOP for an answer-key entry, None when it is no question number at all."""
-    after = text[end : end + 12]
-    if ANSWER_TAIL.match(after):
-        return STOP
-    rest = after.lstrip(" \t\u3000")
-    nxt = rest[:1]
-    if not nxt or nxt in "、.．,，=+×*/)）":
-        return None
-    i = start - 1
-    while i >= 0 and text[i] in " \t\u3000":
-        i -= 1
-    prev = text[i] if i >= 0 else "\n"
-    gap = start - 1 - i
-    strong = i < 0 or prev in STRONG_BEFORE or _sentence_end(text, i)
-    if not strong and ENUMERATION.match(rest):
-        return None  # `1、2、3` inside a sentence; after a sentence end `7．102，103，…` is question 7
-    tight_digit = nxt.isdigit() and not YEAR.match(rest) and len(rest) == len(after) and not spaced
-    if strong:
-        s = 3.0
-    elif gap > 0:
-        s = 2.0 if prev.isalnum() and not ("\u4e00" <= prev <= "\u9fff") else 1.6
-    else:
-        s = 0.4
-    if gap == 0 and (prev == "$" or prev.isascii() and prev.isalpha()):
-        s = 0.4  # `$2.` / `ahead2.`: lost line breaks glue numbers to formulas and words
-    if mark == "、" and gap == 0 and s < 3:
-        s -= 0.3  # `1、2、3` enumerations inside a sentence
-    if tight_digit:
-        s -= 1.2  # `1.5` is a decimal unless a sure boundary comes before it (`D．5  14．20世纪`)
-        return s if s > 0 else None
-    if nxt in "（(":
-        s += 0.7 if SCORE_AFTER.match(after) else 0.2
-    elif "\u4e00" <= nxt <= "\u9fff" or nxt in "$“\"《【_":
-        s += 0.5
-    return s
-
-
-def _candidates(text: str, cfg: SplitCfg) -> tuple[list[Candidate], list[int]]:
-    """Question-number candidates, and stop positions (answer-key entries end a question)."""
-    cands, stops = [], []
-    n_text = len(text)
-    for m in NUMBER.finditer(text):
-        digits, spaces, mark = m.groups()
-        start, end = m.span()
-        if len(digits) > 3 or (start and text[start - 1] in NOT_BEFORE_NUMBER and not _sentence_end(text, start - 1)):
-            continue
-        no = int(digits)
-        if no < 1 or no > cfg.max_no:
-            continue
-        s = _score(text, start, end, bool(spaces), mark)
-        if s is None:
-            continue
-        if s == STOP:
-            stops.append(start)
-            continue
-        body = end
-        while body < n_text and text[body] in " \t\u3000":
-            body += 1
-        cands.append(Candidate(start, body, no, s))
-        for cut in range(1, len(digits)):  # `D．42．` with the line break lost: option 4, question 2
-            if digits[cut] != "0":
-                cands.append(Candidate(start + cut, body, int(digits[cut:]), GLUED_SCORE))
-    stops.extend(m.start() for m in INLINE_ANSWER.finditer(text))
-    if text.count("\n") < 3:  # only where line breaks were lost; the loop above left cands in order
-        for m in GLUED_OPTION.finditer(text):
-            if m.group(1)[0] != "0" and int(m.group(1)) <= cfg.max_no:
-                cands.append(Candidate(m.start(1), m.end(), int(m.group(1)), GLUED_SCORE))
-        cands.sort(key=lambda c: c.start)
-    if ANSWER_ROW_HINT.search(text):
-        stops.extend(m.start() for m in ANSWER_ROW.finditer(text))
-    return cands, sorted(stops)
-
-
-def best_chain(cands: list[Candidate], restarts: list[int], cfg: SplitCfg) -> list[Candidate]:
-    """Highest-scoring chain with numbers rising by one (or a small skip); may restart at 1 after a
-    paper/section boundary in `restarts` (several papers in one document)."""
-    if not cands:
-        return []
-    back: list[int] = []
-    by_no: dict[int, tuple[float, int]] = {}
-    get = by_no.get
-    prefix_best: list[tuple[float, int]] = []  # best chain ending at or before index i
-    starts = [c.start for c in cands] if restarts else []
-    skips = [(skip, (skip - 1) * cfg.skip_penalty) for skip in range(1, cfg.max_skip + 2)]
-    pb = (float("-inf"), -1)
-    for i, (start, _body, no, own) in enumerate(cands):
-        score, prev = own - (0.0 if no == 1 else cfg.start_penalty), -1
-        for skip, penalty in skips:
-            hit = get(no - skip)
-            if hit is not None and hit[0] + own - penalty > score:
-                score, prev = hit[0] + own - penalty, hit[1]
-        if no == 1 and restarts:
-            k = bisect.bisect_left(restarts, start) - 1
-            if k >= 0:
-                j = bisect.bisect_left(starts, restarts[k]) - 1
-                if j >= 0 and prefix_best[j][0] + own - 0.5 > score:
-                    score, prev = prefix_best[j][0] + own - 0.5, prefix_best[j][1]
-        back.append(prev)
-        old = get(no)
-        if old is None or old[0] < score:
-            by_no[no] = (score, i)
-        if score > pb[0]:
-            pb = (score, i)
-        prefix_best.append(pb)
-    i = prefix_best[-1][1]
-    chain = []
-    while i >= 0:
-        chain.append(cands[i])
-        i = back[i]
-    return chain[::-1]
+OPTION = re.compile(r"[A-D]\s*[.．、:：]")  # an option letter (its count is numbers.scan's)
 
 
 # Without line breaks a paper title can only be recognised by its usual shape: `2019年……试卷`.
@@ -593,6 +449,19 @@ def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> 
     return groups, mismatches
 
 
+def _chain(found: Scan, sections: list[re.Match], restarts: list[int], cfg: SplitCfg) -> list[Candidate]:
+    """The best chain of the candidates `scan` found, leaving out those inside a section header
+    (`一、选择题（共12小题）`), which are not questions."""
+    start, body, no, score = found.start, found.body, found.no, found.score
+    if sections:
+        k = np.searchsorted([s.start() for s in sections], start, side="right") - 1
+        keep = (k < 0) | (start >= np.array([s.end() for s in sections])[k])
+        start, body, no, score = start[keep], body[keep], no[keep], score[keep]
+    idx = best_chain(start, no, score, np.array(restarts, dtype=np.int64), cfg.max_skip, float(cfg.skip_penalty),
+                     float(cfg.start_penalty))
+    return [Candidate(*c) for c in zip(start[idx].tolist(), body[idx].tolist(), no[idx].tolist(), score[idx].tolist())]
+
+
 def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
            keywords: tuple[str, ...] = ("试卷", "试题", "考试", "测试")) -> Layout:
     """Find sections and questions in one document."""
@@ -608,13 +477,10 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
         notice = NOTICE.search(text) is not None
     if had_key or notice:
         titles = _paper_titles(text, keywords)
-    cands, stops = _candidates(text, cfg)
+    found = scan(text, cfg.max_no)
+    stops = found.stops.tolist()
     sec_starts = [s.start() for s in sections]
-    sec_ends = [s.end() for s in sections]
-    # candidates inside a section header are not questions (`一、选择题（共12小题）`)
-    cands = [c for c in cands if (k := bisect.bisect_right(sec_starts, c.start) - 1) < 0 or c.start >= sec_ends[k]]
-    restarts = sorted(set(sec_starts) | set(titles))
-    chain = best_chain(cands, restarts, cfg)
+    chain = _chain(found, sections, sorted(set(sec_starts) | set(titles)), cfg)
     bodies = [c.body for c in chain]
     cutting = [s.start() for s in sections if not _opens_question(text, s.start(), bodies)]
     papers = _new_papers(titles, chain)
@@ -632,7 +498,7 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
         if len(body) >= cfg.min_chars:
             questions.append(Question(c.no, names[bisect.bisect_right(sec_starts, c.start)], body,
                                       paper_names[bisect.bisect_right(titles, c.start)], context.get(i)))
-    return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key,
+    return Layout(questions, len(sections), found.n_options, found.n_score_marks, had_key,
                   len(groups), mismatches)
 
 
