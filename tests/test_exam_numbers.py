@@ -165,13 +165,15 @@ def ref_best_chain(cands: list[Candidate], restarts: list[int], cfg: SplitCfg) -
     return chain[::-1]
 
 
-def ref_scan(text: str, max_no: int = 150):
+def ref_scan(text: str, max_no: int = 150, skip=()):
     cands, stops = ref_candidates(text, max_no)
+    sec_starts, sec_ends = [a for a, _ in skip], [b for _, b in skip]  # layout's filter of candidates in section headers
+    cands = [c for c in cands if (k := bisect.bisect_right(sec_starts, c.start) - 1) < 0 or c.start >= sec_ends[k]]
     return [tuple(c) for c in cands], stops, len(OPTION.findall(text)), len(SCORE_MARK.findall(text))
 
 
-def compiled_scan(text: str, max_no: int = 150):
-    s = scan(text, max_no)
+def compiled_scan(text: str, max_no: int = 150, skip=()):
+    s = scan(text, max_no, skip)
     cands = list(zip(s.start.tolist(), s.body.tolist(), s.no.tolist(), s.score.tolist()))
     return cands, s.stops.tolist(), s.n_options, s.n_score_marks
 
@@ -231,6 +233,9 @@ def test_scan_matches_the_regexes_on_random_texts():
         text = "".join(rng.choices(PIECES, k=rng.randrange(60)))
         assert compiled_scan(text) == ref_scan(text), repr(text)
         assert compiled_scan(text, 3) == ref_scan(text, 3), repr(text)
+        cuts = sorted(rng.sample(range(len(text) + 1), min(len(text) + 1, 2 * rng.randrange(3))))
+        skip = list(zip(cuts[::2], cuts[1::2]))
+        assert compiled_scan(text, 150, skip) == ref_scan(text, 150, skip), (repr(text), skip)
 
 
 @pytest.mark.parametrize("max_skip", [0, 2, 3])

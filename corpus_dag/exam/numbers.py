@@ -300,8 +300,9 @@ def _score_mark(codes, flags, i):
 
 
 @njit(nogil=True, cache=True)
-def _scan(codes, flags, values, max_no):
-    """Candidates (start, body, number, score), sorted stops, and the counts of options and score marks."""
+def _scan(codes, flags, values, max_no, skip_starts, skip_ends):
+    """Candidates (start, body, number, score) that start in none of the sorted spans `skip_starts`..
+    `skip_ends`, sorted stops, and the counts of options and score marks."""
     n = codes.size
     cap = n + n // 4 + 1  # a NUMBER match yields at most one candidate per digit, a glued option needs 5 characters
     c_start = np.empty(cap, np.int64)
@@ -352,7 +353,8 @@ def _scan(codes, flags, values, max_no):
     while i < n:  # INLINE_ANSWER stops; OPTION `[A-D]\s*[.．、:：]` and SCORE_MARK counts; line breaks
         c = codes[i]
         breaks += c == ord("\n")
-        n_marks += _score_mark(codes, flags, i)
+        if c == ord("满") or c == ord("每") or c == ord("（") or c == ord("("):
+            n_marks += _score_mark(codes, flags, i)
         e = _inline_answer(codes, flags, i) if c == ord("【") or c == ord("答") or c == ord("解") or c == ord("参") else -1
         if e >= 0:
             stops[ns] = i
@@ -394,7 +396,12 @@ def _scan(codes, flags, values, max_no):
             i = last
         else:
             i = b
-    return c_start[:nc], c_body[:nc], c_no[:nc], c_score[:nc], np.sort(stops[:ns]), n_options, n_marks
+    keep = np.empty(nc, np.bool_)
+    for j in range(nc):
+        k = np.searchsorted(skip_starts, c_start[j], side="right") - 1
+        keep[j] = k < 0 or c_start[j] >= skip_ends[k]
+    keep = np.flatnonzero(keep)
+    return c_start[keep], c_body[keep], c_no[keep], c_score[keep], np.sort(stops[:ns]), n_options, n_marks
 
 
 class Scan(NamedTuple):
@@ -409,9 +416,11 @@ class Scan(NamedTuple):
     n_score_marks: int
 
 
-def scan(text: str, max_no: int) -> Scan:
-    """Question-number candidates of `text` (numbers up to `max_no`), sorted by start."""
-    return Scan(*_scan(codes_of(text), *char_table(), max_no))
+def scan(text: str, max_no: int, skip: list[tuple[int, int]] = ()) -> Scan:
+    """Question-number candidates of `text` (numbers up to `max_no`), sorted by start; none starts
+    inside a span of `skip` (sorted, not overlapping: the section headers, `一、选择题（共12小题）`)."""
+    spans = np.array(skip, dtype=np.int64).reshape(-1, 2)
+    return Scan(*_scan(codes_of(text), *char_table(), max_no, spans[:, 0].copy(), spans[:, 1].copy()))
 
 
 @njit(nogil=True, cache=True)

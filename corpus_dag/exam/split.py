@@ -449,17 +449,12 @@ def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> 
     return groups, mismatches
 
 
-def _chain(found: Scan, sections: list[re.Match], restarts: list[int], cfg: SplitCfg) -> list[Candidate]:
-    """The best chain of the candidates `scan` found, leaving out those inside a section header
-    (`一、选择题（共12小题）`), which are not questions."""
-    start, body, no, score = found.start, found.body, found.no, found.score
-    if sections:
-        k = np.searchsorted([s.start() for s in sections], start, side="right") - 1
-        keep = (k < 0) | (start >= np.array([s.end() for s in sections])[k])
-        start, body, no, score = start[keep], body[keep], no[keep], score[keep]
-    idx = best_chain(start, no, score, np.array(restarts, dtype=np.int64), cfg.max_skip, float(cfg.skip_penalty),
-                     float(cfg.start_penalty))
-    return [Candidate(*c) for c in zip(start[idx].tolist(), body[idx].tolist(), no[idx].tolist(), score[idx].tolist())]
+def _chain(found: Scan, restarts: list[int], cfg: SplitCfg) -> list[Candidate]:
+    """The best chain of the candidates `scan` found."""
+    idx = best_chain(found.start, found.no, found.score, np.array(restarts, dtype=np.int64), cfg.max_skip,
+                     float(cfg.skip_penalty), float(cfg.start_penalty))
+    return [Candidate(*c) for c in zip(found.start[idx].tolist(), found.body[idx].tolist(), found.no[idx].tolist(),
+                                        found.score[idx].tolist())]
 
 
 def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
@@ -477,10 +472,10 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
         notice = NOTICE.search(text) is not None
     if had_key or notice:
         titles = _paper_titles(text, keywords)
-    found = scan(text, cfg.max_no)
+    found = scan(text, cfg.max_no, [s.span() for s in sections])  # numbers inside a section header are none
     stops = found.stops.tolist()
     sec_starts = [s.start() for s in sections]
-    chain = _chain(found, sections, sorted(set(sec_starts) | set(titles)), cfg)
+    chain = _chain(found, sorted(set(sec_starts) | set(titles)), cfg)
     bodies = [c.body for c in chain]
     cutting = [s.start() for s in sections if not _opens_question(text, s.start(), bodies)]
     papers = _new_papers(titles, chain)
