@@ -9,8 +9,8 @@ import unicodedata
 import numpy as np
 import pytest
 
-from corpus_dag.exam.numbers import ALNUM, DEC, DIGIT, SPACE, best_chain, char_table, scan
-from corpus_dag.exam.split import Candidate, SplitCfg
+from corpus_dag.exam.numbers import ALNUM, DEC, DIGIT, OPENS_SECTION, SPACE, best_chain, char_table, scan
+from corpus_dag.exam.split import Candidate, SplitCfg, _anchored_finditer, find_sections
 
 # ---- reference: the Python implementation numbers.py replaced ----
 
@@ -165,6 +165,26 @@ def ref_best_chain(cands: list[Candidate], restarts: list[int], cfg: SplitCfg) -
     return chain[::-1]
 
 
+CN_NUM = "一二三四五六七八九十"
+# A section name ends in a kind of question (选择题, 阅读理解, 写作, ...), never in 情况/措施.
+SECTION_WORDS = "题|阅读|写作|作文|理解|填空|运用|表达|听力|默写|改错|拼写|积累|鉴赏|选择"
+SECTION = re.compile(
+    rf"(?:第[{CN_NUM}ⅠⅡⅢIV]+(?:部分|卷|大题)\s*|(?:[{CN_NUM}]{{1,3}}|[ⅠⅡⅢⅣⅤⅥⅦⅧ])\s*[、.．]|[（(][{CN_NUM}]{{1,3}}[)）])\s*"
+    rf"(?P<name>(?!答)[\u4e00-\u9fff]{{0,10}}?(?:{SECTION_WORDS}))(?![\u4e00-\u9fff])"
+    r"\s*(?:[（(][^（()）\n]{0,80}[)）])?[:：]?"
+)
+# Where a SECTION match can start (a necessary condition, opening with one class so `re` skips fast).
+SECTION_ANCHOR = re.compile(
+    rf"[第{CN_NUM}ⅠⅡⅢⅣⅤⅥⅦⅧ（(](?:[{CN_NUM}ⅠⅡⅢIV]+(?:部分|卷|大题)|[{CN_NUM}]{{0,2}}\s*[、.．]|[{CN_NUM}]{{1,3}}[)）])"
+)
+BEFORE_SECTION = set("\n\t \u3000。；;！？）)】]")
+
+
+def ref_find_sections(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group("name")) for m in _anchored_finditer(SECTION, SECTION_ANCHOR, text)
+            if not m.start() or text[m.start() - 1] in BEFORE_SECTION]
+
+
 def ref_scan(text: str, max_no: int = 150, skip=()):
     cands, stops = ref_candidates(text, max_no)
     sec_starts, sec_ends = [a for a, _ in skip], [b for _, b in skip]  # layout's filter of candidates in section headers
@@ -262,3 +282,45 @@ def test_char_table_is_what_re_and_str_say():
     assert np.flatnonzero(flags & DIGIT).tolist() == [i for i, c in enumerate(chars) if c.isdigit()]
     assert all(values[i] == unicodedata.decimal(chars[i]) for i in np.flatnonzero(flags & DEC))
     assert (values[(flags & DEC) == 0] == -1).all()
+    assert "".join(chars[i] for i in np.flatnonzero(flags & OPENS_SECTION)) == "(一七三九二五八六十四第ⅠⅡⅢⅣⅤⅥⅦⅧ（"
+
+
+SECTION_CASES = [
+    "一、选择题（每小题5分，共60分）\n1．x 二、填空题:\n三. 解答题（共70分）：",
+    "第Ⅰ卷 选择题 第二部分 阅读理解（共两节）第三大题 写作 第IV卷非选择题 第五部 分 阅读",
+    "（一）现代文阅读 (二)古诗文阅读：（三）语言文字运用 （十一）题 (一二三四)题",
+    "Ⅱ．完形填空 Ⅸ．阅读 一二三四、选择题 十一、 作文 四、答题卡 五、工作情况 六、注意事项",
+    "说明。七、默写（8分 八、改错（这是一个很长的注释" + "很" * 90 + "）九、听力\n（5分）",
+    "甲一、选择题 。二、选择题二、选择题 ；十、选择题题目很长很长很长很长的一、填空题",
+    "一、A选择题 二、选择题（（6分）） 三、 \t\u3000拼写(每空1分)： 四、积累运用\n五、鉴赏",
+]
+
+
+@pytest.mark.parametrize("text", SECTION_CASES)
+def test_find_sections_matches_the_regex_on_crafted_cases(text):
+    assert [tuple(s) for s in find_sections(text)] == ref_find_sections(text)
+
+
+def test_section_cases_hold_headers_kept_and_dropped():
+    kept = sum(len(ref_find_sections(t)) for t in SECTION_CASES)
+    assert kept >= 15 and sum(len(list(SECTION.finditer(t))) for t in SECTION_CASES) > kept
+
+
+def test_find_sections_matches_the_regex_on_generated_papers():
+    from samples import build_wenku, build_wenku_alt, build_wenku_third
+
+    texts = [r["text"] for g in (build_wenku, build_wenku_alt, build_wenku_third) for r, _ in g.generate(8, 40)]
+    assert sum(len(ref_find_sections(t)) for t in texts) > 50
+    for text in texts:
+        assert [tuple(s) for s in find_sections(text)] == ref_find_sections(text), text[:200]
+
+
+SECTION_PIECES = list("第一二三四五六七八九十ⅠⅡⅢⅣⅧⅨIVX（()）、.．:： \t\n\u3000。；！】答题读卷分甲") + [
+    "部分", "卷", "大题", "选择题", "阅读", "阅读理解", "写作", "情况", "（5分）", "(共两节)", "作文", "鉴赏", "A"]
+
+
+def test_find_sections_matches_the_regex_on_random_texts():
+    rng = random.Random(14)
+    for _ in range(4000):
+        text = "".join(rng.choices(SECTION_PIECES, k=rng.randrange(40)))
+        assert [tuple(s) for s in find_sections(text)] == ref_find_sections(text), repr(text)

@@ -1,4 +1,4 @@
-"""Question-number candidates of a paper, found in one compiled pass over its code points.
+"""Question-number candidates and section headers of a paper, found in compiled passes over its code points.
 
 The splitter used to find them with a dozen regexes and a Python scoring function per `N.` match;
 on a partition that was most of the exam stage's time. The kernel below does the same matching by
@@ -16,8 +16,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-# Character classes of the table: `\d` (with its value in VALUES), `\s`, str.isdigit, str.isalnum.
-DEC, SPACE, DIGIT, ALNUM = 1, 2, 4, 8
+# Character classes of the table: `\d` (with its value in VALUES), `\s`, str.isdigit, str.isalnum, and
+# what a section header's number opens with (checked first at every character).
+DEC, SPACE, DIGIT, ALNUM, OPENS_SECTION = 1, 2, 4, 8, 16
 GLUED_SCORE = 0.6  # a number read off a glued option value (`D．42．`: option 4, question 2)
 NO_NUMBER, STOP, QUESTION = 0, 1, 2  # what _score makes of a number: nothing, an answer-key entry, a candidate
 
@@ -28,6 +29,7 @@ def char_table() -> tuple[np.ndarray, np.ndarray]:
     chars = np.arange(0x110000, dtype=np.uint32).view("U1")
     flags = (np.char.isdecimal(chars) * DEC | np.char.isspace(chars) * SPACE | np.char.isdigit(chars) * DIGIT
              | np.char.isalnum(chars) * ALNUM).astype(np.uint8)
+    flags[[ord(c) for c in "第一二三四五六七八九十ⅠⅡⅢⅣⅤⅥⅦⅧ（("]] |= OPENS_SECTION
     values = np.full(0x110000, -1, dtype=np.int8)
     for c in np.flatnonzero(flags & DEC):
         values[c] = unicodedata.decimal(chr(c))
@@ -465,3 +467,116 @@ def best_chain(starts, nos, scores, restarts, max_skip, skip_penalty, start_pena
         chain.append(i)
         i = back[i]
     return np.array(chain[::-1], np.int64)
+
+
+CN_NUMS = _ords("一二三四五六七八九十")
+PART_NUMS = _ords("一二三四五六七八九十ⅠⅡⅢIV")  # after 第, before 部分/卷/大题
+ROMAN = _ords("ⅠⅡⅢⅣⅤⅥⅦⅧ")
+BEFORE_SECTION = _ords("\n\t \u3000。；;！？）)】]")
+# A section name ends in a kind of question (选择题, 阅读理解, 写作, ...), never in 情况/措施.
+SECTION_WORDS_1 = _ords("题")
+SECTION_WORDS_2 = np.array([[ord(a), ord(b)] for a, b in ("阅读", "写作", "作文", "理解", "填空", "运用", "表达", "听力",
+                                                          "默写", "改错", "拼写", "积累", "鉴赏", "选择")], dtype=np.uint32)
+NOT_IN_NOTE = _ords("（()）\n")
+
+
+@njit(nogil=True, cache=True)
+def _run(codes, i, chars, most):
+    """The end of the run of `chars` from i, read at most `most` long."""
+    j = i
+    while j < codes.size and j - i < most and _in(codes[j], chars):
+        j += 1
+    return j
+
+
+@njit(nogil=True, cache=True)
+def _section_number(codes, flags, p):
+    """Where a section header's number ends (`第二部分`, `三、`, `Ⅱ．`, `（一）`) at p, else -1."""
+    n = codes.size
+    c = codes[p]
+    if c == ord("第"):
+        q = _run(codes, p + 1, PART_NUMS, n)
+        if q == p + 1:
+            return -1
+        if _is(codes, q, "部") and _is(codes, q + 1, "分"):
+            q += 2
+        elif _is(codes, q, "卷"):
+            q += 1
+        elif _is(codes, q, "大") and _is(codes, q + 1, "题"):
+            q += 2
+        else:
+            return -1
+        return q
+    if _in(c, CN_NUMS) or _in(c, ROMAN):
+        q = _run(codes, p, CN_NUMS, 4) if _in(c, CN_NUMS) else p + 1
+        if q - p > 3:
+            return -1
+        q = _skip(codes, flags, q, n, SPACE)
+        return q + 1 if q < n and _in(codes[q], MARKS) else -1
+    if c == ord("（") or c == ord("("):
+        q = _run(codes, p + 1, CN_NUMS, 4)
+        if q == p + 1 or q - p - 1 > 3:
+            return -1
+        return q + 1 if _is(codes, q, ")") or _is(codes, q, "）") else -1
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def _section_at(codes, flags, p):
+    """SECTION matched at p: (end, end of the name), the name starting after the number and blanks;
+    (-1, -1) when none. A name is a run of Chinese characters of at most 10 more than the kind of
+    question it ends in, and not one that starts with 答."""
+    n = codes.size
+    q = _section_number(codes, flags, p)
+    if q < 0:
+        return -1, -1, -1
+    q = _skip(codes, flags, q, n, SPACE)
+    r = q
+    while r < n and _cjk(codes[r]):
+        r += 1
+    if r == q or codes[q] == ord("答"):
+        return -1, -1, -1
+    named = r - q - 1 <= 10 and _in(codes[r - 1], SECTION_WORDS_1)
+    if not named and r - q >= 2 and r - q - 2 <= 10:
+        for w in range(SECTION_WORDS_2.shape[0]):
+            if codes[r - 2] == SECTION_WORDS_2[w, 0] and codes[r - 1] == SECTION_WORDS_2[w, 1]:
+                named = True
+    if not named:
+        return -1, -1, -1
+    e = _skip(codes, flags, r, n, SPACE)
+    if e < n and (codes[e] == ord("（") or codes[e] == ord("(")):  # a note in brackets: `（每小题5分，共60分）`
+        u = e + 1
+        while u < n and u - e - 1 < 80 and not _in(codes[u], NOT_IN_NOTE):
+            u += 1
+        if _is(codes, u, ")") or _is(codes, u, "）"):
+            e = u + 1
+    if _is(codes, e, ":") or _is(codes, e, "："):
+        e += 1
+    return q, r, e
+
+
+@njit(nogil=True, cache=True)
+def _sections(codes, flags):
+    """(start, end, name start, name end) of each section header that starts the text, a line or
+    follows a sentence end, as SECTION.finditer finds them."""
+    n = codes.size
+    out = np.empty((n // 3 + 1, 4), np.int64)
+    m = 0
+    p = 0
+    while p < n:
+        q, r, e = _section_at(codes, flags, p) if flags[codes[p]] & OPENS_SECTION else (-1, -1, -1)
+        if e < 0:
+            p += 1
+            continue
+        if p == 0 or _in(codes[p - 1], BEFORE_SECTION):
+            out[m, 0], out[m, 1], out[m, 2], out[m, 3] = p, e, q, r
+            m += 1
+        p = e
+    return out[:m]
+
+
+def section_spans(text: str) -> np.ndarray:
+    """Rows (start, end, name start, name end) of the section headers of `text` (`一、选择题（每小题5分）`,
+    `第Ⅱ卷 非选择题`, `（二）阅读理解:`): a number, a name ending in a kind of question, an optional note in
+    brackets and a colon; only where a header starts the text, a line, or follows a sentence end."""
+    return _sections(codes_of(text), char_table()[0])

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from corpus_dag.exam.numbers import Scan, best_chain, scan
+from corpus_dag.exam.numbers import Scan, best_chain, scan, section_spans
 
 QUESTION_SCHEMA = {
     "question_id": pl.String,
@@ -42,19 +42,6 @@ class SplitCfg:
     min_chars: int = 2
 
 
-CN_NUM = "一二三四五六七八九十"
-# A section name ends in a kind of question (选择题, 阅读理解, 写作, ...), never in 情况/措施.
-SECTION_WORDS = "题|阅读|写作|作文|理解|填空|运用|表达|听力|默写|改错|拼写|积累|鉴赏|选择"
-SECTION = re.compile(
-    rf"(?:第[{CN_NUM}ⅠⅡⅢIV]+(?:部分|卷|大题)\s*|(?:[{CN_NUM}]{{1,3}}|[ⅠⅡⅢⅣⅤⅥⅦⅧ])\s*[、.．]|[（(][{CN_NUM}]{{1,3}}[)）])\s*"
-    rf"(?P<name>(?!答)[\u4e00-\u9fff]{{0,10}}?(?:{SECTION_WORDS}))(?![\u4e00-\u9fff])"
-    r"\s*(?:[（(][^（()）\n]{0,80}[)）])?[:：]?"
-)
-# Where a SECTION match can start (a necessary condition, opening with one class so `re` skips fast).
-SECTION_ANCHOR = re.compile(
-    rf"[第{CN_NUM}ⅠⅡⅢⅣⅤⅥⅦⅧ（(](?:[{CN_NUM}ⅠⅡⅢIV]+(?:部分|卷|大题)|[{CN_NUM}]{{0,2}}\s*[、.．]|[{CN_NUM}]{{1,3}}[)）])"
-)
-BEFORE_SECTION = set("\n\t \u3000。；;！？）)】]")
 ANSWER_HEADER = re.compile(
     r"[【\[]?(?:参考答案(?:与|及|和)?(?:试题)?(?:解析|评分(?:标准|细则|参考))?|"
     r"答案(?:与|及|和)解析|试题解析|答案解析|答案详解|答案速查|评分标准)[】\]]?[ \t]*(?=[\n:：（(一1【]|$)"
@@ -196,18 +183,23 @@ def _anchored_finditer(pattern: re.Pattern, anchor: re.Pattern, text: str):
         pos = m.end()
 
 
-def find_sections(text: str) -> list[re.Match]:
+class Section(NamedTuple):
+    start: int
+    end: int
+    name: str  # the kind of question it heads (选择题, 阅读理解, ...)
+
+
+def find_sections(text: str) -> list[Section]:
     """Section headers (`一、选择题（每小题5分）`) that start a line or follow a sentence end."""
-    return [m for m in _anchored_finditer(SECTION, SECTION_ANCHOR, text)
-            if not m.start() or text[m.start() - 1] in BEFORE_SECTION]
+    return [Section(a, b, text[p:q]) for a, b, p, q in section_spans(text).tolist()]
 
 
-def cut_notices(text: str, sections: list[re.Match]) -> str:
+def cut_notices(text: str, sections: list[Section]) -> str:
     """注意事项 blocks carry their own 1. 2. 3. list: drop them up to the next section header, or
     else up to where numbering starts again at 1."""
     spans = []
     for m in NOTICE.finditer(text):
-        nxt = next((s.start() for s in sections if s.start() > m.end()), None)
+        nxt = next((s.start for s in sections if s.start > m.end()), None)
         if nxt is None or nxt - m.start() > 1200:
             ones = [o.start() for o in FIRST.finditer(text, m.end(), m.end() + 1200)]
             nxt = ones[1] if len(ones) > 1 and ones[0] - m.end() < 20 else None
@@ -409,11 +401,11 @@ def _own_header(text: str, bodies: list[int], at: int, nxt: int, ranged: bool) -
     return not ranged and SUB_QUESTION.search(text, at, nxt) is not None
 
 
-def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> tuple[list[Group], int]:
+def find_groups(text: str, chain: list[Candidate], sections: list[Section]) -> tuple[list[Group], int]:
     """Material groups: a header, its material, and the questions its range names, checked against the
     chain (a header whose first number is not the next question is no group header: a mismatch).
     Sections end an open group and bound a material. Returns the groups and the mismatch count."""
-    bounds = [x.start() for x in sections]
+    bounds = [x.start for x in sections]
     starts, bodies = [c.start for c in chain], [c.body for c in chain]
     headers = list(_anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text))
     groups, mismatches = [], 0
@@ -439,7 +431,7 @@ def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> 
                 if chain[i].start >= stop or _opens_own_material(text, bodies[i]):
                     break
                 members.append(i)
-        sec = max([0] + [x.end() for x in sections if x.end() <= head])
+        sec = max([0] + [x.end for x in sections if x.end <= head])
         if k and bodies[k - 1] > sec:  # a question before the group: the material begins where it ends
             opens = len(text[m.end() : chain[k].start].strip()) > 10
             begin = _material_start(text, bodies[k - 1], head, opens)
@@ -472,19 +464,19 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
         notice = NOTICE.search(text) is not None
     if had_key or notice:
         titles = _paper_titles(text, keywords)
-    found = scan(text, cfg.max_no, [s.span() for s in sections])  # numbers inside a section header are none
+    found = scan(text, cfg.max_no, [(s.start, s.end) for s in sections])  # numbers inside a section header are none
     stops = found.stops.tolist()
-    sec_starts = [s.start() for s in sections]
+    sec_starts = [s.start for s in sections]
     chain = _chain(found, sorted(set(sec_starts) | set(titles)), cfg)
     bodies = [c.body for c in chain]
-    cutting = [s.start() for s in sections if not _opens_question(text, s.start(), bodies)]
+    cutting = [s.start for s in sections if not _opens_question(text, s.start, bodies)]
     papers = _new_papers(titles, chain)
     headers = _running_headers(text, sorted(set(titles) - set(papers)))
     groups, mismatches = find_groups(text, chain, sections)
     ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [g.start for g in groups] + [len(text)]))
     context = {i: _cut_out(text, g.start, g.end, headers).strip() or None for g in groups for i in g.members}
 
-    names = [None] + [s.group("name") for s in sections]  # by section index + 1: None before the first
+    names = [None] + [s.name for s in sections]  # by section index + 1: None before the first
     paper_names = [None] + [text[t : t + 80].split("\n", 1)[0].strip() for t in titles]
     questions = []
     for i, c in enumerate(chain):
