@@ -282,7 +282,7 @@ def test_char_table_is_what_re_and_str_say():
     assert np.flatnonzero(flags & DIGIT).tolist() == [i for i, c in enumerate(chars) if c.isdigit()]
     assert all(values[i] == unicodedata.decimal(chars[i]) for i in np.flatnonzero(flags & DEC))
     assert (values[(flags & DEC) == 0] == -1).all()
-    assert "".join(chars[i] for i in np.flatnonzero(flags & OPENS_SECTION)) == "(一七三九二五八六十四第ⅠⅡⅢⅣⅤⅥⅦⅧ（"
+    assert {chars[i] for i in np.flatnonzero(flags & OPENS_SECTION)} == set("第一二三四五六七八九十ⅠⅡⅢⅣⅤⅥⅦⅧ（(")
 
 
 SECTION_CASES = [
