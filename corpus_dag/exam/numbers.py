@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-# Character classes of the table: `\d` (with its value in VALUES), `\s`, str.isdigit, str.isalnum, and
+# Character classes of the table: `\d` (its value in the second table), `\s`, str.isdigit, str.isalnum, and
 # what a section header's number opens with (checked first at every character).
 DEC, SPACE, DIGIT, ALNUM, OPENS_SECTION = 1, 2, 4, 8, 16
 GLUED_SCORE = 0.6  # a number read off a glued option value (`D．42．`: option 4, question 2)

@@ -4,7 +4,8 @@ wenku dumps lose line breaks and symbols, so a question number cannot be found b
 `N.` / `N．` / `N、` / `N .` is a *candidate*, scored by what surrounds it, and the split keeps the
 chain of candidates whose numbers go up one by one with the best total score (a small dynamic
 programme). Decimals, years and scores never become candidates; answer keys, page headers and
-instructions are cut out before candidates are looked for.
+instructions are cut out before candidates are looked for. Candidates, section headers and the chain
+are found by compiled kernels (corpus_dag.exam.numbers); the rest is `re` and Python.
 """
 from __future__ import annotations
 
