@@ -301,174 +301,6 @@ def _score_mark(codes, flags, i):
     return _is(codes, r, ")") or _is(codes, r, "）")
 
 
-@njit(nogil=True, cache=True)
-def _scan(codes, flags, values, max_no, skip_starts, skip_ends):
-    """Candidates (start, body, number, score) that start in none of the sorted spans `skip_starts`..
-    `skip_ends`, sorted stops, and the counts of options and score marks."""
-    n = codes.size
-    cap = n + n // 4 + 1  # a NUMBER match yields at most one candidate per digit, a glued option needs 5 characters
-    c_start = np.empty(cap, np.int64)
-    c_body = np.empty(cap, np.int64)
-    c_no = np.empty(cap, np.int64)
-    c_score = np.empty(cap, np.float64)
-    stops = np.empty(2 * n + 1, np.int64)
-    nc = ns = 0
-    # NUMBER: `(\d\d*)([ \t\u3000]{0,2})([.．、])(?![.．])`, scored by what surrounds it
-    i = 0
-    while i < n:
-        if not flags[codes[i]] & DEC:
-            i += 1
-            continue
-        a = i
-        b = _skip(codes, flags, i, n, DEC)
-        k = b
-        while k < n and k - b < 2 and _in(codes[k], BLANKS):
-            k += 1
-        if not (k < n and _in(codes[k], MARKS) and not (k + 1 < n and (codes[k + 1] == ord(".") or codes[k + 1] == ord("．")))):
-            i = b  # no start inside the run can match either
-            continue
-        end = i = k + 1
-        if b - a > 3 or (a > 0 and _in(codes[a - 1], NOT_BEFORE_NUMBER) and not _sentence_end(codes, a - 1)):
-            continue
-        no = _digits_value(codes, values, a, b)
-        if no < 1 or no > max_no:
-            continue
-        kind, s = _score(codes, flags, a, end, k > b, codes[k])
-        if kind == NO_NUMBER:
-            continue
-        if kind == STOP:
-            stops[ns] = a
-            ns += 1
-            continue
-        body = end
-        while body < n and _in(codes[body], BLANKS):
-            body += 1
-        c_start[nc], c_body[nc], c_no[nc], c_score[nc] = a, body, no, s
-        nc += 1
-        for cut in range(a + 1, b):  # `D．42．` with the line break lost: option 4, question 2
-            if codes[cut] != ord("0"):
-                c_start[nc], c_body[nc], c_no[nc], c_score[nc] = cut, body, _digits_value(codes, values, cut, b), GLUED_SCORE
-                nc += 1
-    breaks = 0
-    n_options = n_marks = 0
-    i = 0
-    while i < n:  # INLINE_ANSWER stops; OPTION `[A-D]\s*[.．、:：]` and SCORE_MARK counts; line breaks
-        c = codes[i]
-        breaks += c == ord("\n")
-        if c == ord("满") or c == ord("每") or c == ord("（") or c == ord("("):
-            n_marks += _score_mark(codes, flags, i)
-        e = _inline_answer(codes, flags, i) if c == ord("【") or c == ord("答") or c == ord("解") or c == ord("参") else -1
-        if e >= 0:
-            stops[ns] = i
-            ns += 1
-        if 65 <= c <= 68:
-            q = _skip(codes, flags, i + 1, n, SPACE)
-            n_options += q < n and _in(codes[q], ROW_MARKS)
-        i += 1
-    if breaks < 3:  # only where line breaks were lost
-        i = 0
-        while i < n:
-            g, g_end, e = _glued_option(codes, flags, i)
-            if e < 0:
-                i += 1
-                continue
-            no = _digits_value(codes, values, g, g_end)
-            if codes[g] != ord("0") and no <= max_no:
-                c_start[nc], c_body[nc], c_no[nc], c_score[nc] = g, e, no, GLUED_SCORE
-                nc += 1
-            i = e
-        order = np.argsort(c_start[:nc], kind="mergesort")  # stable: ties keep the order they were found in
-        c_start[:nc], c_body[:nc], c_no[:nc], c_score[:nc] = c_start[order], c_body[order], c_no[order], c_score[order]
-    # ANSWER_ROW: three answer-key entries in a row (`1.A 2.C 3.D`); a start inside a longer number keeps 3 digits
-    i = 0
-    while i < n:
-        if not flags[codes[i]] & DEC:
-            i += 1
-            continue
-        b = _skip(codes, flags, i, n, DEC)
-        p = max(i, b - 3)
-        e = _answer_entry(codes, flags, p)
-        entries, last = 0, b
-        while e >= 0:
-            entries += 1
-            last, e = e, _answer_entry(codes, flags, e)
-        if entries >= 3:
-            stops[ns] = p
-            ns += 1
-            i = last
-        else:
-            i = b
-    keep = np.empty(nc, np.bool_)
-    for j in range(nc):
-        k = np.searchsorted(skip_starts, c_start[j], side="right") - 1
-        keep[j] = k < 0 or c_start[j] >= skip_ends[k]
-    keep = np.flatnonzero(keep)
-    return c_start[keep], c_body[keep], c_no[keep], c_score[keep], np.sort(stops[:ns]), n_options, n_marks
-
-
-class Scan(NamedTuple):
-    """What `scan` found in a text: candidates as parallel arrays, stops, option and score-mark counts."""
-
-    start: np.ndarray  # where the number begins
-    body: np.ndarray  # where the question text begins
-    no: np.ndarray
-    score: np.ndarray
-    stops: np.ndarray  # answer-key entries and printed answers: each ends the question before it
-    n_options: int
-    n_score_marks: int
-
-
-def scan(text: str, max_no: int, skip: list[tuple[int, int]] = ()) -> Scan:
-    """Question-number candidates of `text` (numbers up to `max_no`), sorted by start; none starts
-    inside a span of `skip` (sorted, not overlapping: the section headers, `一、选择题（共12小题）`)."""
-    spans = np.array(skip, dtype=np.int64).reshape(-1, 2)
-    return Scan(*_scan(codes_of(text), *char_table(), max_no, spans[:, 0].copy(), spans[:, 1].copy()))
-
-
-@njit(nogil=True, cache=True)
-def best_chain(starts, nos, scores, restarts, max_skip, skip_penalty, start_penalty):
-    """Indices of the highest-scoring chain of candidates (sorted by start) whose numbers rise by one
-    (or skip up to `max_skip`); it may restart at 1 after a paper/section boundary in `restarts`
-    (several papers in one document). For each number, the best chain ending there so far."""
-    m = starts.size
-    if m == 0:
-        return np.empty(0, np.int64)
-    top = nos.max() + 1
-    by_no_score = np.empty(top, np.float64)
-    by_no_end = np.full(top, -1, np.int64)  # -1: no chain ends at that number yet
-    back = np.empty(m, np.int64)
-    pb_score = np.empty(m, np.float64)  # best chain ending at or before each index
-    pb_end = np.empty(m, np.int64)
-    best, best_end = -np.inf, -1
-    for i in range(m):
-        no, own = nos[i], scores[i]
-        score, prev = own - (0.0 if no == 1 else start_penalty), -1
-        for skip in range(1, max_skip + 2):
-            j = no - skip
-            if 0 <= j < top and by_no_end[j] >= 0:
-                s = by_no_score[j] + own - (skip - 1) * skip_penalty
-                if s > score:
-                    score, prev = s, by_no_end[j]
-        if no == 1 and restarts.size:
-            k = np.searchsorted(restarts, starts[i]) - 1
-            if k >= 0:
-                j = np.searchsorted(starts, restarts[k]) - 1
-                if j >= 0 and pb_score[j] + own - 0.5 > score:
-                    score, prev = pb_score[j] + own - 0.5, pb_end[j]
-        back[i] = prev
-        if by_no_end[no] < 0 or by_no_score[no] < score:
-            by_no_score[no], by_no_end[no] = score, i
-        if score > best:
-            best, best_end = score, i
-        pb_score[i], pb_end[i] = best, best_end
-    chain = []
-    i = best_end
-    while i >= 0:
-        chain.append(i)
-        i = back[i]
-    return np.array(chain[::-1], np.int64)
-
-
 CN_NUMS = _ords("一二三四五六七八九十")
 PART_NUMS = _ords("一二三四五六七八九十ⅠⅡⅢIV")  # after 第, before 部分/卷/大题
 ROMAN = _ords("ⅠⅡⅢⅣⅤⅥⅦⅧ")
@@ -573,6 +405,177 @@ def _sections(codes, flags):
             m += 1
         p = e
     return out[:m]
+
+
+
+@njit(nogil=True, cache=True)
+def _scan(codes, flags, values, max_no):
+    """Candidates (start, body, number, score) outside the section headers, sorted stops, the counts
+    of options and score marks, and the section headers (as `_sections` gives them)."""
+    n = codes.size
+    cap = n + n // 4 + 1  # a NUMBER match yields at most one candidate per digit, a glued option needs 5 characters
+    c_start = np.empty(cap, np.int64)
+    c_body = np.empty(cap, np.int64)
+    c_no = np.empty(cap, np.int64)
+    c_score = np.empty(cap, np.float64)
+    stops = np.empty(2 * n + 1, np.int64)
+    nc = ns = 0
+    # NUMBER: `(\d\d*)([ \t\u3000]{0,2})([.．、])(?![.．])`, scored by what surrounds it
+    i = 0
+    while i < n:
+        if not flags[codes[i]] & DEC:
+            i += 1
+            continue
+        a = i
+        b = _skip(codes, flags, i, n, DEC)
+        k = b
+        while k < n and k - b < 2 and _in(codes[k], BLANKS):
+            k += 1
+        if not (k < n and _in(codes[k], MARKS) and not (k + 1 < n and (codes[k + 1] == ord(".") or codes[k + 1] == ord("．")))):
+            i = b  # no start inside the run can match either
+            continue
+        end = i = k + 1
+        if b - a > 3 or (a > 0 and _in(codes[a - 1], NOT_BEFORE_NUMBER) and not _sentence_end(codes, a - 1)):
+            continue
+        no = _digits_value(codes, values, a, b)
+        if no < 1 or no > max_no:
+            continue
+        kind, s = _score(codes, flags, a, end, k > b, codes[k])
+        if kind == NO_NUMBER:
+            continue
+        if kind == STOP:
+            stops[ns] = a
+            ns += 1
+            continue
+        body = end
+        while body < n and _in(codes[body], BLANKS):
+            body += 1
+        c_start[nc], c_body[nc], c_no[nc], c_score[nc] = a, body, no, s
+        nc += 1
+        for cut in range(a + 1, b):  # `D．42．` with the line break lost: option 4, question 2
+            if codes[cut] != ord("0"):
+                c_start[nc], c_body[nc], c_no[nc], c_score[nc] = cut, body, _digits_value(codes, values, cut, b), GLUED_SCORE
+                nc += 1
+    breaks = 0
+    n_options = n_marks = 0
+    i = 0
+    while i < n:  # INLINE_ANSWER stops; OPTION `[A-D]\s*[.．、:：]` and SCORE_MARK counts; line breaks
+        c = codes[i]
+        breaks += c == ord("\n")
+        if c == ord("满") or c == ord("每") or c == ord("（") or c == ord("("):
+            n_marks += _score_mark(codes, flags, i)
+        e = _inline_answer(codes, flags, i) if c == ord("【") or c == ord("答") or c == ord("解") or c == ord("参") else -1
+        if e >= 0:
+            stops[ns] = i
+            ns += 1
+        if 65 <= c <= 68:
+            q = _skip(codes, flags, i + 1, n, SPACE)
+            n_options += q < n and _in(codes[q], ROW_MARKS)
+        i += 1
+    if breaks < 3:  # only where line breaks were lost
+        i = 0
+        while i < n:
+            g, g_end, e = _glued_option(codes, flags, i)
+            if e < 0:
+                i += 1
+                continue
+            no = _digits_value(codes, values, g, g_end)
+            if codes[g] != ord("0") and no <= max_no:
+                c_start[nc], c_body[nc], c_no[nc], c_score[nc] = g, e, no, GLUED_SCORE
+                nc += 1
+            i = e
+        order = np.argsort(c_start[:nc], kind="mergesort")  # stable: ties keep the order they were found in
+        c_start[:nc], c_body[:nc], c_no[:nc], c_score[:nc] = c_start[order], c_body[order], c_no[order], c_score[order]
+    # ANSWER_ROW: three answer-key entries in a row (`1.A 2.C 3.D`); a start inside a longer number keeps 3 digits
+    i = 0
+    while i < n:
+        if not flags[codes[i]] & DEC:
+            i += 1
+            continue
+        b = _skip(codes, flags, i, n, DEC)
+        p = max(i, b - 3)
+        e = _answer_entry(codes, flags, p)
+        entries, last = 0, b
+        while e >= 0:
+            entries += 1
+            last, e = e, _answer_entry(codes, flags, e)
+        if entries >= 3:
+            stops[ns] = p
+            ns += 1
+            i = last
+        else:
+            i = b
+    sections = _sections(codes, flags)  # a number inside a header (`一、选择题（共12小题）`) is no question
+    keep = np.empty(nc, np.bool_)
+    for j in range(nc):
+        k = np.searchsorted(sections[:, 0], c_start[j], side="right") - 1
+        keep[j] = k < 0 or c_start[j] >= sections[k, 1]
+    keep = np.flatnonzero(keep)
+    return c_start[keep], c_body[keep], c_no[keep], c_score[keep], np.sort(stops[:ns]), n_options, n_marks, sections
+
+
+class Scan(NamedTuple):
+    """What `scan` found in a text: candidates as parallel arrays, stops, option and score-mark counts,
+    section headers."""
+
+    start: np.ndarray  # where the number begins
+    body: np.ndarray  # where the question text begins
+    no: np.ndarray
+    score: np.ndarray
+    stops: np.ndarray  # answer-key entries and printed answers: each ends the question before it
+    n_options: int
+    n_score_marks: int
+    sections: np.ndarray  # rows of `section_spans`
+
+
+def scan(text: str, max_no: int) -> Scan:
+    """Question-number candidates of `text` (numbers up to `max_no`), sorted by start, and what else
+    one pass over it finds."""
+    return Scan(*_scan(codes_of(text), *char_table(), max_no))
+
+
+@njit(nogil=True, cache=True)
+def best_chain(starts, nos, scores, restarts, max_skip, skip_penalty, start_penalty):
+    """Indices of the highest-scoring chain of candidates (sorted by start) whose numbers rise by one
+    (or skip up to `max_skip`); it may restart at 1 after a paper/section boundary in `restarts`
+    (several papers in one document). For each number, the best chain ending there so far."""
+    m = starts.size
+    if m == 0:
+        return np.empty(0, np.int64)
+    top = nos.max() + 1
+    by_no_score = np.empty(top, np.float64)
+    by_no_end = np.full(top, -1, np.int64)  # -1: no chain ends at that number yet
+    back = np.empty(m, np.int64)
+    pb_score = np.empty(m, np.float64)  # best chain ending at or before each index
+    pb_end = np.empty(m, np.int64)
+    best, best_end = -np.inf, -1
+    for i in range(m):
+        no, own = nos[i], scores[i]
+        score, prev = own - (0.0 if no == 1 else start_penalty), -1
+        for skip in range(1, max_skip + 2):
+            j = no - skip
+            if 0 <= j < top and by_no_end[j] >= 0:
+                s = by_no_score[j] + own - (skip - 1) * skip_penalty
+                if s > score:
+                    score, prev = s, by_no_end[j]
+        if no == 1 and restarts.size:
+            k = np.searchsorted(restarts, starts[i]) - 1
+            if k >= 0:
+                j = np.searchsorted(starts, restarts[k]) - 1
+                if j >= 0 and pb_score[j] + own - 0.5 > score:
+                    score, prev = pb_score[j] + own - 0.5, pb_end[j]
+        back[i] = prev
+        if by_no_end[no] < 0 or by_no_score[no] < score:
+            by_no_score[no], by_no_end[no] = score, i
+        if score > best:
+            best, best_end = score, i
+        pb_score[i], pb_end[i] = best, best_end
+    chain = []
+    i = best_end
+    while i >= 0:
+        chain.append(i)
+        i = back[i]
+    return np.array(chain[::-1], np.int64)
 
 
 def section_spans(text: str) -> np.ndarray:

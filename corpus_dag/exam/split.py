@@ -190,9 +190,10 @@ class Section(NamedTuple):
     name: str  # the kind of question it heads (选择题, 阅读理解, ...)
 
 
-def find_sections(text: str) -> list[Section]:
-    """Section headers (`一、选择题（每小题5分）`) that start a line or follow a sentence end."""
-    return [Section(a, b, text[p:q]) for a, b, p, q in section_spans(text).tolist()]
+def find_sections(text: str, spans: np.ndarray | None = None) -> list[Section]:
+    """Section headers (`一、选择题（每小题5分）`) that start a line or follow a sentence end (`spans`:
+    section_spans(text) when already found)."""
+    return [Section(a, b, text[p:q]) for a, b, p, q in (section_spans(text) if spans is None else spans).tolist()]
 
 
 def cut_notices(text: str, sections: list[Section]) -> str:
@@ -457,15 +458,14 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     titles = _paper_titles(text, keywords)
     text, titles = _drop_repeated_titles(text, titles, keywords)
     text, had_key = cut_answer_keys(text, titles)
-    sections = find_sections(text)
     notice = NOTICE.search(text) is not None
     if notice:
-        text = cut_notices(text, sections)
-        sections = find_sections(text)
+        text = cut_notices(text, find_sections(text))
         notice = NOTICE.search(text) is not None
     if had_key or notice:
         titles = _paper_titles(text, keywords)
-    found = scan(text, cfg.max_no, [(s.start, s.end) for s in sections])  # numbers inside a section header are none
+    found = scan(text, cfg.max_no)
+    sections = find_sections(text, found.sections)
     stops = found.stops.tolist()
     sec_starts = [s.start for s in sections]
     chain = _chain(found, sorted(set(sec_starts) | set(titles)), cfg)
