@@ -407,9 +407,11 @@ def find_groups(text: str, chain: list[Candidate], sections: list[Section]) -> t
     """Material groups: a header, its material, and the questions its range names, checked against the
     chain (a header whose first number is not the next question is no group header: a mismatch).
     Sections end an open group and bound a material. Returns the groups and the mismatch count."""
+    headers = list(_anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text))
+    if not headers:  # most papers
+        return [], 0
     bounds = [x.start for x in sections]
     starts, bodies = [c.start for c in chain], [c.body for c in chain]
-    headers = list(_anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text))
     groups, mismatches = [], 0
     for h, m in enumerate(headers):
         k = bisect.bisect_left(starts, m.end())
