@@ -4,7 +4,8 @@ wenku dumps lose line breaks and symbols, so a question number cannot be found b
 `N.` / `N．` / `N、` / `N .` is a *candidate*, scored by what surrounds it, and the split keeps the
 chain of candidates whose numbers go up one by one with the best total score (a small dynamic
 programme). Decimals, years and scores never become candidates; answer keys, page headers and
-instructions are cut out before candidates are looked for.
+instructions are cut out before candidates are looked for. Candidates, section headers and the chain
+are found by compiled kernels (corpus_dag.exam.numbers); the rest is `re` and Python.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+from corpus_dag.exam.numbers import Scan, best_chain, scan, section_spans
 
 QUESTION_SCHEMA = {
     "question_id": pl.String,
@@ -40,25 +43,6 @@ class SplitCfg:
     min_chars: int = 2
 
 
-# `12.` `12．` `12、` `12 .` — not inside a longer number, not a decimal (`1.5`), not a year (`2019.`).
-# Patterns are written to open with one literal or one character class where they can: `re` then
-# skips ahead to that character instead of trying the whole pattern at every position (`\d\d*`
-# rather than `\d+`, branches spelt out), several times faster on long documents.
-NUMBER = re.compile(r"(\d\d*)([ \t\u3000]{0,2})([.．、])(?![.．])")
-NOT_BEFORE_NUMBER = set(".．,，_\\^/")  # checked in Python: a leading look-behind makes `re` scan slowly
-CN_NUM = "一二三四五六七八九十"
-# A section name ends in a kind of question (选择题, 阅读理解, 写作, ...), never in 情况/措施.
-SECTION_WORDS = "题|阅读|写作|作文|理解|填空|运用|表达|听力|默写|改错|拼写|积累|鉴赏|选择"
-SECTION = re.compile(
-    rf"(?:第[{CN_NUM}ⅠⅡⅢIV]+(?:部分|卷|大题)\s*|(?:[{CN_NUM}]{{1,3}}|[ⅠⅡⅢⅣⅤⅥⅦⅧ])\s*[、.．]|[（(][{CN_NUM}]{{1,3}}[)）])\s*"
-    rf"(?P<name>(?!答)[\u4e00-\u9fff]{{0,10}}?(?:{SECTION_WORDS}))(?![\u4e00-\u9fff])"
-    r"\s*(?:[（(][^（()）\n]{0,80}[)）])?[:：]?"
-)
-# Where a SECTION match can start (a necessary condition, opening with one class so `re` skips fast).
-SECTION_ANCHOR = re.compile(
-    rf"[第{CN_NUM}ⅠⅡⅢⅣⅤⅥⅦⅧ（(](?:[{CN_NUM}ⅠⅡⅢIV]+(?:部分|卷|大题)|[{CN_NUM}]{{0,2}}\s*[、.．]|[{CN_NUM}]{{1,3}}[)）])"
-)
-BEFORE_SECTION = set("\n\t \u3000。；;！？）)】]")
 ANSWER_HEADER = re.compile(
     r"[【\[]?(?:参考答案(?:与|及|和)?(?:试题)?(?:解析|评分(?:标准|细则|参考))?|"
     r"答案(?:与|及|和)解析|试题解析|答案解析|答案详解|答案速查|评分标准)[】\]]?[ \t]*(?=[\n:：（(一1【]|$)"
@@ -84,21 +68,6 @@ PAGE_WORDS = re.compile(
 PAGE_LINE = re.compile(r"\n[ \t]*(?:[-—–]\s*\d+\s*[-—–]|\d+\s*/\s*\d+)[ \t]*(?=\n|\Z)")
 FIRST = re.compile(r"(?<![\d.．])1\s*[.．、](?![\d.．])")
 NOTICE = re.compile(r"(注意事项|考生须知|温馨提示|答题要求)[:：]?")
-# What follows a number in an answer key or a worked solution, never in a question.
-ANSWER_TAIL = re.compile(r"\s*(?:[A-H]{1,4}(?![A-Za-z])|【(?:答案|解析|详解|分析|点评|解答|考点)|答案|解[:：析]|故选)")
-_ANSWER_ENTRY = r"\d{1,3}\s*[.．、:：]?\s*[A-H]{1,4}(?![A-Za-z])[\s,，;；]*"
-ANSWER_ROW = re.compile(rf"\d\d{{0,2}}\s*[.．、:：]?\s*[A-H]{{1,4}}(?![A-Za-z])[\s,，;；]*(?:{_ANSWER_ENTRY}){{2,}}")  # 3+ entries
-# Two entries in a row hold `D 2.C`: a search for that (opening with a letter, rarer than digits) rules
-# most documents out before ANSWER_ROW is tried at every digit.
-ANSWER_ROW_HINT = re.compile(r"[A-H][\s,，;；]*\d\d{0,2}\s*[.．、:：]?\s*[A-H]")
-ENUMERATION = re.compile(r"\d+\s*[、,，.．]")  # `1、2、3` inside a sentence
-SCORE_AFTER = re.compile(r"\s*[（(]\s*\d+\s*分")
-# An answer printed under its question (`【答案】B【解析】…`, `答案：B`) ends the question.
-INLINE_ANSWER = re.compile(  # `答案：` etc. only at the start of the text or after white space
-    r"【(?:答案|解析|详解|分析|点评|解答|考点)】|答(?<!\S答)案\s*[:：]|解(?<!\S解)析\s*[:：]|参(?<!\S参)考答案\s*[:：]"
-)
-YEAR = re.compile(r"\d{4}\s*年")
-STRONG_BEFORE = set("\n。？！；;:：）)】]」”\"'")
 
 
 class Candidate(NamedTuple):  # a tuple: documents yield thousands, a frozen dataclass is slow to build
@@ -215,18 +184,24 @@ def _anchored_finditer(pattern: re.Pattern, anchor: re.Pattern, text: str):
         pos = m.end()
 
 
-def find_sections(text: str) -> list[re.Match]:
-    """Section headers (`一、选择题（每小题5分）`) that start a line or follow a sentence end."""
-    return [m for m in _anchored_finditer(SECTION, SECTION_ANCHOR, text)
-            if not m.start() or text[m.start() - 1] in BEFORE_SECTION]
+class Section(NamedTuple):
+    start: int
+    end: int
+    name: str  # the kind of question it heads (选择题, 阅读理解, ...)
 
 
-def cut_notices(text: str, sections: list[re.Match]) -> str:
+def find_sections(text: str, spans: np.ndarray | None = None) -> list[Section]:
+    """Section headers (`一、选择题（每小题5分）`) that start a line or follow a sentence end (`spans`:
+    section_spans(text) when already found)."""
+    return [Section(a, b, text[p:q]) for a, b, p, q in (section_spans(text) if spans is None else spans).tolist()]
+
+
+def cut_notices(text: str, sections: list[Section]) -> str:
     """注意事项 blocks carry their own 1. 2. 3. list: drop them up to the next section header, or
     else up to where numbering starts again at 1."""
     spans = []
     for m in NOTICE.finditer(text):
-        nxt = next((s.start() for s in sections if s.start() > m.end()), None)
+        nxt = next((s.start for s in sections if s.start > m.end()), None)
         if nxt is None or nxt - m.start() > 1200:
             ones = [o.start() for o in FIRST.finditer(text, m.end(), m.end() + 1200)]
             nxt = ones[1] if len(ones) > 1 and ones[0] - m.end() < 20 else None
@@ -235,132 +210,7 @@ def cut_notices(text: str, sections: list[re.Match]) -> str:
     return _remove_spans(text, spans) if spans else text
 
 
-OPTION = re.compile(r"[A-D]\s*[.．、:：]")
-SCORE_MARK = re.compile(r"（\s*\d+\s*分\s*[)）]|\(\s*\d+\s*分\s*[)）]|每小题\s*\d+\s*分|满分")
-GLUED_SCORE = 0.6
-# `D．42. 2019年…`: option D's value 4, then question 2, once the line break between them is lost
-GLUED_OPTION = re.compile(r"[A-H][.．、]\d(\d{1,2})[ \t]{0,2}[.．、](?![.．\d])")
-STOP = -1.0  # an answer-key entry: not a question, and it ends the question before it
-
-
-def _sentence_end(text: str, i: int) -> bool:
-    """text[i] is a half-width or full-width period closing a Chinese sentence (`危害.11．`), which
-    dumps produce when they swap punctuation widths; after a digit it would be a decimal point."""
-    return text[i] in ".．" and i > 0 and "\u4e00" <= text[i - 1] <= "\u9fff"
-
-
-def _score(text: str, start: int, end: int, spaced: bool, mark: str) -> float | None:
-    """How much the number at text[start:end] (`spaced`: blanks before its mark) looks like a question
-    number; STOP for an answer-key entry, None when it is no question number at all."""
-    after = text[end : end + 12]
-    if ANSWER_TAIL.match(after):
-        return STOP
-    rest = after.lstrip(" \t\u3000")
-    nxt = rest[:1]
-    if not nxt or nxt in "、.．,，=+×*/)）":
-        return None
-    i = start - 1
-    while i >= 0 and text[i] in " \t\u3000":
-        i -= 1
-    prev = text[i] if i >= 0 else "\n"
-    gap = start - 1 - i
-    strong = i < 0 or prev in STRONG_BEFORE or _sentence_end(text, i)
-    if not strong and ENUMERATION.match(rest):
-        return None  # `1、2、3` inside a sentence; after a sentence end `7．102，103，…` is question 7
-    tight_digit = nxt.isdigit() and not YEAR.match(rest) and len(rest) == len(after) and not spaced
-    if strong:
-        s = 3.0
-    elif gap > 0:
-        s = 2.0 if prev.isalnum() and not ("\u4e00" <= prev <= "\u9fff") else 1.6
-    else:
-        s = 0.4
-    if gap == 0 and (prev == "$" or prev.isascii() and prev.isalpha()):
-        s = 0.4  # `$2.` / `ahead2.`: lost line breaks glue numbers to formulas and words
-    if mark == "、" and gap == 0 and s < 3:
-        s -= 0.3  # `1、2、3` enumerations inside a sentence
-    if tight_digit:
-        s -= 1.2  # `1.5` is a decimal unless a sure boundary comes before it (`D．5  14．20世纪`)
-        return s if s > 0 else None
-    if nxt in "（(":
-        s += 0.7 if SCORE_AFTER.match(after) else 0.2
-    elif "\u4e00" <= nxt <= "\u9fff" or nxt in "$“\"《【_":
-        s += 0.5
-    return s
-
-
-def _candidates(text: str, cfg: SplitCfg) -> tuple[list[Candidate], list[int]]:
-    """Question-number candidates, and stop positions (answer-key entries end a question)."""
-    cands, stops = [], []
-    n_text = len(text)
-    for m in NUMBER.finditer(text):
-        digits, spaces, mark = m.groups()
-        start, end = m.span()
-        if len(digits) > 3 or (start and text[start - 1] in NOT_BEFORE_NUMBER and not _sentence_end(text, start - 1)):
-            continue
-        no = int(digits)
-        if no < 1 or no > cfg.max_no:
-            continue
-        s = _score(text, start, end, bool(spaces), mark)
-        if s is None:
-            continue
-        if s == STOP:
-            stops.append(start)
-            continue
-        body = end
-        while body < n_text and text[body] in " \t\u3000":
-            body += 1
-        cands.append(Candidate(start, body, no, s))
-        for cut in range(1, len(digits)):  # `D．42．` with the line break lost: option 4, question 2
-            if digits[cut] != "0":
-                cands.append(Candidate(start + cut, body, int(digits[cut:]), GLUED_SCORE))
-    stops.extend(m.start() for m in INLINE_ANSWER.finditer(text))
-    if text.count("\n") < 3:  # only where line breaks were lost; the loop above left cands in order
-        for m in GLUED_OPTION.finditer(text):
-            if m.group(1)[0] != "0" and int(m.group(1)) <= cfg.max_no:
-                cands.append(Candidate(m.start(1), m.end(), int(m.group(1)), GLUED_SCORE))
-        cands.sort(key=lambda c: c.start)
-    if ANSWER_ROW_HINT.search(text):
-        stops.extend(m.start() for m in ANSWER_ROW.finditer(text))
-    return cands, sorted(stops)
-
-
-def best_chain(cands: list[Candidate], restarts: list[int], cfg: SplitCfg) -> list[Candidate]:
-    """Highest-scoring chain with numbers rising by one (or a small skip); may restart at 1 after a
-    paper/section boundary in `restarts` (several papers in one document)."""
-    if not cands:
-        return []
-    back: list[int] = []
-    by_no: dict[int, tuple[float, int]] = {}
-    get = by_no.get
-    prefix_best: list[tuple[float, int]] = []  # best chain ending at or before index i
-    starts = [c.start for c in cands] if restarts else []
-    skips = [(skip, (skip - 1) * cfg.skip_penalty) for skip in range(1, cfg.max_skip + 2)]
-    pb = (float("-inf"), -1)
-    for i, (start, _body, no, own) in enumerate(cands):
-        score, prev = own - (0.0 if no == 1 else cfg.start_penalty), -1
-        for skip, penalty in skips:
-            hit = get(no - skip)
-            if hit is not None and hit[0] + own - penalty > score:
-                score, prev = hit[0] + own - penalty, hit[1]
-        if no == 1 and restarts:
-            k = bisect.bisect_left(restarts, start) - 1
-            if k >= 0:
-                j = bisect.bisect_left(starts, restarts[k]) - 1
-                if j >= 0 and prefix_best[j][0] + own - 0.5 > score:
-                    score, prev = prefix_best[j][0] + own - 0.5, prefix_best[j][1]
-        back.append(prev)
-        old = get(no)
-        if old is None or old[0] < score:
-            by_no[no] = (score, i)
-        if score > pb[0]:
-            pb = (score, i)
-        prefix_best.append(pb)
-    i = prefix_best[-1][1]
-    chain = []
-    while i >= 0:
-        chain.append(cands[i])
-        i = back[i]
-    return chain[::-1]
+OPTION = re.compile(r"[A-D]\s*[.．、:：]")  # an option letter (its count is numbers.scan's)
 
 
 # Without line breaks a paper title can only be recognised by its usual shape: `2019年……试卷`.
@@ -553,13 +403,15 @@ def _own_header(text: str, bodies: list[int], at: int, nxt: int, ranged: bool) -
     return not ranged and SUB_QUESTION.search(text, at, nxt) is not None
 
 
-def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> tuple[list[Group], int]:
+def find_groups(text: str, chain: list[Candidate], sections: list[Section]) -> tuple[list[Group], int]:
     """Material groups: a header, its material, and the questions its range names, checked against the
     chain (a header whose first number is not the next question is no group header: a mismatch).
     Sections end an open group and bound a material. Returns the groups and the mismatch count."""
-    bounds = [x.start() for x in sections]
-    starts, bodies = [c.start for c in chain], [c.body for c in chain]
     headers = list(_anchored_finditer(GROUP_HEADER, GROUP_ANCHOR, text))
+    if not headers:  # most papers
+        return [], 0
+    bounds = [x.start for x in sections]
+    starts, bodies = [c.start for c in chain], [c.body for c in chain]
     groups, mismatches = [], 0
     for h, m in enumerate(headers):
         k = bisect.bisect_left(starts, m.end())
@@ -583,7 +435,7 @@ def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> 
                 if chain[i].start >= stop or _opens_own_material(text, bodies[i]):
                     break
                 members.append(i)
-        sec = max([0] + [x.end() for x in sections if x.end() <= head])
+        sec = max([0] + [x.end for x in sections if x.end <= head])
         if k and bodies[k - 1] > sec:  # a question before the group: the material begins where it ends
             opens = len(text[m.end() : chain[k].start].strip()) > 10
             begin = _material_start(text, bodies[k - 1], head, opens)
@@ -593,6 +445,14 @@ def find_groups(text: str, chain: list[Candidate], sections: list[re.Match]) -> 
     return groups, mismatches
 
 
+def _chain(found: Scan, restarts: list[int], cfg: SplitCfg) -> list[Candidate]:
+    """The best chain of the candidates `scan` found."""
+    idx = best_chain(found.start, found.no, found.score, np.array(restarts, dtype=np.int64), cfg.max_skip,
+                     float(cfg.skip_penalty), float(cfg.start_penalty))
+    return [Candidate(*c) for c in zip(found.start[idx].tolist(), found.body[idx].tolist(), found.no[idx].tolist(),
+                                        found.score[idx].tolist())]
+
+
 def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
            keywords: tuple[str, ...] = ("试卷", "试题", "考试", "测试")) -> Layout:
     """Find sections and questions in one document."""
@@ -600,30 +460,26 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
     titles = _paper_titles(text, keywords)
     text, titles = _drop_repeated_titles(text, titles, keywords)
     text, had_key = cut_answer_keys(text, titles)
-    sections = find_sections(text)
     notice = NOTICE.search(text) is not None
     if notice:
-        text = cut_notices(text, sections)
-        sections = find_sections(text)
+        text = cut_notices(text, find_sections(text))
         notice = NOTICE.search(text) is not None
     if had_key or notice:
         titles = _paper_titles(text, keywords)
-    cands, stops = _candidates(text, cfg)
-    sec_starts = [s.start() for s in sections]
-    sec_ends = [s.end() for s in sections]
-    # candidates inside a section header are not questions (`一、选择题（共12小题）`)
-    cands = [c for c in cands if (k := bisect.bisect_right(sec_starts, c.start) - 1) < 0 or c.start >= sec_ends[k]]
-    restarts = sorted(set(sec_starts) | set(titles))
-    chain = best_chain(cands, restarts, cfg)
+    found = scan(text, cfg.max_no)
+    sections = find_sections(text, found.sections)
+    stops = found.stops.tolist()
+    sec_starts = [s.start for s in sections]
+    chain = _chain(found, sorted(set(sec_starts) | set(titles)), cfg)
     bodies = [c.body for c in chain]
-    cutting = [s.start() for s in sections if not _opens_question(text, s.start(), bodies)]
+    cutting = [s.start for s in sections if not _opens_question(text, s.start, bodies)]
     papers = _new_papers(titles, chain)
     headers = _running_headers(text, sorted(set(titles) - set(papers)))
     groups, mismatches = find_groups(text, chain, sections)
     ends = sorted(set(cutting + stops + [c.start for c in chain] + papers + [g.start for g in groups] + [len(text)]))
     context = {i: _cut_out(text, g.start, g.end, headers).strip() or None for g in groups for i in g.members}
 
-    names = [None] + [s.group("name") for s in sections]  # by section index + 1: None before the first
+    names = [None] + [s.name for s in sections]  # by section index + 1: None before the first
     paper_names = [None] + [text[t : t + 80].split("\n", 1)[0].strip() for t in titles]
     questions = []
     for i, c in enumerate(chain):
@@ -632,7 +488,7 @@ def layout(text: str, title: str | None = None, cfg: SplitCfg = SplitCfg(),
         if len(body) >= cfg.min_chars:
             questions.append(Question(c.no, names[bisect.bisect_right(sec_starts, c.start)], body,
                                       paper_names[bisect.bisect_right(titles, c.start)], context.get(i)))
-    return Layout(questions, len(sections), len(OPTION.findall(text)), len(SCORE_MARK.findall(text)), had_key,
+    return Layout(questions, len(sections), found.n_options, found.n_score_marks, had_key,
                   len(groups), mismatches)
 
 
