@@ -112,6 +112,14 @@ def _job_for(defs: dg.Definitions, wave: list[dg.AssetKey]) -> dg.JobDefinition:
     raise RuntimeError(f"no named job in assets/definitions.py selects all of: {names}")
 
 
+def _partition_keys(pdef, date_source_keys: list[str]) -> list[str | None]:
+    if pdef is None:
+        return [None]
+    if pdef == DATE_SOURCE:
+        return date_source_keys
+    return list(pdef.get_partition_keys())
+
+
 def _run_config(defs: dg.Definitions, wave: list[dg.AssetKey], asset_config: dict[str, dict], log_level: str) -> dict:
     ops = {
         defs.resolve_assets_def(key).node_def.name: {"config": asset_config[key.to_user_string()]}
@@ -132,118 +140,6 @@ def _value(meta: dict, key: str):
     return getattr(v, "value", v)
 
 
-@dataclass(frozen=True)
-class RunUnit:
-    """One run: a wave's assets (or one asset of an unpartitioned wave) for one partition key."""
-
-    index: int
-    job: str
-    keys: tuple[dg.AssetKey, ...]
-    partition: str | None
-    after: frozenset[int]  # units that must be done first
-
-    def describe(self) -> str:
-        return f"-> {self.job}: {', '.join(k.to_user_string() for k in self.keys)} [{self.partition or 'unpartitioned'}]"
-
-
-def plan_runs(defs: dg.Definitions, date_source_keys: list[str]) -> list[RunUnit]:
-    """The waves as runs, each with the runs it waits for: those holding a parent asset (of the same
-    date x source key where both are partitioned so; every key otherwise). An unpartitioned wave is
-    one run per asset, so a slow one (training a classifier) does not hold up what needs only the other."""
-    graph = defs.resolve_asset_graph()
-    units: list[RunUnit] = []
-    where: dict[dg.AssetKey, list[RunUnit]] = {}
-    for pdef, wave in plan_waves(defs):
-        job = _job_for(defs, wave).name
-        if pdef is None:
-            plan = [((k,), None) for k in wave]
-        else:
-            keys = date_source_keys if pdef == DATE_SOURCE else list(pdef.get_partition_keys())
-            plan = [(tuple(wave), pk) for pk in keys]
-        made = []
-        for keys, pk in plan:
-            after = set()
-            for key in keys:
-                for parent in set(graph.get(key).parent_keys) - set(keys):
-                    same_key = pdef == DATE_SOURCE and graph.get(parent).partitions_def == DATE_SOURCE
-                    after |= {u.index for u in where.get(parent, []) if not same_key or u.partition == pk}
-            made.append(RunUnit(len(units) + len(made), job, keys, pk, frozenset(after)))
-        units.extend(made)
-        for u in made:
-            for key in u.keys:
-                where.setdefault(key, []).append(u)
-    return units
-
-
-def _summarize(result: dg.ExecuteInProcessResult, partition: str | None) -> RunSummary:
-    """What the demo prints of one run: rows per asset, check outcomes, notes and caveats."""
-    summary = RunSummary()
-    for event in result.get_asset_materialization_events():
-        mat = event.materialization
-        meta = dict(mat.metadata)
-        asset = mat.asset_key.to_user_string()
-        for key in CAVEAT_KEYS:
-            if caveat := _value(meta, key):
-                summary.caveats[asset] = caveat
-        summary.rows.append(
-            StageRow(
-                asset=asset,
-                partition=mat.partition or "-",
-                rows_in=_value(meta, "rows_in"),
-                rows_out=_value(meta, "dagster/row_count"),
-                rows_kept=_value(meta, "rows_kept"),
-                dropped=_reasons(meta.get("dropped_by_reason")),
-                seconds=_value(meta, "seconds"),
-            )
-        )
-        if "llm_note" in meta:
-            summary.notes[asset] = _value(meta, "llm_note")
-    for evaluation in result.get_asset_check_evaluations():
-        name = f"{evaluation.asset_check_key.to_user_string()} [{partition}]"
-        if evaluation.passed:
-            summary.checks_passed += 1
-        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
-            summary.checks_warned.append(name)
-        else:
-            summary.checks_failed.append(name)
-    return summary
-
-
-def _merge(parts: list[RunSummary]) -> RunSummary:
-    out = RunSummary()
-    for part in parts:
-        out.rows += part.rows
-        out.checks_passed += part.checks_passed
-        out.checks_failed += part.checks_failed
-        out.checks_warned += part.checks_warned
-        out.notes |= part.notes
-        out.caveats |= part.caveats
-    return out
-
-
-def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, unit: RunUnit, run_config: dict) -> RunSummary:
-    result = defs.get_job_def(unit.job).execute_in_process(
-        run_config=run_config, instance=instance, partition_key=unit.partition, asset_selection=list(unit.keys)
-    )
-    return _summarize(result, unit.partition)
-
-
-_WORKER_DEFS: dg.Definitions | None = None
-
-
-def _worker_start(defs_ref: str) -> None:
-    """A pool process imports the definitions once and runs many units against the shared instance."""
-    global _WORKER_DEFS
-    import importlib
-
-    module, name = defs_ref.split(":")
-    _WORKER_DEFS = getattr(importlib.import_module(module), name)
-
-
-def _worker_run(unit: RunUnit, run_config: dict) -> RunSummary:
-    return _execute(_WORKER_DEFS, dg.DagsterInstance.get(), unit, run_config)
-
-
 def materialize_all(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -251,35 +147,50 @@ def materialize_all(
     log=print,
     asset_config: dict[str, dict] | None = None,
     log_level: str = "INFO",
-    workers: int = 1,
-    defs_ref: str = "assets.definitions:defs",
 ) -> RunSummary:
     """Run every asset (and its checks) for the given date x source partitions; raise on failure.
 
-    `asset_config` maps an asset key to its config (e.g. fewer LLM samples for a demo). `workers` > 1
-    runs independent runs side by side in that many processes (each imports `defs_ref` and opens the
-    instance of $DAGSTER_HOME); the summary lists runs in plan order either way.
+    `asset_config` maps an asset key to its config (e.g. fewer LLM samples for a demo).
     """
-    units = plan_runs(defs, sorted(date_source_keys))
-    config = {u.index: _run_config(defs, list(u.keys), asset_config or {}, log_level) for u in units}
-    parts: dict[int, RunSummary] = {}
-    if workers <= 1:
-        for u in units:
-            log(u.describe())
-            parts[u.index] = _execute(defs, instance, u, config[u.index])
-        return _merge([parts[u.index] for u in units])
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    date_source_keys = sorted(date_source_keys)
+    summary = RunSummary()
+    for pdef, wave in plan_waves(defs):
+        job = _job_for(defs, wave)
+        for pk in _partition_keys(pdef, date_source_keys):
+            names = ", ".join(k.to_user_string() for k in wave)
+            log(f"-> {job.name}: {names} [{pk or 'unpartitioned'}]")
+            result = job.execute_in_process(
+                run_config=_run_config(defs, wave, asset_config or {}, log_level),
+                instance=instance,
+                partition_key=pk,
+                asset_selection=wave,
+            )
+            for event in result.get_asset_materialization_events():
+                mat = event.materialization
+                meta = dict(mat.metadata)
+                for key in CAVEAT_KEYS:
+                    if caveat := _value(meta, key):
+                        summary.caveats[mat.asset_key.to_user_string()] = caveat
+                summary.rows.append(
+                    StageRow(
+                        asset=mat.asset_key.to_user_string(),
+                        partition=mat.partition or "-",
+                        rows_in=_value(meta, "rows_in"),
+                        rows_out=_value(meta, "dagster/row_count"),
+                        rows_kept=_value(meta, "rows_kept"),
+                        dropped=_reasons(meta.get("dropped_by_reason")),
+                        seconds=_value(meta, "seconds"),
+                    )
+                )
+                if "llm_note" in meta:
+                    summary.notes[mat.asset_key.to_user_string()] = _value(meta, "llm_note")
+            for evaluation in result.get_asset_check_evaluations():
+                name = f"{evaluation.asset_check_key.to_user_string()} [{pk}]"
+                if evaluation.passed:
+                    summary.checks_passed += 1
+                elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                    summary.checks_warned.append(name)
+                else:
+                    summary.checks_failed.append(name)
+    return summary
 
-    pending = {u.index: u for u in units}
-    running: dict = {}
-    context = multiprocessing.get_context("spawn")  # not fork: the parent may hold threads (polars, grpc)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start, initargs=(defs_ref,)) as pool:
-        while pending or running:
-            for u in [u for u in pending.values() if u.after <= parts.keys()][: max(0, workers - len(running))]:
-                log(u.describe())
-                running[pool.submit(_worker_run, pending.pop(u.index), config[u.index])] = u.index
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                parts[running.pop(future)] = future.result()
-    return _merge([parts[u.index] for u in units])

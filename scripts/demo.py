@@ -59,13 +59,9 @@ def main() -> int:
     instance = dg.DagsterInstance.get()
     # A kill (SIGTERM) unwinds like Ctrl-C, so a Ray instance started for the demo is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    engine = defs.resources["engine"]
-    # Runs that do not wait on each other go side by side, in this many processes. With engine ray the
-    # batches already spread over the cluster: one run at a time.
-    workers = 1 if engine.kind == "ray" else int(os.environ.get("CORPUS_DEMO_WORKERS", min(2, os.cpu_count() or 1)))
-    with one_ray_for_all_runs(engine) as engine_line:
-        print(f"{engine_line}; {workers} run(s) at a time")
-        summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG, log_level="WARNING", workers=workers)
+    with one_ray_for_all_runs(defs.resources["engine"]) as engine_line:
+        print(engine_line)
+        summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG, log_level="WARNING")
     print()
     print_table(summary)
     print()
