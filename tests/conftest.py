@@ -7,12 +7,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# `make test` runs two xdist workers on a 2-core machine: torch (and BLAS) in each would start a
-# thread per core and the two would fight for them, so each worker, and what it starts, gets one.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-
 
 # ---- skip policy: under CI=true a skip is a failure unless the test says why it may skip ------
 def skips_fail() -> bool:

@@ -256,6 +256,7 @@ def test_s3_subset_matches_the_local_run(local_run, s3_root, dagster_instance, t
         if r.asset in NOT_COMPARED or dims.get("source") not in S3_SOURCES:
             continue
         path = CorpusStore.partition_path(r.asset, dims)
-        assert s3.read(path).equals(local.read(path)), path
+        on_s3, here = s3.read(path), local.read(path)
+        assert on_s3.equals(here), (path, on_s3.join(here, on=on_s3.columns, how="anti"), here.join(on_s3, on=here.columns, how="anti"))
         compared.append(path)
     assert {p.split("/")[0] for p in compared} >= set(STAGES) | set(ONE_TO_ONE)
