@@ -1,8 +1,15 @@
 """Engine `ray` keeps the actors of steps with a `setup` (a model load) between stages and partitions:
 the next partition's run of the same step finds its model loaded, a different step reuses the warm
-process, and idle actors never keep other work from running."""
+process, and idle actors never keep other work from running.
+
+The checks run in a child process with its own 1-CPU Ray instance (`python -m tests.test_engine_hosts
+FOLDER`), as the cluster tests run their drivers: a Ray instance inside a pytest-xdist worker once
+took the worker down, and xdist then stalled the whole run."""
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,6 +20,7 @@ from corpus_dag.engine import BatchStep, LocalEngine, RayEngine, StageResources
 from corpus_dag.storage import CorpusStore, PartitionData
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Tagging(BatchStep):
@@ -33,21 +41,6 @@ def upper(batch: pl.DataFrame) -> pl.DataFrame:
     return batch.with_columns(pl.col("text").str.to_uppercase())
 
 
-@pytest.fixture(scope="module")
-def ray_instance():
-    import ray
-
-    temp = tempfile.mkdtemp(prefix="ch", dir="/tmp")  # short: Ray's socket paths are limited
-    os.environ["RAY_TMPDIR"] = temp
-    engine = RayEngine(num_cpus=1)
-    engine.connect()
-    yield engine
-    engine.shutdown()
-    assert not ray.is_initialized()
-    os.environ.pop("RAY_TMPDIR", None)
-    shutil.rmtree(temp, ignore_errors=True)
-
-
 def partition(tmp_path: Path, name: str) -> PartitionData:
     store = CorpusStore(str(tmp_path / "root"))
     rel = CorpusStore.partition_path("docs", {"source": name})
@@ -63,7 +56,7 @@ def run(engine, data, step, cpus=1.0):
     return pl.concat(list(engine.map_batches(data, step, batch_rows=10, resources=StageResources(num_cpus=cpus))))
 
 
-def test_the_next_partition_finds_the_step_set_up_and_a_new_step_the_warm_process(ray_instance, tmp_path):
+def next_partition_finds_the_step_set_up_and_a_new_step_the_warm_process(tmp_path):
     log = str(tmp_path / "setups")
     a, b = partition(tmp_path, "a"), partition(tmp_path, "b")
     engine = RayEngine(address="auto")  # a run's engine: this process is connected already
@@ -76,7 +69,7 @@ def test_the_next_partition_finds_the_step_set_up_and_a_new_step_the_warm_proces
     assert [tag for tag, _ in lines] == ["x", "y"] and len({pid for _, pid in lines}) == 1
 
 
-def test_steps_per_actor_zero_sets_up_every_time(ray_instance, tmp_path):
+def steps_per_actor_zero_sets_up_every_time(tmp_path):
     log = str(tmp_path / "setups")
     engine = RayEngine(address="auto", steps_per_actor=0)
     for data in (partition(tmp_path, "a"), partition(tmp_path, "b")):
@@ -84,7 +77,7 @@ def test_steps_per_actor_zero_sets_up_every_time(ray_instance, tmp_path):
     assert [tag for tag, _ in setups(tmp_path / "setups")] == ["x", "x"]
 
 
-def test_an_idle_actor_gives_its_cpu_to_other_work(ray_instance, tmp_path):
+def an_idle_actor_gives_its_cpu_to_other_work(tmp_path):
     """The instance has one CPU and an idle actor holds it: a plain map that needs that CPU still runs
     (the idle actor is let go), and the next step with a setup starts a fresh actor."""
     log = str(tmp_path / "setups")
@@ -95,3 +88,48 @@ def test_an_idle_actor_gives_its_cpu_to_other_work(ray_instance, tmp_path):
     run(engine, data, Tagging(log, "x"))
     pids = [pid for _, pid in setups(tmp_path / "setups")]
     assert len(pids) == 2 and pids[0] != pids[1]
+
+
+CHECKS = (next_partition_finds_the_step_set_up_and_a_new_step_the_warm_process, steps_per_actor_zero_sets_up_every_time,
+          an_idle_actor_gives_its_cpu_to_other_work)
+
+
+def main(folder: str) -> None:
+    """Start a 1-CPU Ray instance, run every check, print one JSON line: check name -> error or null."""
+    temp = tempfile.mkdtemp(prefix="ch", dir="/tmp")  # short: Ray's socket paths are limited
+    os.environ["RAY_TMPDIR"] = temp
+    engine = RayEngine(num_cpus=1, object_store_memory=128 * 1024**2)
+    engine.connect()
+    results = {}
+    try:
+        for check in CHECKS:
+            where = Path(folder) / check.__name__
+            where.mkdir(parents=True)
+            try:
+                check(where)
+                results[check.__name__] = None
+            except AssertionError as e:
+                results[check.__name__] = f"AssertionError: {e}"
+    finally:
+        engine.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+    print("RESULT " + json.dumps(results), flush=True)
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("hosts")
+    proc = subprocess.run([sys.executable, "-m", "tests.test_engine_hosts", str(folder)], cwd=REPO, capture_output=True,
+                          text=True, timeout=280)
+    lines = [line[len("RESULT "):] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return json.loads(lines[-1])
+
+
+@pytest.mark.parametrize("check", [c.__name__ for c in CHECKS])
+def test_step_hosts(outcome, check):
+    assert outcome[check] is None, outcome[check]
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
