@@ -55,7 +55,7 @@ def _partition(store, name: str, df: pl.DataFrame):
     return PartitionData(store, rel).pinned()
 
 
-def dedup_end_to_end(engine, store, docs) -> tuple[float, list[str]]:
+def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, list[str]]:
     """signatures (engine) -> one signature partition -> clusters (engine: as the dedup_clusters
     asset, a local temp scratch on engine local, shard/verify/components tasks over a scratch on the
     store on engine ray) -> apply (engine): the stages of minhash_signatures, dedup_clusters and
@@ -71,8 +71,14 @@ def dedup_end_to_end(engine, store, docs) -> tuple[float, list[str]]:
     )
     from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
 
-    cfg = DedupCfg(threshold=THRESHOLD, verify="estimate")
+    cfg = DedupCfg(threshold=THRESHOLD, verify=verify)
     view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
+
+    def read_texts(wanted: pl.DataFrame):  # verify: exact re-reads candidate texts, as dedup_clusters does
+        ids = wanted["doc_id"].implode()
+        for batch in docs.iter_batches(view.columns, 16_384):
+            yield view.rows(batch, "bench", "2026-11-21").filter(pl.col("doc_id").is_in(ids))
+
     started = time.perf_counter()
     rel = CorpusStore.partition_path(f"sigs_{engine.kind}_{id(engine)}", {"source": "bench"})
     if engine.kind == "local":  # what the asset does on the local engine: two batches in flight
@@ -86,7 +92,7 @@ def dedup_end_to_end(engine, store, docs) -> tuple[float, list[str]]:
     with tempfile.TemporaryDirectory() as work:
         scratch = (Scratch.local(work) if engine.kind == "local"
                    else Scratch(store.fs, store.abs(scratch_prefix("dedup_clusters", "bench", inputs, cfg))))
-        clusters, _ = cluster_pipeline(inputs, cfg, scratch, engine)
+        clusters, _ = cluster_pipeline(inputs, cfg, scratch, engine, read_texts)
     scratch.remove()
     trail = clusters.select("doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard")
     removed = []
@@ -169,6 +175,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10k documents instead of 100k")
     ap.add_argument("--docs", type=int, default=0)
+    ap.add_argument("--verify", choices=("exact", "estimate"), default="exact",
+                    help="how our dedup confirms band candidates (exact: every kind's default, config/kinds.yaml)")
     args = ap.parse_args()
     n_docs = args.docs or (10_000 if args.quick else 100_000)
 
@@ -186,7 +194,7 @@ def main() -> None:
     index = {d: i for i, d in enumerate(corpus["doc_id"].to_list())}
     docs = _partition(store, "docs", corpus.select("doc_id", "text").with_columns(title=pl.lit(None, pl.String)))
     mb = corpus["text"].str.len_bytes().sum() / 1e6
-    print(f"corpus: {n_docs:,} documents, {mb:.1f} MB, {len(truth):,} true pairs (J >= {THRESHOLD})")
+    print(f"corpus: {n_docs:,} documents, {mb:.1f} MB, {len(truth):,} true pairs (J >= {THRESHOLD}); our verify: {args.verify}")
 
     def scored(removed):
         s = score(n_docs, truth, np.array(sorted(index[d] for d in removed), dtype=np.int64))
@@ -194,7 +202,7 @@ def main() -> None:
 
     results = {}
     local = LocalEngine()
-    secs, removed = dedup_end_to_end(local, store, docs)
+    secs, removed = dedup_end_to_end(local, store, docs, args.verify)
     results["local"] = secs
     print(f"dedup, engine local:       {secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}  driver peak RSS {_rss_mb():,.0f} MB")
     filters_cfg = load_filter_config("web")
@@ -205,7 +213,7 @@ def main() -> None:
         engine = RayEngine(num_cpus=cpus, object_store_memory=300 * 1024**2)
         engine.connect()
         timed_map(engine, docs, partial(apply_filters, cfg=filters_cfg), 20_000)  # warm the workers' imports
-        secs, removed = dedup_end_to_end(engine, store, docs)
+        secs, removed = dedup_end_to_end(engine, store, docs, args.verify)
         results[f"ray{cpus}"] = secs
         print(f"dedup, engine ray {cpus} CPU:   {secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}")
         if cpus == 2:

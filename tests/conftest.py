@@ -91,14 +91,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def s3_server():
-    """A real S3-compatible server (moto's ThreadedMotoServer) on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
+    """A real S3-compatible server on 127.0.0.1: moto's server (what ThreadedMotoServer runs), in a
+    process of its own, so that serving a whole-library Dagster run does not take the GIL from it."""
+    from tests.helpers import moto_server_process, stop_process_group
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    port = free_port()
+    server = moto_server_process(port)
+    yield f"http://127.0.0.1:{port}"
+    stop_process_group(server)
 
 
 @pytest.fixture

@@ -73,3 +73,26 @@ def with_stand_ins(assets: list) -> list:
 def table_rows(value) -> list[dict]:
     """The records of a typed table metadata value (TableMetadataValue), as dicts."""
     return [r.data for r in value.records]
+
+
+def moto_server_process(port: int):
+    """moto's S3 server (the server ThreadedMotoServer runs) in a process of its own on 127.0.0.1:`port`,
+    ready to answer: where the client is a busy Python process (a Ray driver, a Dagster run), a server
+    thread inside it would compete with it for the GIL on every request. Stop it with stop_process_group."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_process_group(proc) if proc.poll() is None else None
+                raise RuntimeError(f"moto_server on port {port} did not start (exit {proc.poll()})")
+            time.sleep(0.1)

@@ -41,8 +41,9 @@ def test_every_stage_writes_the_same_files_on_ray_as_locally(cluster, roots):
 
 def test_the_same_on_s3(cluster, roots):
     result = cluster.run("pipeline", roots[0], "", "s3", timeout=900)
+    print("seconds", result["seconds"])
     assert result["failures"] == [] and result["missing"] == [] and result["different"] == []
-    assert result["partitions"] >= 20
+    assert result["partitions"] >= 15  # the web partition of every output through the safety stage, and its dedup_clusters
 
 
 def test_a_killed_worker_is_retried_with_the_same_output(cluster, tmp_path):
