@@ -267,8 +267,10 @@ def cluster_pipeline(
         raise ValueError('verify="exact" compares shingle sets, so find_clusters needs `texts`; none given')
     tasks = Tasks(engine, resources or StageResources(), scratch)
     scratch.fs.invalidate_cache()
+    inputs = list(inputs)
+    cfg = replace(cfg, n_shards=cfg.shards_for(sum(_num_rows(item) for item in inputs)))
     with ExitStack() as stack:
-        run = Pipeline(scratch, cfg, *_scattered(list(inputs), cfg, scratch, tasks))
+        run = Pipeline(scratch, cfg, *_scattered(inputs, cfg, scratch, tasks))
         if run.n_docs == 0:
             return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
         todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
