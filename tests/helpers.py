@@ -93,6 +93,7 @@ def moto_server_process(port: int):
             return proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                stop_process_group(proc) if proc.poll() is None else None
+                if proc.poll() is None:
+                    stop_process_group(proc)
                 raise RuntimeError(f"moto_server on port {port} did not start (exit {proc.poll()})")
             time.sleep(0.1)

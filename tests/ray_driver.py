@@ -155,7 +155,8 @@ def scenario_nodes() -> None:
 
 def scenario_pipeline(root_local: str, root_ray: str, s3: str = "") -> None:
     model = tiny_model()
-    assets = sorted({a for sel, _ in (S3_WAVES if s3 else WAVES) for a in sel} - {"question_classifier", TRAINED})
+    waves, sources = (S3_WAVES, S3_SOURCES) if s3 else (WAVES, SOURCES)
+    assets = sorted({a for sel, _ in waves for a in sel} - {"question_classifier", TRAINED})
     times = {}
     started = time.monotonic()
     if not (Path(root_local) / "filtered_documents").exists():
@@ -167,11 +168,10 @@ def scenario_pipeline(root_local: str, root_ray: str, s3: str = "") -> None:
         root_ray = start_moto_root()
     started = time.monotonic()
     times["ray_waves"] = {}
-    failures = materialize_waves(root_ray, "ray", S3_WAVES if s3 else WAVES, model, address="127.0.0.1:6394", trained_in=root_local,
-                                 times=times["ray_waves"], sources=S3_SOURCES if s3 else SOURCES)
+    failures = materialize_waves(root_ray, "ray", waves, model, address="127.0.0.1:6394", trained_in=root_local,
+                                 times=times["ray_waves"], sources=sources)
     times["ray"] = round(time.monotonic() - started, 1)
     exact = [a for a in assets if a not in SCORED]
-    sources = S3_SOURCES if s3 else SOURCES
     result = compare(stored_files(root_local, exact, sources), stored_files(root_ray, exact, sources)) | {"failures": failures, "seconds": times}
     result["max_rel_diff"] = {a: score_difference(root_local, root_ray, a, col) for a, col in SCORED.items() if a in assets}
     out(result)
@@ -198,16 +198,13 @@ def score_difference(root_a: str, root_b: str, asset: str, col: str) -> float:
 def start_moto_root() -> str:
     """A moto S3 server on 127.0.0.1 in this namespace, in a process of its own (it dies with this
     driver's namespace); CORPUS_ROOT-style URL of a fresh bucket."""
-    import socket
-
     import boto3
     import fsspec
 
+    from tests.conftest import free_port
     from tests.helpers import moto_server_process
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = moto_server_process(port)
     atexit.register(stop_process_group, server)
     endpoint = f"http://127.0.0.1:{port}"

@@ -268,9 +268,10 @@ def cluster_pipeline(
     tasks = Tasks(engine, resources or StageResources(), scratch)
     scratch.fs.invalidate_cache()
     inputs = list(inputs)
-    cfg = replace(cfg, n_shards=cfg.shards_for(sum(_num_rows(item) for item in inputs)))
+    sizes = [_num_rows(item) for item in inputs]
+    cfg = replace(cfg, n_shards=cfg.shards_for(sum(sizes)))
     with ExitStack() as stack:
-        run = Pipeline(scratch, cfg, *_scattered(inputs, cfg, scratch, tasks))
+        run = Pipeline(scratch, cfg, *_scattered(inputs, sizes, cfg, scratch, tasks))
         if run.n_docs == 0:
             return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
         todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
@@ -313,11 +314,11 @@ class Tasks:
 
 
 # ---- 1. scatter --------------------------------------------------------------------------------
-def _scattered(inputs: list[SignatureInput], cfg: DedupCfg, scratch: Scratch, tasks: Tasks) -> tuple[list, list[int]]:
+def _scattered(inputs: list[SignatureInput], sizes: list[int], cfg: DedupCfg, scratch: Scratch,
+               tasks: Tasks) -> tuple[list, list[int]]:
     """(first gid, rows) of every part and the band rows of every shard: scatters the inputs (one
-    task each) unless an earlier try on this scratch finished it."""
+    task each; `sizes`: their row counts) unless an earlier try on this scratch finished it."""
     if not scratch.exists("scatter.json"):
-        sizes = [_num_rows(item) for item in inputs]
         starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])[:-1].tolist()
         items = [(item, p, start, cfg, scratch) for p, (item, start) in enumerate(zip(inputs, starts))]
         shard_rows = np.zeros(cfg.n_shards, dtype=np.int64)
