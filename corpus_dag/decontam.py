@@ -16,6 +16,7 @@ per n-gram pair); a dropped row shows the matched n-gram so a person can check i
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import re
@@ -268,8 +269,21 @@ class DecontamStep(BatchStep):
         return {"cfg": self.cfg, "text": self.text, "folder": self.folder, "index": None}
 
     def setup(self) -> None:
-        self.index = BenchmarkIndex.from_folder(self.folder or DEFAULT_BENCHMARKS, self.cfg)
+        self.index = shared_index(self.folder or DEFAULT_BENCHMARKS, self.cfg)
 
     def __call__(self, batch: pl.DataFrame) -> Split:
         split = self.index.split(batch.with_columns(self.text.alias(self.cfg.column)))
         return Split(kept=split.kept.drop(self.cfg.column), dropped=split.dropped.drop(self.cfg.column))
+
+
+def shared_index(folder: str | Path, cfg: DecontamCfg) -> BenchmarkIndex:
+    """The index of `folder` under `cfg`, built once per process while its files stay the same (every
+    partition's step of a run, and of the next runs in the same process, checks against it)."""
+    folder = Path(folder).resolve()
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.glob("*.jsonl*")))
+    return _index(folder, cfg, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _index(folder: Path, cfg: DecontamCfg, _stamp: tuple) -> BenchmarkIndex:
+    return BenchmarkIndex.from_folder(folder, cfg)

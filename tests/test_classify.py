@@ -254,6 +254,24 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
     assert set(models) == {"ads_ngram", "ads_fasttext", "ads_encoder"}
     assert meta["ads_ngram_recall"].value > 0.5 and str(Path(corpus_root) / "labels") in models["ads_ngram"]["labels"]
 
+    def train(**config) -> dict[str, dict]:
+        run = dg.materialize(everything, selection=["quality_classifiers"], instance=dagster_instance, resources=resources,
+                             run_config={"ops": {"quality_classifiers": {"config": files | config}}})
+        return {r["model"]: r for r in table_rows(run.get_asset_materialization_events()[0].materialization.metadata["models"])}
+
+    # the same labels, settings and code: every stored model and its figures are reused
+    model_files = {p: p.read_bytes() for p in sorted((Path(corpus_root) / "models" / "c").rglob("*")) if p.is_file()}
+    again = train()
+    assert not any(r["reused"] for r in models.values()) and all(r["reused"] for r in again.values())
+    assert [{k: v for k, v in r.items() if k not in ("reused", "seconds")} for r in again.values()] == \
+        [{k: v for k, v in r.items() if k not in ("reused", "seconds")} for r in models.values()]
+    assert {p: p.read_bytes() for p in model_files} == model_files
+    write_jsonl(Path(corpus_root) / "labels" / "ads_ngram.jsonl", labelled[:-20])  # its labels change
+    changed = train(only=["ads_ngram", "ads_fasttext"])
+    assert (changed["ads_ngram"]["reused"], changed["ads_fasttext"]["reused"]) == (False, True)
+    assert changed["ads_ngram"]["n_train"] + changed["ads_ngram"]["n_test"] == len(labelled) - 20
+    assert train(only=["ads_fasttext"], retrain=True)["ads_fasttext"]["reused"] is False
+
     run = dg.materialize(everything, selection=["quality_scores", "classified_documents", "classifier_drops"], partition_key=key,
                          instance=dagster_instance, resources=resources,
                          run_config={"ops": {"quality_scores": {"config": files}, "classified_documents": {"config": files}}})
@@ -291,3 +309,25 @@ def test_models_and_labels_on_s3(s3_root, labelled):
         train_classifier(store, s, rows, log=lambda *_: None)
         assert store.exists(s.path) and load_model(store, s).scores(["x", AD + "x"]).shape == (2,)
 
+
+
+def test_a_training_record_vouches_only_for_its_inputs(tmp_path):
+    """corpus_dag.trained: the stored figures come back only for the same fingerprint and while the
+    model is there; forgetting (before a model is overwritten) removes the record."""
+    from corpus_dag import trained
+    from corpus_dag.classify.train import TRAINING_PACKAGES, training_code
+
+    store = CorpusStore(str(tmp_path))
+    rows = [{"text": "a", "label": "ad"}, {"text": "b", "label": "clean"}]
+    digest = trained.fingerprint(rows, {"epochs": 3}, training_code(), TRAINING_PACKAGES)
+    assert trained.fingerprint(rows[:1], {"epochs": 3}, training_code(), TRAINING_PACKAGES) != digest
+    assert trained.fingerprint(rows, {"epochs": 4}, training_code(), TRAINING_PACKAGES) != digest
+    assert trained.fingerprint(rows, {"epochs": 3}, training_code()[:-1], TRAINING_PACKAGES) != digest
+    assert trained.fingerprint([dict(reversed(r.items())) for r in rows], {"epochs": 3}, training_code(), TRAINING_PACKAGES) == digest
+    trained.remember(store, "models/m.bin", digest, {"precision": 0.9})
+    assert trained.reusable(store, "models/m.bin", digest) is None  # no model file
+    store.write_bytes("models/m.bin", b"model")
+    assert trained.reusable(store, "models/m.bin", digest) == {"precision": 0.9}
+    assert trained.reusable(store, "models/m.bin", "0" * 64) is None
+    trained.forget(store, "models/m.bin")
+    assert trained.reusable(store, "models/m.bin", digest) is None

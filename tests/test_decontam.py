@@ -110,3 +110,18 @@ def test_clear_errors(small_index, tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"question": "x"}\n')
     with pytest.raises(ValueError, match="need 'id' and 'text'"):
         load_benchmarks(tmp_path)
+
+
+def test_the_index_is_built_once_per_process_until_its_files_change(tmp_path):
+    from corpus_dag.decontam import shared_index
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    item = {"id": "g1", "text": " ".join(f"word{i}" for i in range(20))}
+    (bench / "gsm8k.jsonl").write_text(json.dumps(item) + "\n")
+    first = shared_index(bench, DecontamCfg())
+    assert shared_index(str(bench), DecontamCfg()) is first
+    assert shared_index(bench, DecontamCfg(min_matches=2)) is not first
+    (bench / "math500.jsonl").write_text(json.dumps({"id": "m1", "text": "另一道题目的文字内容足够长可以建立索引"}) + "\n")
+    changed = shared_index(bench, DecontamCfg())
+    assert changed is not first and set(changed.items["benchmark"]) == {"gsm8k", "math500"}

@@ -83,10 +83,10 @@ EXPECTED_ROWS = {
     "coherence_drops": 342 - 337,
     "perplexity_scores": 337,
     "ppl_thresholds": 13,  # one row per length bucket, up to 128K tokens
-    "quality_documents": 304,
-    "quality_drops": 337 - 304,
-    "decontaminated_documents": 166,
-    "contaminated_items": 304 - 166,
+    "quality_documents": 303,
+    "quality_drops": 337 - 303,
+    "decontaminated_documents": 165,
+    "contaminated_items": 303 - 165,
     "chunked_documents": 1838,
     "unchunked_documents": 0,
     "decontaminated_math_items": 0,
@@ -246,9 +246,16 @@ def test_s3_subset_matches_the_local_run(local_run, s3_root, dagster_instance, t
     local.read(CorpusStore.partition_path("coherence_thresholds")).write_parquet(coherence)
     s3 = CorpusStore(s3_root)
     assert s3.protocol == "s3"
+    models = [p for p in Path(local.abs("models")).rglob("*") if p.is_file()]
+    for path in models:  # with their training records: the S3 run reuses them instead of training again
+        s3.write_bytes(path.relative_to(local.abs("")).as_posix(), path.read_bytes())
     summary = run_library(s3, dagster_instance, S3_SOURCES, {"ppl_thresholds": {"pinned": str(pinned)},
                                                              "coherence_thresholds": {"pinned": str(coherence)}})
     assert summary.checks_failed == []
+    for asset in ("question_classifier", "quality_classifiers"):
+        meta = dagster_instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
+        reused = [meta["reused"].value] if "reused" in meta else [r.data["reused"] for r in meta["models"].value.records]
+        assert reused and all(reused), (asset, reused)
     graph = defs.resolve_asset_graph()
     compared = []
     for r in summary.rows:

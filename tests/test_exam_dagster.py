@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from assets.definitions import defs
+from assets.exam.assets import MODEL_PATH
 from corpus_dag.exam.questions import EXAM_QUESTION_SCHEMA
 from corpus_dag.storage import CorpusStore
 from tests.helpers import table_rows
@@ -45,3 +46,25 @@ def test_sample_library_to_math_questions(corpus_root, dagster_instance, install
     assert [c.name for c in mat.metadata["dagster/column_schema"].value.columns] == list(EXAM_QUESTION_SCHEMA)
     docs_mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("exam_documents")).asset_materialization
     assert "questions" in [c.name for c in docs_mat.metadata["dagster/column_schema"].value.columns]
+
+
+def test_question_classifier_is_reused_until_its_labels_change(corpus_root, dagster_instance):
+    """A second materialization from the same labels, settings and code reuses the stored model and
+    its figures; a user label added (or `retrain`) trains again."""
+    store = CorpusStore(corpus_root)
+
+    def materialize(**config) -> dict:
+        run = dg.materialize(defs.assets, instance=dagster_instance, resources=defs.resources, selection=["question_classifier"],
+                             run_config={"ops": {"question_classifier": {"config": {"hash_dim": 4096} | config}}})
+        return {k: v.value for k, v in run.get_asset_materialization_events()[0].materialization.metadata.items()}
+
+    first = materialize()
+    model = store.read_bytes(MODEL_PATH)
+    again = materialize()
+    assert (first["reused"], again["reused"]) == (False, True)
+    assert {k: v for k, v in again.items() if k != "reused"} == {k: v for k, v in first.items() if k != "reused"}
+    assert store.read_bytes(MODEL_PATH) == model
+    assert materialize(retrain=True)["reused"] is False
+    store.write_bytes("labels/exam_fragments.jsonl", '{"text": "第 3 页 共 8 页", "label": 0}\n'.encode())
+    relabelled = materialize()
+    assert relabelled["reused"] is False and relabelled["n_user_labels"] == 1

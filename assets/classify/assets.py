@@ -20,7 +20,9 @@ from corpus_dag.classify.apply import (
     score_histogram,
 )
 from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
-from corpus_dag.classify.train import labels_for, train_classifier
+from corpus_dag import trained
+from corpus_dag.classify.models import model_home
+from corpus_dag.classify.train import TRAINING_PACKAGES, labels_for, train_classifier, training_code
 from corpus_dag.storage import PartitionData
 
 # The documents the classifiers read (re-pointed to `safety_documents` once that stage exists).
@@ -39,13 +41,16 @@ class ClassifierFileConfig(dg.Config):
 class TrainClassifiersConfig(ClassifierFileConfig):
     only: list[str] = Field(default=[], description="Train only these models (names); empty: every model with train.enabled.")
     seed: int = Field(default=0, description="Seed of the fastText and transformers training.")
+    retrain: bool = Field(default=False, description="Train even a model whose stored copy was trained from the same "
+                          "labels, settings and code (otherwise that copy and its figures are reused).")
 
 
 @dg.asset(
     description="Trains every model of config/classifiers.yaml whose `train.enabled` is true (fastText, a small "
     "transformers encoder from scratch, or char n-gram logistic regression) from `{CORPUS_ROOT}/labels/{name}.jsonl`, "
     "else the shipped DEMO labels (samples/labels), and writes it to its `path` under CORPUS_ROOT; held-out "
-    "precision/recall per model in metadata.",
+    "precision/recall per model in metadata. A model whose stored copy was trained from the same labels, settings "
+    "and code is reused, not trained again (`reused` per model; config `retrain` trains anyway).",
     kinds={"fasttext", "pytorch", "scikit-learn"},
     tags={"stage": "classify"},
     **COMMON,
@@ -63,10 +68,18 @@ def quality_classifiers(context: dg.AssetExecutionContext, config: TrainClassifi
             continue
         rows, origin = labels_for(store, spec)
         started = time.monotonic()
-        m = train_classifier(store, spec, rows, seed=config.seed, log=context.log.info)
-        metrics[spec.name] = m | {"labels": origin, "path": store.url(spec.path), "seconds": round(time.monotonic() - started, 1)}
+        home, rel = model_home(store, spec)
+        digest = trained.fingerprint(rows, spec.model_dump() | {"seed": config.seed}, training_code(), TRAINING_PACKAGES)
+        m = None if config.retrain else trained.reusable(home, rel, digest)
+        reused = m is not None
+        if not reused:
+            trained.forget(home, rel)
+            m = train_classifier(store, spec, rows, seed=config.seed, log=context.log.info)
+            trained.remember(home, rel, digest, m)
+        metrics[spec.name] = m | {"labels": origin, "path": home.url(rel), "reused": reused, "seconds": round(time.monotonic() - started, 1)}
         flat |= {f"{spec.name}_precision": m["precision"], f"{spec.name}_recall": m["recall"]}
-        context.log.info(f"{spec.name} ({spec.kind}): precision {m['precision']}, recall {m['recall']} on {m['n_test']} held-out rows")
+        context.log.info(f"{spec.name} ({spec.kind}{', reused: trained from the same labels, settings and code' if reused else ''}): "
+                         f"precision {m['precision']}, recall {m['recall']} on {m['n_test']} held-out rows")
     models = pl.DataFrame([{"model": k, **v} for k, v in metrics.items()])
     return dg.MaterializeResult(metadata={**flat, "models": frame_table(models, width=200)})
 

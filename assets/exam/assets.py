@@ -26,7 +26,8 @@ from corpus_dag.exam.questions import (
 )
 from corpus_dag.exam.split import QUESTIONS_TYPE, SplitCfg
 from corpus_dag.exam.transformer import TransformerCfg
-from corpus_dag.exam.validity import VALIDITY_THRESHOLD, train_models
+from corpus_dag import trained
+from corpus_dag.exam.validity import TRAINING_PACKAGES, VALIDITY_THRESHOLD, train_models, training_code
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 from corpus_dag.storage import PartitionData
 
@@ -50,6 +51,7 @@ class ClassifierConfig(dg.Config):
     epochs: int = TransformerCfg.epochs
     max_length: int = TransformerCfg.max_length
     device: str = TransformerCfg.device
+    retrain: bool = False  # train even when the stored model was trained from the same labels, settings and code
 
     def transformer(self) -> TransformerCfg | None:
         if self.backend not in ("ngram", "transformers"):
@@ -63,7 +65,8 @@ class ClassifierConfig(dg.Config):
     description="The fragment classifiers (validity: is this a usable question; subject): char n-gram logistic "
     f"regressions stored at {MODEL_PATH}, trained on fragments built from public questions plus the user's labels "
     "file; held-out precision/recall in metadata. Config `backend: transformers` fine-tunes an encoder for validity "
-    "instead (`base_model`, `device`; for a GPU).",
+    "instead (`base_model`, `device`; for a GPU). Materialized again from the same labels, settings and code, it "
+    "reuses the stored model (`reused: true`; config `retrain` trains anyway).",
     kinds={"scikit-learn", "pytorch"},
     tags={"stage": "exam"},
     **COMMON,
@@ -75,11 +78,22 @@ def question_classifier(context: dg.AssetExecutionContext, config: ClassifierCon
     if store.exists(config.user_labels):
         users = load_user_labels(store.abs(config.user_labels))
         context.log.info(f"{len(users)} user labels from {store.url(config.user_labels)}")
-    models = train_models(load_fragments(), users, ngram=NgramCfg(dim=config.hash_dim), threshold=config.threshold,
-                          transformer=config.transformer(), log=context.log.info)
-    store.write_bytes(MODEL_PATH, models.to_bytes())
+    fragments, transformer = load_fragments(), config.transformer()
+    digest = trained.fingerprint(fragments + users, config.model_dump(exclude={"user_labels", "retrain"}), training_code(),
+                                 TRAINING_PACKAGES)
+    metrics = None if config.retrain else trained.reusable(store, MODEL_PATH, digest)
+    reused = metrics is not None
+    if reused:
+        context.log.info(f"{store.url(MODEL_PATH)} was trained from these labels, settings and code: reused (config retrain: true trains again)")
+    else:
+        trained.forget(store, MODEL_PATH)
+        models = train_models(fragments, users, ngram=NgramCfg(dim=config.hash_dim), threshold=config.threshold,
+                              transformer=transformer, log=context.log.info)
+        store.write_bytes(MODEL_PATH, models.to_bytes())
+        metrics = models.metrics
+        trained.remember(store, MODEL_PATH, digest, metrics)
     return dg.MaterializeResult(
-        metadata={**models.metrics, "path": dg.MetadataValue.path(store.url(MODEL_PATH)), "user_labels_file": store.url(config.user_labels)}
+        metadata={**metrics, "reused": reused, "path": dg.MetadataValue.path(store.url(MODEL_PATH)), "user_labels_file": store.url(config.user_labels)}
     )
 
 

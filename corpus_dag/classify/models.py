@@ -161,10 +161,16 @@ def _put_folder(store: CorpusStore, folder: Path, rel: str) -> None:
         store.write_bytes(posixpath.join(rel, f.relative_to(folder).as_posix()), f.read_bytes())
 
 
+def model_home(store: CorpusStore, spec: ClassifierSpec) -> tuple[CorpusStore, str]:
+    """Where the spec's model lives: (the store, its path there): under the root, or a local absolute path."""
+    if _is_local(spec):
+        return CorpusStore(str(Path(spec.path).parent)), Path(spec.path).name
+    return store, spec.path
+
+
 def publish(store: CorpusStore, spec: ClassifierSpec, built: Path) -> None:
-    """Publish a trained model file or folder at the spec's path (under the root, or a local absolute path)."""
-    target = CorpusStore(str(Path(spec.path).parent)) if _is_local(spec) else store
-    rel = Path(spec.path).name if _is_local(spec) else spec.path
+    """Publish a trained model file or folder at the spec's path."""
+    target, rel = model_home(store, spec)
     if built.is_dir():
         _put_folder(target, built, rel)
     else:

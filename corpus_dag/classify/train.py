@@ -59,6 +59,19 @@ def labels_for(store: CorpusStore, spec: ClassifierSpec) -> tuple[list[dict], st
     return read_labelled(shipped), str(shipped)
 
 
+def training_code() -> list:
+    """The modules whose source decides what `train_classifier` builds (corpus_dag.trained fingerprints them)."""
+    import sys
+
+    from corpus_dag.classify import models
+    from corpus_dag.exam import features, transformer
+
+    return [models, features, transformer, sys.modules[__name__]]
+
+
+TRAINING_PACKAGES = ("numpy", "scikit-learn", "fasttext-numpy2-wheel", "torch", "transformers")
+
+
 def held_out_rows(rows: list[dict]) -> np.ndarray:
     """Which rows are held out: by `group` where a row has one (a pair stays on one side), else by text."""
     return np.array([held_out({"id": r.get("group"), "text": r["text"]}) for r in rows], dtype=bool)

@@ -63,6 +63,18 @@ def _pr(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
     return tp / max(int(pred.sum()), 1), tp / max(int(gold.sum()), 1)
 
 
+def training_code() -> list:
+    """The modules whose source decides what `train_models` builds (corpus_dag.trained fingerprints them)."""
+    import sys
+
+    from corpus_dag.exam import features, labels, subject, transformer
+
+    return [features, labels, subject, transformer, sys.modules[__name__]]
+
+
+TRAINING_PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "transformers")
+
+
 def train_models(fragments: list[dict], user_labels: list[dict] = (), ngram: NgramCfg = NgramCfg(),
                  threshold: float = VALIDITY_THRESHOLD, c: float = 10.0, transformer: TransformerCfg | None = None,
                  log=print) -> ExamModels:
