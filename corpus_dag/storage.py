@@ -290,8 +290,22 @@ class CorpusStore:
 
     @contextmanager
     def atomic_open(self, rel: str) -> Iterator:
-        """A binary file handle whose content appears at `rel` only if the block exits cleanly."""
+        """A binary file handle whose content appears at `rel` only if the block exits cleanly.
+
+        On S3 an object appears whole when its PUT or multipart upload completes, never in part: it is
+        written in place, and an error aborts the upload (a temporary key and its rename would cost a
+        HEAD, a COPY and a DELETE more per file). A folder gets a hidden `.inflight-*` file, renamed."""
         final = self.abs(rel)
+        if self.protocol == "s3":
+            f = self.fs.open(final, "wb")
+            try:
+                yield f
+            except BaseException:
+                f.discard()  # abort the multipart upload, if one started
+                f.closed = True  # close() would upload what is buffered
+                raise
+            f.close()
+            return
         folder, name = posixpath.split(final)
         tmp = posixpath.join(folder, f".inflight-{uuid.uuid4().hex}-{name}.partial")  # never matches *.parquet
         self.fs.makedirs(folder, exist_ok=True)

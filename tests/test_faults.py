@@ -1,4 +1,5 @@
 """Faults an unlucky operator meets: S3 going away between a stage's two outputs, a run killed mid-step."""
+import contextlib
 import os
 import signal
 import socket
@@ -113,14 +114,16 @@ def _cut_before_any_write(store, proxy, monkeypatch):
 
 
 def _cut_after_first_data_file(store, proxy, monkeypatch):
-    move = store.fs.mv
+    atomic_open = store.atomic_open
 
-    def mv_then_cut(src, dst, *args, **kwargs):
-        move(src, dst, *args, **kwargs)
-        if dst.rsplit("/", 1)[-1].startswith("part-"):
+    @contextlib.contextmanager
+    def write_then_cut(rel):
+        with atomic_open(rel) as f:
+            yield f
+        if rel.rsplit("/", 1)[-1].startswith("part-"):
             proxy.cut()  # one output's data file is in place, the other's is not
 
-    monkeypatch.setattr(store.fs, "mv", mv_then_cut)
+    monkeypatch.setattr(store, "atomic_open", write_then_cut)
 
 
 def _cut_before_the_manifest(store, proxy, monkeypatch):

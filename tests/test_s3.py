@@ -64,3 +64,24 @@ def test_failed_write_on_s3_publishes_nothing(s3_server, s3_root):
             f.write(b"partial")
             raise RuntimeError("crash")
     assert objects(s3_server, s3_root) == []
+
+
+def test_a_failed_multipart_write_on_s3_publishes_nothing_and_aborts_the_upload(s3_server, s3_root, monkeypatch):
+    """A partition written on S3 goes straight to its key (an object appears only when its upload
+    completes); an error after parts were uploaded aborts the multipart upload."""
+    import boto3
+
+    store = CorpusStore()
+    monkeypatch.setattr(store.fs, "default_block_size", 5 * 2**20)  # S3's smallest part: two parts below
+    with pytest.raises(RuntimeError):
+        with store.atomic_open("x/part-1.parquet") as f:
+            f.write(os.urandom(11 * 2**20))
+            assert f.mpu is not None  # the upload is under way
+            raise RuntimeError("crash")
+    assert objects(s3_server, s3_root) == []
+    bucket = s3_root.split("/")[2]
+    uploads = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").list_multipart_uploads(Bucket=bucket)
+    assert uploads.get("Uploads", []) == []
+    with store.atomic_open("x/part-1.parquet") as f:
+        f.write(b"whole")
+    assert objects(s3_server, s3_root) == ["lab/x/part-1.parquet"] and store.read_bytes("x/part-1.parquet") == b"whole"
