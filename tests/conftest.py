@@ -7,14 +7,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# ---- threads: `make test` runs two xdist workers on a 2-core machine: one compute thread each --
-# torch's OpenMP pool takes every core in each worker; two such pools on 2 cores spin against each
-# other (a transformers training test took 114 s next to a busy core with 2 threads, 62 s with 1).
-# Set before anything imports torch; vLLM's CPU worker would bind its threads to every core too.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
-
 
 # ---- skip policy: under CI=true a skip is a failure unless the test says why it may skip ------
 def skips_fail() -> bool:
