@@ -63,3 +63,25 @@ def test_sft_options_are_declared_once_for_every_stage_writing_sft_records():
     assert declaring == {"SftOptions"}
     assert all(issubclass(c, SftOptions) for c in (VerifyConfig, RftConfig, DpoConfig, SelfInstructConfig))
     assert sft_cfg(SftOptions()) == SftCfg()
+
+
+def _undescribed(config_type, where: str):
+    """Config fields without a description, as the launchpad shows them (nested shapes included)."""
+    for name, field in (getattr(config_type, "fields", None) or {}).items():
+        if not field.description:
+            yield f"{where}.{name}"
+        yield from _undescribed(field.config_type, f"{where}.{name}")
+
+
+def test_every_run_knob_has_a_description():
+    """Every field of every asset's config and of every resource carries a description (the launchpad
+    and the resource page show it next to the field)."""
+    missing = []
+    for a in defs.assets or []:
+        if isinstance(a, dg.AssetsDefinition) and a.op.config_schema:
+            missing += _undescribed(a.op.config_schema.as_field().config_type, a.op.name)
+    for key, resource in (defs.resources or {}).items():
+        definition = resource.get_resource_definition() if hasattr(resource, "get_resource_definition") else resource
+        if definition.config_schema:
+            missing += _undescribed(definition.config_schema.as_field().config_type, f"resource {key}")
+    assert missing == []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from assets.common.engine import CorpusEngine
 from assets.common.metadata import counts_table, frame_table
@@ -51,10 +52,10 @@ COMMON = {"owners": ["team:corpus"], "group_name": "curate"}
 
 
 class ChunkConfig(dg.Config):
-    max_tokens: int = ChunkCfg.max_tokens
-    overlap_tokens: int = ChunkCfg.overlap_tokens
-    tokenizer: str | None = None  # a transformers tokenizer folder; None = 1.6 tokens/CJK char estimate
-    batch_rows: int = 2_000
+    max_tokens: int = Field(default=ChunkCfg.max_tokens, description="Tokens a fragment holds at most.")
+    overlap_tokens: int = Field(default=ChunkCfg.overlap_tokens, description="Tokens of the previous fragment's tail repeated (<= max_tokens / 2).")
+    tokenizer: str | None = Field(default=None, description="A transformers tokenizer folder; empty: an estimate of 1.6 tokens per CJK character.")
+    batch_rows: int = Field(default=2_000, description="Documents per batch.")
 
 
 @dg.multi_asset(
@@ -100,12 +101,12 @@ def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: Corpu
 
 
 class DecontamConfig(dg.Config):
-    n_words: int = DecontamCfg.n_words
-    n_chars: int = DecontamCfg.n_chars
-    min_matches: int = DecontamCfg.min_matches
-    max_items_per_ngram: int = DecontamCfg.max_items_per_ngram
-    benchmarks_dir: str | None = None  # default: data/benchmarks in the repo
-    batch_rows: int = 20_000
+    n_words: int = Field(default=DecontamCfg.n_words, description="Word n-gram size (text with spaces between words).")
+    n_chars: int = Field(default=DecontamCfg.n_chars, description="Character n-gram size (Chinese and other text without spaces).")
+    min_matches: int = Field(default=DecontamCfg.min_matches, description="N-grams a row must share with one benchmark item to be removed.")
+    max_items_per_ngram: int = Field(default=DecontamCfg.max_items_per_ngram, description="An n-gram shared by more benchmark items is boilerplate and not indexed.")
+    benchmarks_dir: str | None = Field(default=None, description="Folder of {benchmark}.jsonl[.gz] files (id, text); empty: data/benchmarks in the repo.")
+    batch_rows: int = Field(default=20_000, description="Rows per batch.")
 
 
 def decontamination(name: str, source_asset: str, kept: str, removed: str, text: pl.Expr, what: str) -> dg.AssetsDefinition:

@@ -41,17 +41,16 @@ MATH_DROPS = Out("math_question_drops", {"question_id": pl.String, "doc_id": pl.
 
 
 class ClassifierConfig(dg.Config):
-    user_labels: str = "labels/exam_fragments.jsonl"  # under CORPUS_ROOT; JSONL {text, label}; optional
-    threshold: float = VALIDITY_THRESHOLD  # P(valid) from which a fragment is kept
-    hash_dim: int = NgramCfg.dim  # hashed n-gram space (a power of two); smaller trains faster
-    # Validity backend: "ngram" (default, CPU, seconds) or "transformers" (fine-tunes an encoder;
-    # for a GPU). base_model: local folder or hub id to fine-tune; empty = a small encoder from scratch.
-    backend: str = "ngram"
-    base_model: str = ""
-    epochs: int = TransformerCfg.epochs
-    max_length: int = TransformerCfg.max_length
-    device: str = TransformerCfg.device
-    retrain: bool = False  # train even when the stored model was trained from the same labels, settings and code
+    user_labels: str = Field(default="labels/exam_fragments.jsonl", description="Your labels under CORPUS_ROOT, JSONL "
+                             "{text, label: 1/0}; optional; they go to training and outweigh the built ones.")
+    threshold: float = Field(default=VALIDITY_THRESHOLD, description="P(valid) from which a fragment is kept.")
+    hash_dim: int = Field(default=NgramCfg.dim, description="Hashed n-gram space (a power of two); smaller trains faster.")
+    backend: str = Field(default="ngram", description="Validity model: ngram (CPU, seconds) or transformers (fine-tunes an encoder; for a GPU).")
+    base_model: str = Field(default="", description="transformers: local folder or hub id to fine-tune; empty: a small encoder from scratch.")
+    epochs: int = Field(default=TransformerCfg.epochs, description="transformers: training epochs.")
+    max_length: int = Field(default=TransformerCfg.max_length, description="transformers: tokens per fragment.")
+    device: str = Field(default=TransformerCfg.device, description="transformers: torch device; auto: cuda when there is one.")
+    retrain: bool = Field(default=False, description="Train even when the stored model was trained from the same labels, settings and code.")
 
     def transformer(self) -> TransformerCfg | None:
         if self.backend not in ("ngram", "transformers"):

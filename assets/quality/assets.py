@@ -87,14 +87,14 @@ def _jsonable(cfg: FilterConfig) -> dict:
 
 
 class PerplexityConfig(dg.Config):
-    model: str = ""  # a local model folder; empty: $CORPUS_PPL_MODEL
-    backend: str = "auto"  # auto (vllm with a GPU, else transformers) | vllm | transformers
-    batch_size: int = 64
-    window_tokens: int = 512
-    dtype: str = "float32"
-    device: str = "cpu"
-    bucket_edges: list[int] = list(DEFAULT_BUCKET_EDGES)
-    batch_rows: int = 5_000
+    model: str = Field(default="", description="Reference causal LM folder; empty: $CORPUS_PPL_MODEL.")
+    backend: str = Field(default="auto", description="auto (vllm with a GPU, else transformers: same scores, faster on CPU) | vllm | transformers.")
+    batch_size: int = Field(default=64, description="Token sequences per model call.")
+    window_tokens: int = Field(default=512, description="Tokens scored per document (its first window).")
+    dtype: str = Field(default="float32", description="Model dtype.")
+    device: str = Field(default="cpu", description="transformers device; vLLM picks its own platform.")
+    bucket_edges: list[int] = Field(default=list(DEFAULT_BUCKET_EDGES), description="Token-length bucket edges (each bucket gets its own cut).")
+    batch_rows: int = Field(default=5_000, description="Documents per batch.")
 
 
 def ppl_config(config: PerplexityConfig) -> PplConfig:
@@ -159,13 +159,14 @@ def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfi
 
 
 class ThresholdConfig(dg.Config):
-    low_quantile: float = CutConfig.low_quantile
-    high_quantile: float = CutConfig.high_quantile
-    min_bucket_docs: int = CutConfig.min_bucket_docs
-    bucket_edges: list[int] = list(DEFAULT_BUCKET_EDGES)
-    reference_rows: int = 200_000  # about this many rows, sampled (seeded) evenly from every scored partition
-    seed: int = 0
-    pinned: str = ""  # a CSV/Parquet (token_bucket, low, high) to use instead of fitting
+    low_quantile: float = Field(default=CutConfig.low_quantile, description="Per bucket, perplexity below this quantile is dropped (boilerplate, repetition).")
+    high_quantile: float = Field(default=CutConfig.high_quantile, description="Per bucket, perplexity above this quantile is dropped (noise, garbled text).")
+    min_bucket_docs: int = Field(default=CutConfig.min_bucket_docs, description="Fewer reference documents in a bucket: it uses the pooled quantiles.")
+    bucket_edges: list[int] = Field(default=list(DEFAULT_BUCKET_EDGES), description="Token-length bucket edges (as perplexity_scores).")
+    reference_rows: int = Field(default=200_000, description="About this many scored rows, sampled (seeded) evenly from every partition.")
+    seed: int = Field(default=0, description="Sampling seed.")
+    pinned: str = Field(default="", description="A CSV/Parquet of cuts (token_bucket, low, high) to use instead of fitting, "
+                        "e.g. a previous run's ppl_thresholds.")
 
 
 @dg.asset(
@@ -200,7 +201,7 @@ def ppl_thresholds(context: dg.AssetExecutionContext, config: ThresholdConfig, s
 
 
 class QualityConfig(dg.Config):
-    batch_rows: int = 20_000
+    batch_rows: int = Field(default=20_000, description="Documents per batch.")
 
 
 @dg.multi_asset(

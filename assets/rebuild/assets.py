@@ -31,18 +31,19 @@ UNVERIFIED = Out("unverified_math_items", DROPPED_SCHEMA)
 
 
 class RebuildConfig(dg.Config):
-    prompt: str = RebuildCfg.prompt
-    prompt_rev: int = RebuildCfg.prompt_rev
-    samples: int = RebuildCfg.samples
-    guided_json: bool = RebuildCfg.guided_json
-    temperature: float = RebuildCfg.temperature
-    top_p: float = RebuildCfg.top_p
-    max_tokens: int = RebuildCfg.max_tokens
-    seed: int = RebuildCfg.seed
-    batch_questions: int = 512  # questions per engine call (and per cache flush)
-    program_wall_s: float = SandboxCfg.wall_s
-    program_cpu_s: int = SandboxCfg.cpu_s
-    program_memory_mb: int = SandboxCfg.memory_mb
+    prompt: str = Field(default=RebuildCfg.prompt, description="Prompt template (corpus_dag/rebuild/prompts): kp_cot_pot, "
+                        "kp_cot, cot_pot, knowledge_points or direct.")
+    prompt_rev: int = Field(default=RebuildCfg.prompt_rev, description="Template version (`{prompt}.v{N}.txt`); a new wording is a new version.")
+    samples: int = Field(default=RebuildCfg.samples, description="Samples per question (self-consistency votes over them).")
+    guided_json: bool = Field(default=RebuildCfg.guided_json, description="Ask for the response JSON schema (structured output).")
+    temperature: float = Field(default=RebuildCfg.temperature, description="Sampling temperature.")
+    top_p: float = Field(default=RebuildCfg.top_p, description="Nucleus sampling mass.")
+    max_tokens: int = Field(default=RebuildCfg.max_tokens, description="Response length limit (tokens).")
+    seed: int = Field(default=RebuildCfg.seed, description="Sampling seed (with the prompt and question, the cache key).")
+    batch_questions: int = Field(default=512, description="Questions per engine call (and per cache flush).")
+    program_wall_s: float = Field(default=SandboxCfg.wall_s, description="Wall-clock limit of one PoT program (seconds).")
+    program_cpu_s: int = Field(default=SandboxCfg.cpu_s, description="CPU limit of one PoT program (seconds).")
+    program_memory_mb: int = Field(default=SandboxCfg.memory_mb, description="Memory limit of one PoT program (MB).")
     sandbox: str = Field(
         default=SandboxCfg.mode,
         description="bwrap: each PoT program in its own bubblewrap namespaces (the stage fails when bwrap cannot "
@@ -59,10 +60,10 @@ class SftOptions(dg.Config):
 
 
 class VerifyConfig(SftOptions):
-    min_votes: int = ConsistencyCfg.min_votes
-    min_share: float = ConsistencyCfg.min_share
-    max_paths: int = ConsistencyCfg.max_paths
-    batch_rows: int = 20_000
+    min_votes: int = Field(default=ConsistencyCfg.min_votes, description="Samples that must agree on the answer for an item to be verified.")
+    min_share: float = Field(default=ConsistencyCfg.min_share, description="Share of the answered samples the majority answer needs.")
+    max_paths: int = Field(default=ConsistencyCfg.max_paths, description="Agreeing solution paths kept per verified item.")
+    batch_rows: int = Field(default=20_000, description="Rebuilt rows per batch (whole questions are kept together).")
 
 
 def sft_cfg(config: SftOptions) -> SftCfg:

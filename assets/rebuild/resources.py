@@ -19,17 +19,17 @@ class LLMEngine(dg.ConfigurableResource):
     kind: str = Field(default="vllm", description="vllm | openai")
     model: str = Field(default="", description="vllm: model folder or hub id (default $CORPUS_REBUILD_MODEL); openai: model name")
     served_name: str = Field(default="", description="Name stored with items (default: the model folder name)")
-    tensor_parallel_size: int = 1
+    tensor_parallel_size: int = Field(default=1, description="vllm: GPUs one model is split over.")
     max_model_len: int = Field(default=0, description="0: the model's own context length")
-    dtype: str = "auto"
-    enforce_eager: bool = False
+    dtype: str = Field(default="auto", description="vllm: weight dtype (auto: the model's own).")
+    enforce_eager: bool = Field(default=False, description="vllm: no CUDA graphs (less memory, slower).")
     base_url: str = Field(default="", description="openai: e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="NAME of the variable holding the key (never the key)")
-    max_concurrency: int = 8
-    requests_per_s: float = 0.0
-    max_retries: int = 5
-    usd_per_m_in: float = 0.0
-    usd_per_m_out: float = 0.0
+    max_concurrency: int = Field(default=8, description="openai: requests in flight at once.")
+    requests_per_s: float = Field(default=0.0, description="openai: request rate limit; 0: none.")
+    max_retries: int = Field(default=5, description="openai: retries of a 429, 5xx or timeout (Retry-After honoured); 400/401 are not retried.")
+    usd_per_m_in: float = Field(default=0.0, description="openai: price per million prompt tokens (the `api_usd` metadata).")
+    usd_per_m_out: float = Field(default=0.0, description="openai: price per million generated tokens.")
     _engine: Engine | None = PrivateAttr(default=None)
     MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_REBUILD_MODEL",)  # where `model` defaults from, first set wins
 
