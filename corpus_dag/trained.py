@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -49,11 +49,13 @@ def reusable(store: CorpusStore, model: str, digest: str) -> dict | None:
     return stored["metrics"] if stored.get("fingerprint") == digest else None
 
 
-def forget(store: CorpusStore, model: str) -> None:
-    """Before the model is overwritten."""
-    store.delete(model + SUFFIX)
-
-
-def remember(store: CorpusStore, model: str, digest: str, metrics: dict) -> None:
-    """After the model is written."""
+def train_once(store: CorpusStore, model: str, digest: str, train: Callable[[], dict], retrain: bool = False) -> tuple[dict, bool]:
+    """(figures, reused): the stored model's figures when it was trained from inputs with this
+    fingerprint (and `retrain` is off), else those `train()` returns after writing the model."""
+    metrics = None if retrain else reusable(store, model, digest)
+    if metrics is not None:
+        return metrics, True
+    store.delete(model + SUFFIX)  # before the model is overwritten
+    metrics = train()
     store.write_bytes(model + SUFFIX, json.dumps({"fingerprint": digest, "metrics": metrics}, default=str).encode())
+    return metrics, False

@@ -310,7 +310,6 @@ def test_models_and_labels_on_s3(s3_root, labelled):
         assert store.exists(s.path) and load_model(store, s).scores(["x", AD + "x"]).shape == (2,)
 
 
-
 def test_a_training_record_vouches_only_for_its_inputs(tmp_path):
     """corpus_dag.trained: the stored figures come back only for the same fingerprint and while the
     model is there; forgetting (before a model is overwritten) removes the record."""
@@ -324,10 +323,17 @@ def test_a_training_record_vouches_only_for_its_inputs(tmp_path):
     assert trained.fingerprint(rows, {"epochs": 4}, training_code(), TRAINING_PACKAGES) != digest
     assert trained.fingerprint(rows, {"epochs": 3}, training_code()[:-1], TRAINING_PACKAGES) != digest
     assert trained.fingerprint([dict(reversed(r.items())) for r in rows], {"epochs": 3}, training_code(), TRAINING_PACKAGES) == digest
-    trained.remember(store, "models/m.bin", digest, {"precision": 0.9})
-    assert trained.reusable(store, "models/m.bin", digest) is None  # no model file
-    store.write_bytes("models/m.bin", b"model")
-    assert trained.reusable(store, "models/m.bin", digest) == {"precision": 0.9}
+    seen = {}
+
+    def train() -> dict:  # records what the record holds while the model is being written
+        seen["record"] = store.exists("models/m.bin.trained.json")
+        store.write_bytes("models/m.bin", b"model")
+        return {"precision": 0.9}
+
+    assert trained.train_once(store, "models/m.bin", digest, train) == ({"precision": 0.9}, False)
+    assert trained.train_once(store, "models/m.bin", digest, train) == ({"precision": 0.9}, True)
     assert trained.reusable(store, "models/m.bin", "0" * 64) is None
-    trained.forget(store, "models/m.bin")
-    assert trained.reusable(store, "models/m.bin", digest) is None
+    assert trained.train_once(store, "models/m.bin", digest, train, retrain=True) == ({"precision": 0.9}, False)
+    assert seen["record"] is False  # an earlier record is gone before a model is overwritten
+    store.delete("models/m.bin")
+    assert trained.reusable(store, "models/m.bin", digest) is None  # a record counts only while its model is there

@@ -19,8 +19,8 @@ from corpus_dag.classify.apply import (
     apply_classifiers,
     score_histogram,
 )
-from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
 from corpus_dag import trained
+from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
 from corpus_dag.classify.models import model_home
 from corpus_dag.classify.train import TRAINING_PACKAGES, labels_for, train_classifier, training_code
 from corpus_dag.storage import PartitionData
@@ -70,12 +70,8 @@ def quality_classifiers(context: dg.AssetExecutionContext, config: TrainClassifi
         started = time.monotonic()
         home, rel = model_home(store, spec)
         digest = trained.fingerprint(rows, spec.model_dump() | {"seed": config.seed}, training_code(), TRAINING_PACKAGES)
-        m = None if config.retrain else trained.reusable(home, rel, digest)
-        reused = m is not None
-        if not reused:
-            trained.forget(home, rel)
-            m = train_classifier(store, spec, rows, seed=config.seed, log=context.log.info)
-            trained.remember(home, rel, digest, m)
+        m, reused = trained.train_once(home, rel, digest, lambda: train_classifier(store, spec, rows, seed=config.seed, log=context.log.info),
+                                       retrain=config.retrain)
         metrics[spec.name] = m | {"labels": origin, "path": home.url(rel), "reused": reused, "seconds": round(time.monotonic() - started, 1)}
         flat |= {f"{spec.name}_precision": m["precision"], f"{spec.name}_recall": m["recall"]}
         context.log.info(f"{spec.name} ({spec.kind}{', reused: trained from the same labels, settings and code' if reused else ''}): "

@@ -15,6 +15,7 @@ from assets.common.partitions import (
 )
 from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
+from corpus_dag import trained
 from corpus_dag.accounting import REASON
 from corpus_dag.exam.detect import KEYWORDS, ExamCfg, detect_exams
 from corpus_dag.exam.features import NgramCfg
@@ -26,7 +27,6 @@ from corpus_dag.exam.questions import (
 )
 from corpus_dag.exam.split import QUESTIONS_TYPE, SplitCfg
 from corpus_dag.exam.transformer import TransformerCfg
-from corpus_dag import trained
 from corpus_dag.exam.validity import TRAINING_PACKAGES, VALIDITY_THRESHOLD, train_models, training_code
 from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA
 from corpus_dag.storage import PartitionData
@@ -80,17 +80,16 @@ def question_classifier(context: dg.AssetExecutionContext, config: ClassifierCon
     fragments, transformer = load_fragments(), config.transformer()
     digest = trained.fingerprint(fragments + users, config.model_dump(exclude={"user_labels", "retrain"}), training_code(),
                                  TRAINING_PACKAGES)
-    metrics = None if config.retrain else trained.reusable(store, MODEL_PATH, digest)
-    reused = metrics is not None
-    if reused:
-        context.log.info(f"{store.url(MODEL_PATH)} was trained from these labels, settings and code: reused (config retrain: true trains again)")
-    else:
-        trained.forget(store, MODEL_PATH)
+
+    def train() -> dict:
         models = train_models(fragments, users, ngram=NgramCfg(dim=config.hash_dim), threshold=config.threshold,
                               transformer=transformer, log=context.log.info)
         store.write_bytes(MODEL_PATH, models.to_bytes())
-        metrics = models.metrics
-        trained.remember(store, MODEL_PATH, digest, metrics)
+        return models.metrics
+
+    metrics, reused = trained.train_once(store, MODEL_PATH, digest, train, retrain=config.retrain)
+    if reused:
+        context.log.info(f"{store.url(MODEL_PATH)} was trained from these labels, settings and code: reused (config retrain: true trains again)")
     return dg.MaterializeResult(
         metadata={**metrics, "reused": reused, "path": dg.MetadataValue.path(store.url(MODEL_PATH)), "user_labels_file": store.url(config.user_labels)}
     )
