@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Some images set PYTHONDONTWRITEBYTECODE=1 (this one does): then every Python process (each test
+# worker, Ray worker, dagster CLI, the demo) compiles dagster, torch, vLLM... from source again, 12-19 s
+# a process. Python may cache bytecode under the venv and the repo (__pycache__/, gitignored).
+unexport PYTHONDONTWRITEBYTECODE
 # Instance storage: `sqlite` (default, under DAGSTER_HOME) or `postgres` (needs DAGSTER_PG_URL).
 CORPUS_DAGSTER_STORAGE ?= sqlite
 # No model hub here: the demo's reference LM (perplexity) and rebuild LLM default to a tiny random
