@@ -9,6 +9,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # worker, Ray worker, dagster CLI, the demo) compiles dagster, torch, vLLM... from source again, 12-19 s
 # a process. Python may cache bytecode under the venv and the repo (__pycache__/, gitignored).
 unexport PYTHONDONTWRITEBYTECODE
+# Processes that share the cores (test workers, concurrent runs, Ray workers next to the step) must
+# not spin: OpenMP threads busy-wait after each parallel region by default, and two torch processes
+# spinning on 2 cores took a transformers training from 54 s to 368 s. PASSIVE: they sleep instead.
+export OMP_WAIT_POLICY ?= PASSIVE
 # Instance storage: `sqlite` (default, under DAGSTER_HOME) or `postgres` (needs DAGSTER_PG_URL).
 CORPUS_DAGSTER_STORAGE ?= sqlite
 # No model hub here: the demo's reference LM (perplexity) and rebuild LLM default to a tiny random

@@ -44,16 +44,23 @@ def run_suite(df: pl.DataFrame, expectations: list, name: str = "suite") -> Suit
     import great_expectations as gx  # ~4 s import: only when a check runs
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas(f"{name}_source")
-    asset = source.add_dataframe_asset(name=f"{name}_frame")
-    batch_def = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
-    batch = batch_def.get_batch(batch_parameters={"dataframe": df.to_pandas()})
-    result = batch.validate(gx.ExpectationSuite(name=name, expectations=expectations))
-    context.data_sources.delete(source.name)  # the project context GX keeps would hold the pandas frame
-    del batch, batch_def, asset, source
-    gc.collect()
+    # GX leaves the pandas frame in reference cycles: collect them. The objects that existed before
+    # are frozen meanwhile, so the collection scans only what GX made (a full one took ~1 s a check in
+    # a process that has loaded torch, transformers and vLLM).
+    gc.freeze()
+    try:
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = context.data_sources.add_pandas(f"{name}_source")
+        asset = source.add_dataframe_asset(name=f"{name}_frame")
+        batch_def = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
+        batch = batch_def.get_batch(batch_parameters={"dataframe": df.to_pandas()})
+        result = batch.validate(gx.ExpectationSuite(name=name, expectations=expectations))
+        context.data_sources.delete(source.name)  # the project context GX keeps would hold the pandas frame
+        del batch, batch_def, asset, source
+        gc.collect()
+    finally:
+        gc.unfreeze()
     summary = SuiteOutcome()
     for r in result.results:
         cfg = r.expectation_config

@@ -180,3 +180,21 @@ def test_a_check_reads_its_own_runs_version_or_says_it_was_replaced(tmp_path):
     store.write_frame(own, pl.DataFrame({"n": [7]}))
     with pytest.raises(StorageError, match=f"version {mine}, which this run wrote, was replaced by version {store.version(own)}"):
         pinned_to_own_version(store, "kept", dims, mine)
+
+
+def test_a_suite_frees_its_pandas_frame_and_leaves_the_heap_unfrozen():
+    """run_suite freezes the objects that existed before it so that its collection scans only GX's
+    objects: afterwards the frame GX held is gone and nothing stays frozen, also when GX fails."""
+    import gc
+
+    import pandas as pd
+
+    from corpus_dag.validation import run_suite
+
+    df = pl.DataFrame({"a": [str(i) for i in range(2_000)]})
+    outcome = run_suite(df, [gxe.ExpectColumnValuesToBeUnique(column="a")])
+    assert outcome.success and gc.get_freeze_count() == 0
+    assert not [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and "a" in o.columns and len(o) == 2_000]
+    with pytest.raises(Exception):
+        run_suite(df, ["not an expectation"])
+    assert gc.get_freeze_count() == 0
