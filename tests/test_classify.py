@@ -312,7 +312,7 @@ def test_models_and_labels_on_s3(s3_root, labelled):
 
 def test_a_training_record_vouches_only_for_its_inputs(tmp_path):
     """corpus_dag.trained: the stored figures come back only for the same fingerprint and while the
-    model is there; forgetting (before a model is overwritten) removes the record."""
+    model is there; train_once removes the record before the model is overwritten."""
     from corpus_dag import trained
     from corpus_dag.classify.train import TRAINING_PACKAGES, training_code
 
