@@ -16,11 +16,14 @@ import bisect
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import polars as pl
+
+from corpus_dag.accounting import Split
 
 CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))  # CJK ideographs
 CJK = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_RANGES)  # as a regex character-class body
@@ -267,34 +270,65 @@ class Chunked:
     n_docs: int
 
 
+def _patent(doc_id: str, meta: dict) -> str:
+    return str(meta.get("patent_number") or doc_id)
+
+
+def _has_text(text: str | None) -> bool:
+    return bool(text and text.strip())
+
+
+def later_copies(batches: Iterable[pl.DataFrame]) -> dict[str, str]:
+    """doc_id -> patent number of every document (with text) whose patent an earlier document of the
+    partition already has: the copies chunking drops, found in one pass over `doc_id`, `meta` and
+    `text` so that every batch can then be chunked on its own (on any worker). Holds the patent
+    numbers seen; returns only the copies. Document ids are unique within a partition (ingest)."""
+    seen: set[str] = set()
+    copies: dict[str, str] = {}
+    for batch in batches:
+        for doc_id, meta, text in zip(batch["doc_id"], batch["meta"], batch["text"]):
+            if not _has_text(text):
+                continue
+            patent = _patent(doc_id, json.loads(meta) if meta else {})
+            if patent in seen:
+                copies[doc_id] = patent
+            seen.add(patent)
+    return copies
+
+
 class Chunker:
-    """Chunks `raw_documents`-shaped batches; remembers patent numbers so ids stay unique per partition.
+    """Chunks `raw_documents`-shaped batches; drops `copies` (from `later_copies` over the whole partition)
+    so ids stay unique per partition. A batch step: batches are independent, so any engine maps it.
 
     Patent fields come from `meta` (patent_number, jurisdiction, pub_date, page_starts); without
     them the document id stands in for the patent number and the partition date for pub_date.
     """
 
-    def __init__(self, cfg: ChunkCfg = ChunkCfg()):
+    def __init__(self, cfg: ChunkCfg = ChunkCfg(), copies: Mapping[str, str] | None = None):
         self.cfg = cfg
-        self.seen: set[str] = set()
+        self.copies = dict(copies or {})
 
     @cached_property
     def counter(self):
         return _counter(self.cfg)
+
+    def __call__(self, docs: pl.DataFrame) -> Split:
+        """Fragments are the kept rows; kept and dropped count documents (`kept_in`)."""
+        out = self.chunk(docs)
+        return Split(kept=out.chunks, dropped=out.dropped, kept_in=out.n_docs - out.dropped.height)
 
     def chunk(self, docs: pl.DataFrame) -> Chunked:
         rows: dict[str, list] = {k: [] for k in CHUNK_SCHEMA}
         dropped: list[tuple[int, str]] = []
         for i, d in enumerate(docs.iter_rows(named=True)):
             meta = json.loads(d["meta"]) if d.get("meta") else {}
-            patent = str(meta.get("patent_number") or d["doc_id"])
-            if not d["text"] or not d["text"].strip():
+            patent = _patent(d["doc_id"], meta)
+            if not _has_text(d["text"]):
                 dropped.append((i, "no_text"))
                 continue
-            if patent in self.seen:
+            if d["doc_id"] in self.copies:
                 dropped.append((i, f"duplicate_patent: {patent}"))
                 continue
-            self.seen.add(patent)
             juris = meta.get("jurisdiction") or (patent[:2] if patent[:2].isalpha() and patent[:2].isupper() else None)
             pub_date = meta.get("pub_date") or (d["date"].isoformat() if d.get("date") else None)
             pages = meta.get("page_starts")

@@ -47,9 +47,13 @@ class StageResources:
 
 class BatchStep:
     """A batch function with per-worker state: `setup` runs once per worker (load a model there)
-    before the first `__call__`. On Ray such a step runs in an actor pool."""
+    before the first `__call__`, `teardown` when the worker lets the step go (stop a helper process).
+    On Ray such a step runs in an actor pool."""
 
     def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
         pass
 
     def __call__(self, batch: pl.DataFrame) -> Any:
@@ -63,8 +67,10 @@ class Engine(Protocol):
     kind: str
 
     def map_batches(self, data: PartitionData, step: Step, *, columns: list[str] | None = None,
-                    batch_rows: int = 10_000, resources: StageResources = StageResources()) -> Iterator[Any]:
-        """step(batch) for every batch of `data`, in input order."""
+                    batch_rows: int = 10_000, resources: StageResources = StageResources(),
+                    whole: str | None = None) -> Iterator[Any]:
+        """step(batch) for every batch of `data`, in input order. `whole`: a column whose equal values
+        are stored next to each other (a question's samples); no batch cuts such a run."""
         ...
 
     def map_tasks(self, fn: Callable[[Any], Any], items: Iterable[Any], *,
@@ -84,10 +90,19 @@ class LocalEngine:
 
     kind = "local"
 
-    def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources()):
+    def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources(), whole=None):
         run = _prepared(step)
-        for batch in data.iter_batches(columns, resources.batch_rows or batch_rows):
-            yield run(batch)
+        try:
+            if whole is None:
+                for batch in data.iter_batches(columns, resources.batch_rows or batch_rows):
+                    yield run(batch)
+                return
+            data = data.pinned()
+            for rows in partition_slices(data, resources.batch_rows or batch_rows, whole):
+                yield _run_slice(data, rows, columns, run)
+        finally:
+            if isinstance(run, BatchStep):
+                run.teardown()
 
     def map_tasks(self, fn, items, *, resources=StageResources()):
         return map(fn, items)
@@ -96,6 +111,31 @@ class LocalEngine:
 def row_slices(num_rows: int, batch_rows: int) -> list[tuple[int, int]]:
     """The [start, stop) rows each distributed task reads: the local engine's batches."""
     return [(start, min(start + batch_rows, num_rows)) for start in range(0, num_rows, batch_rows)]
+
+
+def group_slices(keys: pl.Series, batch_rows: int) -> list[tuple[int, int]]:
+    """Slices of at least `batch_rows` rows (the last may be shorter) that end only where the key changes,
+    so a run of equal keys (a question's samples) stays in one slice; a longer run is one slice of its own."""
+    n = keys.len()
+    if n == 0:
+        return []
+    changes = (keys != keys.shift(1)).fill_null(True)  # True where a run starts (row 0 included)
+    starts = changes.arg_true().to_numpy()
+    slices, start = [], 0
+    while start < n:
+        nxt = starts.searchsorted(start + batch_rows, side="left")  # the first run start at or after the target
+        stop = int(starts[nxt]) if nxt < len(starts) else n
+        slices.append((start, stop))
+        start = stop
+    return slices
+
+
+def partition_slices(data: PartitionData, batch_rows: int, whole: str | None = None) -> list[tuple[int, int]]:
+    """The [start, stop) rows of each batch: fixed-size ones, or aligned to runs of `whole` (read once, that
+    column only)."""
+    if whole is None:
+        return row_slices(data.num_rows, batch_rows)
+    return group_slices(data.read([whole])[whole], batch_rows)
 
 
 def _run_slice(data: PartitionData, rows: tuple[int, int], columns: list[str] | None, step: Step) -> Any:
@@ -121,7 +161,9 @@ class _StepHost:
 
             step = _prepared(cloudpickle.loads(ray.get(blob[0])))  # `blob`: [ref], so Ray does not fetch it every call
             while len(self.steps) >= self.keep:
-                self.steps.popitem(last=False)
+                _, old = self.steps.popitem(last=False)
+                if isinstance(old, BatchStep):
+                    old.teardown()
         self.steps[key] = step
         return _run_slice(data, rows, columns, step)
 
@@ -290,14 +332,14 @@ class RayEngine:
         cpus = ray.cluster_resources().get("CPU", 1.0)
         return max(2, int(2 * cpus / max(resources.num_cpus, 0.25)))  # two per slot: the next slice is queued
 
-    def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources()):
+    def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources(), whole=None):
         import ray
 
         self.connect()
         if data.num_rows == 0:
             return
         data = data.pinned()
-        slices = row_slices(data.num_rows, resources.batch_rows or batch_rows)
+        slices = partition_slices(data, resources.batch_rows or batch_rows, whole)
         opts = {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus}
         if isinstance(step, BatchStep):
             yield from self._on_hosts(data, step, columns, slices, resources)

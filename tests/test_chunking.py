@@ -14,6 +14,7 @@ from corpus_dag.chunking import (
     CHUNK_SCHEMA,
     ChunkCfg,
     Chunker,
+    later_copies,
     EstimateCounter,
     chunk_spans,
     estimate_tokens_expr,
@@ -93,12 +94,17 @@ def test_patent_sample_structure_and_schema():
 
 
 def test_duplicate_patent_and_blank_text_are_dropped_with_reasons():
-    chunker = Chunker(ChunkCfg(max_tokens=20, overlap_tokens=4))
     meta = {"patent_number": "CN1A"}
-    out = chunker.chunk(docs_frame(["技术领域\n一种方法。", "技术领域\n另一种方法。", "  \n "], [meta, meta, {}]))
-    assert out.n_docs == 3 and out.dropped["reason"].to_list() == ["duplicate_patent: CN1A", "no_text"]
-    again = chunker.chunk(docs_frame(["技术领域\n一种方法。"], [meta]))  # a later batch of the same partition
-    assert again.chunks.height == 0 and again.dropped["reason"].to_list() == ["duplicate_patent: CN1A"]
+    frame = docs_frame(["  \n ", "技术领域\n一种方法。", "技术领域\n另一种方法。", "技术领域\n第三种。"], [meta, meta, {}, meta])
+    first, second = frame.slice(0, 2), frame.slice(2)  # the partition's two batches
+    copies = later_copies([first, second])  # a blank first copy is no copy: the first with text counts
+    assert copies == {frame["doc_id"][3]: "CN1A"}
+    chunker = Chunker(ChunkCfg(max_tokens=20, overlap_tokens=4), copies)
+    out = chunker.chunk(first)
+    assert out.n_docs == 2 and out.dropped["reason"].to_list() == ["no_text"] and out.chunks["patent"].unique().to_list() == ["CN1A"]
+    split = chunker(second)  # chunked on its own (another worker): the copy is still dropped
+    assert split.dropped["reason"].to_list() == ["duplicate_patent: CN1A"]
+    assert split.n_kept_in == 1 and split.kept.height >= 1 and split.n_in == 2
 
 
 def test_estimate_expression_matches_the_counter():

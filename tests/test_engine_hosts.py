@@ -90,8 +90,26 @@ def an_idle_actor_gives_its_cpu_to_other_work(tmp_path):
     assert len(pids) == 2 and pids[0] != pids[1]
 
 
+def run_lengths(batch: pl.DataFrame) -> pl.DataFrame:
+    return batch.group_by("q", maintain_order=True).len()
+
+
+def whole_runs_stay_in_one_batch_on_both_engines(tmp_path):
+    """`whole=`: no batch cuts a run of equal keys (a question's samples), on Ray as locally."""
+    lengths = [3, 1, 7, 2, 12, 1, 4]
+    store = CorpusStore(str(tmp_path / "root"))
+    rel = CorpusStore.partition_path("samples", {"source": "a"})
+    store.write_frame(rel, pl.DataFrame({"q": [f"q{i}" for i, n in enumerate(lengths) for _ in range(n)]}))
+    data = PartitionData(store, rel)
+    on_ray = list(RayEngine(address="auto").map_batches(data, run_lengths, batch_rows=5, whole="q"))
+    local = list(LocalEngine().map_batches(data, run_lengths, batch_rows=5, whole="q"))
+    assert [f.to_dicts() for f in on_ray] == [f.to_dicts() for f in local]
+    assert [f.height for f in local] == [3, 2, 2]  # slices of >= 5 rows ending where q changes: 3+1+7 | 2+12 | 1+4
+    assert pl.concat(local)["len"].to_list() == lengths  # every run whole, in order
+
+
 CHECKS = (next_partition_finds_the_step_set_up_and_a_new_step_the_warm_process, steps_per_actor_zero_sets_up_every_time,
-          an_idle_actor_gives_its_cpu_to_other_work)
+          an_idle_actor_gives_its_cpu_to_other_work, whole_runs_stay_in_one_batch_on_both_engines)
 
 
 def main(folder: str) -> None:

@@ -2,6 +2,7 @@
 import polars as pl
 import pytest
 
+from corpus_dag.engine import group_slices
 from corpus_dag.rebuild.consistency import (
     ConsistencyCfg,
     canonical_program,
@@ -13,8 +14,8 @@ from corpus_dag.rebuild.equivalence import AnswerJudge
 from corpus_dag.rebuild.stage import (
     REBUILT_SCHEMA,
     VERIFIED_SCHEMA,
+    VerifyStep,
     select_verified,
-    select_verified_stream,
 )
 
 LOOP = '''import math
@@ -132,6 +133,21 @@ def test_select_verified_accounts_for_every_sample(judge):
     assert [m["role"] for m in record["messages"]] == ["user", "assistant"]
     assert "```python" in record["messages"][1]["content"]
 
-    streamed = list(select_verified_stream([df.slice(0, 4), df.slice(4, 3), df.slice(7)], judge))
-    assert sum(s.n_in for s in streamed) == df.height
-    assert sorted(pl.concat([s.kept for s in streamed])["item_id"]) == ["q1-s0", "q1-s2"]
+    slices = group_slices(df["question_id"], 4)  # a batch never cuts a question's samples
+    assert slices == [(0, 6), (6, 9)]
+    step = VerifyStep(ConsistencyCfg(min_votes=2, min_share=0.5, max_paths=2))
+    step.setup()
+    try:
+        batched = [step(df.slice(a, b - a)) for a, b in slices]
+    finally:
+        step.teardown()
+    assert sum(s.n_in for s in batched) == df.height
+    assert pl.concat([s.kept for s in batched]).equals(split.kept) and pl.concat([s.dropped for s in batched]).equals(split.dropped)
+
+
+def test_group_slices_end_only_where_the_key_changes():
+    keys = pl.Series(["a"] * 3 + ["b"] + ["c"] * 7 + ["d"] * 2)
+    assert group_slices(keys, 2) == [(0, 3), (3, 11), (11, 13)]  # at least 2 rows; the run of c is not cut
+    assert group_slices(keys, 1) == [(0, 3), (3, 4), (4, 11), (11, 13)]  # a run longer than a batch is one slice
+    assert group_slices(keys, 4) == [(0, 4), (4, 11), (11, 13)]
+    assert group_slices(keys, 100) == [(0, 13)] and group_slices(pl.Series([], dtype=pl.String), 5) == []

@@ -104,12 +104,14 @@ def map_split(
     stage: str,
     batch_rows: int,
     columns: list[str] | None = None,
+    whole: str | None = None,
     extra_metadata: Callable[[Tally], dict] | None = None,
 ) -> list[dg.MaterializeResult]:
     """A map stage: `step` (batch -> Split) over every batch of `data`, run by the engine (local or
-    Ray, same output), written with `stream_split`. `data` None: the stage does not apply here."""
+    Ray, same output), written with `stream_split`. `data` None: the stage does not apply here.
+    `whole`: a column whose runs of equal values no batch cuts (see `Engine.map_batches`)."""
     splits = () if data is None else engine.engine.map_batches(
-        data.pinned(), step, columns=columns, batch_rows=batch_rows, resources=engine.stage(stage))
+        data.pinned(), step, columns=columns, batch_rows=batch_rows, resources=engine.stage(stage), whole=whole)
     engine_md = {"engine": engine.kind}
     return stream_split(context, store, splits, kept, dropped,
                         extra_metadata=lambda t: engine_md | (extra_metadata(t) if extra_metadata else {}))

@@ -13,10 +13,10 @@ from pydantic import Field
 from assets.common.engine import CorpusEngine
 from assets.common.metadata import counts_table, frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, named_static, source_and_date
-from assets.common.stage import Out, split_specs, stream_split
+from assets.common.stage import Out, map_split, split_specs, stream_split
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON, Split
-from corpus_dag.chunking import CHUNK_SCHEMA, ChunkCfg, Chunker
+from corpus_dag.chunking import CHUNK_SCHEMA, ChunkCfg, Chunker, later_copies
 from corpus_dag.decontam import DecontamCfg, DecontamStep, contaminated_counts
 from corpus_dag.mixture import (
     RECIPES_DIR,
@@ -73,31 +73,26 @@ class ChunkConfig(dg.Config):
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: CorpusStorage, docs: PartitionData):
+def chunk(context: dg.AssetExecutionContext, config: ChunkConfig, storage: CorpusStorage, engine: CorpusEngine,
+          docs: PartitionData):
     """Split each document into steps/sections, paragraphs and token-bounded overlapping fragments.
-    Runs in the step's process on every engine: a patent number seen in an earlier batch drops the
-    later copy, so batches are not independent."""
+    A first pass over doc_id, meta and text finds the later copies of a patent, so the batches are
+    independent and run on the engine."""
     source, _date = source_and_date(context)
-    store = storage.store()
     profile = SOURCES.get(source)
     cfg = ChunkCfg(max_tokens=config.max_tokens, overlap_tokens=config.overlap_tokens, tokenizer=config.tokenizer)
-    chunker = Chunker(cfg)
-    unchunked = Out(UNCHUNKED, {**docs.schema, REASON: pl.String})
-
-    def splits():
-        if not profile.applies("chunk"):
-            return
-        for batch in docs.iter_batches(batch_rows=config.batch_rows):
-            out = chunker.chunk(batch)  # rows in, kept and dropped count documents; fragments are rows out
-            yield Split(kept=out.chunks, dropped=out.dropped, kept_in=out.n_docs - out.dropped.height)
+    applies = profile.applies("chunk")
+    chunker = Chunker(cfg, later_copies(docs.iter_batches(["doc_id", "meta", "text"], config.batch_rows)) if applies else {})
 
     def extra(tally):
-        if not profile.applies("chunk"):
+        if not applies:
             return {"skipped": f"source {source} is of kind {profile.kind}; chunking applies to kinds whose "
                                "config/kinds.yaml entry lists stage `chunk`"}
-        return {"fragments_out": tally.n_out, "chunk_cfg": dg.MetadataValue.json(vars(cfg))}
+        return {"fragments_out": tally.n_out, "duplicate_patents": len(chunker.copies), "chunk_cfg": dg.MetadataValue.json(vars(cfg))}
 
-    yield from stream_split(context, store, splits(), CHUNKS, unchunked, extra_metadata=extra)
+    yield from map_split(context, storage.store(), engine, docs if applies else None, chunker, CHUNKS,
+                         Out(UNCHUNKED, {**docs.schema, REASON: pl.String}), stage="chunk", batch_rows=config.batch_rows,
+                         extra_metadata=extra)
 
 
 class DecontamConfig(dg.Config):

@@ -7,12 +7,12 @@ from pydantic import Field
 
 from assets.common.metadata import counts_table, rounded
 from assets.common.partitions import DATE_SOURCE
-from assets.common.stage import Out, split_specs, stream_split, write_outputs
+from assets.common.engine import CorpusEngine
+from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
 from assets.rebuild.resources import LLMEngine
 from corpus_dag.llm.cache import ResponseCache
 from corpus_dag.rebuild.consistency import ConsistencyCfg
-from corpus_dag.rebuild.equivalence import AnswerJudge
 from corpus_dag.rebuild.sandbox import SandboxCfg, sandbox_capabilities
 from corpus_dag.rebuild.sft import SftCfg
 from corpus_dag.rebuild.stage import (
@@ -20,8 +20,9 @@ from corpus_dag.rebuild.stage import (
     REBUILT_SCHEMA,
     VERIFIED_SCHEMA,
     RebuildCfg,
-    Rebuilder,
-    select_verified_stream,
+    RebuildStats,
+    RebuildStep,
+    VerifyStep,
 )
 from corpus_dag.storage import CorpusStore, PartitionData
 
@@ -91,9 +92,11 @@ def rebuild_cfg(config: RebuildConfig) -> RebuildCfg:
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=4),
     **COMMON,
 )
-def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig, storage: CorpusStorage, llm: LLMEngine):
-    """Rebuild every math question of the partition(s) with k samples; responses are cached in storage,
-    so a cancelled run resumes where it stopped and a re-run with the same config calls no model."""
+def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig, storage: CorpusStorage, llm: LLMEngine,
+                       engine: CorpusEngine):
+    """Rebuild every math question of the partition(s) with k samples, on the engine (on Ray, an actor pool
+    with the model loaded once per actor); responses are cached in storage, so a cancelled run resumes
+    where it stopped and a re-run with the same config calls no model."""
     store, cfg = storage.store(), rebuild_cfg(config)
     for key in context.partition_keys:  # a multi-run backfill hands one run several partitions
         source, date = (dict(DATE_SOURCE.get_partition_key_from_str(key).keys_by_dimension)[d] for d in ("source", "date"))
@@ -107,30 +110,30 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
                                      "partition: no model call"}, dims=dims)
             continue
         sandbox = sandbox_capabilities(cfg.sandbox.mode)  # fails closed before the model loads
-        engine = llm.engine()  # loaded once per run, on the first partition that needs it
-        cache = ResponseCache(store, f"{engine.model}/{cfg.prompt}.v{cfg.prompt_rev}/source={source}/date={date}")
+        llm_engine = llm.engine()  # a config and a name here: the model loads where the batches run
+        cache = ResponseCache(store, f"{llm_engine.model}/{cfg.prompt}.v{cfg.prompt_rev}/source={source}/date={date}")
+        step = RebuildStep(llm.engine_cfg(), cache, cfg)
         started = time.monotonic()
 
-        def fill(writers, questions=questions, key=key, engine=engine, cache=cache, started=started):
-            with Rebuilder(engine, cache, cfg) as rb:
-                total = questions.num_rows
-                for batch in questions.iter_batches(columns=["question_id", "text", "context"], batch_rows=config.batch_questions):
-                    writers[out.asset].write(rb.rebuild(batch))
-                    s = rb.stats
-                    context.log.info(
-                        f"{key}: {s.questions:,}/{total:,} questions, {s.prompts_sent:,} prompts sent, {s.cache_hits:,} cache hits, "
-                        f"{s.valid:,} valid, {s.agree:,} agree"
-                    )
-                stats = rb.stats.as_dict(engine)
-            context.log.info(f"{key}: done in {time.monotonic() - started:.1f}s: {stats}")
+        def fill(writers, questions=questions, key=key, llm_engine=llm_engine, cache=cache, step=step, started=started):
+            total, stats = questions.num_rows, RebuildStats()
+            for rows, batch_stats in engine.engine.map_batches(questions, step, columns=["question_id", "text", "context"],
+                                                               batch_rows=config.batch_questions, resources=engine.stage("rebuild")):
+                writers[out.asset].write(rows)
+                stats.add(batch_stats)
+                context.log.info(f"{key}: {stats.questions:,}/{total:,} questions, {stats.prompts_sent:,} prompts sent, "
+                                 f"{stats.cache_hits:,} cache hits, {stats.valid:,} valid, {stats.agree:,} agree")
+            summary = stats.as_dict(llm_engine)
+            context.log.info(f"{key}: done in {time.monotonic() - started:.1f}s: {summary}")
             return {
                 "partition": key,
-                "model": engine.model,
+                "engine": engine.kind,
+                "model": llm_engine.model,
                 "prompt_version": f"{cfg.prompt}.v{cfg.prompt_rev}",
                 "cache": dg.MetadataValue.path(store.url(cache.folder)),
                 "sandbox": dg.MetadataValue.json(sandbox),
                 **({"llm_note": note} if (note := llm.random_model_note()) else {}),
-                **{k: _metadata_value(k, v) for k, v in stats.items()},
+                **{k: _metadata_value(k, v) for k, v in summary.items()},
             }
 
         yield from write_outputs(context, store, [out], fill, dims=dims)
@@ -161,24 +164,23 @@ def _upstream_llm_note(context: dg.AssetExecutionContext) -> dict:
         dropped_doc="rebuilt_math_items rows not selected, with the reason (invalid_response, no_consensus, "
         "minority_answer, program_disagrees, duplicate_path, beyond_max_paths, ...).",
         deps=["rebuilt_math_items"],
-        stage="rebuild",
+        stage="verify",
         **COMMON,
     ),
     ins={"rebuilt": dg.AssetIn("rebuilt_math_items")},
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def verified_math_items(context: dg.AssetExecutionContext, config: VerifyConfig, storage: CorpusStorage, rebuilt: PartitionData):
+def verified_math_items(context: dg.AssetExecutionContext, config: VerifyConfig, storage: CorpusStorage,
+                        engine: CorpusEngine, rebuilt: PartitionData):
     """Self-consistency (majority answer with min_votes / min_share), then up to max_paths distinct programs.
-    Runs in the step's process: a question's samples must meet in one place (streamed by question)."""
-    store = storage.store()
+    Batches hold whole questions (a question's samples are stored together), so they run on the engine."""
     cfg = ConsistencyCfg(min_votes=config.min_votes, min_share=config.min_share, max_paths=config.max_paths)
-    with AnswerJudge() as judge:
-        splits = select_verified_stream(rebuilt.iter_batches(batch_rows=config.batch_rows), judge, cfg, sft_cfg(config))
 
-        def rates(tally):
-            questions = rebuilt.read(["question_id"])["question_id"].n_unique() if rebuilt.num_rows else 0
-            return {"questions_in": questions, "consistency": dg.MetadataValue.json(vars(cfg)),
-                    "sft": dg.MetadataValue.json(vars(sft_cfg(config))), **_upstream_llm_note(context)}
+    def rates(_tally):
+        questions = rebuilt.read(["question_id"])["question_id"].n_unique() if rebuilt.num_rows else 0
+        return {"questions_in": questions, "consistency": dg.MetadataValue.json(vars(cfg)),
+                "sft": dg.MetadataValue.json(vars(sft_cfg(config))), **_upstream_llm_note(context)}
 
-        yield from stream_split(context, store, splits, VERIFIED, UNVERIFIED, extra_metadata=rates)
+    yield from map_split(context, storage.store(), engine, rebuilt, VerifyStep(cfg, sft_cfg(config)), VERIFIED, UNVERIFIED,
+                         stage="verify", batch_rows=config.batch_rows, whole="question_id", extra_metadata=rates)

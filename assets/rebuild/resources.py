@@ -1,14 +1,12 @@
 """The LLM engine as a Dagster resource: vLLM offline in-process, or any OpenAI-compatible endpoint."""
 
 import os
-import tempfile
-from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from corpus_dag.llm.engines import Engine, OpenAICfg, OpenAIEngine, VllmCfg, shared_vllm_engine
+from corpus_dag.llm.engines import Engine, OpenAICfg, VllmCfg, build_engine
 from corpus_dag.llm.tiny_model import RANDOM_MODEL_NOTE, is_random_tiny_model
 
 
@@ -36,7 +34,7 @@ class LLMEngine(dg.ConfigurableResource):
     def engine(self) -> Engine:
         """The engine; a vLLM model loads once per process and stays loaded across partitions and runs."""
         if self._engine is None:
-            self._engine = self._build()
+            self._engine = build_engine(self.engine_cfg())
         return self._engine
 
     def random_model_note(self) -> str | None:
@@ -44,16 +42,15 @@ class LLMEngine(dg.ConfigurableResource):
         model = self.model or os.environ.get("CORPUS_REBUILD_MODEL", "")
         return RANDOM_MODEL_NOTE if self.kind == "vllm" and model and is_random_tiny_model(model) else None
 
-    def _build(self) -> Engine:
+    def engine_cfg(self) -> VllmCfg | OpenAICfg:
+        """What the engine is, as a plain config a Ray actor builds its own engine from (`build_engine`)."""
         if self.kind == "openai":
             if not self.base_url or not self.model:
                 raise dg.Failure("LLMEngine kind=openai needs base_url and model")
-            return OpenAIEngine(
-                OpenAICfg(
-                    base_url=self.base_url, model=self.model, api_key_env=self.api_key_env or None,
-                    max_concurrency=self.max_concurrency, requests_per_s=self.requests_per_s,
-                    max_retries=self.max_retries, usd_per_m_in=self.usd_per_m_in, usd_per_m_out=self.usd_per_m_out,
-                )
+            return OpenAICfg(
+                base_url=self.base_url, model=self.model, api_key_env=self.api_key_env or None,
+                max_concurrency=self.max_concurrency, requests_per_s=self.requests_per_s,
+                max_retries=self.max_retries, usd_per_m_in=self.usd_per_m_in, usd_per_m_out=self.usd_per_m_out,
             )
         if self.kind != "vllm":
             raise dg.Failure(f"LLMEngine kind must be vllm or openai, got {self.kind!r}")
@@ -61,16 +58,9 @@ class LLMEngine(dg.ConfigurableResource):
         if not model:
             envs = " or ".join(f"${v}" for v in self.MODEL_ENVS)
             raise dg.Failure(f"{type(self).__name__} kind=vllm needs `model` (a folder or hub id) or {envs}")
-        cpu = _cpu_only()
-        if cpu:  # vLLM's CPU build: KV-cache size, in-process engine, no graph compile
-            from corpus_dag.llm.cpu import apply_vllm_env
-
-            apply_vllm_env(Path(tempfile.gettempdir()) / "corpus_dag_vllm")
-        return shared_vllm_engine(
-            VllmCfg(
-                model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
-                max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager or cpu,
-            )
+        return VllmCfg(
+            model=model, served_name=self.served_name or None, tensor_parallel_size=self.tensor_parallel_size,
+            max_model_len=self.max_model_len or None, dtype=self.dtype, enforce_eager=self.enforce_eager,
         )
 
 
@@ -81,9 +71,3 @@ class JudgeEngine(LLMEngine):
     since once one shuts down vLLM's global parallel state is gone and the others cannot generate)."""
 
     MODEL_ENVS: ClassVar[tuple[str, ...]] = ("CORPUS_JUDGE_MODEL", "CORPUS_REBUILD_MODEL")
-
-
-def _cpu_only() -> bool:
-    import torch
-
-    return not torch.cuda.is_available()

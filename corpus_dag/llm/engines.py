@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -179,6 +179,24 @@ def shared_vllm_engine(cfg: VllmCfg) -> VllmEngine:
     if cfg not in _VLLM_ENGINES:
         _VLLM_ENGINES[cfg] = VllmEngine(cfg)
     return _VLLM_ENGINES[cfg]
+
+
+def build_engine(cfg: VllmCfg | OpenAICfg) -> Engine:
+    """The engine a config names, built where it is called (the Dagster step, or each Ray actor of a
+    stage): an OpenAI-compatible client, or vLLM shared per config in this process; on a machine
+    without CUDA, vLLM's CPU build with its environment and eager mode."""
+    if isinstance(cfg, OpenAICfg):
+        return OpenAIEngine(cfg)
+    import torch
+
+    if not torch.cuda.is_available():  # vLLM's CPU build: KV-cache size, in-process engine, no graph compile
+        import tempfile
+
+        from corpus_dag.llm.cpu import apply_vllm_env
+
+        apply_vllm_env(os.path.join(tempfile.gettempdir(), "corpus_dag_vllm"))
+        cfg = replace(cfg, enforce_eager=True)
+    return shared_vllm_engine(cfg)
 
 
 # ---- OpenAI-compatible endpoint ----------------------------------------------------------------

@@ -17,8 +17,9 @@ from typing import Self
 import polars as pl
 
 from corpus_dag.accounting import REASON, Split
+from corpus_dag.engine import BatchStep
 from corpus_dag.llm.cache import ResponseCache, cache_key
-from corpus_dag.llm.engines import Completion, Engine, Request, Sampling
+from corpus_dag.llm.engines import Completion, Engine, OpenAICfg, Request, Sampling, VllmCfg, build_engine
 from corpus_dag.rebuild.consistency import (
     ConsistencyCfg,
     canonical_program,
@@ -101,6 +102,12 @@ class RebuildStats:
     valid: int = 0
     agree: int = 0
     exec_status: Counter = field(default_factory=Counter)
+
+    def add(self, other: RebuildStats) -> None:
+        """Count another batch's statistics in (a stage sums its workers' batches)."""
+        for name in ("questions", "samples", "prompts_sent", "cache_hits", "tokens_in", "tokens_out", "generation_s", "valid", "agree"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.exec_status.update(other.exec_status)
 
     def as_dict(self, engine: Engine | None = None) -> dict:
         hours = self.generation_s / 3600
@@ -196,6 +203,26 @@ class Rebuilder:
         return complete_cached(self.engine, self.cache, self.prompt.version, jobs, self.sampling, self.stats)
 
 
+class RebuildStep(BatchStep):
+    """`Rebuilder.rebuild` as an engine step: each worker builds its own LLM engine from `llm` (a vLLM
+    model loads once per worker process: once in the Dagster step on engine `local`, once per actor
+    on Ray) and shares `cache`; a batch returns its rows and its own statistics, which the stage sums."""
+
+    def __init__(self, llm: VllmCfg | OpenAICfg, cache: ResponseCache, cfg: RebuildCfg = RebuildCfg()):
+        self.llm, self.cache, self.cfg, self.rebuilder = llm, cache, cfg, None
+
+    def setup(self) -> None:
+        self.rebuilder = Rebuilder(build_engine(self.llm), self.cache, self.cfg)
+
+    def teardown(self) -> None:
+        if self.rebuilder is not None:
+            self.rebuilder.judge.close()
+
+    def __call__(self, questions: pl.DataFrame) -> tuple[pl.DataFrame, RebuildStats]:
+        self.rebuilder.stats = RebuildStats()
+        return self.rebuilder.rebuild(questions), self.rebuilder.stats
+
+
 def plan_job(model: str, prompt: Prompt, fragment: str, fingerprint: str, sample_idx: int, context: str | None = None) -> dict:
     """One request to send or find in the cache: messages, their hash, the cache key, the sample index."""
     messages = prompt.messages(fragment, context)
@@ -249,7 +276,7 @@ def select_verified(
     """Per question: majority vote over the samples' CoT answers, then up to `max_paths` distinct paths.
 
     Kept rows are SFT records (VERIFIED_SCHEMA); every other sample is dropped with its reason.
-    Expects all samples of a question in this frame (see `select_verified_stream`).
+    Expects all samples of a question in this frame (see `VerifyStep`).
     """
     cfg = cfg or ConsistencyCfg()
     kept, dropped = [], []
@@ -281,12 +308,22 @@ def select_verified(
     return Split(pl.DataFrame(kept, schema=VERIFIED_SCHEMA), pl.DataFrame(dropped, schema=DROPPED_SCHEMA))
 
 
-def select_verified_stream(
-    batches: Iterable[pl.DataFrame], judge: AnswerJudge, cfg: ConsistencyCfg | None = None, sft: SftCfg = SftCfg()
-) -> Iterator[Split]:
-    """`select_verified` over a stream of batches whose rows are grouped by question (as `rebuild` writes them)."""
-    for group in whole_questions(batches, REBUILT_SCHEMA):
-        yield select_verified(group, judge, cfg, sft)
+class VerifyStep(BatchStep):
+    """`select_verified` as an engine step over batches that hold whole questions (`map_batches(...,
+    whole="question_id")`); the Math-Verify judge process starts once per worker."""
+
+    def __init__(self, cfg: ConsistencyCfg | None = None, sft: SftCfg = SftCfg()):
+        self.cfg, self.sft, self.judge = cfg or ConsistencyCfg(), sft, None
+
+    def setup(self) -> None:
+        self.judge = AnswerJudge()
+
+    def teardown(self) -> None:
+        if self.judge is not None:
+            self.judge.close()
+
+    def __call__(self, batch: pl.DataFrame) -> Split:
+        return select_verified(batch.select(list(REBUILT_SCHEMA)).cast(REBUILT_SCHEMA), self.judge, self.cfg, self.sft)
 
 
 def whole_questions(batches: Iterable[pl.DataFrame], schema: dict, key: str = "question_id") -> Iterator[pl.DataFrame]:
