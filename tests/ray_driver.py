@@ -45,7 +45,14 @@ WAVES = [
     (["coherence_documents", "coherence_drops", "perplexity_scores"], "date_source"),
     (["ppl_thresholds"], [None]),
     (["quality_documents", "quality_drops", "decontaminated_documents", "contaminated_items"], "date_source"),
+    (["rebuilt_math_items"], "date_source"),  # the vLLM model loads in one actor on Ray
+    (["verified_math_items", "unverified_math_items"], "date_source"),
+    # patents: the chunking source kind, through dedup (a wave names its sources after the keys)
+    (["raw_documents", "rejected_documents", "minhash_signatures"], "date_source", ("patents",)),
+    (["dedup_clusters"], "source", ("patents",)),
+    (["deduplicated_documents", "duplicate_documents", "chunked_documents", "unchunked_documents"], "date_source", ("patents",)),
 ]
+ALL_SOURCES = (*SOURCES, "patents")
 TRAINED = "quality_classifiers"
 MODELS = "models/classifiers"
 # The S3 run: the web source through the safety stage (time): ingest, dedup (its shard scratch on S3),
@@ -53,6 +60,8 @@ MODELS = "models/classifiers"
 S3_WAVES, S3_SOURCES = WAVES[:4], ("web",)
 # float scores of a model: compared with a tolerance (same model; the batches are the same too)
 SCORED = {"perplexity_scores": "ppl", "coherence_scores": "coherence"}
+# a wall-clock column: every other column must be equal
+TIMED = {"rebuilt_math_items": "latency_s", "unverified_math_items": "latency_s"}
 
 
 RESULT = "RESULT "  # Ray's raylet may print to the driver's stdout too: the result line is marked
@@ -82,7 +91,9 @@ def _run_config(model: str) -> dict:
                     "quality_classifiers": {"config": classifiers}, "quality_scores": {"config": classifiers | {"batch_rows": 40}},
                     "classified_documents": {"config": classifiers}, "question_classifier": {"config": {"hash_dim": 4096}},
                     "heuristic_filter": {"config": {"batch_rows": 40}}, "exam_documents": {"config": {"batch_rows": 20}},
-                    "safety": {"config": {"batch_rows": 40}}}}
+                    "safety": {"config": {"batch_rows": 40}}, "chunk": {"config": {"batch_rows": 3}},
+                    "rebuilt_math_items": {"config": {"samples": 2, "max_tokens": 48, "batch_questions": 40}},
+                    "verified_math_items": {"config": {"batch_rows": 30}}}}
 
 
 def materialize_waves(root: str, engine_kind: str, waves, model: str, address: str = "", trained_in: str = "", times=None,
@@ -93,24 +104,26 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
 
     from assets.common.engine import CorpusEngine, StageSettings
     from assets.definitions import corpus_resources, defs
+    from assets.rebuild.resources import LLMEngine
     from corpus_dag.storage import CorpusStore, seed_raw_library
 
     seed_raw_library(CorpusStore(root), REPO / "samples" / "library")
+    half = StageSettings(num_cpus=0.5)
     engine = CorpusEngine(kind=engine_kind, address=address,
                           stages={"filter": StageSettings(num_cpus=0.5, concurrency=2), "dedup": StageSettings(num_cpus=0.5, concurrency=2),
-                                  "exam": StageSettings(num_cpus=0.5), "decontaminate": StageSettings(num_cpus=0.5),
-                                  "safety": StageSettings(num_cpus=0.5), "perplexity": StageSettings(num_cpus=0.5),
-                                  "classify": StageSettings(num_cpus=0.5), "coherence": StageSettings(num_cpus=0.5)})
-    resources = {**(defs.resources or {}), **corpus_resources(root=root, engine=engine)}
+                                  "exam": half, "decontaminate": half, "safety": half, "perplexity": half, "classify": half,
+                                  "coherence": half, "chunk": half, "verify": half})
+    resources = {**(defs.resources or {}), **corpus_resources(root=root, engine=engine), "llm": LLMEngine(model=model)}
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     failures = []
     with dg.DagsterInstance.ephemeral() as instance:
-        for selection, keys in waves:
+        for selection, keys, *wave_sources in waves:
             if selection == [TRAINED] and trained_in:
                 shutil.copytree(Path(trained_in) / MODELS, Path(root) / MODELS)
                 continue
             t0 = time.monotonic()
-            keys = [f"{DATE}|{s}" for s in sources] if keys == "date_source" else list(sources) if keys == "source" else keys
+            srcs = wave_sources[0] if wave_sources else sources
+            keys = [f"{DATE}|{s}" for s in srcs] if keys == "date_source" else list(srcs) if keys == "source" else keys
             for key in keys:
                 wanted = [dg.AssetKey(a) for a in selection]
                 ops = {a.op.name for a in assets if set(a.keys) & set(wanted)}
@@ -121,7 +134,7 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
                 if not result.success:
                     failures.append(f"{selection} {key}")
             if times is not None:
-                times[selection[0]] = round(time.monotonic() - t0, 1)
+                times[f"{selection[0]}{'/' + srcs[0] if wave_sources else ''}"] = round(time.monotonic() - t0, 1)
     return failures
 
 
@@ -156,7 +169,7 @@ def scenario_nodes() -> None:
 def scenario_pipeline(root_local: str, root_ray: str, s3: str = "") -> None:
     model = tiny_model()
     waves, sources = (S3_WAVES, S3_SOURCES) if s3 else (WAVES, SOURCES)
-    assets = sorted({a for sel, _ in waves for a in sel} - {"question_classifier", TRAINED})
+    assets = sorted({a for sel, *_ in waves for a in sel} - {"question_classifier", TRAINED})
     times = {}
     started = time.monotonic()
     if not (Path(root_local) / "filtered_documents").exists():
@@ -171,10 +184,25 @@ def scenario_pipeline(root_local: str, root_ray: str, s3: str = "") -> None:
     failures = materialize_waves(root_ray, "ray", waves, model, address="127.0.0.1:6394", trained_in=root_local,
                                  times=times["ray_waves"], sources=sources)
     times["ray"] = round(time.monotonic() - started, 1)
-    exact = [a for a in assets if a not in SCORED]
-    result = compare(stored_files(root_local, exact, sources), stored_files(root_ray, exact, sources)) | {"failures": failures, "seconds": times}
+    compared = S3_SOURCES if s3 else ALL_SOURCES
+    exact = [a for a in assets if a not in SCORED and a not in TIMED]
+    result = compare(stored_files(root_local, exact, compared), stored_files(root_ray, exact, compared)) | {"failures": failures, "seconds": times}
     result["max_rel_diff"] = {a: score_difference(root_local, root_ray, a, col) for a, col in SCORED.items() if a in assets}
+    result["timed_rows"] = {a: same_but(root_local, root_ray, a, col) for a, col in TIMED.items() if a in assets}
     out(result)
+
+
+def same_but(root_a: str, root_b: str, asset: str, col: str) -> int:
+    """Rows of `asset` in both roots, asserting that every column but `col` (wall-clock) is equal."""
+    from corpus_dag.storage import CorpusStore
+
+    a, b = CorpusStore(root_a), CorpusStore(root_b)
+    rows = 0
+    for _dims, rel in a.partitions(asset):
+        x, y = a.read(rel), b.read(rel)
+        assert x.drop(col).equals(y.drop(col)), rel
+        rows += x.height
+    return rows
 
 
 def score_difference(root_a: str, root_b: str, asset: str, col: str) -> float:

@@ -45,6 +45,14 @@ def test_a_cluster_with_the_local_engine_is_refused_when_built():
         CorpusEngine(kind="local", cluster=LocalRay())
 
 
+def test_a_misspelt_stage_is_refused_when_built():
+    from assets.common.engine import StageSettings
+
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['perplexty'\].*'perplexity'"):
+        CorpusEngine(kind="ray", stages={"perplexty": StageSettings(num_gpus=1)})
+    assert CorpusEngine(kind="ray", stages={"rebuild": StageSettings(num_gpus=1)}).stage("rebuild").num_gpus == 1
+
+
 def test_a_second_process_attaches_to_a_loopback_instance():
     """`address` pointing at an instance bound to 127.0.0.1 (the engine's local instance, or a
     loopback-only `ray start`): the driver joins as a loopback driver instead of waiting forever for a

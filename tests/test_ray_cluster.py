@@ -37,6 +37,8 @@ def test_every_stage_writes_the_same_files_on_ray_as_locally(cluster, roots):
     assert result["different"] == []  # byte-identical Parquet
     assert set(result["max_rel_diff"]) == {"perplexity_scores", "coherence_scores"}
     assert max(result["max_rel_diff"].values()) < 1e-4  # float model scores: same model and batches
+    assert result["timed_rows"]["rebuilt_math_items"] > 0  # generated on Ray: equal but for the wall-clock latency_s
+    assert set(result["timed_rows"]) == {"rebuilt_math_items", "unverified_math_items"}
 
 
 def test_the_same_on_s3(cluster, roots):

@@ -16,9 +16,14 @@ from typing import Literal
 
 import dagster as dg
 from dagster_ray import RayResource
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from corpus_dag.engine import Engine, LocalEngine, RayEngine, StageResources
+
+
+# The stage tags whose batches run on the engine: the keys `stages` takes.
+ENGINE_STAGES = ("exam", "dedup", "filter", "safety", "classify", "coherence", "perplexity", "decontaminate", "chunk",
+                 "rebuild", "verify")
 
 
 class StageSettings(dg.Config):
@@ -49,7 +54,8 @@ class CorpusEngine(dg.ConfigurableResource):
     object_store_mb: int | None = Field(default=None, ge=64, description="Object store of a local Ray instance, MB.")
     runtime_env: dict = Field(default_factory=dict, description="Ray runtime_env for the workers (pip, env_vars, "
                               "working_dir, py_modules). AWS_* variables of the driver are passed on by default.")
-    stages: dict[str, StageSettings] = Field(default_factory=dict, description="Per-stage Ray resources, by stage tag.")
+    stages: dict[str, StageSettings] = Field(default_factory=dict, description="Per-stage Ray resources, by stage tag: "
+                                             + ", ".join(ENGINE_STAGES) + ".")
     steps_per_actor: int = Field(default=2, ge=0, description="Ray only. Models an idle actor keeps loaded for the next "
                                  "stage or partition of this process's runs (1 on GPU actors); 0 = a new actor per stage. "
                                  "Idle actors hold their CPUs/GPUs until other work needs them or the run ends.")
@@ -59,6 +65,14 @@ class CorpusEngine(dg.ConfigurableResource):
         "crashed run's: the next dedup run of that partition removes them. A live run rewrites its lease every 10 minutes.",
     )
     _engine: Engine | None = PrivateAttr(default=None)
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, stages: dict) -> dict:
+        unknown = sorted(set(stages) - set(ENGINE_STAGES))
+        if unknown:
+            raise ValueError(f"engine.stages: unknown stage(s) {unknown}; the stages that run on the engine are {list(ENGINE_STAGES)}")
+        return stages
 
     @model_validator(mode="after")
     def _cluster_needs_ray(self):
