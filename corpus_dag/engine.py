@@ -78,6 +78,12 @@ class Engine(Protocol):
         """fn(item) for every item, in input order: independent pieces of one stage (dedup shards)."""
         ...
 
+    def map_streams(self, fn: Callable[[Any], Iterator[Any]], items: Iterable[Any], *,
+                    resources: StageResources = StageResources()) -> Iterator[Iterator[Any]]:
+        """For every item in input order, the stream of what the generator fn(item) yields (a raw file's
+        batches). Consume each stream before the next."""
+        ...
+
 
 def _prepared(step: Step) -> Step:
     if isinstance(step, BatchStep):
@@ -105,6 +111,9 @@ class LocalEngine:
                 run.teardown()
 
     def map_tasks(self, fn, items, *, resources=StageResources()):
+        return map(fn, items)
+
+    def map_streams(self, fn, items, *, resources=StageResources()):
         return map(fn, items)
 
 
@@ -136,6 +145,10 @@ def partition_slices(data: PartitionData, batch_rows: int, whole: str | None = N
     if whole is None:
         return row_slices(data.num_rows, batch_rows)
     return group_slices(data.read([whole])[whole], batch_rows)
+
+
+def _stream(fn: Callable[[Any], Iterator[Any]], item: Any) -> Iterator[Any]:
+    yield from fn(item)
 
 
 def _run_slice(data: PartitionData, rows: tuple[int, int], columns: list[str] | None, step: Step) -> Any:
@@ -256,18 +269,20 @@ def _session_root() -> str | None:
     return f"/tmp/ray-{os.getuid()}"
 
 
-def _in_order(submit: Callable[[Any], Any], items: Iterable[Any], window: int) -> Iterator[Any]:
-    """Results of submit(item) (an object ref each) in input order, at most `window` in flight:
-    the driver holds a bounded number of results however large the partition."""
+def _in_order(submit: Callable[[Any], Any], items: Iterable[Any], window: int, get: bool = True) -> Iterator[Any]:
+    """Results of submit(item) (an object ref each, or with `get` False whatever submit returns: a
+    streaming generator) in input order, at most `window` in flight: the driver holds a bounded number
+    of results however large the partition."""
     import ray
 
+    fetch = ray.get if get else (lambda x: x)
     pending: deque = deque()
     for item in items:
         pending.append(submit(item))
         if len(pending) >= window:
-            yield ray.get(pending.popleft())
+            yield fetch(pending.popleft())
     while pending:
-        yield ray.get(pending.popleft())
+        yield fetch(pending.popleft())
 
 
 @dataclass
@@ -288,6 +303,7 @@ class RayEngine:
     runtime_env: dict = field(default_factory=dict)
     max_retries: int = 3  # per task (and per actor restart) when a worker dies
     steps_per_actor: int = 2  # set-up steps (loaded models) an idle actor keeps for later stages; 0 = none kept
+    stream_backlog: int = 4  # results a streaming task (one raw file) may hold that the driver has not read
     kind: str = "ray"
     _started: bool = False
 
@@ -356,6 +372,19 @@ class RayEngine:
         IDLE_HOSTS.make_room((resources.num_cpus, resources.num_gpus), 1)
         task = ray.remote(fn).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus, max_retries=self.max_retries)
         yield from _in_order(lambda item: task.remote(item), items, self._window(resources))
+
+    def map_streams(self, fn, items, *, resources=StageResources()):
+        """One streaming task per item (a Ray generator task), a window of items in flight, each holding at
+        most `stream_backlog` results the driver has not read yet: memory stays bounded however large a file."""
+        import ray
+
+        self.connect()
+        IDLE_HOSTS.make_room((resources.num_cpus, resources.num_gpus), 1)
+        task = ray.remote(_stream).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus, max_retries=self.max_retries,
+                                           _generator_backpressure_num_objects=self.stream_backlog)
+        fn_ref = ray.put(fn)  # any callable (a partial too), shipped once
+        for stream in _in_order(lambda item: task.remote(fn_ref, item), items, self._window(resources), get=False):
+            yield (ray.get(ref) for ref in stream)
 
     def _on_hosts(self, data, step, columns, slices, resources) -> Iterator[Any]:
         """A step with a `setup` runs on an actor pool of step hosts: idle ones of this shape are taken

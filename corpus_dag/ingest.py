@@ -49,6 +49,8 @@ REJECTED_DOCUMENTS_SCHEMA = {
     "reason": pl.String,
     "snippet": pl.String,
 }
+# A file's kept rows carry where they came from until the partition's id check (`RepeatedIds`) has seen them.
+KEPT_SCHEMA = {**RAW_DOCUMENTS_SCHEMA, "line": pl.Int64, "snippet": pl.String}
 KNOWN_FIELDS = ("text", "html", "id", "title", "url")
 CODECS = ("gz", "zst", "bz2", "xz")
 BOM = b"\xef\xbb\xbf"
@@ -186,14 +188,14 @@ class _Batch:
 
     def __init__(self, source: str, date: dt.date, cfg: IngestCfg):
         self.source, self.date, self.cfg = source, date, cfg
-        self.kept: dict[str, list] = {k: [] for k in RAW_DOCUMENTS_SCHEMA}
+        self.kept: dict[str, list] = {k: [] for k in KEPT_SCHEMA}
         self.rejected: dict[str, list] = {k: [] for k in REJECTED_DOCUMENTS_SCHEMA}
         self.chars = 0
 
-    def keep(self, doc_id, title, text, url, meta, digest: str) -> None:
+    def keep(self, doc_id, title, text, url, meta, digest: str, line: int, snippet: str) -> None:
         h = "sha1:" + digest
-        row = (doc_id or h, self.source, self.date, title, text, url, h, len(text), meta)
-        for k, v in zip(RAW_DOCUMENTS_SCHEMA, row, strict=True):
+        row = (doc_id or h, self.source, self.date, title, text, url, h, len(text), meta, line, snippet)
+        for k, v in zip(KEPT_SCHEMA, row, strict=True):
             self.kept[k].append(v)
         self.chars += len(text)
 
@@ -209,7 +211,7 @@ class _Batch:
 
     def flush(self) -> Split:
         split = Split(
-            kept=pl.DataFrame(self.kept, schema=RAW_DOCUMENTS_SCHEMA),
+            kept=pl.DataFrame(self.kept, schema=KEPT_SCHEMA),
             dropped=pl.DataFrame(self.rejected, schema=REJECTED_DOCUMENTS_SCHEMA),
         )
         self.__init__(self.source, self.date, self.cfg)
@@ -302,80 +304,128 @@ def verify_file(fs, path: str) -> None:
             pass
 
 
-class PartitionReader:
-    """Reads the raw files of one (source, date) partition; rejects ids repeated across its files.
+def read_raw_file(path: str, *, fs, source: str, date: dt.date, cfg: IngestCfg = IngestCfg()) -> Iterator[Split]:
+    """Stream one raw file as Splits: kept = raw_documents rows plus each record's `line` and a bounded
+    `snippet` (KEPT_SCHEMA), dropped = rejected_documents rows. Ids are not compared here: files are
+    read independently (one engine task each) and `RepeatedIds` checks the partition's ids in file order."""
+    name, fix = posixpath.basename(path), text_fixer(cfg.t2s, cfg.fix_mojibake)
+    batch = _Batch(source, date, cfg)
+    if cfg.on_damaged_file == "quarantine":
+        try:
+            verify_file(fs, path)
+        except DamagedFileError as e:
+            cause = e.__cause__ or e
+            batch.reject(name, None, f"damaged_file: {type(cause).__name__}: {cause}", "")
+            yield batch.flush()
+            return
+    try:
+        records = _records_parquet(fs, path, cfg.batch_rows) if raw_format(path)[0] == "parquet" else _records_jsonl(fs, path)
+        for line, rec, reason, snippet in records:
+            reason = reason or _prepare(rec, fix) or _check_record(rec, cfg)
+            if reason is None:
+                reason = _keep(batch, rec, line, cfg.snippet_chars)
+            if reason:
+                snippet = snippet or json.dumps(rec, ensure_ascii=False, default=str)
+                batch.reject(name, line, reason, snippet)
+            if batch.full:
+                yield batch.flush()
+    except FileNotFoundError as e:
+        raise RawFileError(f"raw file not found: {path}") from e
+    except PermissionError as e:
+        raise RawFileError(f"cannot read raw file {path}: {type(e).__name__}: {e}") from e
+    yield batch.flush()
 
-    Memory: one batch of documents plus 8 bytes per id seen (a blake2b digest), never the partition.
-    """
+
+def _prepare(rec, fix) -> str | None:
+    """Text from `html` when a record has no text; repairs the source asks for. Or a reason."""
+    if not isinstance(rec, dict):
+        return None
+    if rec.get("text") is None and rec.get("html") is not None:
+        if not isinstance(rec["html"], str):
+            return f"wrong_type: html is {type(rec['html']).__name__}"
+        url = rec.get("url") if isinstance(rec.get("url"), str) else None
+        page = extract_page(rec["html"], url)
+        if page.reason:
+            return page.reason
+        rec["text"] = page.text
+        if rec.get("title") is None:
+            rec["title"] = page.title
+    if fix is not None:
+        for field in ("text", "title"):
+            if isinstance(rec.get(field), str):
+                rec[field] = fix(rec[field])
+    return None
+
+
+def _keep(batch: _Batch, rec: dict, line: int, snippet_chars: int) -> str | None:
+    """Add the record to the batch, or say why it cannot be kept."""
+    text = rec["text"]
+    try:
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
+    except UnicodeEncodeError:
+        return "invalid_characters: lone surrogate in text"
+    doc_id = str(rec["id"]).strip() if rec.get("id") is not None else "sha1:" + digest
+    batch.keep(doc_id, rec.get("title"), text, rec.get("url"), _meta(rec), digest, line, _snippet(rec, snippet_chars))
+    return None
+
+
+def _snippet(rec: dict, n: int) -> str:
+    """The first `n` characters of the record's JSON, without serialising all of it: every string and list
+    is cut to `n` first, which cannot change the first `n` characters of the output."""
+
+    def clip(v):
+        if isinstance(v, str):
+            return v[:n]
+        if isinstance(v, dict):
+            return {k: clip(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clip(x) for x in v[:n]]
+        return v
+
+    return json.dumps(clip(rec), ensure_ascii=False, default=str)[:n]
+
+
+class RepeatedIds:
+    """The partition's id check, over its files' Splits in file order: a kept row whose `doc_id` an earlier
+    row already had is moved to the dropped rows as `duplicate_doc_id`, with its file, line and snippet.
+
+    Memory: 8 bytes per id seen (a blake2b digest), never the partition."""
+
+    def __init__(self):
+        self.seen: set[bytes] = set()
+
+    def __call__(self, split: Split, file: str) -> Split:
+        kept = split.kept
+        repeated = []
+        for i, doc_id in enumerate(kept["doc_id"]):
+            key = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+            if key in self.seen:
+                repeated.append(i)
+            self.seen.add(key)
+        if not repeated:
+            return Split(kept=kept.select(list(RAW_DOCUMENTS_SCHEMA)), dropped=split.dropped)
+        is_repeat = pl.Series([False] * kept.height).scatter(repeated, True)
+        moved = kept.filter(is_repeat).select(
+            pl.col("source"), pl.col("date"), pl.lit(file).alias("file"), pl.col("line"),
+            (pl.lit("duplicate_doc_id: ") + pl.col("doc_id").str.slice(0, 100)).alias("reason"), pl.col("snippet"),
+        )
+        dropped = pl.concat([split.dropped, moved]).sort("line", nulls_last=False, maintain_order=True)
+        return Split(kept=kept.filter(~is_repeat).select(list(RAW_DOCUMENTS_SCHEMA)), dropped=dropped)
+
+
+class PartitionReader:
+    """Reads the raw files of one (source, date) partition in order, in this process; rejects ids
+    repeated across its files. (The `raw_documents` stage reads the files on the engine instead.)"""
 
     def __init__(self, fs, source: str, date: dt.date, cfg: IngestCfg = IngestCfg()):
         self.fs, self.source, self.date, self.cfg = fs, source, date, cfg
-        self.seen_ids: set[bytes] = set()
-        self.fix = text_fixer(cfg.t2s, cfg.fix_mojibake)
+        self.ids = RepeatedIds()
 
     def read(self, path: str) -> Iterator[Split]:
         """Stream one raw file as Splits: kept = raw_documents rows, dropped = rejected_documents rows."""
-        cfg, name = self.cfg, posixpath.basename(path)
-        batch = _Batch(self.source, self.date, cfg)
-        if cfg.on_damaged_file == "quarantine":
-            try:
-                verify_file(self.fs, path)
-            except DamagedFileError as e:
-                cause = e.__cause__ or e
-                batch.reject(name, None, f"damaged_file: {type(cause).__name__}: {cause}", "")
-                yield batch.flush()
-                return
-        try:
-            records = _records_parquet(self.fs, path, cfg.batch_rows) if raw_format(path)[0] == "parquet" else _records_jsonl(self.fs, path)
-            for line, rec, reason, snippet in records:
-                reason = reason or self._prepare(rec) or _check_record(rec, cfg)
-                if reason is None:
-                    reason = self._keep(batch, rec)
-                if reason:
-                    snippet = snippet or json.dumps(rec, ensure_ascii=False, default=str)
-                    batch.reject(name, line, reason, snippet)
-                if batch.full:
-                    yield batch.flush()
-        except FileNotFoundError as e:
-            raise RawFileError(f"raw file not found: {path}") from e
-        except PermissionError as e:
-            raise RawFileError(f"cannot read raw file {path}: {type(e).__name__}: {e}") from e
-        yield batch.flush()
-
-    def _prepare(self, rec) -> str | None:
-        """Text from `html` when a record has no text; repairs the source asks for. Or a reason."""
-        if not isinstance(rec, dict):
-            return None
-        if rec.get("text") is None and rec.get("html") is not None:
-            if not isinstance(rec["html"], str):
-                return f"wrong_type: html is {type(rec['html']).__name__}"
-            url = rec.get("url") if isinstance(rec.get("url"), str) else None
-            page = extract_page(rec["html"], url)
-            if page.reason:
-                return page.reason
-            rec["text"] = page.text
-            if rec.get("title") is None:
-                rec["title"] = page.title
-        if self.fix is not None:
-            for field in ("text", "title"):
-                if isinstance(rec.get(field), str):
-                    rec[field] = self.fix(rec[field])
-        return None
-
-    def _keep(self, batch: _Batch, rec: dict) -> str | None:
-        """Add the record to the batch, or say why it cannot be kept."""
-        text = rec["text"]
-        try:
-            digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
-        except UnicodeEncodeError:
-            return "invalid_characters: lone surrogate in text"
-        doc_id = str(rec["id"]).strip() if rec.get("id") is not None else "sha1:" + digest
-        key = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        if key in self.seen_ids:
-            return f"duplicate_doc_id: {doc_id[:100]}"
-        self.seen_ids.add(key)
-        batch.keep(doc_id, rec.get("title"), text, rec.get("url"), _meta(rec), digest)
-        return None
+        name = posixpath.basename(path)
+        for split in read_raw_file(path, fs=self.fs, source=self.source, date=self.date, cfg=self.cfg):
+            yield self.ids(split, name)
 
 
 # ---- the independent count (the accounting check's side) ---------------------------------------

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -108,8 +109,23 @@ def whole_runs_stay_in_one_batch_on_both_engines(tmp_path):
     assert pl.concat(local)["len"].to_list() == lengths  # every run whole, in order
 
 
+def numbered(item: tuple[str, int], sep: str):
+    prefix, n = item
+    for i in range(n):
+        yield f"{prefix}{sep}{i}"
+
+
+def streams_come_back_whole_and_in_input_order(tmp_path):
+    """`map_streams`: one generator task per item (a raw file), its yields in order, the items in order."""
+    items = [("a", 3), ("b", 0), ("c", 7), ("d", 1), ("e", 5)]
+    fn = partial(numbered, sep="-")  # a partial, as the ingest stage passes
+    on_ray = [list(s) for s in RayEngine(address="auto", stream_backlog=2).map_streams(fn, items)]
+    assert on_ray == [list(s) for s in LocalEngine().map_streams(fn, items)] == [[f"{p}-{i}" for i in range(n)] for p, n in items]
+
+
 CHECKS = (next_partition_finds_the_step_set_up_and_a_new_step_the_warm_process, steps_per_actor_zero_sets_up_every_time,
-          an_idle_actor_gives_its_cpu_to_other_work, whole_runs_stay_in_one_batch_on_both_engines)
+          an_idle_actor_gives_its_cpu_to_other_work, whole_runs_stay_in_one_batch_on_both_engines,
+          streams_come_back_whole_and_in_input_order)
 
 
 def main(folder: str) -> None:

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import zstandard
 
-from corpus_dag.ingest import IngestCfg, PartitionReader, RawFileError, count_records
+from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA, IngestCfg, PartitionReader, RawFileError, count_records
 from tests.helpers import BAD_RECORDS, EXPECTED_REASONS, write_jsonl
 
 FS = fsspec.filesystem("file")
@@ -45,6 +45,15 @@ def test_oversized_and_repeated_ids_rejected_across_files(tmp_path):
     _, kept_b, rej_b = read_all(b, cfg, reader)
     assert rej_a["reason"][0].startswith("over_size_limit")
     assert kept_b.height == 0 and rej_b["reason"][0] == "duplicate_doc_id: x"
+
+
+def test_a_repeated_id_is_rejected_with_its_own_line_and_snippet(tmp_path):
+    long = {"id": "x", "text": "重复" * 300, "tags": ["a" * 250, {"k": "v" * 250}], "n": 3}
+    path = write_jsonl(tmp_path / "a.jsonl", [{"id": "x", "text": "first"}, {"text": ""}, long, {"id": "y", "text": "ok"}])
+    _, kept, rejected = read_all(path, IngestCfg(batch_rows=2))  # the repeat is in the second batch
+    assert kept["doc_id"].to_list() == ["x", "y"] and kept.columns == list(RAW_DOCUMENTS_SCHEMA)
+    assert rejected.select("line", "reason").rows() == [(2, "empty_text"), (3, "duplicate_doc_id: x")]
+    assert rejected["snippet"][1] == json.dumps(long, ensure_ascii=False)[:200]  # the record's own JSON, cut
 
 
 @pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst", ".parquet"])

@@ -22,7 +22,7 @@ from corpus_dag.engine import Engine, LocalEngine, RayEngine, StageResources
 
 
 # The stage tags whose batches run on the engine: the keys `stages` takes.
-ENGINE_STAGES = ("exam", "dedup", "filter", "safety", "classify", "coherence", "perplexity", "decontaminate", "chunk",
+ENGINE_STAGES = ("ingest", "exam", "dedup", "filter", "safety", "classify", "coherence", "perplexity", "decontaminate", "chunk",
                  "rebuild", "verify")
 
 

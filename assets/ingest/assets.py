@@ -2,10 +2,12 @@
 
 import datetime as dt
 import posixpath
+from functools import partial
 
 import dagster as dg
 from pydantic import Field
 
+from assets.common.engine import CorpusEngine
 from assets.common.metadata import counts_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
@@ -14,7 +16,8 @@ from corpus_dag.ingest import (
     RAW_DOCUMENTS_SCHEMA,
     REJECTED_DOCUMENTS_SCHEMA,
     IngestCfg,
-    PartitionReader,
+    RepeatedIds,
+    read_raw_file,
 )
 
 RAW = Out("raw_documents", RAW_DOCUMENTS_SCHEMA)
@@ -42,9 +45,11 @@ class IngestConfig(dg.Config):
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: CorpusStorage):
-    """Stream JSON-lines (plain/.gz/.zst/.bz2/.xz) and Parquet raw files; bad records become rejected
-    rows, never failures; files the reader does not take are named, never silently ignored."""
+def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: CorpusStorage, engine: CorpusEngine):
+    """Stream JSON-lines (plain/.gz/.zst/.bz2/.xz) and Parquet raw files, one engine task per file (on Ray,
+    files are read in parallel and their batches stream back in file order); ids repeated across the
+    partition are rejected here, in file order. Bad records become rejected rows, never failures;
+    files the reader does not take are named, never silently ignored."""
     source, date = source_and_date(context)
     store = storage.store()
     skipped: list[str] = []
@@ -55,17 +60,19 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: Cor
     skipped_names = [posixpath.relpath(p, store.abs(raw_dir)) for p in skipped]
     for name in skipped_names:
         context.log.warning(f"skipped {store.url(f'{raw_dir}/{name}')}: not a raw file the reader takes (suffix, hidden name or subfolder)")
-    reader = PartitionReader(
-        store.fs, source, dt.date.fromisoformat(date),
-        IngestCfg(max_chars=config.max_record_chars, batch_rows=config.batch_rows, **SOURCES.get(source).ingest.model_dump()),
-    )
+    cfg = IngestCfg(max_chars=config.max_record_chars, batch_rows=config.batch_rows, **SOURCES.get(source).ingest.model_dump())
+    read = partial(read_raw_file, fs=store.fs, source=source, date=dt.date.fromisoformat(date), cfg=cfg)
+    repeated_ids = RepeatedIds()
 
     def splits():
-        for f in files:
+        streams = engine.engine.map_streams(read, [f.path for f in files], resources=engine.stage("ingest"))
+        for f, stream in zip(files, streams, strict=True):
             context.log.info(f"reading {f.path} ({f.size:,} bytes)")
-            yield from reader.read(f.path)
+            name = posixpath.basename(f.path)
+            yield from (repeated_ids(split, name) for split in stream)
 
     files_md = {
+        "engine": engine.kind,
         "raw_files": counts_table({f.path.rsplit("/", 1)[-1]: f.size for f in files}, "file", "bytes"),
         "skipped_files": dg.MetadataValue.json(skipped_names),
     }
