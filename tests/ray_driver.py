@@ -132,7 +132,8 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
                 result = dg.materialize(assets, selection=dg.AssetSelection.assets(*wanted), partition_key=key, instance=instance,
                                         resources=resources, run_config=config, raise_on_error=False)
                 if not result.success:
-                    failures.append(f"{selection} {key}")
+                    errors = [e.event_specific_data.error for e in result.get_step_failure_events() if e.event_specific_data.error]
+                    failures.append(f"{selection} {key}: " + " | ".join(err.to_string()[-1500:] for err in errors))
             if times is not None:
                 times[f"{selection[0]}{'/' + srcs[0] if wave_sources else ''}"] = round(time.monotonic() - t0, 1)
     return failures
