@@ -8,6 +8,8 @@ for every row-wise step. On Ray each task reads its slice of the partition's row
 the local folder or s3://) and runs the step (as a task, or in an actor pool for steps with a
 `setup`, such as loading a model once per actor); results stream back to the driver (the Dagster
 step) in order, a bounded number in flight. A worker killed mid-stage is retried by Ray.
+Two more shapes: `map_tasks` (independent pieces of one stage: dedup shards) and `map_streams` (one
+generator per item: a raw file's batches, streamed back file by file).
 """
 from __future__ import annotations
 
