@@ -11,7 +11,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Self
 
 import polars as pl
@@ -105,9 +105,8 @@ class RebuildStats:
 
     def add(self, other: RebuildStats) -> None:
         """Count another batch's statistics in (a stage sums its workers' batches)."""
-        for name in ("questions", "samples", "prompts_sent", "cache_hits", "tokens_in", "tokens_out", "generation_s", "valid", "agree"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.exec_status.update(other.exec_status)
+        for f in fields(self):  # every counter; the Counter adds per key
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def as_dict(self, engine: Engine | None = None) -> dict:
         hours = self.generation_s / 3600
@@ -144,6 +143,10 @@ class Rebuilder:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the answer judge's worker process."""
         self.judge.close()
 
     def rebuild(self, questions: pl.DataFrame) -> pl.DataFrame:
@@ -216,7 +219,7 @@ class RebuildStep(BatchStep):
 
     def teardown(self) -> None:
         if self.rebuilder is not None:
-            self.rebuilder.judge.close()
+            self.rebuilder.close()
 
     def __call__(self, questions: pl.DataFrame) -> tuple[pl.DataFrame, RebuildStats]:
         self.rebuilder.stats = RebuildStats()
