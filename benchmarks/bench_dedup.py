@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -264,18 +265,18 @@ def score(n_docs: int, truth: np.ndarray, removed: np.ndarray) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- paths
-def corpus_texts(files: list[Path]):
-    """find_clusters' `texts` for verify="exact": the wanted documents' rows, streamed from the
-    corpus files (a second read, as the dedup_clusters asset does from its input asset)."""
+def corpus_texts(files: list[Path]) -> list:
+    """find_clusters' `texts` for verify="exact": one read task per corpus file, streaming the wanted
+    documents' rows (a second read, as the dedup_clusters asset does from its input asset)."""
+    return [partial(_file_texts, f) for f in files]
+
+
+def _file_texts(file: Path, wanted: pl.DataFrame):
     import pyarrow.parquet as pq
 
-    def texts(wanted: pl.DataFrame):
-        ids = wanted["doc_id"].implode()
-        for f in files:
-            for rb in pq.ParquetFile(f).iter_batches(10_000, columns=["doc_id", "date", "source", "text"]):
-                yield pl.from_arrow(rb).filter(pl.col("doc_id").is_in(ids))
-
-    return texts
+    ids = wanted["doc_id"].implode()
+    for rb in pq.ParquetFile(file).iter_batches(10_000, columns=["doc_id", "date", "source", "text"]):
+        yield pl.from_arrow(rb).filter(pl.col("doc_id").is_in(ids))
 
 
 def run_ours(files: list[Path], work: Path, verify: str = "estimate") -> list[str]:

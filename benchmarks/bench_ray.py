@@ -62,6 +62,7 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, list[str]
     deduplicated_documents."""
     from corpus_dag.dedup import (
         DedupCfg,
+        PartitionTexts,
         RowView,
         Scratch,
         SignStep,
@@ -74,11 +75,7 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, list[str]
     cfg = DedupCfg(threshold=THRESHOLD, verify=verify)
     view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
 
-    def read_texts(wanted: pl.DataFrame):  # verify: exact re-reads candidate texts, as dedup_clusters does
-        ids = wanted["doc_id"].implode()
-        for batch in docs.iter_batches(view.columns, 16_384):
-            yield view.rows(batch, "bench", "2026-11-21").filter(pl.col("doc_id").is_in(ids))
-
+    texts = PartitionTexts.parts(docs, view, "bench", "2026-11-21", 16_384)  # verify: exact re-reads candidate texts
     started = time.perf_counter()
     rel = CorpusStore.partition_path(f"sigs_{engine.kind}_{id(engine)}", {"source": "bench"})
     if engine.kind == "local":  # what the asset does on the local engine: two batches in flight
@@ -92,7 +89,7 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, list[str]
     with tempfile.TemporaryDirectory() as work:
         scratch = (Scratch.local(work) if engine.kind == "local"
                    else Scratch(store.fs, store.abs(scratch_prefix("dedup_clusters", "bench", inputs, cfg))))
-        clusters, _ = cluster_pipeline(inputs, cfg, scratch, engine, read_texts)
+        clusters, _ = cluster_pipeline(inputs, cfg, scratch, engine, texts)
     scratch.remove()
     trail = clusters.select("doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard")
     removed = []

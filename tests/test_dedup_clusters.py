@@ -187,10 +187,10 @@ def test_propagation_gives_the_single_task_components(stars_and_chains, tmp_path
     signature reads, shingle sets uploaded) and verifies exactly, so that path agrees too."""
     df, groups, sig = stars_and_chains
     cfg = replace(CFG, verify="exact")
-    single, one = cluster_pipeline([sig], cfg, Scratch.local(tmp_path), LocalEngine(), lambda wanted: [df])
+    single, one = cluster_pipeline([sig], cfg, Scratch.local(tmp_path), LocalEngine(), [lambda wanted: [df]])
     store = CorpusStore(s3_root)
     remote = Scratch(store.fs, store.abs("_scratch/dedup/test"))
-    spread, many = cluster_pipeline([sig], replace(cfg, max_edges_in_one_task=0), remote, LocalEngine(), lambda wanted: [df])
+    spread, many = cluster_pipeline([sig], replace(cfg, max_edges_in_one_task=0), remote, LocalEngine(), [lambda wanted: [df]])
     assert store.fs.exists(store.abs("_scratch/dedup/test/cand/0000-000.done"))
     remote.remove()
     assert store.fs.find(store.abs("_scratch")) == []

@@ -1,6 +1,7 @@
 """verify: exact: band candidates checked on their shingle sets, not on the signature estimate."""
 import random
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -15,7 +16,7 @@ from corpus_dag.dedup import (
     shingles,
     signatures,
 )
-from corpus_dag.dedup.exact import shingle_sets, write_shingle_sets
+from corpus_dag.dedup.exact import mapped_sets, set_index, shingle_sets, write_shingle_sets
 from corpus_dag.dedup.minhash import band_keys
 from tests.test_dedup_clusters import ALPHABET, CFG, as_groups, planted_corpus
 from tests.test_dedup_signatures import random_docs
@@ -31,8 +32,10 @@ def edited(text: str, rnd: random.Random, share: float) -> str:
     return "".join(chars)
 
 
-def texts_of(df: pl.DataFrame):
-    return lambda wanted: [df]
+def texts_of(df: pl.DataFrame, parts: int = 1):
+    """find_clusters' `texts`: `parts` read tasks, each yielding a slice of df's rows."""
+    size = -(-df.height // parts)
+    return [lambda wanted, k=k: [df.slice(k * size, size)] for k in range(parts)]
 
 
 @pytest.mark.parametrize("shingle", ["char", "word"])
@@ -44,7 +47,9 @@ def test_kernel_equals_python_set_jaccard(shingle, tmp_path):
     half = len(docs) // 2
     order = np.array(rnd.sample(range(len(docs)), len(docs)))  # gids written out of order, in 3 batches
     batches = [(order[k::3], pl.Series([docs[g] for g in order[k::3]])) for k in range(3)]
-    sets = write_shingle_sets(batches, cfg, tmp_path / "sets.u32", len(docs))
+    with open(tmp_path / "sets.u32", "wb") as out:
+        written = write_shingle_sets(batches, cfg, out)
+    sets = mapped_sets(tmp_path / "sets.u32", *set_index([written], len(docs)))
     a = np.array(list(range(half)) + rnd.choices(range(len(docs)), k=200))
     b = np.array([i + half for i in range(half)] + rnd.choices(range(len(docs)), k=200))
     got = sets.jaccard(a, b)
@@ -114,16 +119,19 @@ def test_exact_mode_same_for_any_input_order_batching_sharding_and_text_order(tm
     shuffled, shuffled_texts = sig.sample(fraction=1.0, shuffle=True, seed=3), df.sample(fraction=1.0, shuffle=True, seed=4)
     calls = []
 
-    def texts(wanted: pl.DataFrame):
+    def part(start: int, wanted: pl.DataFrame):  # a read task: 90 rows of the texts, in batches of 37
         calls.append(wanted.height)
-        return [shuffled_texts.slice(k, 37).drop("source") for k in range(0, shuffled_texts.height, 37)]
+        rows = shuffled_texts.slice(start, 90)
+        return [rows.slice(k, 37).drop("source") for k in range(0, rows.height, 37)]
 
+    texts = [partial(part, start) for start in range(0, df.height, 90)]
     out_of_core = find_clusters(
         [shuffled.slice(0, 100), shuffled.slice(100)], replace(EXACT, n_shards=7, batch_rows=13, window=2), tmp_path / "b", texts
     )
     assert out_of_core.equals(in_memory)
     assert out_of_core["exact_jaccard"].is_not_null().all()
-    assert len(calls) == 1 and calls[0] < df.height  # texts asked once, for candidate documents only
+    assert len(texts) > 2 and len(calls) == len(texts)  # each part read once,
+    assert len(set(calls)) == 1 and calls[0] < df.height  # for the candidate documents only
     assert not any((tmp_path / "b").iterdir())
 
 

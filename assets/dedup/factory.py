@@ -17,7 +17,7 @@ in candidate pairs from the input asset, instead of on the signatures' estimate)
 
 import posixpath
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -32,6 +32,7 @@ from assets.common.partitions import (
     DATE_SOURCE,
     SOURCE,
     SOURCES,
+    dims_for,
     source_and_date,
 )
 from assets.common.stage import Out, map_split, write_outputs
@@ -39,6 +40,7 @@ from assets.common.storage import CorpusStorage
 from corpus_dag.dedup import (
     DedupCfg,
     PairCounts,
+    PartitionTexts,
     RowView,
     Scratch,
     SignStep,
@@ -48,6 +50,7 @@ from corpus_dag.dedup import (
     scratch_prefix,
     signatures_stream,
 )
+from corpus_dag.engine import StageResources
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
 
@@ -154,7 +157,7 @@ def dedup_assets(
         cfg, _ = source_cfg(source)
         store = storage.store()
         inputs = [sigs[key].pinned() for key in sorted(sigs)]
-        read_texts = partial(_text_batches, store, documents, view, source)  # used only with verify: exact
+        texts = _text_parts(store, documents, view, source, sigs, engine.stage("dedup"))  # read only with verify: exact
         prefix = scratch_prefix(clusters_key, source, inputs, cfg)
         # crashed tries' scratch of this partition; this run's own (same inputs and config) is resumed, not removed
         stale = store.remove_stale(posixpath.dirname(prefix), keep=[prefix], max_age_s=engine.stale_scratch_hours * 3_600)
@@ -163,13 +166,13 @@ def dedup_assets(
             # Ray: the scratch on CORPUS_ROOT, which every worker reads and a re-run resumes; local: a temp folder.
             scratch = Scratch.local(work) if engine.kind == "local" else Scratch(store.fs, store.abs(prefix))
             with scratch.held():
-                clusters, run = cluster_pipeline(inputs, cfg, scratch, engine.engine, read_texts, engine.stage("dedup"))
+                clusters, run = cluster_pipeline(inputs, cfg, scratch, engine.engine, texts, engine.stage("dedup"))
                 store.write_frame(rel, clusters)
         scratch.remove()  # only now that the partition is committed: a failed try leaves it to the re-run
         pairs = run.pairs
         dups = clusters.filter(pl.col("duplicate_of").is_not_null())
         shown = dups.sort("est_jaccard", "doc_id").head(5)
-        texts = _texts(store, documents, view, source, clusters, shown)
+        shown_texts = _shown_texts(texts, clusters, shown)
         return dg.MaterializeResult(
             metadata=stored(store, rel, clusters.height, clusters.schema) | {
                 "version": store.version(rel),
@@ -192,7 +195,7 @@ def dedup_assets(
                 "duplicates": dups.height,
                 "duplicates_by_kind": counts_table(dict(dups.group_by("kind").len().iter_rows()), "kind"),
                 "cluster_sizes": frame_table(cluster_sizes(clusters), max_rows=30),
-                "sample_pairs": dg.MetadataValue.md(sample_pairs_markdown(clusters, texts, cfg)),
+                "sample_pairs": dg.MetadataValue.md(sample_pairs_markdown(clusters, shown_texts, cfg)),
             }
         )
 
@@ -260,21 +263,22 @@ def dedup_assets(
     return DedupAssets(minhash_signatures, dedup_clusters, deduplicate, checks)
 
 
-def _text_batches(store: CorpusStore, documents: str, view: "RowView", source: str, wanted: pl.DataFrame) -> Iterator[pl.DataFrame]:
-    """doc_id, text, date, source of the `wanted` documents (doc_id, date rows), read batch by
-    batch from only the date partitions that hold them, only the columns the text needs."""
-    for (date,), rows in wanted.partition_by("date", as_dict=True).items():
-        data = PartitionData(store, CorpusStore.partition_path(documents, {"date": date.isoformat(), "source": source}))
+def _text_parts(store: CorpusStore, documents: str, view: RowView, source: str, sigs: dict,
+                resources: StageResources) -> list[PartitionTexts]:
+    """The texts of the source's documents as read tasks: slices of the date partitions that were signed."""
+    parts = []
+    for key in sorted(sigs):
+        date = dims_for(DATE_SOURCE, key)["date"]
+        data = PartitionData(store, CorpusStore.partition_path(documents, {"date": date, "source": source}))
         if data.exists():
-            ids = rows["doc_id"].implode()
-            for batch in data.iter_batches(view.columns):
-                yield view.rows(batch, source, date.isoformat()).filter(pl.col("doc_id").is_in(ids))
+            parts += PartitionTexts.parts(data, view, source, date, resources.batch_rows or SIGN_BATCH_ROWS)
+    return parts
 
 
-def _texts(store: CorpusStore, documents: str, view: "RowView", source: str, clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
+def _shown_texts(texts: list[PartitionTexts], clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
     """doc_id -> text of the documents shown in metadata and their representatives."""
     wanted = clusters.filter(pl.col("doc_id").is_in(pl.concat([shown["doc_id"], shown["duplicate_of"]]).implode()))
-    frames = [b.select("doc_id", "text") for b in _text_batches(store, documents, view, source, wanted)]
+    frames = [frame.select("doc_id", "text") for part in texts for frame in part(wanted)]
     return pl.concat([pl.DataFrame(schema={"doc_id": pl.String, "text": pl.String}), *frames])
 
 

@@ -2,18 +2,20 @@
 
 signatures(batch, cfg) -> one signature row per document (computed once per partition)
 find_clusters(signature files, cfg, workdir, texts=None) -> duplicate clusters, out of core (see
-  `clusters`); cfg.verify == "exact" checks candidates on shingle sets read through `texts` (see `exact`)
+  `clusters`); cfg.verify == "exact" checks candidates on shingle sets of texts read by `texts`, a list
+  of read tasks (`PartitionTexts`: slices of stored partitions; see `exact`)
 cluster_pipeline(inputs, cfg, scratch, engine, texts) -> the same, its steps as engine tasks over a
   scratch folder that a re-run resumes (Ray: a prefix of CORPUS_ROOT, `scratch_prefix`)
 apply(batch, clusters) -> Split: duplicates dropped with reason and a duplicate_of trail
 """
-from .apply import RowView, SignStep, apply, cluster_sizes, exact_jaccard, sample_pairs_markdown
+from .apply import PartitionTexts, RowView, SignStep, apply, cluster_sizes, exact_jaccard, sample_pairs_markdown
 from .clusters import ClusterRun, PairCounts, Scratch, cluster_pipeline, find_clusters, find_clusters_with_counts, scratch_prefix
 from .config import DedupCfg, band_params, cfg_for
 from .minhash import signatures, signatures_stream
 from .shingles import shingle_hash, shingles
 
 __all__ = [
+    "PartitionTexts",
     "RowView",
     "SignStep",
     "DedupCfg",

@@ -1,11 +1,14 @@
 """Dropping duplicates from a document batch, and what a person needs to eyeball the clusters."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import polars as pl
 
 from corpus_dag.accounting import Split, split_by_reason
+from corpus_dag.engine import row_slices
+from corpus_dag.storage import ROW_GROUP_ROWS, PartitionData
 
 from .config import DedupCfg
 from .minhash import signatures
@@ -58,6 +61,35 @@ class RowView:
         split = apply(batch.rename({self.id_col: "doc_id"}), clusters)
         back = {"doc_id": self.id_col}
         return Split(kept=split.kept.rename(back), dropped=split.dropped.rename(back))
+
+
+@dataclass(frozen=True)
+class PartitionTexts:
+    """A text part of `verify: exact` (`clusters.TextPart`): rows [start, stop) of one stored
+    partition (date, source) as `view` reads them, read in batches, only those of wanted documents
+    of that date; nothing is read when the date has none."""
+
+    data: PartitionData
+    view: RowView
+    source: str
+    date: str
+    rows: tuple[int, int]
+    batch_rows: int = ROW_GROUP_ROWS  # a batch reads whole row groups, each once
+
+    def __call__(self, wanted: pl.DataFrame) -> Iterator[pl.DataFrame]:
+        ids = wanted.filter(pl.col("date") == pl.lit(self.date).str.to_date())["doc_id"]
+        if ids.is_empty():
+            return
+        ids = ids.implode()
+        for start, stop in row_slices(self.rows[1] - self.rows[0], self.batch_rows):
+            batch = self.data.read_rows(self.rows[0] + start, self.rows[0] + stop, self.view.columns)
+            yield self.view.rows(batch, self.source, self.date).filter(pl.col("doc_id").is_in(ids))
+
+    @classmethod
+    def parts(cls, data: PartitionData, view: RowView, source: str, date: str, rows_per_part: int) -> list[PartitionTexts]:
+        """The partition's texts as parts of `rows_per_part` rows, one read task each."""
+        data = data.pinned()
+        return [cls(data, view, source, date, rows) for rows in row_slices(data.num_rows, rows_per_part)]
 
 
 @dataclass(frozen=True)

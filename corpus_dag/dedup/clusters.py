@@ -7,7 +7,7 @@ this process, or one Ray task each), and they talk only through files under a sc
 
     scatter.json                     the parts' gid ranges and the shards' row counts; written when
                                      every part is scattered
-    sigs/part-PPPPP.u32              signatures of part P, row = gid - its first gid, num_perm uint32
+    sigs/part-PPPPP.u32              signatures of part (input slice) P, row = gid - its first gid, num_perm uint32
     docs/part-PPPPP-BBBBBB.parquet   gid, doc_id, date, source, exact_key
     shards/NNNN/*.parquet            one row per (document, band): band, key, date, doc_id, gid, where
                                      band -1 is the exact key (sha1 of the exact text), shard = key % n_shards
@@ -16,12 +16,15 @@ this process, or one Ray task each), and they talk only through files under a sc
                                      [band, members] of each of its hot buckets
     hot/NNNN-KKK-IIII.i64            gids of hot bucket I of piece K of shard N, in pair order
     cand/NNNN-KKK-hotIIII-JJJJJ/...  candidate pairs of slice J of that hot bucket, and its marker
+    shingles/wanted.parquet          the candidate documents' doc rows (verify == "exact")
+    shingles/part-KKKKK.u32          shingle sets that text part K found (until they are joined)
     shingles.u32, shingles.npz       shingle sets of candidate documents (verify == "exact"; see `exact`)
     edges/range-VVVV.parquet         verified pairs of range V
     cc/                              labels of min-label propagation (large edge counts only)
 
-1. scatter  (one task per input: a signature partition or file): signatures, doc rows, and band
-            rows by shard (bands x rows chosen for the threshold). gids are dense, in input order.
+1. scatter  (one task per slice of cfg.batch_rows rows of an input, a signature partition or file):
+            signatures, doc rows, and band rows by shard (bands x rows chosen for the threshold).
+            gids are dense, in input order.
 2. shard    (one task per shard; a shard over cfg.max_shard_rows band rows split into key ranges,
             read with the range as a filter that the Parquet reader applies as rows stream):
             sort by (band, key, date, doc_id, gid), pair each bucket member with its next
@@ -33,8 +36,9 @@ this process, or one Ray task each), and they talk only through files under a sc
 3. verify   (one task per gid range): merge that range's pairs from every shard (a pair sharing
             several bands turns up in several shards), keep exact-key pairs and pairs whose Jaccard
             reaches the threshold: estimated (equal signature values / num_perm) or, with
-            verify == "exact", of the shingle sets, computed once beforehand in the caller from the
-            texts of the documents in candidate pairs (`texts`).
+            verify == "exact", of the shingle sets, computed once beforehand from the texts of the
+            documents in candidate pairs: one task per part of `texts` (a slice of an input
+            partition), each to a file of its own, which the caller then joins into one.
 4. components: one task (scipy.sparse.csgraph) up to cfg.max_edges_in_one_task edges, else rounds
             of min-label propagation, one task per edge file a round (the labels, one int per node
             in an edge, stay with the caller). Same components either way.
@@ -51,10 +55,11 @@ import json
 import mmap
 import operator
 import posixpath
+import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
@@ -70,11 +75,11 @@ from fsspec.implementations.local import LocalFileSystem
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from corpus_dag.engine import Engine, LocalEngine, StageResources
+from corpus_dag.engine import Engine, LocalEngine, StageResources, row_slices
 from corpus_dag.storage import LEASE, PartitionData
 
 from .config import DedupCfg
-from .exact import ShingleSets, write_shingle_sets
+from .exact import MISSING, ShingleSets, mapped_sets, set_index, write_shingle_sets
 from .minhash import ID_COLUMNS, band_keys
 
 EXACT_BAND = -1
@@ -95,10 +100,14 @@ PAIR_SCHEMA = {"a": pl.Int64, "b": pl.Int64, "exact": pl.Boolean}
 EDGE_SCHEMA = {"a": pl.Int64, "b": pl.Int64}
 
 SignatureInput = str | Path | pl.DataFrame | PartitionData
-# Called once with the (doc_id, date, source) rows of the documents that need their text; yields
-# frames with doc_id, text and, where it has them, date and source (rows matched on those columns;
-# extra rows are ignored, so a caller may stream whole partitions).
-TextSource = Callable[[pl.DataFrame], Iterable[pl.DataFrame]]
+# One read task of `verify: exact` (picklable for Ray): called with the (doc_id, date, source) rows of
+# every document that needs its text; yields frames with doc_id, text and, where it has them, date
+# and source, from its own part of the documents (rows matched on those columns; extra rows are
+# ignored, so a part may stream a whole slice of a partition).
+TextPart = Callable[[pl.DataFrame], Iterable[pl.DataFrame]]
+TextSource = Sequence[TextPart]
+WANTED = "shingles/wanted.parquet"  # the scratch file of the documents whose shingle sets are computed
+LOCAL_THREADS = 2  # a local task's threads for the GIL-free kernels, as when signing (one per core)
 
 
 @dataclass(frozen=True)
@@ -271,7 +280,8 @@ def cluster_pipeline(
     sizes = [_num_rows(item) for item in inputs]
     cfg = replace(cfg, n_shards=cfg.shards_for(sum(sizes)))
     with ExitStack() as stack:
-        run = Pipeline(scratch, cfg, *_scattered(inputs, sizes, cfg, scratch, tasks))
+        slices = [(item, rows) for item, n in zip(inputs, sizes) for rows in row_slices(n, cfg.batch_rows)]
+        run = Pipeline(scratch, cfg, *_scattered(slices, cfg, scratch, tasks))
         if run.n_docs == 0:
             return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
         todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
@@ -283,7 +293,7 @@ def cluster_pipeline(
         sets = None
         if cfg.verify == "exact":
             gids = np.unique(np.concatenate([np.empty(0, np.int64), *tasks(_candidate_gids_task, [(run, v) for v in run.ranges])]))
-            sets = run.save_shingle_sets(gids, texts, stack)
+            sets = run.save_shingle_sets(gids, texts, tasks, stack)
         counts = list(tasks(_verify_task, [(run, v) for v in run.ranges]))
         pairs = PairCounts(*(int(x) for x in np.sum([astuple(c) for c in counts], axis=0)))
         if pairs.accepted <= cfg.max_edges_in_one_task:
@@ -312,19 +322,26 @@ class Tasks:
         yield from self.engine.map_tasks(fn, items, resources=self.resources)
         self.scratch.fs.invalidate_cache()
 
+    @property
+    def threads(self) -> int:
+        """Threads one task gives GIL-free kernels: the step's cores locally, the task's CPUs on Ray."""
+        return LOCAL_THREADS if self.engine.kind == "local" else max(1, int(self.resources.num_cpus))
+
 
 # ---- 1. scatter --------------------------------------------------------------------------------
-def _scattered(inputs: list[SignatureInput], sizes: list[int], cfg: DedupCfg, scratch: Scratch,
+def _scattered(slices: list[tuple[SignatureInput, tuple[int, int]]], cfg: DedupCfg, scratch: Scratch,
                tasks: Tasks) -> tuple[list, list[int]]:
-    """(first gid, rows) of every part and the band rows of every shard: scatters the inputs (one
-    task each; `sizes`: their row counts) unless an earlier try on this scratch finished it."""
+    """(first gid, rows) of every part and the band rows of every shard: scatters the inputs, one
+    task per slice of cfg.batch_rows rows (a part: one batch, so a huge partition is many tasks),
+    unless an earlier try on this scratch finished it."""
     if not scratch.exists("scatter.json"):
+        sizes = [stop - start for _, (start, stop) in slices]
         starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])[:-1].tolist()
-        items = [(item, p, start, cfg, scratch) for p, (item, start) in enumerate(zip(inputs, starts))]
+        items = [(item, rows, p, gid, cfg, scratch) for p, ((item, rows), gid) in enumerate(zip(slices, starts))]
         shard_rows = np.zeros(cfg.n_shards, dtype=np.int64)
         for p, (rows, per_shard) in enumerate(tasks(_scatter_task, items)):
             if rows != sizes[p]:
-                raise ValueError(f"signature input {p} changed while it was read: {sizes[p]} rows listed, {rows} read")
+                raise ValueError(f"signature input slice {p} changed while it was read: {sizes[p]} rows listed, {rows} read")
             shard_rows += per_shard
         done = {"parts": list(zip(starts, sizes)), "shard_rows": shard_rows.tolist()}
         scratch.write_bytes("scatter.json", json.dumps(done).encode())
@@ -340,20 +357,18 @@ def _num_rows(item: SignatureInput) -> int:
     return pq.ParquetFile(item).metadata.num_rows
 
 
-def _batches(item: SignatureInput, batch_rows: int) -> Iterator[pl.DataFrame]:
+def _read_rows(item: SignatureInput, start: int, stop: int) -> pl.DataFrame:
+    """Rows [start, stop) of a signature input, reading only what holds them."""
     if isinstance(item, pl.DataFrame):
-        for start in range(0, item.height, batch_rows):
-            yield item.slice(start, batch_rows)
-    elif isinstance(item, PartitionData):
-        yield from item.iter_batches(batch_rows=batch_rows)
-    else:
-        for rb in pq.ParquetFile(item).iter_batches(batch_size=batch_rows):
-            yield pl.from_arrow(rb)
+        return item.slice(start, stop - start)
+    if isinstance(item, PartitionData):
+        return item.read_rows(start, stop)
+    return pl.scan_parquet(item).slice(start, stop - start).collect()
 
 
 def _scatter_task(args) -> tuple[int, np.ndarray]:
-    item, part, gid, cfg, scratch = args
-    return scatter(_batches(item, cfg.batch_rows), cfg, scratch, part, gid)
+    item, (start, stop), part, gid, cfg, scratch = args
+    return scatter([_read_rows(item, start, stop)], cfg, scratch, part, gid)
 
 
 def scatter(batches: Iterable[pl.DataFrame], cfg: DedupCfg, scratch: Scratch, part: int = 0, first_gid: int = 0) -> tuple[int, np.ndarray]:
@@ -552,32 +567,35 @@ class Pipeline:
     def edges(self, v: int) -> pl.DataFrame:
         return self.scratch.scan([self.scratch.path(f"edges/range-{v:04d}.parquet")], EDGE_SCHEMA).collect()
 
-    def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, stack: ExitStack) -> ShingleSets:
-        """Shingle sets of the documents `gids` from one pass over `texts` (in the caller, which
-        can read the input asset), stored in the scratch for the verify tasks."""
+    def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, tasks: Tasks, stack: ExitStack) -> ShingleSets:
+        """Shingle sets of the documents `gids`: one task per text part computes those its part holds
+        into a file of its own; the files are joined into one, indexed by gid, for the verify tasks."""
         wanted = self.docs().filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect()
+        self.scratch.write_parquet(WANTED, wanted)
+        found = list(tasks(_shingle_task, [(self, k, part, tasks.threads) for k, part in enumerate(texts)]))
+        starts, lengths = set_index(found, self.n_docs)
+        missing = wanted.filter(pl.Series(starts[wanted["gid"].to_numpy()] == MISSING))
+        if missing.height:
+            ids = missing["doc_id"].head(5).to_list()
+            raise ValueError(f'verify="exact": no text for {missing.height} candidate documents, e.g. {ids}')
         local = Path(self.scratch.path("shingles.u32")) if self.scratch.is_local else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "shingles.u32"
-        sets = write_shingle_sets(_matched_texts(wanted, texts), self.cfg, local, self.n_docs)
-        missing = sets.missing(wanted["gid"].to_numpy())
-        if len(missing):
-            ids = wanted.filter(pl.col("gid").is_in(pl.Series(missing).implode()))["doc_id"].head(5).to_list()
-            raise ValueError(f'verify="exact": no text for {len(missing)} candidate documents, e.g. {ids}')
+        with open(local, "wb") as out:
+            for k in range(len(found)):
+                with self.scratch.open(_sets_file(k)) as part:
+                    shutil.copyfileobj(part, out, 1 << 24)
+                self.scratch.fs.rm(self.scratch.path(_sets_file(k)))
         if not self.scratch.is_local:
             self.scratch.fs.put_file(str(local), self.scratch.path("shingles.u32"))
         index = io.BytesIO()
-        np.savez(index, starts=sets.starts, lengths=sets.lengths)
+        np.savez(index, starts=starts, lengths=lengths)
         self.scratch.write_bytes("shingles.npz", index.getvalue())
-        return sets
+        return mapped_sets(local, starts, lengths)
 
     def shingle_sets(self) -> ShingleSets:
         index = np.load(io.BytesIO(self.scratch.read_bytes("shingles.npz")))
-        if not index["lengths"].any():
-            return ShingleSets(np.empty(0, dtype=np.uint32), index["starts"], index["lengths"])
-        if not self.scratch.is_local:
+        if not self.scratch.is_local and index["lengths"].any():
             return ShingleSets(np.frombuffer(self.scratch.read_bytes("shingles.u32"), dtype=np.uint32), index["starts"], index["lengths"])
-        with open(self.scratch.path("shingles.u32"), "rb") as f:
-            mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return ShingleSets(np.frombuffer(mapping, dtype=np.uint32), index["starts"], index["lengths"], mapping)
+        return mapped_sets(self.scratch.path("shingles.u32"), index["starts"], index["lengths"])
 
     def propagate(self, tasks: Tasks) -> tuple[np.ndarray, np.ndarray, int]:
         """Components by min-label propagation, one task per edge file a round: every edge offers
@@ -773,9 +791,22 @@ def _propagate_task(args) -> tuple[np.ndarray, np.ndarray]:
     return at[order][first], offer[order][first]
 
 
-def _matched_texts(wanted: pl.DataFrame, texts: TextSource) -> Iterator[tuple[np.ndarray, pl.Series]]:
-    """(gids, texts) of the rows `texts` yields for the wanted documents."""
-    for frame in texts(wanted.select(ID_COLUMNS)):
+def _sets_file(k: int) -> str:
+    return f"shingles/part-{k:05d}.u32"
+
+
+def _shingle_task(args) -> tuple[np.ndarray, np.ndarray]:
+    """The shingle sets of the wanted documents that text part k holds, to their own scratch file:
+    (gids, set sizes) in the order written."""
+    run, k, part, threads = args
+    wanted = run.scratch.read([run.scratch.path(WANTED)])
+    with run.scratch.open(_sets_file(k), "wb") as out:
+        return write_shingle_sets(_matched_texts(wanted, part), run.cfg, out, threads)
+
+
+def _matched_texts(wanted: pl.DataFrame, part: TextPart) -> Iterator[tuple[np.ndarray, pl.Series]]:
+    """(gids, texts) of the rows a text part yields for the wanted documents."""
+    for frame in part(wanted.select(ID_COLUMNS)):
         on = [c for c in ID_COLUMNS if c in frame.columns]
         keys = frame.select(*(pl.col(c).cast(CLUSTER_SCHEMA[c]) for c in on), "text")
         matched = keys.join(wanted.select("gid", *on), on=on, nulls_equal=True)

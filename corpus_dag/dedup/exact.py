@@ -3,8 +3,9 @@
 A document's set is its sorted unique shingle hashes, computed by the signer's own kernel
 (`minhash._shingle_hashes`: same normalisation, units and 32-bit hash), so the exact check
 measures precisely the set whose Jaccard the MinHash signature estimates. Sets of the documents
-that need them are appended to one scratch file (values of row after row; `starts`/`lengths` per
-gid say where each lies) and memory-mapped when pairs are checked. The file grows with the
+that need them are computed by read tasks (one file each), joined into one scratch file (values
+of row after row; `starts`/`lengths` per gid say where each lies) and memory-mapped when pairs are
+checked. The file grows with the
 candidates, not the corpus, and is read in blocks: pairs are grouped by the blocks their two sets
 lie in and the mapping's pages are released after each group, so at most two blocks are resident.
 
@@ -18,6 +19,7 @@ import mmap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import polars as pl
@@ -78,20 +80,34 @@ class ShingleSets:
 
 
 def write_shingle_sets(
-    batches: Iterable[tuple[np.ndarray, pl.Series]], cfg: DedupCfg, path: Path, n_docs: int, threads: int = 2
-) -> ShingleSets:
-    """Shingle sets of (gids, texts) batches, written to `path` and memory-mapped back; `threads`
-    batches in flight (the kernels release the GIL), as when signing."""
+    batches: Iterable[tuple[np.ndarray, pl.Series]], cfg: DedupCfg, out: BinaryIO, threads: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle sets of (gids, texts) batches appended to the binary file `out`, back to back;
+    (gids, set sizes) in the order written. `threads` batches in flight (the kernels release the GIL)."""
+    gids, sizes = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for batch_gids, (values, lengths) in in_order(lambda batch: (batch[0], shingle_sets(batch[1], cfg)), batches, threads):
+        out.write(values.tobytes())
+        gids.append(np.asarray(batch_gids, dtype=np.int64))
+        sizes.append(lengths)
+    return np.concatenate(gids), np.concatenate(sizes)
+
+
+def set_index(written: Iterable[tuple[np.ndarray, np.ndarray]], n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, lengths) by gid of sets written one file after another, each file's (gids, set sizes)
+    as `write_shingle_sets` returned them; MISSING starts for documents without a set."""
     starts = np.full(n_docs, MISSING, dtype=np.int64)
     lengths = np.zeros(n_docs, dtype=np.int64)
-    written = 0
-    with open(path, "wb") as out:
-        for gids, (values, sizes) in in_order(lambda batch: (batch[0], shingle_sets(batch[1], cfg)), batches, threads):
-            out.write(values.tobytes())
-            starts[gids] = written + np.cumsum(sizes) - sizes
-            lengths[gids] = sizes
-            written += values.shape[0]
-    if not written:
+    written_so_far = 0
+    for gids, sizes in written:
+        starts[gids] = written_so_far + np.cumsum(sizes) - sizes
+        lengths[gids] = sizes
+        written_so_far += int(sizes.sum())
+    return starts, lengths
+
+
+def mapped_sets(path: str | Path, starts: np.ndarray, lengths: np.ndarray) -> ShingleSets:
+    """The sets in the file at `path` (indexed by `set_index`), memory-mapped."""
+    if not lengths.any():
         return ShingleSets(np.empty(0, dtype=np.uint32), starts, lengths)
     with open(path, "rb") as f:
         mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
