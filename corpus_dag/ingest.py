@@ -54,6 +54,7 @@ KEPT_SCHEMA = {**RAW_DOCUMENTS_SCHEMA, "line": pl.Int64, "snippet": pl.String}
 KNOWN_FIELDS = ("text", "html", "id", "title", "url")
 CODECS = ("gz", "zst", "bz2", "xz")
 BOM = b"\xef\xbb\xbf"
+BLANK = "blank line"  # not a rejection: what `_records_jsonl` yields for a line without a record
 ON_DAMAGED = ("error", "quarantine")
 # What a decoder raises on bytes it cannot decode (storage errors are turned into RawFileError first).
 DAMAGE = (OSError, EOFError, zlib.error, zstandard.ZstdError, lzma.LZMAError, pa.ArrowException)
@@ -85,10 +86,36 @@ class IngestCfg:
     on_damaged_file: str = "error"
     t2s: bool = False
     fix_mojibake: bool = False
+    split_bytes: int = 256 << 20
 
     def __post_init__(self):
         if self.on_damaged_file not in ON_DAMAGED:
             raise ValueError(f"on_damaged_file must be one of {ON_DAMAGED}, got {self.on_damaged_file!r}")
+        if self.split_bytes < 1:
+            raise ValueError(f"split_bytes must be >= 1, got {self.split_bytes}")
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """The records of a raw file whose line starts in bytes [start, end) (end None: to the end of the
+    file). An uncompressed JSON-lines file over `split_bytes` is read as several parts, one engine
+    task each; any other file is one part (a compressed stream or Parquet file is read from its start)."""
+
+    path: str
+    start: int = 0
+    end: int | None = None
+
+    def __str__(self) -> str:
+        return self.path if (self.start, self.end) == (0, None) else f"{self.path} bytes {self.start:,}-{self.end or 'end'}"
+
+
+def file_parts(path: str, size: int, split_bytes: int) -> list[FilePart]:
+    """How one raw file of `size` bytes is read: parts of `split_bytes` where it can be split."""
+    kind, codec = raw_format(path)
+    if kind == "parquet" or codec is not None or size <= split_bytes:
+        return [FilePart(path)]
+    starts = range(0, size, split_bytes)
+    return [FilePart(path, start, start + split_bytes if start + split_bytes < size else None) for start in starts]
 
 
 def raw_format(path: str) -> tuple[str, str | None]:
@@ -166,12 +193,25 @@ def _decoder(codec: str | None, raw):
     return raw
 
 
-def _open_text_lines(fs, path: str) -> Iterator[bytes]:
-    """The file's lines, decompressed; damage raises DamagedFileError naming the file."""
+def _open_text_lines(fs, part: FilePart) -> Iterator[bytes]:
+    """The lines of a file part, decompressed; damage raises DamagedFileError naming the file. A part
+    that starts inside the file (uncompressed only) begins with the first line starting at or after
+    `start`: the line under way there belongs to the part before."""
+    path, codec = part.path, raw_format(part.path)[1]
+    if part.start and codec is not None:
+        raise ValueError(f"{path}: a compressed file is read from its start, not from byte {part.start}")
     raw = fs.open(path, "rb")
-    stream = _decoder(raw_format(path)[1], io.BufferedReader(_Source(raw, path), buffer_size=CHUNK))
+    if part.start:
+        raw.seek(part.start - 1)
+    stream = _decoder(codec, io.BufferedReader(_Source(raw, path), buffer_size=CHUNK))
     try:
-        yield from io.BufferedReader(stream, buffer_size=CHUNK)
+        lines = io.BufferedReader(stream, buffer_size=CHUNK)
+        at = part.start - 1 + len(lines.readline()) if part.start else 0
+        for line in lines:
+            if part.end is not None and at >= part.end:
+                return
+            at += len(line)
+            yield line
     except RawFileError:
         raise
     except FileNotFoundError as e:
@@ -257,13 +297,15 @@ def _meta(rec: dict) -> str | None:
     return meta
 
 
-def _records_jsonl(fs, path: str) -> Iterator[tuple[int, object, str | None, str]]:
-    """(line number, parsed record or None, rejection reason, snippet) per non-blank line."""
-    for n, line in enumerate(_open_text_lines(fs, path), start=1):
+def _records_jsonl(fs, part: FilePart) -> Iterator[tuple[int, object, str | None, str]]:
+    """(line number in the part, parsed record or None, rejection reason, snippet) per line (reason
+    BLANK for a blank one: it holds no record, but counts to number the next part's lines)."""
+    for n, line in enumerate(_open_text_lines(fs, part), start=1):
         line = line.rstrip(b"\r\n")
-        if n == 1 and line.startswith(BOM):  # Windows exports start with a byte-order mark
+        if n == 1 and not part.start and line.startswith(BOM):  # Windows exports start with a byte-order mark
             line = line[len(BOM) :]
         if not line.strip():
+            yield n, None, BLANK, ""
             continue
         try:
             s = line.decode("utf-8")
@@ -300,27 +342,31 @@ def verify_file(fs, path: str) -> None:
         for _ in _records_parquet(fs, path, 10_000):
             pass
     elif codec is not None:
-        for _ in _open_text_lines(fs, path):
+        for _ in _open_text_lines(fs, FilePart(path)):
             pass
 
 
-def read_raw_file(path: str, *, fs, source: str, date: dt.date, cfg: IngestCfg = IngestCfg()) -> Iterator[Split]:
-    """Stream one raw file as Splits: kept = raw_documents rows plus each record's `line` and a bounded
-    `snippet` (KEPT_SCHEMA), dropped = rejected_documents rows. Ids are not compared here: files are
-    read independently (one engine task each) and `RepeatedIds` checks the partition's ids in file order."""
+def read_raw_file(part: FilePart, *, fs, source: str, date: dt.date, cfg: IngestCfg = IngestCfg()) -> Iterator[tuple[Split, int]]:
+    """Stream one raw file part as (Split, lines of the part read so far): kept = raw_documents rows plus
+    each record's `line` and a bounded `snippet` (KEPT_SCHEMA), dropped = rejected_documents rows. Lines
+    count from the part's first line and ids are not compared here: parts are read independently (one
+    engine task each) and `InFileOrder` numbers their lines and checks the partition's ids in file order."""
+    path = part.path
     name, fix = posixpath.basename(path), text_fixer(cfg.t2s, cfg.fix_mojibake)
-    batch = _Batch(source, date, cfg)
+    batch, line = _Batch(source, date, cfg), 0
     if cfg.on_damaged_file == "quarantine":
         try:
             verify_file(fs, path)
         except DamagedFileError as e:
             cause = e.__cause__ or e
             batch.reject(name, None, f"damaged_file: {type(cause).__name__}: {cause}", "")
-            yield batch.flush()
+            yield batch.flush(), 0
             return
     try:
-        records = _records_parquet(fs, path, cfg.batch_rows) if raw_format(path)[0] == "parquet" else _records_jsonl(fs, path)
+        records = _records_parquet(fs, path, cfg.batch_rows) if raw_format(path)[0] == "parquet" else _records_jsonl(fs, part)
         for line, rec, reason, snippet in records:
+            if reason == BLANK:
+                continue
             reason = reason or _prepare(rec, fix) or _check_record(rec, cfg)
             if reason is None:
                 reason = _keep(batch, rec, line, cfg.snippet_chars)
@@ -328,12 +374,12 @@ def read_raw_file(path: str, *, fs, source: str, date: dt.date, cfg: IngestCfg =
                 snippet = snippet or json.dumps(rec, ensure_ascii=False, default=str)
                 batch.reject(name, line, reason, snippet)
             if batch.full:
-                yield batch.flush()
+                yield batch.flush(), line
     except FileNotFoundError as e:
         raise RawFileError(f"raw file not found: {path}") from e
     except PermissionError as e:
         raise RawFileError(f"cannot read raw file {path}: {type(e).__name__}: {e}") from e
-    yield batch.flush()
+    yield batch.flush(), line
 
 
 def _prepare(rec, fix) -> str | None:
@@ -385,16 +431,28 @@ def _snippet(rec: dict, n: int) -> str:
     return json.dumps(clip(rec), ensure_ascii=False, default=str)[:n]
 
 
-class RepeatedIds:
-    """The partition's id check, over its files' Splits in file order: a kept row whose `doc_id` an earlier
-    row already had is moved to the dropped rows as `duplicate_doc_id`, with its file, line and snippet.
+class InFileOrder:
+    """The step's side of reading a partition's file parts (one engine task each), in file order: each
+    part's line numbers are shifted by the lines of its file's earlier parts, and a kept row whose
+    `doc_id` an earlier row of the partition already had is moved to the dropped rows as
+    `duplicate_doc_id`, with its file, line and snippet.
 
     Memory: 8 bytes per id seen (a blake2b digest), never the partition."""
 
     def __init__(self):
         self.seen: set[bytes] = set()
+        self.lines: dict[str, int] = {}
 
-    def __call__(self, split: Split, file: str) -> Split:
+    def __call__(self, part: FilePart, results: Iterator[tuple[Split, int]]) -> Iterator[Split]:
+        base, read = self.lines.get(part.path, 0), 0
+        for split, read in results:
+            if base:
+                split = Split(kept=split.kept.with_columns(pl.col("line") + base),
+                              dropped=split.dropped.with_columns(pl.col("line") + base))
+            yield self._repeats_dropped(split, posixpath.basename(part.path))
+        self.lines[part.path] = base + read
+
+    def _repeats_dropped(self, split: Split, file: str) -> Split:
         kept = split.kept
         repeated = []
         for i, doc_id in enumerate(kept["doc_id"]):
@@ -414,18 +472,21 @@ class RepeatedIds:
 
 
 class PartitionReader:
-    """Reads the raw files of one (source, date) partition in order, in this process; rejects ids
-    repeated across its files. (The `raw_documents` stage reads the files on the engine instead.)"""
+    """Reads the raw files of one (source, date) partition in order, in this process, as the
+    `raw_documents` stage does on its engine: file parts, line numbers and repeated ids alike."""
 
     def __init__(self, fs, source: str, date: dt.date, cfg: IngestCfg = IngestCfg()):
         self.fs, self.source, self.date, self.cfg = fs, source, date, cfg
-        self.ids = RepeatedIds()
+        self.order = InFileOrder()
 
     def read(self, path: str) -> Iterator[Split]:
         """Stream one raw file as Splits: kept = raw_documents rows, dropped = rejected_documents rows."""
-        name = posixpath.basename(path)
-        for split in read_raw_file(path, fs=self.fs, source=self.source, date=self.date, cfg=self.cfg):
-            yield self.ids(split, name)
+        try:
+            size = self.fs.size(path)
+        except FileNotFoundError as e:
+            raise RawFileError(f"raw file not found: {path}") from e
+        for part in file_parts(path, size, self.cfg.split_bytes):
+            yield from self.order(part, read_raw_file(part, fs=self.fs, source=self.source, date=self.date, cfg=self.cfg))
 
 
 # ---- the independent count (the accounting check's side) ---------------------------------------

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import zstandard
 
-from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA, IngestCfg, PartitionReader, RawFileError, count_records
+from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA, FilePart, IngestCfg, PartitionReader, RawFileError, count_records, file_parts
 from tests.helpers import BAD_RECORDS, EXPECTED_REASONS, write_jsonl
 
 FS = fsspec.filesystem("file")
@@ -54,6 +54,32 @@ def test_a_repeated_id_is_rejected_with_its_own_line_and_snippet(tmp_path):
     assert kept["doc_id"].to_list() == ["x", "y"] and kept.columns == list(RAW_DOCUMENTS_SCHEMA)
     assert rejected.select("line", "reason").rows() == [(2, "empty_text"), (3, "duplicate_doc_id: x")]
     assert rejected["snippet"][1] == json.dumps(long, ensure_ascii=False)[:200]  # the record's own JSON, cut
+
+
+def test_a_file_read_in_parts_gives_the_rows_of_a_whole_read(tmp_path):
+    """Every split size, from one byte (a part per byte: most start inside a line) up: the same kept
+    and rejected rows, line numbers and repeated-id rejections as reading the file whole, including
+    a byte-order mark, CRLF endings, blank lines (which count as lines) and no final newline."""
+    records = [{"id": "x", "text": "第一题"}, *BAD_RECORDS, "", {"id": "x", "text": "again"}, "  ", {"text": "三\n四"}]
+    path = write_jsonl(tmp_path / "a.jsonl", records)
+    data = path.read_bytes().replace(b"\n", b"\r\n", 3)
+    path.write_bytes(b"\xef\xbb\xbf" + data + b'{"id": "z", "text": "no newline at the end"}')
+    _, kept, rejected = read_all(path)
+    assert kept["doc_id"].to_list()[-1] == "z" and "duplicate_doc_id: x" in rejected["reason"].to_list()
+    size = path.stat().st_size
+    for split_bytes in [1, 2, 3, 7, 16, 50, 100, size - 1, size]:
+        parts = file_parts(str(path), size, split_bytes)
+        assert len(parts) == -(-size // split_bytes) and parts[-1].end is None
+        _, kept_p, rejected_p = read_all(path, IngestCfg(split_bytes=split_bytes, batch_rows=3))
+        assert kept_p.equals(kept) and rejected_p.equals(rejected), split_bytes
+
+
+def test_compressed_files_and_parquet_are_one_part(tmp_path):
+    assert file_parts("a.jsonl.gz", 10**9, 100) == [FilePart("a.jsonl.gz")]
+    assert file_parts("a.parquet", 10**9, 100) == [FilePart("a.parquet")]
+    assert file_parts("a.jsonl", 250, 100) == [FilePart("a.jsonl", 0, 100), FilePart("a.jsonl", 100, 200), FilePart("a.jsonl", 200)]
+    with pytest.raises(ValueError, match="split_bytes"):
+        IngestCfg(split_bytes=0)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst", ".parquet"])

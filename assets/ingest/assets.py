@@ -16,7 +16,8 @@ from corpus_dag.ingest import (
     RAW_DOCUMENTS_SCHEMA,
     REJECTED_DOCUMENTS_SCHEMA,
     IngestCfg,
-    RepeatedIds,
+    InFileOrder,
+    file_parts,
     read_raw_file,
 )
 
@@ -29,6 +30,11 @@ class IngestConfig(dg.Config):
         default=SOURCES.max_record_chars, description="Records with longer text are rejected (over_size_limit)."
     )
     batch_rows: int = Field(default=10_000, description="Rows per streamed batch: bounds memory.")
+    split_bytes: int = Field(
+        default=IngestCfg.split_bytes, ge=1,
+        description="Uncompressed JSON-lines files over this many bytes are read in parts of this size, one engine "
+        "task each (in parallel on Ray); rows, their order and line numbers stay those of a whole-file read.",
+    )
 
 
 @dg.multi_asset(
@@ -46,9 +52,9 @@ class IngestConfig(dg.Config):
     can_subset=False,
 )
 def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: CorpusStorage, engine: CorpusEngine):
-    """Stream JSON-lines (plain/.gz/.zst/.bz2/.xz) and Parquet raw files, one engine task per file (on Ray,
-    files are read in parallel and their batches stream back in file order); ids repeated across the
-    partition are rejected here, in file order. Bad records become rejected rows, never failures;
+    """Stream JSON-lines (plain/.gz/.zst/.bz2/.xz) and Parquet raw files, one engine task per file or per
+    `split_bytes` part of a large uncompressed one (on Ray, parts are read in parallel and their batches
+    stream back in file order); ids repeated across the partition are rejected here, in file order. Bad records become rejected rows, never failures;
     files the reader does not take are named, never silently ignored."""
     source, date = source_and_date(context)
     store = storage.store()
@@ -60,19 +66,21 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: Cor
     skipped_names = [posixpath.relpath(p, store.abs(raw_dir)) for p in skipped]
     for name in skipped_names:
         context.log.warning(f"skipped {store.url(f'{raw_dir}/{name}')}: not a raw file the reader takes (suffix, hidden name or subfolder)")
-    cfg = IngestCfg(max_chars=config.max_record_chars, batch_rows=config.batch_rows, **SOURCES.get(source).ingest.model_dump())
+    cfg = IngestCfg(max_chars=config.max_record_chars, batch_rows=config.batch_rows, split_bytes=config.split_bytes,
+                    **SOURCES.get(source).ingest.model_dump())
     read = partial(read_raw_file, fs=store.fs, source=source, date=dt.date.fromisoformat(date), cfg=cfg)
-    repeated_ids = RepeatedIds()
+    parts = [part for f in files for part in file_parts(f.path, f.size, cfg.split_bytes)]
+    in_file_order = InFileOrder()
 
     def splits():
-        streams = engine.engine.map_streams(read, [f.path for f in files], resources=engine.stage("ingest"))
-        for f, stream in zip(files, streams, strict=True):
-            context.log.info(f"reading {f.path} ({f.size:,} bytes)")
-            name = posixpath.basename(f.path)
-            yield from (repeated_ids(split, name) for split in stream)
+        streams = engine.engine.map_streams(read, parts, resources=engine.stage("ingest"))
+        for part, stream in zip(parts, streams, strict=True):
+            context.log.info(f"reading {part}")
+            yield from in_file_order(part, stream)
 
     files_md = {
         "engine": engine.kind,
+        "file_parts": len(parts),
         "raw_files": counts_table({f.path.rsplit("/", 1)[-1]: f.size for f in files}, "file", "bytes"),
         "skipped_files": dg.MetadataValue.json(skipped_names),
     }
