@@ -55,7 +55,7 @@ def _partition(store, name: str, df: pl.DataFrame):
     return PartitionData(store, rel).pinned()
 
 
-def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, list[str]]:
+def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, list[str]]:
     """signatures (engine) -> one signature partition -> clusters (engine: as the dedup_clusters
     asset, a local temp scratch on engine local, shard/verify/components tasks over a scratch on the
     store on engine ray) -> apply (engine): the stages of minhash_signatures, dedup_clusters and
@@ -76,7 +76,7 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, list[str]
     view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
 
     texts = PartitionTexts.parts(docs, view, "bench", "2026-11-21", 16_384)  # verify: exact re-reads candidate texts
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     rel = CorpusStore.partition_path(f"sigs_{engine.kind}_{id(engine)}", {"source": "bench"})
     if engine.kind == "local":  # what the asset does on the local engine: two batches in flight
         sigs = signatures_stream((view.rows(b, "bench", "2026-11-21") for b in docs.iter_batches(view.columns, 16_384)), cfg)
@@ -95,7 +95,7 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, list[str]
     removed = []
     for split in engine.map_batches(docs, partial(view.apply, clusters=trail.drop("source", "date")), batch_rows=50_000):
         removed.extend(split.dropped["doc_id"].to_list())
-    return time.perf_counter() - started, removed
+    return time.perf_counter() - started, time.process_time() - cpu, removed
 
 
 def timed_map(engine, data, step, batch_rows: int) -> float:
@@ -172,6 +172,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10k documents instead of 100k")
     ap.add_argument("--docs", type=int, default=0)
+    ap.add_argument("--no-peers", action="store_true", help="our figures only (no datatrove, no Data-Juicer)")
     ap.add_argument("--verify", choices=("exact", "estimate"), default="exact",
                     help="how our dedup confirms band candidates (exact: every kind's default, config/kinds.yaml)")
     args = ap.parse_args()
@@ -199,7 +200,7 @@ def main() -> None:
 
     results = {}
     local = LocalEngine()
-    secs, removed = dedup_end_to_end(local, store, docs, args.verify)
+    secs, _, removed = dedup_end_to_end(local, store, docs, args.verify)
     results["local"] = secs
     print(f"dedup, engine local:       {secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}  driver peak RSS {_rss_mb():,.0f} MB")
     filters_cfg = load_filter_config("web")
@@ -210,12 +211,14 @@ def main() -> None:
         engine = RayEngine(num_cpus=cpus, object_store_memory=300 * 1024**2)
         engine.connect()
         timed_map(engine, docs, partial(apply_filters, cfg=filters_cfg), 20_000)  # warm the workers' imports
-        secs, removed = dedup_end_to_end(engine, store, docs, args.verify)
+        secs, driver_cpu, removed = dedup_end_to_end(engine, store, docs, args.verify)
         results[f"ray{cpus}"] = secs
-        print(f"dedup, engine ray {cpus} CPU:   {secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}")
+        print(f"dedup, engine ray {cpus} CPU:   {secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}  "
+              f"driver CPU {driver_cpu:.1f} s (beside the workers' {cpus} CPU)")
         if cpus == 2:
             map_times["ray"] = (timed_map(engine, docs, partial(apply_filters, cfg=filters_cfg), 20_000),
                                 timed_map(engine, exam_docs, detect_exams, 2_000))
+        if cpus == 2 and not args.no_peers:
             corpus_dir = work / "corpus"
             corpus_dir.mkdir()
             corpus.select("doc_id", "text").write_parquet(corpus_dir / "part-0.parquet")
