@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helpers import stop_process_group
@@ -244,13 +245,16 @@ def start_moto_root() -> str:
     return "s3://corpus/lab"
 
 
+@dataclass(frozen=True)
 class SlowUpper:
-    """A row-wise step slow enough (0.5 s a batch) that a worker can be killed while it works."""
+    """A row-wise step slow enough (`seconds` a batch) that a worker can be killed while it works."""
+
+    seconds: float = 0.5
 
     def __call__(self, batch):
         import polars as pl
 
-        time.sleep(0.5)
+        time.sleep(self.seconds)
         return batch.with_columns(pl.col("text").str.to_uppercase())
 
 
@@ -280,7 +284,7 @@ def scenario_worker_kill(root: str) -> None:
     rel = CorpusStore.partition_path("docs", {"source": "s"})
     store.write_frame(rel, pl.DataFrame({"doc_id": [f"d{i}" for i in range(600)], "text": [f"doc {i} text" for i in range(600)]}))
     data = PartitionData(store, rel)
-    expected = pl.concat(list(LocalEngine().map_batches(data, SlowUpper(), batch_rows=20)))
+    expected = pl.concat(list(LocalEngine().map_batches(data, SlowUpper(seconds=0), batch_rows=20)))  # the same rows, unhurried
     engine = RayEngine(address="127.0.0.1:6394")
     killed: list[int] = []
 
