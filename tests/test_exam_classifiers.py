@@ -103,3 +103,28 @@ def test_shipped_sample_meets_the_targets(models):
         frags.setdefault(d, []).append((x, s))
     s = score(truth, set(kept["doc_id"]), frags)
     assert s.doc_f1 >= 0.97 and s.q_recall >= 0.95 and s.q_precision >= 0.95 and s.subject_acc >= 0.95, s
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fitting_on_the_used_columns_gives_the_plain_fit(weighted):
+    """Hashed columns no training row uses get weight 0 either way: the widened model predicts as the
+    plain fit, with the same iterations, and its unused columns are exactly 0."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from corpus_dag.exam.features import char_ngrams, fit_on_used_columns
+    from corpus_dag.exam.subject import train_subject
+
+    rows = [r for r in load_fragments() if r.get("subject") and r["label"] == 1][:600]
+    texts, labels = [r["text"] for r in rows], [r["subject"] for r in rows]
+    x = char_ngrams(texts, SMALL)
+    weight = np.linspace(0.5, 2.0, len(rows)) if weighted else None
+    plain = LogisticRegression(C=20.0, max_iter=300).fit(x, labels, sample_weight=weight)
+    used = fit_on_used_columns(LogisticRegression(C=20.0, max_iter=300), x, labels, sample_weight=weight)
+    assert used.coef_.shape == plain.coef_.shape and (used.n_iter_ == plain.n_iter_).all()
+    assert np.abs(used.coef_ - plain.coef_).max() < 1e-4
+    unused = np.setdiff1d(np.arange(x.shape[1]), x.indices)
+    assert len(unused) > x.shape[1] // 10 and not used.coef_[:, unused].any()
+    other = char_ngrams([r["text"] for r in load_fragments()[-300:]], SMALL)  # texts with columns training never saw
+    assert (used.predict(other) == plain.predict(other)).all()
+    assert train_subject(texts, labels, SMALL).predict(texts[:50]) == list(plain.predict(x[:50]))

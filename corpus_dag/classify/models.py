@@ -181,11 +181,11 @@ def publish(store: CorpusStore, spec: ClassifierSpec, built: Path) -> None:
 def _fit_ngram(texts: list[str], y: np.ndarray, spec: ClassifierSpec, out: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from corpus_dag.exam.features import NgramCfg, char_ngrams
+    from corpus_dag.exam.features import NgramCfg, char_ngrams, fit_on_used_columns
 
     ngram = NgramCfg(**NGRAM)
-    clf = LogisticRegression(C=10.0, max_iter=400, class_weight="balanced")
-    clf.fit(char_ngrams(texts, ngram), np.where(y, spec.label, OTHER))
+    clf = fit_on_used_columns(LogisticRegression(C=10.0, max_iter=400, class_weight="balanced"),
+                              char_ngrams(texts, ngram), np.where(y, spec.label, OTHER))
     out.write_bytes(pickle.dumps(NgramClassifier(clf, ngram, spec.label), protocol=pickle.HIGHEST_PROTOCOL))
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from corpus_dag.exam.features import NgramCfg, char_ngrams
+from corpus_dag.exam.features import NgramCfg, char_ngrams, fit_on_used_columns
 
 SUBJECTS = ("语文", "数学", "英语", "物理", "化学", "生物", "政治", "地理", "其他")
 TITLE_RULES = (
@@ -69,8 +69,7 @@ def train_subject(texts: list[str], labels: list[str], ngram: NgramCfg = NgramCf
     unknown = set(labels) - set(SUBJECTS)
     if unknown:
         raise ValueError(f"unknown subject labels {sorted(unknown)}; expected {SUBJECTS}")
-    clf = LogisticRegression(C=c, max_iter=300)
-    clf.fit(char_ngrams(texts, ngram), labels)
+    clf = fit_on_used_columns(LogisticRegression(C=c, max_iter=300), char_ngrams(texts, ngram), labels)
     return SubjectModel(clf, ngram)
 
 

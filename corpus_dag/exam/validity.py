@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from corpus_dag.exam.features import NgramCfg, char_ngrams
+from corpus_dag.exam.features import NgramCfg, char_ngrams, fit_on_used_columns
 from corpus_dag.exam.labels import held_out
 from corpus_dag.exam.subject import SubjectModel, train_subject
 from corpus_dag.exam.transformer import (
@@ -92,8 +92,7 @@ def train_models(fragments: list[dict], user_labels: list[dict] = (), ngram: Ngr
     test_texts = [t for t, h in zip(texts, test) if h]
     if transformer is None:
         x = char_ngrams(texts, ngram)
-        clf = LogisticRegression(C=c, max_iter=400)
-        clf.fit(x[~test], y[~test], sample_weight=weight[~test])
+        clf = fit_on_used_columns(LogisticRegression(C=c, max_iter=400), x[~test], y[~test], sample_weight=weight[~test])
         validity = ValidityModel(clf, ngram, threshold)
         pred = validity.scores(test_texts, x[test]) >= threshold
     else:
