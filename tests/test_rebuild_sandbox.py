@@ -84,6 +84,22 @@ def test_many_programs_run_concurrently_and_none_means_no_program():
     assert [r.answer if r else None for r in results] == ["1", None, "2", None]
 
 
+def test_a_private_temp_folder_does_not_disable_the_sandbox(tmp_path, monkeypatch):
+    """A TMPDIR that `nobody` (who launches bwrap when we are root) cannot pass through, as a test's
+    or a locked-down host's: programs still run, in folders under /tmp, and fail closed never."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    sandbox_capabilities.cache_clear()
+    try:
+        assert tempfile.gettempdir() == str(private)
+        r = run_program("print(6 * 7)", FAST)
+        assert (r.status, r.answer) == (OK, "42"), r.stderr
+    finally:
+        sandbox_capabilities.cache_clear()
+
+
 @pytest.fixture
 def path_with(monkeypatch):
     """Sets PATH to one folder (readable by `nobody`, who launches bwrap when we are root) holding the

@@ -177,6 +177,16 @@ def _interpreter() -> str:
     return os.path.realpath(system if system.exists() else sys.executable)
 
 
+def _box_parent(caps: dict) -> str | None:
+    """Where a program's folder goes: the temp folder (None), unless the launcher (`nobody`, when we
+    are root) cannot pass through it, as with a private TMPDIR (a 0700 folder, such as a test's):
+    then /tmp, which every user can pass through."""
+    if caps["mode"] != BWRAP or caps["launcher_uid"] == os.geteuid():
+        return None
+    tmp = Path(tempfile.gettempdir()).resolve()
+    return None if all(p.stat().st_mode & 0o001 for p in (tmp, *tmp.parents)) else "/tmp"
+
+
 def _launcher_uid() -> int:
     """Who starts bwrap: never root (a sandbox uid mapped to host root escapes RLIMIT_NPROC)."""
     return NOBODY if os.geteuid() == 0 else os.geteuid()
@@ -222,7 +232,7 @@ def _prlimit(caps: dict, cfg: SandboxCfg) -> list[str]:
 def run_program(code: str, cfg: SandboxCfg = SandboxCfg(), caps: dict | None = None) -> ExecResult:
     """Run `code` once in the sandbox of `cfg.mode`; never raises for what the code does."""
     caps = caps or sandbox_capabilities(cfg.mode)
-    box = Path(tempfile.mkdtemp(prefix="pot-"))
+    box = Path(tempfile.mkdtemp(prefix="pot-", dir=_box_parent(caps)))
     work = box / "work"
     work.mkdir()
     (work / "main.py").write_text(code, encoding="utf-8")
