@@ -55,10 +55,6 @@ class ShingleSets:
     mapping: mmap.mmap | None = None
     block_values: int = BLOCK_VALUES
 
-    def missing(self, gids: np.ndarray) -> np.ndarray:
-        """The gids among `gids` that have no set."""
-        return gids[self.starts[gids] == MISSING]
-
     def jaccard(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Exact Jaccard of the sets of a[i] and b[i] (1.0 for two empty sets, as `apply.exact_jaccard`)."""
         a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
