@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from corpus_dag.dedup.config import cfg_for
-from corpus_dag.dedup.exact import ShingleSets, shingle_sets
+from corpus_dag.dedup.exact import SetIndex, ShingleSets, in_memory_fetch, shingle_sets
 from corpus_dag.dedup.minhash import band_keys, signatures
 from corpus_dag.exam.detect import detect_exams
 from corpus_dag.exam.features import char_ngrams
@@ -32,8 +32,7 @@ def compile_all() -> float:
     cfg = cfg_for("web")
     band_keys(signatures(docs.select("doc_id", "text"), cfg)["signature"].to_numpy(), *cfg.bands)
     values, lengths = shingle_sets(docs["text"], cfg)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    ShingleSets(values, starts, lengths).jaccard(np.array([0]), np.array([1]))
+    ShingleSets(SetIndex.of([(np.arange(2), lengths)]), in_memory_fetch(values)).jaccard(np.array([0]), np.array([1]))
     return time.monotonic() - started
 
 

@@ -16,7 +16,8 @@ from corpus_dag.dedup import (
     shingles,
     signatures,
 )
-from corpus_dag.dedup.exact import mapped_sets, set_index, shingle_sets, write_shingle_sets
+from corpus_dag.dedup.exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, shingle_sets, write_shingle_sets
+from corpus_dag.storage import CorpusStore
 from corpus_dag.dedup.minhash import band_keys
 from tests.test_dedup_clusters import ALPHABET, CFG, as_groups, planted_corpus
 from tests.test_dedup_signatures import random_docs
@@ -39,27 +40,39 @@ def texts_of(df: pl.DataFrame, parts: int = 1):
 
 
 @pytest.mark.parametrize("shingle", ["char", "word"])
-def test_kernel_equals_python_set_jaccard(shingle, tmp_path):
+def test_kernel_equals_python_set_jaccard(shingle, tmp_path, s3_root):
+    """Sets written by three read tasks (part files, gids out of order), gathered per chunk of pairs
+    from memory-mapped files and as byte ranges from the moto S3 server: Python's set Jaccard."""
     cfg = DedupCfg(shingle=shingle, n=3 if shingle == "word" else 5)
     rnd = random.Random(1)
     docs = [t or "" for t in random_docs(seed=5, n=40)]
     docs += [edited(d, rnd, 0.05) if len(d) > 3 else d for d in docs]  # doc i + half is a near copy of doc i
     half = len(docs) // 2
-    order = np.array(rnd.sample(range(len(docs)), len(docs)))  # gids written out of order, in 3 batches
-    batches = [(order[k::3], pl.Series([docs[g] for g in order[k::3]])) for k in range(3)]
-    with open(tmp_path / "sets.u32", "wb") as out:
-        written = write_shingle_sets(batches, cfg, out)
-    sets = mapped_sets(tmp_path / "sets.u32", *set_index([written], len(docs)))
+    order = np.array(rnd.sample(range(len(docs)), len(docs)))
+    paths, written = [tmp_path / f"part-{k}.u32" for k in range(3)], []
+    for k, path in enumerate(paths):  # part k: every third gid of the shuffled order, in 2 batches
+        gids = order[k::3]
+        with open(path, "wb") as out:
+            written.append(write_shingle_sets([(g, pl.Series([docs[i] for i in g])) for g in np.array_split(gids, 2)], cfg, out))
+    index = SetIndex.of(written)
+    assert index.gids.tolist() == list(range(len(docs)))
     a = np.array(list(range(half)) + rnd.choices(range(len(docs)), k=200))
     b = np.array([i + half for i in range(half)] + rnd.choices(range(len(docs)), k=200))
-    got = sets.jaccard(a, b)
     want = [exact_jaccard(docs[i], docs[j], cfg) for i, j in zip(a, b)]
-    assert np.allclose(got, want, rtol=0, atol=1e-12)
-    blocked = replace(sets, block_values=64)  # many blocks: pairs grouped, pages released per group
-    assert blocked.values.shape[0] > 10 * 64 and np.array_equal(blocked.jaccard(a, b), got)
+    local = ShingleSets(index, mapped_fetch(paths))
+    assert np.allclose(local.jaccard(a, b), want, rtol=0, atol=1e-12)
+    assert np.array_equal(local.jaccard(a, b, chunk=7), local.jaccard(a, b))  # chunks gather only their own sets
+    store = CorpusStore(s3_root)
+    remote_paths = [store.abs(f"_scratch/sets/{p.name}") for p in paths]
+    for p, r in zip(paths, remote_paths):
+        store.fs.put_file(str(p), r)
+    remote = ShingleSets(index, ranged_fetch(store.fs, remote_paths))
+    assert np.array_equal(remote.jaccard(a, b, chunk=50), local.jaccard(a, b))
     assert sum(0.3 < w < 1.0 for w in want) >= 20  # the near copies exercise real partial overlaps
     _, lengths = shingle_sets(pl.Series(docs), cfg)
     assert lengths.tolist() == [len(set(shingles(d, cfg))) for d in docs]
+    with pytest.raises(ValueError, match="not computed"):
+        ShingleSets(SetIndex.of(written[:1]), mapped_fetch(paths)).jaccard(a, b)
 
 
 def pair_where(wrong_side: str) -> tuple[list[str], float]:

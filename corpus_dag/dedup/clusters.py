@@ -17,8 +17,8 @@ this process, or one Ray task each), and they talk only through files under a sc
     hot/NNNN-KKK-IIII.i64            gids of hot bucket I of piece K of shard N, in pair order
     cand/NNNN-KKK-hotIIII-JJJJJ/...  candidate pairs of slice J of that hot bucket, and its marker
     shingles/wanted.parquet          the candidate documents' doc rows (verify == "exact")
-    shingles/part-KKKKK.u32          shingle sets that text part K found (until they are joined)
-    shingles.u32, shingles.npz       shingle sets of candidate documents (verify == "exact"; see `exact`)
+    shingles/part-KKKKK.u32          shingle sets of the candidates that text part K found
+    shingles/index.npz               which part holds each candidate's set, where (see `exact`)
     edges/range-VVVV.parquet         verified pairs of range V
     cc/                              labels of min-label propagation (large edge counts only)
 
@@ -38,7 +38,7 @@ this process, or one Ray task each), and they talk only through files under a sc
             reaches the threshold: estimated (equal signature values / num_perm) or, with
             verify == "exact", of the shingle sets, computed once beforehand from the texts of the
             documents in candidate pairs: one task per part of `texts` (a slice of an input
-            partition), each to a file of its own, which the caller then joins into one.
+            partition), each to a file of its own; a verify task reads only the sets its pairs name.
 4. components: one task (scipy.sparse.csgraph) up to cfg.max_edges_in_one_task edges, else rounds
             of min-label propagation, one task per edge file a round (the labels, one int per node
             in an edge, stay with the caller). Same components either way.
@@ -52,15 +52,13 @@ import functools
 import hashlib
 import io
 import json
-import mmap
 import operator
 import posixpath
-import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -79,7 +77,7 @@ from corpus_dag.engine import Engine, LocalEngine, StageResources, row_slices
 from corpus_dag.storage import LEASE, PartitionData
 
 from .config import DedupCfg
-from .exact import MISSING, ShingleSets, mapped_sets, set_index, write_shingle_sets
+from .exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, write_shingle_sets
 from .minhash import ID_COLUMNS, band_keys
 
 EXACT_BAND = -1
@@ -107,6 +105,7 @@ SignatureInput = str | Path | pl.DataFrame | PartitionData
 TextPart = Callable[[pl.DataFrame], Iterable[pl.DataFrame]]
 TextSource = Sequence[TextPart]
 WANTED = "shingles/wanted.parquet"  # the scratch file of the documents whose shingle sets are computed
+SET_INDEX = "shingles/index.npz"  # which part file holds each of their sets, where (`exact.SetIndex`)
 LOCAL_THREADS = 2  # a local task's threads for the GIL-free kernels, as when signing (one per core)
 
 
@@ -279,33 +278,32 @@ def cluster_pipeline(
     inputs = list(inputs)
     sizes = [_num_rows(item) for item in inputs]
     cfg = replace(cfg, n_shards=cfg.shards_for(sum(sizes)))
-    with ExitStack() as stack:
-        slices = [(item, rows) for item, n in zip(inputs, sizes) for rows in row_slices(n, cfg.batch_rows)]
-        run = Pipeline(scratch, cfg, *_scattered(slices, cfg, scratch, tasks))
-        if run.n_docs == 0:
-            return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
-        todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
-        for _ in tasks(_shard_task, [(run, piece) for piece in todo]):
-            pass
-        run = replace(run, slices=run.hot_slices())
-        for _ in tasks(_slice_task, [(run, sl) for sl in run.slices if not scratch.exists(_marker(_slice_unit(*sl)))]):
-            pass
-        sets = None
-        if cfg.verify == "exact":
-            gids = np.unique(np.concatenate([np.empty(0, np.int64), *tasks(_candidate_gids_task, [(run, v) for v in run.ranges])]))
-            sets = run.save_shingle_sets(gids, texts, tasks, stack)
-        counts = list(tasks(_verify_task, [(run, v) for v in run.ranges]))
-        pairs = PairCounts(*(int(x) for x in np.sum([astuple(c) for c in counts], axis=0)))
-        if pairs.accepted <= cfg.max_edges_in_one_task:
-            [(nodes, labels)] = list(tasks(_components_task, [run]))
-            mode, rounds = "single", 1
-        else:
-            nodes, labels, rounds = run.propagate(tasks)
-            mode = "propagation"
-        clusters = run.assemble(nodes, labels, sets)
-        hot = len({bucket for bucket, _ in run.slices})
-        return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), len(run.pieces) - len(todo), pairs.accepted, mode, rounds,
-                                    hot, len(run.slices))
+    slices = [(item, rows) for item, n in zip(inputs, sizes) for rows in row_slices(n, cfg.batch_rows)]
+    run = Pipeline(scratch, cfg, *_scattered(slices, cfg, scratch, tasks))
+    if run.n_docs == 0:
+        return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
+    todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
+    for _ in tasks(_shard_task, [(run, piece) for piece in todo]):
+        pass
+    run = replace(run, slices=run.hot_slices())
+    for _ in tasks(_slice_task, [(run, sl) for sl in run.slices if not scratch.exists(_marker(_slice_unit(*sl)))]):
+        pass
+    sets = None
+    if cfg.verify == "exact":
+        gids = np.unique(np.concatenate([np.empty(0, np.int64), *tasks(_candidate_gids_task, [(run, v) for v in run.ranges])]))
+        sets = run.save_shingle_sets(gids, texts, tasks)
+    counts = list(tasks(_verify_task, [(run, v) for v in run.ranges]))
+    pairs = PairCounts(*(int(x) for x in np.sum([astuple(c) for c in counts], axis=0)))
+    if pairs.accepted <= cfg.max_edges_in_one_task:
+        [(nodes, labels)] = list(tasks(_components_task, [run]))
+        mode, rounds = "single", 1
+    else:
+        nodes, labels, rounds = run.propagate(tasks)
+        mode = "propagation"
+    clusters = run.assemble(nodes, labels, sets)
+    hot = len({bucket for bucket, _ in run.slices})
+    return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), len(run.pieces) - len(todo), pairs.accepted, mode, rounds,
+                                hot, len(run.slices))
 
 
 @dataclass(frozen=True)
@@ -567,35 +565,25 @@ class Pipeline:
     def edges(self, v: int) -> pl.DataFrame:
         return self.scratch.scan([self.scratch.path(f"edges/range-{v:04d}.parquet")], EDGE_SCHEMA).collect()
 
-    def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, tasks: Tasks, stack: ExitStack) -> ShingleSets:
+    def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, tasks: Tasks) -> ShingleSets:
         """Shingle sets of the documents `gids`: one task per text part computes those its part holds
-        into a file of its own; the files are joined into one, indexed by gid, for the verify tasks."""
+        into a part file of its own; their index (which part, where) is stored for the verify tasks."""
         wanted = self.docs().filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect()
         self.scratch.write_parquet(WANTED, wanted)
         found = list(tasks(_shingle_task, [(self, k, part, tasks.threads) for k, part in enumerate(texts)]))
-        starts, lengths = set_index(found, self.n_docs)
-        missing = wanted.filter(pl.Series(starts[wanted["gid"].to_numpy()] == MISSING))
+        index = SetIndex.of(found)
+        missing = wanted.filter(~pl.col("gid").is_in(pl.Series(index.gids).implode()))
         if missing.height:
             ids = missing["doc_id"].head(5).to_list()
             raise ValueError(f'verify="exact": no text for {missing.height} candidate documents, e.g. {ids}')
-        local = Path(self.scratch.path("shingles.u32")) if self.scratch.is_local else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "shingles.u32"
-        with open(local, "wb") as out:
-            for k in range(len(found)):
-                with self.scratch.open(_sets_file(k)) as part:
-                    shutil.copyfileobj(part, out, 1 << 24)
-                self.scratch.fs.rm(self.scratch.path(_sets_file(k)))
-        if not self.scratch.is_local:
-            self.scratch.fs.put_file(str(local), self.scratch.path("shingles.u32"))
-        index = io.BytesIO()
-        np.savez(index, starts=starts, lengths=lengths)
-        self.scratch.write_bytes("shingles.npz", index.getvalue())
-        return mapped_sets(local, starts, lengths)
+        self.scratch.write_bytes(SET_INDEX, index.to_bytes())
+        return self.shingle_sets()
 
     def shingle_sets(self) -> ShingleSets:
-        index = np.load(io.BytesIO(self.scratch.read_bytes("shingles.npz")))
-        if not self.scratch.is_local and index["lengths"].any():
-            return ShingleSets(np.frombuffer(self.scratch.read_bytes("shingles.u32"), dtype=np.uint32), index["starts"], index["lengths"])
-        return mapped_sets(self.scratch.path("shingles.u32"), index["starts"], index["lengths"])
+        """The stored sets: the index, and reads from the part files (memory-mapped here, byte ranges on s3://)."""
+        index = SetIndex.from_bytes(self.scratch.read_bytes(SET_INDEX))
+        paths = [self.scratch.path(_sets_file(k)) for k in range(int(index.part.max(initial=-1)) + 1)]
+        return ShingleSets(index, mapped_fetch(paths) if self.scratch.is_local else ranged_fetch(self.scratch.fs, paths))
 
     def propagate(self, tasks: Tasks) -> tuple[np.ndarray, np.ndarray, int]:
         """Components by min-label propagation, one task per edge file a round: every edge offers
