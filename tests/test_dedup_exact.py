@@ -73,6 +73,9 @@ def test_kernel_equals_python_set_jaccard(shingle, tmp_path, s3_root):
     assert lengths.tolist() == [len(set(shingles(d, cfg))) for d in docs]
     with pytest.raises(ValueError, match="not computed"):
         ShingleSets(SetIndex.of(written[:1]), mapped_fetch(paths)).jaccard(a, b)
+    assert len(SetIndex.of([]).gids) == len(SetIndex.of([(np.empty(0, np.int64), np.empty(0, np.int64))]).gids) == 0
+    again = SetIndex.of([*written, (np.array([5]), np.array([0]))])  # gid 5 found again, by a later part: its set there
+    assert again.part[5] == 3 and again.length[5] == 0 and len(again.gids) == len(docs)
 
 
 def pair_where(wrong_side: str) -> tuple[list[str], float]:
@@ -162,3 +165,5 @@ def test_verify_setting_and_clear_errors(tmp_path):
     assert not any((tmp_path / "w").iterdir())  # scratch removed on error too
     empty = sig.clear()
     assert find_clusters([empty], EXACT, tmp_path / "w", texts_of(df)).is_empty()
+    unrelated = df.filter(pl.col("doc_id").str.starts_with("base"))  # documents, but no candidate pair: no set to compute
+    assert find_clusters([signatures(unrelated, EXACT)], EXACT, tmp_path / "u", texts_of(unrelated, parts=2)).is_empty()

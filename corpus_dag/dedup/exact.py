@@ -62,7 +62,7 @@ class SetIndex:
         offset = np.concatenate([np.empty(0, np.int64), *(np.cumsum(n) - n for _, n in written)])
         part = np.concatenate([np.empty(0, np.int32), *(np.full(len(g), k, np.int32) for k, (g, _) in enumerate(written))])
         order = np.argsort(gids, kind="stable")
-        last = np.append(gids[order][1:] != gids[order][:-1], True)  # the later of equal gids
+        last = np.append(gids[order][1:] != gids[order][:-1], True)[: len(gids)]  # the later of equal gids
         keep = order[last]
         return cls(gids[keep], part[keep], offset[keep], length[keep])
 
