@@ -1,6 +1,6 @@
 """verify: exact: band candidates checked on their shingle sets, not on the signature estimate."""
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -9,6 +9,8 @@ import pytest
 
 from corpus_dag.dedup import (
     DedupCfg,
+    PartitionTexts,
+    RowView,
     cfg_for,
     exact_jaccard,
     find_clusters,
@@ -17,9 +19,9 @@ from corpus_dag.dedup import (
     signatures,
 )
 from corpus_dag.dedup.exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, shingle_sets, write_shingle_sets
-from corpus_dag.storage import CorpusStore
 from corpus_dag.dedup.minhash import band_keys
-from tests.test_dedup_clusters import ALPHABET, CFG, as_groups, planted_corpus
+from corpus_dag.storage import CorpusStore, PartitionData
+from tests.test_dedup_clusters import ALPHABET, CFG, as_groups, planted_corpus, stored_signatures
 from tests.test_dedup_signatures import random_docs
 
 EXACT = replace(CFG, verify="exact")
@@ -167,3 +169,34 @@ def test_verify_setting_and_clear_errors(tmp_path):
     assert find_clusters([empty], EXACT, tmp_path / "w", texts_of(df)).is_empty()
     unrelated = df.filter(pl.col("doc_id").str.starts_with("base"))  # documents, but no candidate pair: no set to compute
     assert find_clusters([signatures(unrelated, EXACT)], EXACT, tmp_path / "u", texts_of(unrelated, parts=2)).is_empty()
+
+
+SEEN: list[tuple[str, set[str]]] = []
+
+
+@dataclass(frozen=True)
+class RecordingTexts(PartitionTexts):
+    """PartitionTexts that notes which dates' wanted rows it was handed."""
+
+    def __call__(self, wanted: pl.DataFrame):
+        SEEN.append((self.date, {d.isoformat() for d in wanted["date"]}))
+        return super().__call__(wanted)
+
+
+def test_partition_texts_are_handed_only_their_own_dates_wanted_rows(tmp_path):
+    """Text parts read from stored date partitions (as dedup_clusters builds them, 40-row slices)
+    give the clusters of in-memory texts, and each part gets only the candidates of its date."""
+    df, groups = planted_corpus()
+    store = CorpusStore(str(tmp_path / "root"))
+    view = RowView("doc_id", pl.col("text"), has_date=True, has_source=True)
+    parts, sigs = [], stored_signatures(store, signatures(df, EXACT))
+    for (date,), rows in sorted(df.partition_by("date", as_dict=True).items()):
+        rel = CorpusStore.partition_path("documents", {"source": "wenku", "date": date.isoformat()})
+        store.write_frame(rel, rows)
+        parts += RecordingTexts.parts(PartitionData(store, rel), view, "wenku", date.isoformat(), 40)
+    SEEN.clear()
+    stored = find_clusters(sigs, EXACT, tmp_path / "a", parts)
+    assert stored.equals(find_clusters(sigs, EXACT, tmp_path / "b", texts_of(df)))
+    assert as_groups(stored) == groups and stored["exact_jaccard"].is_not_null().all()
+    assert len(SEEN) == len(parts) > 3 and len({date for date, _ in SEEN}) == 3
+    assert all(dates == {date} for date, dates in SEEN)  # never another date's candidates

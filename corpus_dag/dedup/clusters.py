@@ -48,6 +48,7 @@ this process, or one Ray task each), and they talk only through files under a sc
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import io
@@ -99,9 +100,11 @@ EDGE_SCHEMA = {"a": pl.Int64, "b": pl.Int64}
 
 SignatureInput = str | Path | pl.DataFrame | PartitionData
 # One read task of `verify: exact` (picklable for Ray): called with the (doc_id, date, source) rows of
-# every document that needs its text; yields frames with doc_id, text and, where it has them, date
+# the documents that need their text; yields frames with doc_id, text and, where it has them, date
 # and source, from its own part of the documents (rows matched on those columns; extra rows are
-# ignored, so a part may stream a whole slice of a partition).
+# ignored, so a part may stream a whole slice of a partition). A part with a `date` attribute (a
+# slice of one date partition, `PartitionTexts`) is handed only the wanted rows of that date, read
+# with the date as a filter, so no task reads the whole list of candidates.
 TextPart = Callable[[pl.DataFrame], Iterable[pl.DataFrame]]
 TextSource = Sequence[TextPart]
 WANTED = "shingles/wanted.parquet"  # the scratch file of the documents whose shingle sets are computed
@@ -569,7 +572,7 @@ class Pipeline:
         """Shingle sets of the documents `gids`: one task per text part computes those its part holds
         into a part file of its own; their index (which part, where) is stored for the verify tasks."""
         wanted = self.docs().filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect()
-        self.scratch.write_parquet(WANTED, wanted)
+        self.scratch.write_parquet(WANTED, wanted.sort("date", "doc_id", nulls_last=False))  # a date filter skips row groups
         found = list(tasks(_shingle_task, [(self, k, part, tasks.threads) for k, part in enumerate(texts)]))
         index = SetIndex.of(found)
         missing = wanted.filter(~pl.col("gid").is_in(pl.Series(index.gids).implode()))
@@ -787,7 +790,8 @@ def _shingle_task(args) -> tuple[np.ndarray, np.ndarray]:
     """The shingle sets of the wanted documents that text part k holds, to their own scratch file:
     (gids, set sizes) in the order written."""
     run, k, part, threads = args
-    wanted = run.scratch.read([run.scratch.path(WANTED)])
+    date = getattr(part, "date", None)
+    wanted = run.scratch.read([run.scratch.path(WANTED)], [("date", "==", dt.date.fromisoformat(date))] if date else ())
     with run.scratch.open(_sets_file(k), "wb") as out:
         return write_shingle_sets(_matched_texts(wanted, part), run.cfg, out, threads)
 
