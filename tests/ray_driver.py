@@ -91,7 +91,8 @@ def _run_config(model: str) -> dict:
     return {"ops": {"perplexity_scores": {"config": ppl}, "coherence_scores": {"config": coherence},
                     "quality_classifiers": {"config": classifiers}, "quality_scores": {"config": classifiers | {"batch_rows": 40}},
                     "classified_documents": {"config": classifiers}, "question_classifier": {"config": {"hash_dim": 4096}},
-                    "heuristic_filter": {"config": {"batch_rows": 40}}, "ingest": {"config": {"split_bytes": 32_768}}, "exam_documents": {"config": {"batch_rows": 20}},
+                    "heuristic_filter": {"config": {"batch_rows": 40}}, "exam_documents": {"config": {"batch_rows": 20}},
+                    "ingest": {"config": {"split_bytes": 32_768}},  # web and patents files read in parts
                     "safety": {"config": {"batch_rows": 40}}, "chunk": {"config": {"batch_rows": 3}},
                     "rebuilt_math_items": {"config": {"samples": 1, "max_tokens": 16, "batch_questions": 40}},
                     "verified_math_items": {"config": {"batch_rows": 30}}}}

@@ -54,8 +54,9 @@ class IngestConfig(dg.Config):
 def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: CorpusStorage, engine: CorpusEngine):
     """Stream JSON-lines (plain/.gz/.zst/.bz2/.xz) and Parquet raw files, one engine task per file or per
     `split_bytes` part of a large uncompressed one (on Ray, parts are read in parallel and their batches
-    stream back in file order); ids repeated across the partition are rejected here, in file order. Bad records become rejected rows, never failures;
-    files the reader does not take are named, never silently ignored."""
+    stream back in file order); ids repeated across the partition are rejected here, in file order. Bad
+    records become rejected rows, never failures; files the reader does not take are named, never
+    silently ignored."""
     source, date = source_and_date(context)
     store = storage.store()
     skipped: list[str] = []
