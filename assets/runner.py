@@ -4,13 +4,24 @@ Assets with different partitionings (date x source, per source, per recipe, unpa
 share one run, so the graph is cut into waves: each wave is a set of assets with the same
 partitions definition whose upstream assets are all done, run once per partition key through the
 named job that holds it (`corpus_daily`, `corpus_global*`), so the runs show under those jobs.
+
+With `workers` > 1 a wave is split into its independent parts and the runs go to that many worker
+processes: a run starts as soon as the runs that materialize its upstream assets are done, so
+independent partitions (and the two classifier trainings, which only later waves read) run side by
+side; the `gpu` pool still lets one model stage run at a time. Processes, not threads: a run captures
+its step output through the process's file descriptors. Workers fork from this process when it runs
+no other thread (definitions already imported), else they start fresh and import them (`defs_ref`).
 """
+import importlib
+import multiprocessing
+import multiprocessing.connection
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assets.common.partitions import DATE_SOURCE
+from assets.common.partitions import DATE_SOURCE, dims_for
 
 
 @dataclass
@@ -140,6 +151,169 @@ def _value(meta: dict, key: str):
     return getattr(v, "value", v)
 
 
+RESULT_EVENTS = {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+
+
+def _collect(summary: RunSummary, instance: dg.DagsterInstance, run_id: str, pk: str | None) -> None:
+    """Add a finished run's materializations and check outcomes (read back from the instance) to the summary."""
+    for entry in instance.all_logs(run_id, of_type=RESULT_EVENTS):
+        event = entry.dagster_event
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            name = f"{evaluation.asset_check_key.to_user_string()} [{pk}]"
+            if evaluation.passed:
+                summary.checks_passed += 1
+            elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                summary.checks_warned.append(name)
+            else:
+                summary.checks_failed.append(name)
+            continue
+        mat = event.step_materialization_data.materialization
+        meta = dict(mat.metadata)
+        asset = mat.asset_key.to_user_string()
+        for key in CAVEAT_KEYS:
+            if caveat := _value(meta, key):
+                summary.caveats[asset] = caveat
+        summary.rows.append(
+            StageRow(
+                asset=asset,
+                partition=mat.partition or "-",
+                rows_in=_value(meta, "rows_in"),
+                rows_out=_value(meta, "dagster/row_count"),
+                rows_kept=_value(meta, "rows_kept"),
+                dropped=_reasons(meta.get("dropped_by_reason")),
+                seconds=_value(meta, "seconds"),
+            )
+        )
+        if "llm_note" in meta:
+            summary.notes[asset] = _value(meta, "llm_note")
+
+
+@dataclass
+class PlannedRun:
+    job: str
+    keys: list[dg.AssetKey]
+    partition: str | None
+    after: set[int]  # the planned runs that materialize an upstream asset of `keys`
+    source: str | None = None  # the source its partition belongs to (None: unpartitioned, per recipe)
+    pooled: bool = False  # holds a step of a concurrency pool (`gpu`: the stages that load a model)
+
+
+def plan_runs(defs: dg.Definitions, date_source_keys: list[str], split: bool = False) -> list[PlannedRun]:
+    """One run per wave and partition, in wave order; `split`: one per independent part of a wave
+    (assets linked by an edge or one op stay together), so that parts can run side by side."""
+    graph = defs.resolve_asset_graph()
+    runs: list[PlannedRun] = []
+    made_by: dict[dg.AssetKey, set[int]] = {}
+    for pdef, wave in plan_waves(defs):
+        job = _job_for(defs, wave)
+        for part in _independent_parts(defs, wave) if split else [wave]:
+            after = set().union(*(made_by.get(p, set()) for k in part for p in graph.get(k).parent_keys))
+            first = len(runs)
+            pooled = any(defs.resolve_assets_def(k).node_def.pools for k in part)
+            runs += [PlannedRun(job.name, part, pk, after, dims_for(pdef, pk).get("source"), pooled)
+                     for pk in _partition_keys(pdef, date_source_keys)]
+            for k in part:
+                made_by[k] = set(range(first, len(runs)))
+    return runs
+
+
+def _independent_parts(defs: dg.Definitions, wave: list[dg.AssetKey]) -> list[list[dg.AssetKey]]:
+    graph, group = defs.resolve_asset_graph(), {k: k for k in wave}
+
+    def root(k):
+        while group[k] != k:
+            k = group[k]
+        return k
+
+    for k in wave:
+        linked = [p for p in graph.get(k).parent_keys if p in group] + [o for o in defs.resolve_assets_def(k).keys if o in group]
+        for other in linked:
+            group[root(other)] = root(k)
+    parts: dict = {}
+    for k in wave:
+        parts.setdefault(root(k), []).append(k)
+    return list(parts.values())
+
+
+def _serve(conn, defs_ref: str, instance_dir: str) -> None:
+    """A worker process: load the definitions and the instance once, then run what the parent sends
+    (job, asset keys, partition, run config) until it sends None; answer (run id, succeeded)."""
+    module, attr = defs_ref.split(":")
+    defs = getattr(importlib.import_module(module), attr)
+    with dg.DagsterInstance.from_config(instance_dir) as instance:
+        while (task := conn.recv()) is not None:
+            job, keys, partition, run_config = task
+            result = defs.resolve_job_def(job).execute_in_process(
+                run_config=run_config, instance=instance, partition_key=partition,
+                asset_selection=[dg.AssetKey.from_user_string(k) for k in keys], raise_on_error=False,
+            )
+            conn.send((result.run_id, result.success))
+
+
+class _Workers:
+    """`n` worker processes. Runs that load a model (a `gpu` pool step) stay with their source on the
+    worker that ran its first such run, so vLLM loads once per source in one process, not in each."""
+
+    def __init__(self, n: int, defs_ref: str, instance: dg.DagsterInstance):
+        # fork while this process runs no other thread (fast: definitions already imported), else spawn
+        ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+        self.conns, self.procs = [], []
+        for i in range(n):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(child, defs_ref, instance.root_directory), daemon=True, name=f"corpus-worker-{i}")
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        self.busy: dict[int, int] = {}  # worker -> planned run
+        self.home: dict[str, int] = {}  # source -> the worker its model-loading runs go to
+
+    def pick(self, worker: int, ready: list[int], runs: list[PlannedRun], weight: dict[str | None, float]) -> int | None:
+        """The run this idle worker starts: its own sources' model runs first, then the heaviest
+        partition (weight), then plan order; never a model run of a source homed elsewhere."""
+        mine = [i for i in ready if not runs[i].pooled or self.home.get(runs[i].source, worker) == worker]
+        return min(mine, key=lambda i: (runs[i].source not in self.home, -weight.get(runs[i].partition, 0), i)) if mine else None
+
+    def start(self, worker: int, i: int, run: PlannedRun, run_config: dict) -> None:
+        if run.pooled and run.source is not None:
+            self.home.setdefault(run.source, worker)
+        self.conns[worker].send((run.job, [k.to_user_string() for k in run.keys], run.partition, run_config))
+        self.busy[worker] = i
+
+    def finished(self) -> list[tuple[int, str, bool]]:
+        """Wait for at least one running run to end: (planned run, run id, succeeded) each."""
+        done = []
+        for conn in multiprocessing.connection.wait([self.conns[w] for w in self.busy]):
+            worker = self.conns.index(conn)
+            try:
+                run_id, success = conn.recv()
+            except EOFError:
+                raise RuntimeError(f"worker process {worker} died (exit code {self.procs[worker].exitcode})") from None
+            done.append((self.busy.pop(worker), run_id, success))
+        return done
+
+    def close(self) -> None:
+        for conn, proc in zip(self.conns, self.procs):
+            if proc.is_alive() and not self.busy:
+                conn.send(None)
+            proc.join(timeout=10 if not self.busy else 0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+def _failure(instance: dg.DagsterInstance, run: PlannedRun, run_id: str) -> RuntimeError:
+    """The error of a run that failed in a worker, with each failed step's innermost cause."""
+    errors = []
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        error = entry.dagster_event.step_failure_data.error
+        while error.cause is not None:
+            error = error.cause
+        errors.append(f"{entry.step_key}: {error.message.strip()}")
+    return RuntimeError(f"run {run_id} of {run.job} [{run.partition or 'unpartitioned'}] failed: " + "; ".join(errors or ["see its event log"]))
+
+
 def materialize_all(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -147,50 +321,50 @@ def materialize_all(
     log=print,
     asset_config: dict[str, dict] | None = None,
     log_level: str = "INFO",
+    workers: int = 1,
+    defs_ref: str = "assets.definitions:defs",
+    weight: dict[str, float] | None = None,
 ) -> RunSummary:
     """Run every asset (and its checks) for the given date x source partitions; raise on failure.
 
-    `asset_config` maps an asset key to its config (e.g. fewer LLM samples for a demo).
+    `asset_config` maps an asset key to its config (e.g. fewer LLM samples for a demo). `workers` > 1
+    runs them in that many processes (a persistent instance, and `defs_ref`, "module:attribute", naming `defs`);
+    `weight` (partition key -> e.g. its raw bytes) starts the heavier partitions first there.
     """
-    date_source_keys = sorted(date_source_keys)
-    summary = RunSummary()
-    for pdef, wave in plan_waves(defs):
-        job = _job_for(defs, wave)
-        for pk in _partition_keys(pdef, date_source_keys):
-            names = ", ".join(k.to_user_string() for k in wave)
-            log(f"-> {job.name}: {names} [{pk or 'unpartitioned'}]")
-            result = job.execute_in_process(
-                run_config=_run_config(defs, wave, asset_config or {}, log_level),
-                instance=instance,
-                partition_key=pk,
-                asset_selection=wave,
-            )
-            for event in result.get_asset_materialization_events():
-                mat = event.materialization
-                meta = dict(mat.metadata)
-                for key in CAVEAT_KEYS:
-                    if caveat := _value(meta, key):
-                        summary.caveats[mat.asset_key.to_user_string()] = caveat
-                summary.rows.append(
-                    StageRow(
-                        asset=mat.asset_key.to_user_string(),
-                        partition=mat.partition or "-",
-                        rows_in=_value(meta, "rows_in"),
-                        rows_out=_value(meta, "dagster/row_count"),
-                        rows_kept=_value(meta, "rows_kept"),
-                        dropped=_reasons(meta.get("dropped_by_reason")),
-                        seconds=_value(meta, "seconds"),
-                    )
-                )
-                if "llm_note" in meta:
-                    summary.notes[mat.asset_key.to_user_string()] = _value(meta, "llm_note")
-            for evaluation in result.get_asset_check_evaluations():
-                name = f"{evaluation.asset_check_key.to_user_string()} [{pk}]"
-                if evaluation.passed:
-                    summary.checks_passed += 1
-                elif evaluation.severity == dg.AssetCheckSeverity.WARN:
-                    summary.checks_warned.append(name)
-                else:
-                    summary.checks_failed.append(name)
-    return summary
+    runs = plan_runs(defs, sorted(date_source_keys), split=workers > 1)
+    configs = [_run_config(defs, r.keys, asset_config or {}, log_level) for r in runs]
+    run_ids: dict[int, str] = {}
 
+    def announce(i: int) -> None:
+        r = runs[i]
+        log(f"-> {r.job}: {', '.join(k.to_user_string() for k in r.keys)} [{r.partition or 'unpartitioned'}]")
+
+    if workers <= 1:
+        for i, r in enumerate(runs):
+            announce(i)
+            job = defs.resolve_job_def(r.job)
+            run_ids[i] = job.execute_in_process(run_config=configs[i], instance=instance, partition_key=r.partition,
+                                                asset_selection=r.keys).run_id
+    else:
+        if instance.is_ephemeral:
+            raise ValueError("materialize_all: workers > 1 needs a persistent Dagster instance (DAGSTER_HOME)")
+        pool = _Workers(workers, defs_ref, instance)
+        try:
+            while len(run_ids) < len(runs):
+                for worker in range(workers):
+                    ready = [i for i, r in enumerate(runs) if i not in run_ids and i not in pool.busy.values() and r.after.issubset(run_ids)]
+                    if worker not in pool.busy and (i := pool.pick(worker, ready, runs, weight or {})) is not None:
+                        announce(i)
+                        pool.start(worker, i, runs[i], configs[i])
+                if not pool.busy:
+                    raise RuntimeError("materialize_all: no planned run can start (their upstream runs never end)")
+                for i, run_id, success in pool.finished():
+                    if not success:
+                        raise _failure(instance, runs[i], run_id)
+                    run_ids[i] = run_id
+        finally:
+            pool.close()
+    summary = RunSummary()
+    for i in sorted(run_ids):  # in plan order, however the runs interleaved
+        _collect(summary, instance, run_ids[i], runs[i].partition)
+    return summary

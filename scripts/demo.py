@@ -57,14 +57,18 @@ def main() -> int:
     started = time.monotonic()
     store = CorpusStore()
     copied = seed_raw_library(store, SAMPLE_LIBRARY)
-    partitions = sorted(f"{date}|{source}" for source, date in store.raw_files())
+    raw = store.raw_files()
+    partitions = sorted(f"{date}|{source}" for source, date in raw)
     print(f"corpus root: {store.root_url} ({len(copied)} raw files seeded, partitions: {', '.join(partitions)})")
     instance = dg.DagsterInstance.get()
     # A kill (SIGTERM) unwinds like Ctrl-C, so a Ray instance started for the demo is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with one_ray_for_all_runs(defs.resources["engine"]) as engine_line:
         print(engine_line)
-        summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG, log_level="WARNING")
+        # local engine: two worker processes run independent runs side by side; on Ray the stages fan out themselves
+        workers = 2 if defs.resources["engine"].kind == "local" else 1
+        summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG, log_level="WARNING", workers=workers,
+                                  weight={f"{date}|{source}": sum(f.size for f in files) for (source, date), files in raw.items()})
     print()
     print_table(summary)
     print()

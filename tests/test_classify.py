@@ -23,7 +23,7 @@ from corpus_dag.classify.config import (
     load_classifiers,
     parse_classifiers,
 )
-from corpus_dag.classify.models import ModelFileError, load_model
+from corpus_dag.classify.models import FASTTEXT_MAX_BUCKET, ModelFileError, fasttext_bucket, load_model
 from corpus_dag.classify.train import (
     SHIPPED_LABELS,
     held_out_rows,
@@ -158,6 +158,27 @@ def test_train_then_score_each_kind(tmp_path, labelled, kind, path):
     assert pos.shape == neg.shape == (40,) and ((pos >= 0) & (pos <= 1)).all()
     assert pos.mean() > neg.mean() + 0.2, f"{kind}: ads {pos.mean():.3f} vs clean {neg.mean():.3f}"
     assert model.scores([]).shape == (0,)
+
+
+def test_fasttext_hash_rows_follow_the_training_bigrams():
+    """At least 4x the distinct word bigrams, a power of two, from 2^18 up to fastText's default."""
+    assert fasttext_bucket(["a b c", "a b"]) == 1 << 18
+    words = [f"w{i}" for i in range(100_001)]  # 100,000 distinct bigrams -> 400,000 -> 2^19
+    assert fasttext_bucket([" ".join(words)]) == 1 << 19
+    many = [" ".join(f"w{i}" for i in range(j, j + 1_001)) for j in range(0, 1_000_000, 1_001)]  # ~1M bigrams
+    assert fasttext_bucket(many) == FASTTEXT_MAX_BUCKET
+
+
+def test_a_diverging_fasttext_training_retries_at_a_lower_rate_then_says_so(tmp_path, labelled, monkeypatch):
+    import corpus_dag.classify.models as models
+
+    store, s, said = CorpusStore(str(tmp_path)), spec(kind="fasttext", path="models/ads.bin", train={"epochs": 30}), []
+    monkeypatch.setitem(models.FASTTEXT_PARAMS, "lr", 1e6)  # diverges at every try
+    with pytest.raises(RuntimeError, match=r"classifier ads: fastText training failed at lr 250000 \(try 3 of 3\): .*NaN"):
+        train_classifier(store, s, labelled, log=said.append)
+    assert said == ["classifier ads: fastText diverged (NaN) at lr 1e+06; training again at 500000",
+                    "classifier ads: fastText diverged (NaN) at lr 500000; training again at 250000"]
+    assert not store.exists("models/ads.bin")
 
 
 def test_training_needs_both_classes_on_both_sides(tmp_path):

@@ -65,3 +65,49 @@ def test_a_caveat_repeated_on_every_partition_is_collected_once(dagster_instance
     summary = materialize_all(small, dagster_instance, keys, log=lambda _m: None)
     assert len(summary.rows) == 4
     assert summary.caveats == {"lists_stage": "demo lists"}
+
+
+# ---- worker processes ---------------------------------------------------------------------------
+def _pids(instance, asset: str) -> dict[str | None, int]:
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+    return {r.partition_key: r.asset_materialization.metadata["pid"].value for r in records}
+
+
+def test_worker_processes_give_the_sequential_result_and_keep_a_sources_model_runs_together(dagster_instance):
+    """Independent roots run side by side (the second wave waits only for the root it reads); a
+    source's `gpu` runs stay in one process; the summary is the sequential one, in plan order."""
+    import os
+
+    from tests.runner_defs import defs as small
+
+    keys = ["2026-11-20|web", "2026-11-21|web", "2026-11-20|wenku", "2026-11-21|wenku"]
+    said = []
+    parallel = materialize_all(small, dagster_instance, keys, log=said.append, workers=2, defs_ref="tests.runner_defs:defs",
+                               weight={"2026-11-20|wenku": 10, "2026-11-21|wenku": 10})
+    roots = _pids(dagster_instance, "slow_root") | {"fast": _pids(dagster_instance, "fast_root")[None]}
+    assert os.getpid() not in {*roots.values(), *_pids(dagster_instance, "model_stage").values()}  # all in workers
+    model = _pids(dagster_instance, "model_stage")
+    assert model["2026-11-20|wenku"] == model["2026-11-21|wenku"] and model["2026-11-20|web"] == model["2026-11-21|web"]
+    assert said[:3] == ["-> roots: fast_root [unpartitioned]", "-> roots: slow_root [unpartitioned]",
+                        "-> daily: model_stage, after_both [2026-11-20|wenku]"]  # the heavier partitions first
+    sequential = materialize_all(small, dagster_instance, keys, log=lambda _m: None)
+    strip = lambda s: [(r.asset, r.partition, r.rows_out) for r in s.rows]
+    assert sorted(strip(parallel)) == sorted(strip(sequential)) and len(strip(parallel)) == 2 + 2 * len(keys)
+    assert [r.asset for r in parallel.rows][:2] == ["fast_root", "slow_root"]
+
+
+def test_a_failed_run_in_a_worker_stops_the_plan_and_names_its_error(dagster_instance, monkeypatch):
+    from tests.runner_defs import defs as small
+
+    monkeypatch.setenv("RUNNER_TEST_FAIL", "2026-11-21|web")
+    with pytest.raises(RuntimeError, match=r"of daily \[2026-11-21\|web\] failed: .*planted failure in 2026-11-21\|web"):
+        materialize_all(small, dagster_instance, ["2026-11-20|web", "2026-11-21|web"], log=lambda _m: None,
+                        workers=2, defs_ref="tests.runner_defs:defs")
+    assert "2026-11-21|web" not in _pids(dagster_instance, "after_both")
+
+
+def test_workers_need_a_persistent_instance():
+    from tests.runner_defs import defs as small
+
+    with dg.DagsterInstance.ephemeral() as instance, pytest.raises(ValueError, match="persistent Dagster instance"):
+        materialize_all(small, instance, [], workers=2, defs_ref="tests.runner_defs:defs")

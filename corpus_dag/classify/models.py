@@ -10,6 +10,7 @@ Training always fits "label vs everything else", so a model answers for the labe
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import pickle
 import posixpath
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # scikit-learn and numba take seconds to import: imported whe
 OTHER = "other"  # the negative class of a trained model
 # One-vs-all loss: softmax at these learning rates hits "Encountered NaN" on small, separable label sets.
 FASTTEXT_PARAMS = {"lr": 0.5, "dim": 32, "wordNgrams": 2, "minn": 0, "maxn": 0, "minCount": 1, "loss": "ova"}
+FASTTEXT_MAX_BUCKET = 2_000_000  # fastText's default number of word n-gram hash rows
+FASTTEXT_TRIES = 3
 # A bigger n-gram window than the question classifier's (corpus_dag.exam.features.NgramCfg): documents, not fragments.
 NGRAM = {"dim": 1 << 18, "head_chars": 1500, "tail_chars": 500}
 
@@ -189,13 +192,33 @@ def _fit_ngram(texts: list[str], y: np.ndarray, spec: ClassifierSpec, out: Path)
     out.write_bytes(pickle.dumps(NgramClassifier(clf, ngram, spec.label), protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _fit_fasttext(texts: list[str], y: np.ndarray, spec: ClassifierSpec, out: Path, seed: int) -> None:
+def fasttext_bucket(lines: list[str]) -> int:
+    """Hash rows for the word bigrams: a power of two at least 4x the distinct bigrams of the training
+    lines (few collisions), from 2^18 (smaller tables diverged more often) to fastText's default. The default's 2M x 32 floats made a 257 MB model
+    of 2,000 labelled texts (50k bigrams), written, read back and loaded per scored partition."""
+    bigrams = {pair for line in lines for pair in itertools.pairwise(line.split())}
+    return min(FASTTEXT_MAX_BUCKET, 1 << max(18, (4 * len(bigrams) - 1).bit_length()))
+
+
+def _fit_fasttext(texts: list[str], y: np.ndarray, spec: ClassifierSpec, out: Path, seed: int, log) -> None:
+    """fastText's SGD can diverge ("Encountered NaN", more often on small label sets): then train again at
+    half the learning rate, saying so, up to FASTTEXT_TRIES times."""
     import fasttext
 
     train_file = out.with_suffix(".train.txt")
     lines = fasttext_lines(texts)
     train_file.write_text("".join(f"__label__{spec.label if p else OTHER} {t}\n" for t, p in zip(lines, y)), encoding="utf-8")
-    model = fasttext.train_supervised(str(train_file), epoch=spec.train.epochs, thread=1, seed=seed, verbose=0, **FASTTEXT_PARAMS)
+    params = FASTTEXT_PARAMS | {"bucket": fasttext_bucket(lines)}
+    for attempt in range(1, FASTTEXT_TRIES + 1):
+        try:
+            model = fasttext.train_supervised(str(train_file), epoch=spec.train.epochs, thread=1, seed=seed, verbose=0, **params)
+            break
+        except RuntimeError as e:
+            if "NaN" not in str(e) or attempt == FASTTEXT_TRIES:
+                raise RuntimeError(f"classifier {spec.name}: fastText training failed at lr {params['lr']:g} "
+                                   f"(try {attempt} of {FASTTEXT_TRIES}): {e}") from None
+            log(f"classifier {spec.name}: fastText diverged (NaN) at lr {params['lr']:g}; training again at {params['lr'] / 2:g}")
+            params["lr"] /= 2
     model.save_model(str(out))
 
 
@@ -214,7 +237,7 @@ def fit(spec: ClassifierSpec, texts: list[str], y: np.ndarray, out: Path, seed: 
     if spec.kind == "ngram":
         _fit_ngram(texts, y, spec, out)
     elif spec.kind == "fasttext":
-        _fit_fasttext(texts, y, spec, out, seed)
+        _fit_fasttext(texts, y, spec, out, seed, log)
     else:
         _fit_transformers(texts, y, spec, out, seed, log)
     return out

@@ -106,8 +106,8 @@ def fit_on_used_columns(clf, x: sp.csr_matrix, y, sample_weight=None):
     """clf.fit (a linear model with L2, e.g. LogisticRegression) over the hashed columns some training
     row uses, its coef_ then widened back to x's width with zeros. A column that is zero in every row
     has gradient equal to its own weight, which starts at 0 and stays there, so the fit is the same
-    (same iterations; coefficients within float rounding, predictions equal); but lbfgs's cost per
-    iteration follows the columns used (about 150k of 2**18 for the subject model: 12.8 s -> 6.9 s)."""
+    (same iterations; coefficients within float rounding, predictions equal); but a solver's cost per
+    iteration follows the columns used (about 150k of 2**18 for the subject model: lbfgs 12.8 s -> 6.9 s)."""
     used = np.unique(x.indices)
     clf.fit(x[:, used], y, sample_weight=sample_weight)
     coef = np.zeros((clf.coef_.shape[0], x.shape[1]), dtype=clf.coef_.dtype)

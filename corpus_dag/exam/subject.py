@@ -69,7 +69,9 @@ def train_subject(texts: list[str], labels: list[str], ngram: NgramCfg = NgramCf
     unknown = set(labels) - set(SUBJECTS)
     if unknown:
         raise ValueError(f"unknown subject labels {sorted(unknown)}; expected {SUBJECTS}")
-    clf = fit_on_used_columns(LogisticRegression(C=c, max_iter=300), char_ngrams(texts, ngram), labels)
+    # newton-cg: the same objective as lbfgs, solved in ~1.3 s where lbfgs took ~8.8 s (its per-step
+    # cost grows with the 9 classes x ~150k used columns) and stopped less close to the optimum
+    clf = fit_on_used_columns(LogisticRegression(C=c, max_iter=300, solver="newton-cg"), char_ngrams(texts, ngram), labels)
     return SubjectModel(clf, ngram)
 
 
