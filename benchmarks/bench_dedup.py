@@ -292,7 +292,7 @@ def run_ours(files: list[Path], work: Path, verify: str = "estimate") -> list[st
         out = work / "signatures" / f.name
         out.parent.mkdir(parents=True, exist_ok=True)
         batches = (pl.from_arrow(rb) for rb in pq.ParquetFile(f).iter_batches(10_000))
-        pl.concat(signatures_stream(batches, cfg, threads=2)).write_parquet(out)
+        pl.concat(signatures_stream(batches, cfg)).write_parquet(out)
         sig_files.append(out)
     clusters = find_clusters(sig_files, cfg, work / "clusters", corpus_texts(files))
     return clusters.filter(pl.col("duplicate_of").is_not_null())["doc_id"].to_list()

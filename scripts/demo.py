@@ -18,9 +18,9 @@ SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent / "samples" / "library"
 # The demo's LLM is a tiny random model on CPU: keep its generations short. Real runs use the
 # asset defaults (4 samples, 1024 tokens) or what the launchpad sets.
 DEMO_CONFIG = {
-    "rebuilt_math_items": {"samples": 2, "max_tokens": 64},
-    "scored_math_items": {"max_tokens": 64},
-    "self_instruct_math_items": {"samples": 2, "max_tokens": 64, "prompts_per_area": 1},
+    "rebuilt_math_items": {"samples": 2, "max_tokens": 32},
+    "scored_math_items": {"max_tokens": 32},
+    "self_instruct_math_items": {"samples": 2, "max_tokens": 32, "prompts_per_area": 1},
     # 2 segment pairs per long document instead of 8: a quarter of the reference-LM work (the largest
     # share of the demo's time), every long document still scored
     "coherence_scores": {"max_pairs": 2},

@@ -79,7 +79,7 @@ from corpus_dag.storage import LEASE, PartitionData
 
 from .config import DedupCfg
 from .exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, write_shingle_sets
-from .minhash import ID_COLUMNS, band_keys
+from .minhash import ID_COLUMNS, LOCAL_THREADS, band_keys
 
 EXACT_BAND = -1
 LEASE_EVERY_S = 600  # how often a held scratch's lease is rewritten (stale after hours: see remove_stale)
@@ -109,7 +109,6 @@ TextPart = Callable[[pl.DataFrame], Iterable[pl.DataFrame]]
 TextSource = Sequence[TextPart]
 WANTED = "shingles/wanted.parquet"  # the scratch file of the documents whose shingle sets are computed
 SET_INDEX = "shingles/index.npz"  # which part file holds each of their sets, where (`exact.SetIndex`)
-LOCAL_THREADS = 2  # a local task's threads for the GIL-free kernels, as when signing (one per core)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import polars as pl
 from numba import njit
 
 from .config import DedupCfg
-from .minhash import _shingle_hashes, in_order
+from .minhash import LOCAL_THREADS, _shingle_hashes, in_order
 from .nfkc import nfkc_code_points
 
 def shingle_sets(texts: pl.Series, cfg: DedupCfg) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +122,7 @@ class ShingleSets:
 
 
 def write_shingle_sets(
-    batches: Iterable[tuple[np.ndarray, pl.Series]], cfg: DedupCfg, out: BinaryIO, threads: int = 2
+    batches: Iterable[tuple[np.ndarray, pl.Series]], cfg: DedupCfg, out: BinaryIO, threads: int = LOCAL_THREADS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shingle sets of (gids, texts) batches appended to the binary file `out`, back to back;
     (gids, set sizes) in the order written. `threads` batches in flight (the kernels release the GIL)."""

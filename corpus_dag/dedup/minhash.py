@@ -58,7 +58,10 @@ def signatures(batch: pl.DataFrame, cfg: DedupCfg) -> pl.DataFrame:
     )
 
 
-def signatures_stream(batches: Iterable[pl.DataFrame], cfg: DedupCfg, threads: int = 2) -> Iterator[pl.DataFrame]:
+LOCAL_THREADS = 2  # batches in flight in one process for the GIL-free kernels (signing, shingle sets): one per core
+
+
+def signatures_stream(batches: Iterable[pl.DataFrame], cfg: DedupCfg, threads: int = LOCAL_THREADS) -> Iterator[pl.DataFrame]:
     """signatures() of each batch, in input order, with `threads` batches in flight. The numba
     kernels, Arrow reads and sha1 all release the GIL, so batches use one core each and one
     batch's Python work overlaps another's kernels."""
