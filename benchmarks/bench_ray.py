@@ -204,7 +204,7 @@ def main() -> None:
     local = LocalEngine()
     secs, _, removed = dedup_end_to_end(local, store, docs, args.verify)
     results["local"] = secs
-    print(f"dedup, engine local:{' ' * 14}{secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}  driver peak RSS {_rss_mb():,.0f} MB")
+    print(f"dedup, engine local:{' ' * 13}{secs:7.1f} s  {n_docs / secs:9,.0f} docs/s  {scored(removed)}  driver peak RSS {_rss_mb():,.0f} MB")
     filters_cfg = load_filter_config("web")
     exam_docs = docs  # the same documents: detect_exams reads every one (most are not papers)
     map_times = {"local": (timed_map(local, docs, partial(apply_filters, cfg=filters_cfg), 20_000),
