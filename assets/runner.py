@@ -219,6 +219,7 @@ def plan_runs(defs: dg.Definitions, date_source_keys: list[str], split: bool = F
 
 
 def _independent_parts(defs: dg.Definitions, wave: list[dg.AssetKey]) -> list[list[dg.AssetKey]]:
+    """The wave's connected parts (union-find over its edges and over the outputs of one op), in wave order."""
     graph, group = defs.resolve_asset_graph(), {k: k for k in wave}
 
     def root(k):
