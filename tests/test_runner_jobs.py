@@ -1,5 +1,7 @@
 """The demo's runner: every wave runs through a named job; the funnel; the random-model note;
 stage caveats said once."""
+import os
+
 import dagster as dg
 import pytest
 
@@ -76,8 +78,6 @@ def _pids(instance, asset: str) -> dict[str | None, int]:
 def test_worker_processes_give_the_sequential_result_and_keep_a_sources_model_runs_together(dagster_instance):
     """Independent roots run side by side (the second wave waits only for the root it reads); a
     source's `gpu` runs stay in one process; the summary is the sequential one, in plan order."""
-    import os
-
     from tests.runner_defs import defs as small
 
     keys = ["2026-11-20|web", "2026-11-21|web", "2026-11-20|wenku", "2026-11-21|wenku"]

@@ -194,8 +194,9 @@ def _fit_ngram(texts: list[str], y: np.ndarray, spec: ClassifierSpec, out: Path)
 
 def fasttext_bucket(lines: list[str]) -> int:
     """Hash rows for the word bigrams: a power of two at least 4x the distinct bigrams of the training
-    lines (few collisions), from 2^18 (smaller tables diverged more often) to fastText's default. The default's 2M x 32 floats made a 257 MB model
-    of 2,000 labelled texts (50k bigrams), written, read back and loaded per scored partition."""
+    lines (few collisions), from 2^18 (smaller tables diverged more often) to fastText's default. The
+    default's 2M x 32 floats made a 257 MB model of 2,000 labelled texts (50k bigrams), written, read
+    back and loaded per scored partition."""
     bigrams = {pair for line in lines for pair in itertools.pairwise(line.split())}
     return min(FASTTEXT_MAX_BUCKET, 1 << max(18, (4 * len(bigrams) - 1).bit_length()))
 

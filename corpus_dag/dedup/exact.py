@@ -29,6 +29,7 @@ from .config import DedupCfg
 from .minhash import LOCAL_THREADS, _shingle_hashes, in_order
 from .nfkc import nfkc_code_points
 
+
 def shingle_sets(texts: pl.Series, cfg: DedupCfg) -> tuple[np.ndarray, np.ndarray]:
     """(sorted unique shingle hashes of every text, back to back as uint32; int64 set sizes)."""
     cps, offsets = nfkc_code_points(texts)
