@@ -41,6 +41,7 @@ import polars as pl
 
 from benchmarks.bench_dedup import THRESHOLD, make_corpus, score, truth_pairs
 
+BATCH_ROWS = 16_384  # what the dedup assets use (assets/dedup/factory.py)
 SIGNATURE_SCHEMA = {"doc_id": pl.String, "date": pl.Date, "source": pl.String, "exact_key": pl.String,
                     "n_shingles": pl.UInt32, "signature": pl.Array(pl.UInt32, 128)}
 
@@ -77,13 +78,13 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     cfg = DedupCfg(threshold=THRESHOLD, verify=verify)
     view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
 
-    texts = PartitionTexts.parts(docs, view, "bench", "2026-11-21", 16_384)  # verify: exact re-reads candidate texts
+    texts = PartitionTexts.parts(docs, view, "bench", "2026-11-21", BATCH_ROWS)  # verify: exact re-reads candidate texts
     started, cpu = time.perf_counter(), time.process_time()
     rel = CorpusStore.partition_path(f"sigs_{engine.kind}_{id(engine)}", {"source": "bench"})
     if engine.kind == "local":  # what the asset does on the local engine: two batches in flight
-        sigs = signatures_stream((view.rows(b, "bench", "2026-11-21") for b in docs.iter_batches(view.columns, 16_384)), cfg)
+        sigs = signatures_stream((view.rows(b, "bench", "2026-11-21") for b in docs.iter_batches(view.columns, BATCH_ROWS)), cfg)
     else:
-        sigs = engine.map_batches(docs, SignStep(view, "bench", "2026-11-21", cfg), columns=view.columns, batch_rows=16_384)
+        sigs = engine.map_batches(docs, SignStep(view, "bench", "2026-11-21", cfg), columns=view.columns, batch_rows=BATCH_ROWS)
     with store.commit({rel: arrow_schema(SIGNATURE_SCHEMA)}) as writers:
         for s in sigs:
             writers[rel].write(s)
@@ -95,7 +96,7 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     scratch.remove()
     trail = clusters.select("doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard")
     removed = []
-    for split in engine.map_batches(docs, partial(view.apply, clusters=trail.drop("source", "date")), batch_rows=50_000):
+    for split in engine.map_batches(docs, partial(view.apply, clusters=trail.drop("source", "date")), batch_rows=BATCH_ROWS):
         removed.extend(split.dropped["doc_id"].to_list())
     return time.perf_counter() - started, time.process_time() - cpu, removed
 

@@ -44,7 +44,8 @@ this process, or one Ray task each), and they talk only through files under a sc
             in an edge, stay with the caller). Same components either way.
 5. assemble (the caller): representative = earliest date, then smallest doc_id; cluster_id = rank of
             the representative in that order. Neither depends on input order or on labels, so
-            re-runs, backfills and both engines agree byte for byte.
+            re-runs, backfills and both engines agree byte for byte. Each member's Jaccard with its
+            representative: one task per MEMBER_PAIRS_PER_TASK members.
 """
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ from .exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, write_shin
 from .minhash import ID_COLUMNS, LOCAL_THREADS, band_keys
 
 EXACT_BAND = -1
+MEMBER_PAIRS_PER_TASK = 16_384  # cluster members whose Jaccard with their representative one task computes
 LEASE_EVERY_S = 600  # how often a held scratch's lease is rewritten (stale after hours: see remove_stale)
 COMPARE = {"==": operator.eq, ">=": operator.ge, "<": operator.lt}  # the operators of a `Scratch.read` filter
 CLUSTER_SCHEMA = {
@@ -290,10 +292,9 @@ def cluster_pipeline(
     run = replace(run, slices=run.hot_slices())
     for _ in tasks(_slice_task, [(run, sl) for sl in run.slices if not scratch.exists(_marker(_slice_unit(*sl)))]):
         pass
-    sets = None
     if cfg.verify == "exact":
         gids = np.unique(np.concatenate([np.empty(0, np.int64), *tasks(_candidate_gids_task, [(run, v) for v in run.ranges])]))
-        sets = run.save_shingle_sets(gids, texts, tasks)
+        run.save_shingle_sets(gids, texts, tasks)
     counts = list(tasks(_verify_task, [(run, v) for v in run.ranges]))
     pairs = PairCounts(*(int(x) for x in np.sum([astuple(c) for c in counts], axis=0)))
     if pairs.accepted <= cfg.max_edges_in_one_task:
@@ -302,7 +303,7 @@ def cluster_pipeline(
     else:
         nodes, labels, rounds = run.propagate(tasks)
         mode = "propagation"
-    clusters = run.assemble(nodes, labels, sets)
+    clusters = run.assemble(nodes, labels, tasks)
     hot = len({bucket for bucket, _ in run.slices})
     return clusters, ClusterRun(pairs, cfg.n_shards, len(todo), len(run.pieces) - len(todo), pairs.accepted, mode, rounds,
                                 hot, len(run.slices))
@@ -567,7 +568,7 @@ class Pipeline:
     def edges(self, v: int) -> pl.DataFrame:
         return self.scratch.scan([self.scratch.path(f"edges/range-{v:04d}.parquet")], EDGE_SCHEMA).collect()
 
-    def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, tasks: Tasks) -> ShingleSets:
+    def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, tasks: Tasks) -> None:
         """Shingle sets of the documents `gids`: one task per text part computes those its part holds
         into a part file of its own; their index (which part, where) is stored for the verify tasks."""
         wanted = self.docs().filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect()
@@ -579,7 +580,6 @@ class Pipeline:
             ids = missing["doc_id"].head(5).to_list()
             raise ValueError(f'verify="exact": no text for {missing.height} candidate documents, e.g. {ids}')
         self.scratch.write_bytes(SET_INDEX, index.to_bytes())
-        return self.shingle_sets()
 
     def shingle_sets(self) -> ShingleSets:
         """The stored sets: the index, and reads from the part files (memory-mapped here, byte ranges on s3://)."""
@@ -607,9 +607,10 @@ class Pipeline:
                 return nodes, labels, rounds
             labels = offered
 
-    def assemble(self, nodes: np.ndarray, labels: np.ndarray, sets: ShingleSets | None) -> pl.DataFrame:
-        """Step 5: the component members' rows with deterministic representatives; exact_jaccard
-        with the representative from `sets` when given."""
+    def assemble(self, nodes: np.ndarray, labels: np.ndarray, tasks: Tasks) -> pl.DataFrame:
+        """Step 5: the component members' rows with deterministic representatives, and each one's
+        Jaccard with its representative (est_jaccard; exact_jaccard with verify == "exact"), computed
+        by tasks of MEMBER_PAIRS_PER_TASK members, which read the signatures and sets they need."""
         if not len(nodes):
             return pl.DataFrame(schema=CLUSTER_SCHEMA)
         members = (
@@ -626,8 +627,10 @@ class Pipeline:
             pl.col("exact_key").first().over("label").alias("rep_key"),
         )
         gids, rep_gids = members["gid"].to_numpy(), members["rep_gid"].to_numpy()
-        est = est_jaccard(self.signatures(), gids, rep_gids)
-        exact = pl.Series("exact_jaccard", sets.jaccard(gids, rep_gids)) if sets else pl.lit(None, pl.Float64).alias("exact_jaccard")
+        cuts = range(0, len(gids), MEMBER_PAIRS_PER_TASK)
+        chunks = [(self, gids[i : i + MEMBER_PAIRS_PER_TASK], rep_gids[i : i + MEMBER_PAIRS_PER_TASK]) for i in cuts]
+        est, exact = (np.concatenate(c) for c in zip(*tasks(_member_jaccard_task, chunks)))
+        exact = pl.Series("exact_jaccard", exact) if self.cfg.verify == "exact" else pl.lit(None, pl.Float64).alias("exact_jaccard")
         is_rep = pl.col("doc_id") == pl.col("representative")
         ranks = members.filter(is_rep).sort("date", "doc_id", "gid", nulls_last=False)
         ranks = ranks.select("label", pl.int_range(pl.len()).alias("cluster_id"))
@@ -745,6 +748,15 @@ def verify_pairs(cand: pl.DataFrame, sig: Signatures, cfg: DedupCfg, sets: Shing
     edges = pl.concat([cand.filter("exact"), near.filter(pl.Series(ok))]).select("a", "b")
     counts = PairCounts(cand.height, edges.height, int((est_ok & ~ok).sum()), int((ok & ~est_ok).sum()))
     return edges, counts
+
+
+def _member_jaccard_task(args) -> tuple[np.ndarray, np.ndarray]:
+    """Step 5's Jaccard of members (gids) with their representatives (rep_gids): estimated, and of
+    the shingle sets with verify == "exact" (else an empty array)."""
+    run, gids, rep_gids = args
+    est = est_jaccard(run.signatures(), gids, rep_gids)
+    exact = run.shingle_sets().jaccard(gids, rep_gids) if run.cfg.verify == "exact" else np.empty(0)
+    return est, exact
 
 
 def _components_task(run: Pipeline) -> tuple[np.ndarray, np.ndarray]:
