@@ -8,7 +8,7 @@ named job that holds it (`corpus_daily`, `corpus_global*`), so the runs show und
 With `workers` > 1 a wave is split into its independent parts and the runs go to that many worker
 processes: a run starts as soon as the runs that materialize its upstream assets are done, so
 independent partitions (and the two classifier trainings, which only later waves read) run side by
-side; the `gpu` pool still lets one model stage run at a time. Processes, not threads: a run captures
+side; the `gpu` pool limits how many model stages run at once. Processes, not threads: a run captures
 its step output through the process's file descriptors. Workers fork from this process when it runs
 no other thread (definitions already imported), else they start fresh and import them (`defs_ref`).
 """

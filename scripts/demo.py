@@ -1,5 +1,6 @@
 """`make demo`: seed the shipped sample library, materialize every stage through the named jobs,
 print a per-stage table and the funnel from documents to training rows."""
+import glob
 import os
 import signal
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.common.engine import one_ray_for_all_runs
+from assets.common.engine import MODEL_POOL, one_ray_for_all_runs
 from assets.definitions import defs
 from assets.runner import funnel, materialize_all
 from corpus_dag.storage import CorpusStore, seed_raw_library
@@ -25,6 +26,21 @@ DEMO_CONFIG = {
     # share of the demo's time), every long document still scored
     "coherence_scores": {"max_pairs": 2},
 }
+
+
+def open_model_pool(instance: dg.DagsterInstance, workers: int) -> str:
+    """The model stages' pool (`gpu`) on this host: dagster.yaml lets one run at a time, as a GPU holds
+    one vLLM engine. Without a GPU they are CPU work like any other stage, so as many may run as
+    there are workers (the demo's measured gain: 89 s -> 72 s). A limit set by hand (the UI's
+    Concurrency page, `dagster instance concurrency set`) stands."""
+    storage = instance.event_log_storage
+    limit = next((p for p in storage.get_pool_limits() if p.name == MODEL_POOL), None)
+    if limit is not None and not limit.from_default:
+        return f"pool {MODEL_POOL}: {limit.limit} at a time (set on this instance)"
+    if glob.glob("/dev/nvidia[0-9]*") or workers == 1:
+        return f"pool {MODEL_POOL}: one model stage at a time (dagster.yaml)"
+    storage.set_concurrency_slots(MODEL_POOL, workers)
+    return f"pool {MODEL_POOL}: {workers} model stages at a time (no GPU here: they run on the CPU like the others)"
 
 
 def print_table(summary) -> None:
@@ -67,6 +83,7 @@ def main() -> int:
         print(engine_line)
         # local engine: two worker processes run independent runs side by side; on Ray the stages fan out themselves
         workers = 2 if defs.resources["engine"].kind == "local" else 1
+        print(open_model_pool(instance, workers))
         summary = materialize_all(defs, instance, partitions, asset_config=DEMO_CONFIG, log_level="WARNING", workers=workers,
                                   weight={f"{date}|{source}": sum(f.size for f in files) for (source, date), files in raw.items()})
     print()

@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.common.engine import CorpusEngine
+from assets.common.engine import MODEL_POOL, CorpusEngine
 from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, dims_for, partition_dims
 from assets.common.stage import Out, split_specs, stream_split, write_outputs
@@ -66,7 +66,7 @@ def _may_be_long(docs: PartitionData, min_tokens: int) -> bool:
     "of the partition can be long, so the model was not loaded).",
     kinds={"vllm", "polars", "parquet"},
     tags={"stage": "coherence"},
-    pool="gpu",
+    pool=MODEL_POOL,
     **COMMON,
 )
 def coherence_scores(context: dg.AssetExecutionContext, config: CoherenceConfig, storage: CorpusStorage,

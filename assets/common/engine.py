@@ -21,6 +21,10 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from corpus_dag.engine import Engine, LocalEngine, RayEngine, StageResources
 
 
+# The concurrency pool of the stages that load a model (vLLM, the reference LM): dagster.yaml limits it
+# to one at a time, as one GPU holds one vLLM engine; `make demo` on a CPU-only host raises it.
+MODEL_POOL = "gpu"
+
 # The stage tags whose batches run on the engine: the keys `stages` takes.
 ENGINE_STAGES = ("ingest", "exam", "dedup", "filter", "safety", "classify", "coherence", "perplexity", "decontaminate", "chunk",
                  "rebuild", "verify")

@@ -15,7 +15,7 @@ from assets.common.metadata import counts_table, frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, named_static, source_and_date
 from assets.common.stage import Out, map_split, split_specs, stream_split
 from assets.common.storage import CorpusStorage
-from corpus_dag.accounting import REASON, Split
+from corpus_dag.accounting import REASON
 from corpus_dag.chunking import CHUNK_SCHEMA, ChunkCfg, Chunker, later_copies
 from corpus_dag.decontam import DecontamCfg, DecontamStep, contaminated_counts
 from corpus_dag.mixture import (

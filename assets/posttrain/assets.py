@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.common.engine import MODEL_POOL
 from assets.common.metadata import counts_table, frame_table
 from assets.common.partitions import DATE_SOURCE, source_and_date
 from assets.common.stage import Out, split_specs, stream_split
@@ -64,7 +65,7 @@ def posttrain_stage(kept: Out, dropped: Out, *, kept_doc: str, dropped_doc: str,
         ins={name: dg.AssetIn(asset) for name, asset in ins.items()},
         partitions_def=DATE_SOURCE,
         can_subset=False,
-        pool="gpu" if llm else None,
+        pool=MODEL_POOL if llm else None,
     )
 
 

@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.common.engine import CorpusEngine
+from assets.common.engine import MODEL_POOL, CorpusEngine
 from assets.common.metadata import frame_table
 from assets.common.partitions import (
     DATE_SOURCE,
@@ -119,7 +119,7 @@ def ppl_config(config: PerplexityConfig) -> PplConfig:
     "`n_tokens` (whole document), `n_scored`, `truncated`, and its `token_bucket`.",
     kinds={"vllm", "polars", "parquet"},
     tags={"stage": "perplexity"},
-    pool="gpu",
+    pool=MODEL_POOL,
     **COMMON,
 )
 def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfig, storage: CorpusStorage,

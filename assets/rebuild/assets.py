@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.common.metadata import counts_table, rounded
 from assets.common.partitions import DATE_SOURCE
-from assets.common.engine import CorpusEngine
+from assets.common.engine import MODEL_POOL, CorpusEngine
 from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
 from assets.rebuild.resources import LLMEngine
@@ -88,7 +88,7 @@ def rebuild_cfg(config: RebuildConfig) -> RebuildCfg:
     "and the question group's shared material (`context`, sent before the question in the prompt; null for most).",
     kinds={"vllm", "polars", "parquet"},
     tags={"stage": "rebuild"},
-    pool="gpu",
+    pool=MODEL_POOL,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=4),
     **COMMON,
 )
