@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import json
 import os
 import posixpath
@@ -320,13 +321,12 @@ class CorpusStore:
 
     @contextmanager
     def parquet_writer(self, rel: str, schema: pa.Schema) -> Iterator[BatchWriter]:
-        """Stream frames into one zstd Parquet file (fixed-size row groups), published atomically. List
-        columns (MinHash signatures, vectors) hold near-random values: they are not dictionary-encoded,
+        """Stream frames into one zstd Parquet file (fixed-size row groups), published atomically. Lists
+        of numbers (MinHash signatures, vectors) hold near-random values: they are not dictionary-encoded,
         which would cost time and bytes (100k signatures: written 2.3x faster, 13% smaller)."""
         if posixpath.basename(rel) == DATA_FILE:
             raise ValueError(f"{rel} is a partition: write it through CorpusStore.commit, which versions and publishes it")
-        plain = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
-        dictionary = [f.name for f in schema if not any(is_list(f.type) for is_list in plain)]
+        dictionary = _dictionary_columns(schema)
         with self.atomic_open(rel) as f:
             writer = pq.ParquetWriter(f, schema, compression="zstd", use_dictionary=dictionary)
             batch_writer = BatchWriter(writer, schema)
@@ -472,6 +472,22 @@ class BatchWriter:
     def write_all(self, frames: Iterable[pl.DataFrame]) -> None:
         for df in frames:
             self.write(df)
+
+
+def _is_vector(t: pa.DataType) -> bool:
+    """A list of numbers (fixed-size or not)."""
+    lists = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
+    return any(is_list(t) for is_list in lists) and (pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type))
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The Parquet leaf columns (`tags.list.element`) of every field but the lists of numbers."""
+    empty = io.BytesIO()
+    pq.write_table(schema.empty_table(), empty)
+    leaves = pq.ParquetFile(empty).schema
+    vectors = [f.name for f in schema if _is_vector(f.type)]
+    paths = [leaves.column(i).path for i in range(len(leaves))]
+    return [p for p in paths if not any(p == v or p.startswith(v + ".") for v in vectors)]
 
 
 def _part_name(version: str) -> str:

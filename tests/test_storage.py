@@ -130,6 +130,25 @@ def test_same_rows_give_the_same_bytes_however_they_are_batched(tmp_path):
     assert files[0] == files[1] == files[2]
 
 
+def test_lists_of_numbers_are_not_dictionary_encoded_strings_are(tmp_path):
+    import io
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    store = CorpusStore(str(tmp_path))
+    rng = np.random.default_rng(0)
+    df = pl.DataFrame({"doc_id": [f"d{i % 7}" for i in range(1_000)], "tags": [["a", "b"]] * 1_000,
+                       "signature": rng.integers(0, 2**32, (1_000, 128), dtype=np.uint32)})
+    rel = CorpusStore.partition_path("sigs", {"source": "s"})
+    store.write_frame(rel, df)
+    meta = pq.ParquetFile(io.BytesIO(store.read_bytes(rel))).metadata
+    encodings = {meta.row_group(0).column(i).path_in_schema.split(".")[0]: meta.row_group(0).column(i).encodings
+                 for i in range(meta.num_columns)}
+    assert not any("DICTIONARY" in e for e in encodings["signature"])
+    assert any("DICTIONARY" in e for e in encodings["doc_id"]) and any("DICTIONARY" in e for e in encodings["tags"])
+
+
 def test_killed_process_leaves_no_partial_partition(tmp_path):
     """A writer killed mid-partition (no cleanup at all) never publishes the final file."""
     rel = CorpusStore.partition_path("a", {"source": "s"})
