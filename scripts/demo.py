@@ -28,16 +28,17 @@ DEMO_CONFIG = {
 }
 
 
-def open_model_pool(instance: dg.DagsterInstance, workers: int) -> str:
+def open_model_pool(instance: dg.DagsterInstance, workers: int, gpus: int | None = None) -> str:
     """The model stages' pool (`gpu`) on this host: dagster.yaml lets one run at a time, as a GPU holds
-    one vLLM engine. Without a GPU they are CPU work like any other stage, so as many may run as
-    there are workers (the demo's measured gain: 89 s -> 72 s). A limit set by hand (the UI's
-    Concurrency page, `dagster instance concurrency set`) stands."""
+    one vLLM engine. Without a GPU (`gpus`: the host's NVIDIA devices) they are CPU work like any
+    other stage, so as many may run as there are workers (the demo's measured gain: 89 s -> 72 s).
+    A limit set by hand (the UI's Concurrency page, `dagster instance concurrency set`) stands."""
     storage = instance.event_log_storage
     limit = next((p for p in storage.get_pool_limits() if p.name == MODEL_POOL), None)
     if limit is not None and not limit.from_default:
         return f"pool {MODEL_POOL}: {limit.limit} at a time (set on this instance)"
-    if glob.glob("/dev/nvidia[0-9]*") or workers == 1:
+    gpus = len(glob.glob("/dev/nvidia[0-9]*")) if gpus is None else gpus
+    if gpus or workers == 1:
         return f"pool {MODEL_POOL}: one model stage at a time (dagster.yaml)"
     storage.set_concurrency_slots(MODEL_POOL, workers)
     return f"pool {MODEL_POOL}: {workers} model stages at a time (no GPU here: they run on the CPU like the others)"
