@@ -1,10 +1,12 @@
 """Clusters: planted duplicates found, deterministic, across partitions, same out of core, same on
 engine local and ray, resumed from shard markers, same components by propagation."""
 import datetime as dt
+import io
 import random
 from dataclasses import replace
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 
@@ -192,6 +194,11 @@ def test_propagation_gives_the_single_task_components(stars_and_chains, tmp_path
     remote = Scratch(store.fs, store.abs("_scratch/dedup/test"))
     spread, many = cluster_pipeline([sig], replace(cfg, max_edges_in_one_task=0), remote, LocalEngine(), [lambda wanted: [df]])
     assert store.fs.exists(store.abs("_scratch/dedup/test/cand/0000-000.done"))
+    for v in range(many.shards):  # a propagation task is handed the labels of its own edge file's nodes only
+        with remote.open(f"edges/range-{v:04d}.parquet") as f:
+            edges = pl.read_parquet(f)
+        labels = np.load(io.BytesIO(remote.read_bytes(f"cc/labels-{v:04d}.npy")))
+        assert len(labels) == pl.concat([edges["a"], edges["b"]]).n_unique() < len(spread)
     remote.remove()
     assert store.fs.find(store.abs("_scratch")) == []
     assert (one.cc_mode, many.cc_mode) == ("single", "propagation") and many.cc_rounds >= 2

@@ -20,7 +20,8 @@ this process, or one Ray task each), and they talk only through files under a sc
     shingles/part-KKKKK.u32          shingle sets of the candidates that text part K found
     shingles/index.npz               which part holds each candidate's set, where (see `exact`)
     edges/range-VVVV.parquet         verified pairs of range V
-    cc/                              labels of min-label propagation (large edge counts only)
+    cc/at-VVVV.npy, labels-VVVV.npy  min-label propagation (large edge counts only): where the nodes of
+                                     edge file V stand among all nodes, and their labels this round
 
 1. scatter  (one task per slice of cfg.batch_rows rows of an input, a signature partition or file):
             signatures, doc rows, and band rows by shard (bands x rows chosen for the threshold).
@@ -590,14 +591,18 @@ class Pipeline:
     def propagate(self, tasks: Tasks) -> tuple[np.ndarray, np.ndarray, int]:
         """Components by min-label propagation, one task per edge file a round: every edge offers
         the smaller label of its two ends to both; labels then jump to their label's label. Stops
-        when no edge changes a label: each component then carries the position of its first node."""
-        ends = tasks(_edge_nodes_task, [(self, v) for v in self.ranges])
+        when no edge changes a label: each component then carries the position of its first node.
+        A task reads only the labels of its own file's nodes (`cc/labels-VVVV.npy`), not all of them."""
+        ends = list(tasks(_edge_nodes_task, [(self, v) for v in self.ranges]))
         nodes = np.unique(np.concatenate([np.empty(0, np.int64), *ends]))
-        self.scratch.write_bytes("cc/nodes.npy", _npy(nodes))
+        for v, file_nodes in zip(self.ranges, ends):  # where each file's nodes stand among all of them
+            self.scratch.write_bytes(f"cc/at-{v:04d}.npy", _npy(np.searchsorted(nodes, file_nodes)))
+        del ends
         labels, rounds = np.arange(len(nodes)), 0
         while True:
             rounds += 1
-            self.scratch.write_bytes("cc/labels.npy", _npy(labels))
+            for v in self.ranges:
+                self.scratch.write_bytes(f"cc/labels-{v:04d}.npy", _npy(labels[_load_npy(self.scratch, f"cc/at-{v:04d}.npy")]))
             offered = labels.copy()
             for at, label in tasks(_propagate_task, [(self, v) for v in self.ranges]):
                 np.minimum.at(offered, at, label)
@@ -778,11 +783,14 @@ def _edge_nodes_task(args) -> np.ndarray:
 
 def _propagate_task(args) -> tuple[np.ndarray, np.ndarray]:
     """One edge file's offers in a propagation round: (node position, smallest label offered) of
-    each node whose label the offers lower, so a result is at most one entry per node."""
+    each node whose label the offers lower, so a result is at most one entry per node. It reads
+    its file's edges, and the positions and labels of that file's nodes only."""
     run, v = args
-    nodes, labels = (np.load(io.BytesIO(run.scratch.read_bytes(f"cc/{n}.npy"))) for n in ("nodes", "labels"))
     edges = run.edges(v)
-    pa, pb = np.searchsorted(nodes, edges["a"].to_numpy()), np.searchsorted(nodes, edges["b"].to_numpy())
+    a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
+    nodes = np.unique(np.concatenate([a, b]))  # the file's nodes, in the order `_edge_nodes_task` gave them
+    where, labels = (_load_npy(run.scratch, f"cc/{n}-{v:04d}.npy") for n in ("at", "labels"))
+    pa, pb = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
     low = np.minimum(labels[pa], labels[pb])
     at, offer = np.concatenate([pa, pb]), np.concatenate([low, low])
     lower = offer < labels[at]
@@ -790,7 +798,11 @@ def _propagate_task(args) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort((offer, at))
     first = np.ones(len(order), dtype=bool)
     first[1:] = np.diff(at[order]) != 0
-    return at[order][first], offer[order][first]
+    return where[at[order][first]], offer[order][first]
+
+
+def _load_npy(scratch: Scratch, rel: str) -> np.ndarray:
+    return np.load(io.BytesIO(scratch.read_bytes(rel)))
 
 
 def _sets_file(k: int) -> str:
