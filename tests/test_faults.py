@@ -248,6 +248,10 @@ class Daemon:
             (tmp_path / "slow_job.py").write_text(SLOW_JOB)
             (tmp_path / "workspace.yaml").write_text(
                 "load_from:\n  - python_file:\n      relative_path: slow_job.py\n      location_name: slow\n")
+            # The instance's SQLite files are made here, once: the daemon and `dagster job launch` creating
+            # them at the same time raced in alembic under load (CommandError, the launch failed).
+            with dg.DagsterInstance.from_config(str(self.home)) as instance:
+                instance.run_storage, instance.event_log_storage, instance.schedule_storage
         self.pid_file = tmp_path / "worker.pid"
         self.bin = Path(sys.executable).parent
         # PYTHONPATH: the instance's run launcher (assets.common.run_launcher) comes from this checkout
@@ -263,8 +267,9 @@ class Daemon:
     def launch_and_wait_mid_step(self) -> int:
         """Submit slow_job (the daemon dequeues and launches it); the pid of its worker once the step runs."""
         self.pid_file.unlink(missing_ok=True)
-        subprocess.run([self.bin / "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "slow_job"],
-                       cwd=self.tmp, env=self.env, check=True, capture_output=True, timeout=120)
+        launched = subprocess.run([self.bin / "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "slow_job"],
+                                  cwd=self.tmp, env=self.env, capture_output=True, text=True, timeout=120)
+        assert launched.returncode == 0, f"dagster job launch failed:\n{launched.stderr[-3000:]}\ndaemon log:\n{self.log_tail()}"
         deadline = time.monotonic() + 180
         while not (self.pid_file.exists() and self.pid_file.read_text()) and time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log_tail()

@@ -45,8 +45,9 @@ this process, or one Ray task each), and they talk only through files under a sc
             in an edge, stay with the caller). Same components either way.
 5. assemble (the caller): representative = earliest date, then smallest doc_id; cluster_id = rank of
             the representative in that order. Neither depends on input order or on labels, so
-            re-runs, backfills and both engines agree byte for byte. Each member's Jaccard with its
-            representative: one task per MEMBER_PAIRS_PER_TASK members.
+            re-runs, backfills and both engines agree byte for byte. The members' doc rows: one task
+            per part that holds some (as for the candidates of step 3); each member's Jaccard with
+            its representative: one task per MEMBER_PAIRS_PER_TASK members.
 """
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ CLUSTER_SCHEMA = {
     "est_jaccard": pl.Float64,
     "exact_jaccard": pl.Float64,
 }
+DOC_SCHEMA = {"gid": pl.Int64, "doc_id": pl.String, "date": pl.Date, "source": pl.String, "exact_key": pl.String}
 PAIR_SCHEMA = {"a": pl.Int64, "b": pl.Int64, "exact": pl.Boolean}
 EDGE_SCHEMA = {"a": pl.Int64, "b": pl.Int64}
 
@@ -557,8 +559,12 @@ class Pipeline:
     def signatures(self) -> Signatures:
         return Signatures(self.scratch, self.parts, self.cfg.num_perm)
 
-    def docs(self) -> pl.LazyFrame:
-        return self.scratch.scan(self.scratch.glob("docs/*.parquet"), {})
+    def doc_rows(self, gids: np.ndarray, tasks: Tasks) -> pl.DataFrame:
+        """The doc rows (gid, doc_id, date, source, exact_key) of the sorted `gids`: one task per part
+        that holds some, reading that part's doc files only, so this process never reads them all."""
+        cuts = np.searchsorted(gids, [first for first, _ in self.parts] + [self.n_docs])
+        items = [(self, p, gids[cuts[p] : cuts[p + 1]]) for p in range(len(self.parts)) if cuts[p + 1] > cuts[p]]
+        return pl.concat([pl.DataFrame(schema=DOC_SCHEMA), *tasks(_doc_rows_task, items)])
 
     def candidates(self, v: int) -> pl.DataFrame:
         """The distinct candidate pairs of range v, from every shard."""
@@ -572,7 +578,7 @@ class Pipeline:
     def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, tasks: Tasks) -> None:
         """Shingle sets of the documents `gids`: one task per text part computes those its part holds
         into a part file of its own; their index (which part, where) is stored for the verify tasks."""
-        wanted = self.docs().filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect()
+        wanted = self.doc_rows(gids, tasks)
         self.scratch.write_parquet(WANTED, wanted.sort("date", "doc_id", nulls_last=False))  # a date filter skips row groups
         found = list(tasks(_shingle_task, [(self, k, part, tasks.threads) for k, part in enumerate(texts)]))
         index = SetIndex.of(found)
@@ -619,9 +625,7 @@ class Pipeline:
         if not len(nodes):
             return pl.DataFrame(schema=CLUSTER_SCHEMA)
         members = (
-            self.docs()
-            .filter(pl.col("gid").is_in(pl.Series(nodes).implode()))
-            .collect()
+            self.doc_rows(nodes, tasks)
             .join(pl.DataFrame({"gid": nodes, "label": labels}), on="gid")
             .sort("label", "date", "doc_id", "gid", nulls_last=False)
         )
@@ -753,6 +757,13 @@ def verify_pairs(cand: pl.DataFrame, sig: Signatures, cfg: DedupCfg, sets: Shing
     edges = pl.concat([cand.filter("exact"), near.filter(pl.Series(ok))]).select("a", "b")
     counts = PairCounts(cand.height, edges.height, int((est_ok & ~ok).sum()), int((ok & ~est_ok).sum()))
     return edges, counts
+
+
+def _doc_rows_task(args) -> pl.DataFrame:
+    """The doc rows of part p whose gid is in `gids`."""
+    run, p, gids = args
+    files = run.scratch.glob(f"docs/part-{p:05d}-*.parquet")
+    return run.scratch.scan(files, DOC_SCHEMA).filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect().cast(DOC_SCHEMA)
 
 
 def _member_jaccard_task(args) -> tuple[np.ndarray, np.ndarray]:
