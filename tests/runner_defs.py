@@ -1,10 +1,11 @@
 """Small definitions that worker processes import by name (`tests.runner_defs:defs`) in the runner's
-tests: two independent roots, a per-partition stage that holds the `gpu` pool and says which process
+tests: two independent roots, a per-partition stage that holds the model pool and says which process
 ran it, and a stage that fails when told to."""
 import os
 
 import dagster as dg
 
+from assets.common.engine import MODEL_POOL
 from assets.common.partitions import DATE_SOURCE
 
 
@@ -18,7 +19,7 @@ def fast_root() -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"pid": os.getpid()})
 
 
-@dg.asset(partitions_def=DATE_SOURCE, deps=[fast_root], pool="gpu")
+@dg.asset(partitions_def=DATE_SOURCE, deps=[fast_root], pool=MODEL_POOL)
 def model_stage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     if os.environ.get("RUNNER_TEST_FAIL") == context.partition_key:
         raise ValueError(f"planted failure in {context.partition_key}")

@@ -788,7 +788,11 @@ def _components_task(run: Pipeline) -> tuple[np.ndarray, np.ndarray]:
 
 def _edge_nodes_task(args) -> np.ndarray:
     run, v = args
-    edges = run.edges(v)
+    return _file_nodes(run.edges(v))
+
+
+def _file_nodes(edges: pl.DataFrame) -> np.ndarray:
+    """The sorted distinct nodes of one edge file: what `cc/at-VVVV.npy` and `cc/labels-VVVV.npy` index."""
     return np.unique(np.concatenate([edges["a"].to_numpy(), edges["b"].to_numpy()]))
 
 
@@ -798,10 +802,9 @@ def _propagate_task(args) -> tuple[np.ndarray, np.ndarray]:
     its file's edges, and the positions and labels of that file's nodes only."""
     run, v = args
     edges = run.edges(v)
-    a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
-    nodes = np.unique(np.concatenate([a, b]))  # the file's nodes, in the order `_edge_nodes_task` gave them
+    nodes = _file_nodes(edges)
     where, labels = (_load_npy(run.scratch, f"cc/{n}-{v:04d}.npy") for n in ("at", "labels"))
-    pa, pb = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
+    pa, pb = np.searchsorted(nodes, edges["a"].to_numpy()), np.searchsorted(nodes, edges["b"].to_numpy())
     low = np.minimum(labels[pa], labels[pb])
     at, offer = np.concatenate([pa, pb]), np.concatenate([low, low])
     lower = offer < labels[at]
