@@ -123,9 +123,62 @@ def streams_come_back_whole_and_in_input_order(tmp_path):
     assert on_ray == [list(s) for s in LocalEngine().map_streams(fn, items)] == [[f"{p}-{i}" for i in range(n)] for p, n in items]
 
 
+def typed_frames(batch: pl.DataFrame) -> tuple[bool, pl.DataFrame, pl.DataFrame]:
+    """Whether this process pickles a frame as Arrow (Ray's own pickler), a frame of every kind of column
+    the stages pass, and a zero-width frame of the batch's height."""
+    import ray
+
+    n = batch.height
+    frame = batch.with_columns(
+        pl.Series("kind", ["exact", "near"] * (n // 2) + ["exact"] * (n % 2), dtype=pl.Enum(["exact", "near"])),
+        pl.Series("cat", ["a"] * n, dtype=pl.Categorical),
+        pl.date(2026, 11, 21).alias("date"),
+        pl.concat_list(pl.lit(1, pl.UInt32), pl.lit(2, pl.UInt32)).list.to_array(2).alias("signature"),
+        pl.struct(pl.col("doc_id").alias("id"), pl.lit(0.5).alias("p")).alias("scores"),
+        pl.col("text").str.split(" ").alias("words"),
+        pl.lit("1.25").cast(pl.Decimal(10, 2)).alias("price"),
+        pl.lit(None).alias("nothing"),
+    )
+    return b"pyarrow" in ray.cloudpickle.dumps(frame), frame, batch.drop(batch.columns)
+
+
+def typed_stream(frames: list[pl.DataFrame]):
+    for frame in frames:
+        yield typed_frames(frame)
+
+
+class TypedFrames(BatchStep):
+    def __call__(self, batch: pl.DataFrame):
+        return typed_frames(batch)
+
+
+def frames_cross_ray_as_arrow_with_their_schema(tmp_path):
+    """Every kind of task (a plain map, an actor pool, `map_tasks`, `map_streams`) sends polars frames as
+    Arrow tables, whose buffers Ray keeps out of the pickle, and they come back with the same dtypes and
+    rows as on the local engine; a zero-width frame keeps its height."""
+    from polars.testing import assert_frame_equal
+
+    data = partition(tmp_path, "a").pinned()
+    frames = [data.read_rows(0, 10), data.read_rows(10, 50)]
+    engine = RayEngine(address="auto")
+    results = {
+        "map": list(engine.map_batches(data, typed_frames, batch_rows=10)),
+        "actor pool": list(engine.map_batches(data, TypedFrames(), batch_rows=10)),
+        "map_tasks": list(engine.map_tasks(typed_frames, frames)),
+        "map_streams": [x for s in engine.map_streams(typed_stream, [frames]) for x in s],
+    }
+    local = {"map": list(LocalEngine().map_batches(data, typed_frames, batch_rows=10)), "map_tasks": [typed_frames(f) for f in frames]}
+    local["actor pool"], local["map_streams"] = local["map"], local["map_tasks"]
+    for kind, got in results.items():
+        assert [arrow for arrow, _, _ in got] == [True] * len(local[kind]), f"{kind}: a frame pickled as polars"
+        for (_, frame, empty), (_, want, want_empty) in zip(got, local[kind], strict=True):
+            assert_frame_equal(frame, want)
+            assert empty.shape == want_empty.shape == (want.height, 0)
+
+
 CHECKS = (next_partition_finds_the_step_set_up_and_a_new_step_the_warm_process, steps_per_actor_zero_sets_up_every_time,
           an_idle_actor_gives_its_cpu_to_other_work, whole_runs_stay_in_one_batch_on_both_engines,
-          streams_come_back_whole_and_in_input_order)
+          streams_come_back_whole_and_in_input_order, frames_cross_ray_as_arrow_with_their_schema)
 
 
 def main(folder: str) -> None:
