@@ -252,6 +252,23 @@ def _serve(conn, defs_ref: str, instance_dir: str) -> None:
             conn.send((result.run_id, result.success))
 
 
+POOL_CHECK_S = 2.0
+
+
+def assign_free_slots(instance: dg.DagsterInstance) -> None:
+    """Give each pool's free slot to its next queued step. Dagster's step claim counts the free slots,
+    then queues the step, in two statements: when another worker's run frees the slot between them,
+    nothing assigns it to the queued step, which then waits forever beside a free slot (a worker of
+    tests/test_runner_jobs.py spun 20 minutes so on 2026-12-05). This is what Dagster's own release
+    does (`has_unassigned_slots`: more slots than assigned steps), so at most the pool's limit run."""
+    storage = instance.event_log_storage
+    if not hasattr(storage, "has_unassigned_slots"):  # not a SQL event log: no such queue
+        return
+    for pool in storage.get_concurrency_keys():
+        if storage.has_unassigned_slots(pool):
+            storage.assign_pending_steps([pool])
+
+
 class _Workers:
     """`n` worker processes. Runs that load a model (a `gpu` pool step) stay with their source on the
     worker that ran its first such run, so vLLM loads once per source in one process, not in each."""
@@ -267,6 +284,7 @@ class _Workers:
             child.close()
             self.conns.append(parent)
             self.procs.append(proc)
+        self.instance = instance
         self.busy: dict[int, int] = {}  # worker -> planned run
         self.home: dict[str, int] = {}  # source -> the worker its model-loading runs go to
 
@@ -283,9 +301,12 @@ class _Workers:
         self.busy[worker] = i
 
     def finished(self) -> list[tuple[int, str, bool]]:
-        """Wait for at least one running run to end: (planned run, run id, succeeded) each."""
+        """Wait for at least one running run to end: (planned run, run id, succeeded) each. Every
+        POOL_CHECK_S of waiting, free pool slots go to queued steps (`assign_free_slots`)."""
         done = []
-        for conn in multiprocessing.connection.wait([self.conns[w] for w in self.busy]):
+        while not (ended := multiprocessing.connection.wait([self.conns[w] for w in self.busy], timeout=POOL_CHECK_S)):
+            assign_free_slots(self.instance)
+        for conn in ended:
             worker = self.conns.index(conn)
             try:
                 run_id, success = conn.recv()
@@ -301,6 +322,9 @@ class _Workers:
             proc.join(timeout=10 if not self.busy else 0)
             if proc.is_alive():
                 proc.terminate()
+                proc.join(timeout=10)
+            if proc.is_alive():  # a run's interrupt handler may hold SIGTERM back: kill it
+                proc.kill()
                 proc.join()
 
 

@@ -8,7 +8,7 @@ import pytest
 from assets.common.partitions import DATE_SOURCE
 from assets.definitions import defs
 from assets.rebuild.resources import LLMEngine
-from assets.runner import RunSummary, StageRow, _job_for, funnel, materialize_all, plan_waves
+from assets.runner import RunSummary, StageRow, _job_for, assign_free_slots, funnel, materialize_all, plan_waves
 from corpus_dag.llm.tiny_model import RANDOM_MODEL_NOTE
 
 
@@ -94,6 +94,27 @@ def test_worker_processes_give_the_sequential_result_and_keep_a_sources_model_ru
     strip = lambda s: [(r.asset, r.partition, r.rows_out) for r in s.rows]
     assert sorted(strip(parallel)) == sorted(strip(sequential)) and len(strip(parallel)) == 2 + 2 * len(keys)
     assert [r.asset for r in parallel.rows][:2] == ["fast_root", "slow_root"]
+
+
+def test_a_free_slot_reaches_a_step_queued_while_another_run_freed_it(dagster_instance):
+    """Dagster's race: a claim counts the free slots (none), another run frees its slot, then the claim
+    queues its step unassigned. The runner's parent gives the free slot to the queued step while it
+    waits, and never more steps than the pool has slots."""
+    storage = dagster_instance.event_log_storage
+    storage.set_concurrency_slots("gpu", 1)
+    for run in ("run-a", "run-b"):  # queued unassigned beside a free slot: what the race leaves
+        storage.add_pending_step("gpu", run, "model_stage", should_assign=False)
+
+    def assigned() -> list[str]:
+        return [run for run in ("run-a", "run-b") if storage.check_concurrency_claim("gpu", run, "model_stage").is_assigned]
+
+    assert assigned() == []
+    assign_free_slots(dagster_instance)
+    assert len(assigned()) == 1
+    assign_free_slots(dagster_instance)  # the one slot is taken: nothing more
+    assert len(assigned()) == 1
+    storage.free_concurrency_slot_for_step(assigned()[0], "model_stage")  # its run ends: Dagster hands it on
+    assert len(assigned()) == 1
 
 
 def test_a_failed_run_in_a_worker_stops_the_plan_and_names_its_error(dagster_instance, monkeypatch):
