@@ -170,9 +170,9 @@ def _arrow_frames() -> None:
     the object store and come back without a copy (0.02-0.03 s), with the same schema; the dedup's
     apply step, whose results carry the kept texts, went from 0.94 s to 0.37 s on 2 Ray CPUs. Per
     process: the driver registers it when it connects, each worker in the task wrappers below."""
-    import ray
+    from ray.util import register_serializer
 
-    ray.util.register_serializer(pl.DataFrame, serializer=_frame_payload, deserializer=_frame_from_payload)
+    register_serializer(pl.DataFrame, serializer=_frame_payload, deserializer=_frame_from_payload)
 
 
 def _ray_slice(data: PartitionData, rows: tuple[int, int], columns: list[str] | None, step: Step) -> Any:

@@ -22,6 +22,8 @@ class FakeRay(types.ModuleType):
         self.constants.ENABLE_RAY_CLUSTER = True  # Ray's default on Linux
         self.private = types.ModuleType("ray._private")
         self.private.ray_constants = self.constants
+        self.util = types.ModuleType("ray.util")
+        self.util.register_serializer = lambda cls, **_: None  # frames as Arrow: nothing to start or stop
 
     def is_initialized(self):
         return self.up
@@ -48,6 +50,7 @@ def fake_ray(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", ray)
     monkeypatch.setitem(sys.modules, "ray._private", ray.private)
     monkeypatch.setitem(sys.modules, "ray._private.ray_constants", ray.constants)
+    monkeypatch.setitem(sys.modules, "ray.util", ray.util)
     for var in ("RAY_TMPDIR", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"):  # restored after the test, whatever connect sets
         monkeypatch.delenv(var, raising=False)
     return ray
