@@ -259,7 +259,7 @@ def assign_free_slots(instance: dg.DagsterInstance) -> None:
     """Give each pool's free slot to its next queued step. Dagster's step claim counts the free slots,
     then queues the step, in two statements: when another worker's run frees the slot between them,
     nothing assigns it to the queued step, which then waits forever beside a free slot (a worker of
-    tests/test_runner_jobs.py spun 20 minutes so on 2026-12-05). This is what Dagster's own release
+    tests/test_runner_jobs.py spun 18 minutes so on 2026-12-05). This is what Dagster's own release
     does (`has_unassigned_slots`: more slots than assigned steps), so at most the pool's limit run."""
     storage = instance.event_log_storage
     if not hasattr(storage, "has_unassigned_slots"):  # not a SQL event log: no such queue
