@@ -21,27 +21,36 @@ Everything runs side by side in this one script, on a local Ray instance on 127.
    when `CORPUS_DJ_PYTHON` names the Python of a venv with py-data-juicer (`make dj-venv`, then
    `CORPUS_DJ_PYTHON=.dj-venv/bin/python python -m benchmarks.bench_ray`; it cannot share this
    environment, see the Makefile): benchmarks/dj_minhash.py, a driver of its own in that venv,
-   attached to this Ray instance. docs/s, peak RSS of the driver (Data-Juicer's: its own
-   driver's), and recall / false removals against the exact ground truth of
-   benchmarks/bench_dedup.py (every pair with character-5-gram Jaccard >= 0.8).
-Ray worker memory is not in the driver's peak RSS; the object store is capped at 300 MB.
+   attached to this Ray instance. docs/s, peak memory (`TreeMemory`), and recall / false removals
+   against the exact ground truth of benchmarks/bench_dedup.py (every pair with character-5-gram
+   Jaccard >= 0.8). The peers run on a fresh Ray instance of the same shape (2 CPUs), so their
+   workers start as ours did, not with what our runs left in them.
+Peak memory: the most that this process and every process under it (the Ray instance it starts:
+raylet, GCS, workers; Data-Juicer's driver) held above their level when the run began, sampled every
+0.1 s: private resident memory (RSS less shared pages) summed over the processes, plus /dev/shm in use
+(Ray's object store, capped at 300 MB), once. Ours is sampled during each engine's first run, the one
+with fresh workers; the timed runs are not sampled.
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import psutil
+import pyarrow as pa
 
 from benchmarks.bench_dedup import THRESHOLD, make_corpus, score, truth_pairs
 
@@ -50,8 +59,51 @@ SIGNATURE_SCHEMA = {"doc_id": pl.String, "date": pl.Date, "source": pl.String, "
                     "n_shingles": pl.UInt32, "signature": pl.Array(pl.UInt32, 128)}
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+class TreeMemory:
+    """Peak memory of a run on this machine: what this process and every process under it (Ray's
+    raylet, GCS and workers; a peer's driver) held above their level when the block began, sampled
+    every `every_s` in a thread. Private resident memory (RSS less shared pages: file-backed and
+    shared-memory pages are counted once, not once per process that maps them) summed over the
+    processes, plus /dev/shm in use (Ray's object store). Freed memory this process's allocators
+    still hold is handed back first, so the baseline is not inflated by an earlier run."""
+
+    def __init__(self, every_s: float = 0.2):
+        self.every_s, self._stop = every_s, threading.Event()
+
+    @staticmethod
+    def now() -> int:
+        me = psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                mem = proc.memory_info()
+            except psutil.Error:  # ended between the listing and the read
+                continue
+            total += mem.rss - mem.shared
+        shm = os.statvfs("/dev/shm")
+        return total + (shm.f_blocks - shm.f_bfree) * shm.f_frsize
+
+    def __enter__(self) -> TreeMemory:
+        gc.collect()
+        pa.default_memory_pool().release_unused()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        self.base = self.peak = self.now()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.peak = max(self.peak, self.now())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.now())
+
+    @property
+    def peak_mb(self) -> float:
+        return (self.peak - self.base) / 2**20
 
 
 def _partition(store, name: str, df: pl.DataFrame):
@@ -105,15 +157,16 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     return time.perf_counter() - started, time.process_time() - cpu, removed
 
 
-def timed_dedups(engine, store, docs, verify: str, repeats: int) -> tuple[float, list[float], float, list[str]]:
-    """dedup_end_to_end once untimed (the workers' imports and numba kernels load), then `repeats` times:
-    (the first run's seconds, the timed runs' seconds, their median driver CPU, the removed ids, the same
-    on every run)."""
-    first, _, removed = dedup_end_to_end(engine, store, docs, verify)
+def timed_dedups(engine, store, docs, verify: str, repeats: int) -> tuple[float, float, list[float], float, list[str]]:
+    """dedup_end_to_end once untimed (the workers' imports and numba kernels load; its peak memory is
+    sampled), then `repeats` times: (the first run's seconds, its peak memory in MB, the timed runs'
+    seconds, their median driver CPU, the removed ids, the same on every run)."""
+    with TreeMemory() as memory:
+        first, _, removed = dedup_end_to_end(engine, store, docs, verify)
     runs = [dedup_end_to_end(engine, store, docs, verify) for _ in range(repeats)]
     if any(sorted(r) != sorted(removed) for _, _, r in runs):
         raise AssertionError("the dedup removed different documents on a repeat run: it is not deterministic")
-    return first, [secs for secs, _, _ in runs], float(np.median([cpu for _, cpu, _ in runs])), removed
+    return first, memory.peak_mb, [secs for secs, _, _ in runs], float(np.median([cpu for _, cpu, _ in runs])), removed
 
 
 def timed_map(engine, data, step, batch_rows: int, warm=None) -> float:
@@ -228,10 +281,10 @@ def main() -> None:
         return f"median {np.median(secs):5.1f} s of {len(secs)} ({min(secs):.1f}-{max(secs):.1f})"
 
     local = LocalEngine()
-    first, secs, _, removed = timed_dedups(local, store, docs, args.verify, args.repeats)
+    first, peak_mb, secs, _, removed = timed_dedups(local, store, docs, args.verify, args.repeats)
     results["local"] = float(np.median(secs))
     print(f"dedup, engine local:{' ' * 13}{runs(secs)}  {n_docs / results['local']:9,.0f} docs/s  {scored(removed)}  "
-          f"first run {first:.1f} s  driver peak RSS {_rss_mb():,.0f} MB")
+          f"first run {first:.1f} s  peak memory {peak_mb:,.0f} MB")
     filters_cfg = load_filter_config("web")
     exam_docs = docs  # the same documents: detect_exams reads every one (most are not papers)
     warm = _partition(store, "warm", corpus.head(2_000).select("doc_id", "text").with_columns(title=pl.lit(None, pl.String)))
@@ -247,35 +300,42 @@ def main() -> None:
             os.sched_setaffinity(0, {min(all_cores)})
         engine = RayEngine(num_cpus=cpus, object_store_memory=300 * 1024**2)
         engine.connect()
-        first, secs, driver_cpu, removed = timed_dedups(engine, store, docs, args.verify, args.repeats)
+        first, peak_mb, secs, driver_cpu, removed = timed_dedups(engine, store, docs, args.verify, args.repeats)
         results[f"ray{cpus}" + ("_pinned" if pinned else "")] = float(np.median(secs))
         label = "1 core in all" if pinned else f"{cpus} CPU"
         print(f"dedup, engine ray {label + ':':<14} {runs(secs)}  {n_docs / float(np.median(secs)):9,.0f} docs/s  {scored(removed)}  "
-              f"first run {first:.1f} s  driver CPU {driver_cpu:.1f} s (" +
+              f"first run {first:.1f} s  peak memory {peak_mb:,.0f} MB  driver CPU {driver_cpu:.1f} s (" +
               ("driver, Ray and its worker on one core)" if pinned else f"beside the workers' {cpus} CPU)"))
         if cpus == 2:
             map_times["ray"] = map_pair(engine)
-        if cpus == 2 and not args.no_peers:
-            corpus_dir = work / "corpus"
-            corpus_dir.mkdir()
-            corpus.select("doc_id", "text").write_parquet(corpus_dir / "part-0.parquet")
-            dt_secs, dt_removed, why = run_datatrove(corpus_dir, work / "datatrove", workers=2)
-            if dt_removed is None:
-                print(f"datatrove MinHash on RayPipelineExecutor: {why}")
-            else:
-                results["datatrove"] = dt_secs
-                print(f"datatrove MinHash (Ray):   {dt_secs:7.1f} s  {n_docs / dt_secs:9,.0f} docs/s  {scored(dt_removed)}")
-            dj = run_data_juicer(corpus_dir, work / "data_juicer", ray.get_runtime_context().gcs_address)
-            if "removed" not in dj:
-                print(f"Data-Juicer ray_bts_minhash_deduplicator: {dj['why']}")
-            else:
-                results["Data-Juicer"] = dj["seconds"]
-                print(f"Data-Juicer MinHash (Ray): {dj['seconds']:7.1f} s  {n_docs / dj['seconds']:9,.0f} docs/s  "
-                      f"{scored(dj['removed'])}  its driver's peak RSS {dj['peak_rss_mb']:,.0f} MB")
-                print(f"  (Data-Juicer {dj['version']}, {dj['settings']}; Ray: {dj['ray']})")
         engine.shutdown()
         ray.shutdown()
         os.sched_setaffinity(0, all_cores)
+    if not args.no_peers:
+        engine = RayEngine(num_cpus=2, object_store_memory=300 * 1024**2)  # a fresh instance: fresh workers
+        engine.connect()
+        corpus_dir = work / "corpus"
+        corpus_dir.mkdir()
+        corpus.select("doc_id", "text").write_parquet(corpus_dir / "part-0.parquet")
+        with TreeMemory() as memory:
+            dt_secs, dt_removed, why = run_datatrove(corpus_dir, work / "datatrove", workers=2)
+        if dt_removed is None:
+            print(f"datatrove MinHash on RayPipelineExecutor: {why}")
+        else:
+            results["datatrove"] = dt_secs
+            print(f"datatrove MinHash (Ray):   {dt_secs:7.1f} s  {n_docs / dt_secs:9,.0f} docs/s  {scored(dt_removed)}  "
+                  f"peak memory {memory.peak_mb:,.0f} MB")
+        with TreeMemory() as memory:
+            dj = run_data_juicer(corpus_dir, work / "data_juicer", ray.get_runtime_context().gcs_address)
+        if "removed" not in dj:
+            print(f"Data-Juicer ray_bts_minhash_deduplicator: {dj['why']}")
+        else:
+            results["Data-Juicer"] = dj["seconds"]
+            print(f"Data-Juicer MinHash (Ray): {dj['seconds']:7.1f} s  {n_docs / dj['seconds']:9,.0f} docs/s  "
+                  f"{scored(dj['removed'])}  peak memory {memory.peak_mb:,.0f} MB (its driver alone {dj['peak_rss_mb']:,.0f} MB)")
+            print(f"  (Data-Juicer {dj['version']}, {dj['settings']}; Ray: {dj['ray']})")
+        engine.shutdown()
+        ray.shutdown()
     print()
     print(f"ratios of the medians of {args.repeats} timed runs each:")
     print(f"ratio ray (2 CPUs) / local wall time, dedup end to end: {results['ray2'] / results['local']:.2f}x (target <= 1.25x)")

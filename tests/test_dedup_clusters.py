@@ -24,7 +24,7 @@ from corpus_dag.dedup import (
     signatures,
 )
 from corpus_dag.dedup.clusters import _shard_task
-from corpus_dag.engine import LocalEngine, RayEngine
+from corpus_dag.engine import LocalEngine, RayEngine, even_slices
 from corpus_dag.storage import CorpusStore, PartitionData
 
 ALPHABET = (
@@ -97,6 +97,16 @@ def test_same_clusters_for_any_input_order_batching_and_sharding(corpus, tmp_pat
     )
     assert out_of_core.equals(in_memory)
     assert not any((tmp_path / "b").iterdir())  # scratch files removed
+
+
+def test_scatter_slices_are_as_few_and_as_even_as_the_batch_size_allows():
+    assert even_slices(100_000, 65_536) == [(0, 50_000), (50_000, 100_000)]  # not 65,536 + a 34,464 tail
+    for rows, most in [(0, 5), (1, 1), (13, 13), (14, 13), (200, 13), (100_001, 16_384)]:
+        slices = even_slices(rows, most)
+        sizes = [stop - start for start, stop in slices]
+        assert len(slices) == -(-rows // most) and sum(sizes) == rows
+        assert all(a[1] == b[0] for a, b in zip(slices, slices[1:])) and (not slices or slices[0][0] == 0)
+        assert not sizes or (max(sizes) <= most and max(sizes) - min(sizes) <= 1)
 
 
 def test_cross_partition_files(corpus, tmp_path):

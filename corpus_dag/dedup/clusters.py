@@ -77,7 +77,7 @@ from fsspec.implementations.local import LocalFileSystem
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from corpus_dag.engine import Engine, LocalEngine, StageResources, row_slices
+from corpus_dag.engine import Engine, LocalEngine, StageResources, even_slices
 from corpus_dag.storage import LEASE, PartitionData
 
 from .config import DedupCfg
@@ -285,7 +285,7 @@ def cluster_pipeline(
     inputs = list(inputs)
     sizes = [_num_rows(item) for item in inputs]
     cfg = replace(cfg, n_shards=cfg.shards_for(sum(sizes)))
-    slices = [(item, rows) for item, n in zip(inputs, sizes) for rows in row_slices(n, cfg.batch_rows)]
+    slices = [(item, rows) for item, n in zip(inputs, sizes) for rows in even_slices(n, cfg.batch_rows)]
     run = Pipeline(scratch, cfg, *_scattered(slices, cfg, scratch, tasks))
     if run.n_docs == 0:
         return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)

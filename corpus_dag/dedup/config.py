@@ -33,7 +33,8 @@ class DedupCfg:
     min_shard_rows: band rows (bands + 1 per document) a shard holds at least: a smaller input uses
       fewer shards, down to one, so a small source is not n_shards tasks of almost nothing each
       (on Ray over S3 that overhead dominated: 40 s for 115 documents). Same clusters either way.
-    batch_rows: rows of a signature input that one scatter task reads (one batch).
+    batch_rows: rows of a signature input that one scatter task reads at most (one batch); an input's
+      slices are even (100k rows: two tasks of 50k), so no scatter task is a short tail.
     max_shard_rows: a shard with more band rows than this is split by key hash into pieces of about
       this many (one task each), so a shard task's memory stays bounded as the corpus grows.
     hot_bucket_rows: a band bucket with more members than this (50k boilerplate pages sharing a
