@@ -28,8 +28,9 @@ Everything runs side by side in this one script, on a local Ray instance on 127.
 Peak memory: the most that this process and every process under it (the Ray instance it starts:
 raylet, GCS, workers; Data-Juicer's driver) held above their level when the run began, sampled every
 0.1 s: private resident memory (RSS less shared pages) summed over the processes, plus /dev/shm in use
-(Ray's object store, capped at 300 MB), once. Ours is sampled during each engine's first run, the one
-with fresh workers; the timed runs are not sampled.
+(Ray's object store, capped at 300 MB), once. Each contender's memory run has a driver of its own, a
+fresh process (a new Ray job: fresh workers too): ours (one extra, untimed run per engine), datatrove's
+(its timed run) and Data-Juicer's (its script); the timed runs of ours are not sampled.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ import argparse
 import ctypes
 import gc
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -44,8 +46,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -157,16 +161,47 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     return time.perf_counter() - started, time.process_time() - cpu, removed
 
 
-def timed_dedups(engine, store, docs, verify: str, repeats: int) -> tuple[float, float, list[float], float, list[str]]:
-    """dedup_end_to_end once untimed (the workers' imports and numba kernels load; its peak memory is
-    sampled), then `repeats` times: (the first run's seconds, its peak memory in MB, the timed runs'
-    seconds, their median driver CPU, the removed ids, the same on every run)."""
-    with TreeMemory() as memory:
-        first, _, removed = dedup_end_to_end(engine, store, docs, verify)
+def timed_dedups(engine, store, docs, verify: str, repeats: int) -> tuple[float, list[float], float, list[str]]:
+    """dedup_end_to_end once untimed (the workers' imports and numba kernels load), then `repeats` times:
+    (the first run's seconds, the timed runs' seconds, their median driver CPU, the removed ids, the same
+    on every run)."""
+    first, _, removed = dedup_end_to_end(engine, store, docs, verify)
     runs = [dedup_end_to_end(engine, store, docs, verify) for _ in range(repeats)]
     if any(sorted(r) != sorted(removed) for _, _, r in runs):
         raise AssertionError("the dedup removed different documents on a repeat run: it is not deterministic")
-    return first, memory.peak_mb, [secs for secs, _, _ in runs], float(np.median([cpu for _, cpu, _ in runs])), removed
+    return first, [secs for secs, _, _ in runs], float(np.median([cpu for _, cpu, _ in runs])), removed
+
+
+def in_fresh_process(fn: Callable[..., Any], *args) -> tuple[Any, float]:
+    """fn(*args) in a new process (spawned: nothing inherited from this one's heap) and the peak memory
+    in MB of the process tree while it ran (`TreeMemory`): a run's memory, not what earlier runs left in
+    this process's allocators, which a new run would reuse without a byte more of RSS."""
+    with TreeMemory() as memory, multiprocessing.get_context("spawn").Pool(1) as pool:
+        result = pool.apply(fn, args)
+    return result, memory.peak_mb
+
+
+def _engine_at(address: str):
+    """Engine local without an address; else a driver attached to the Ray instance there (a new job:
+    its own, fresh workers)."""
+    from corpus_dag.engine import LocalEngine, RayEngine
+
+    if not address:
+        return LocalEngine()
+    engine = RayEngine(address=address)
+    engine.connect()
+    return engine
+
+
+def dedup_once(address: str, store, docs, verify: str) -> int:
+    """One dedup end to end on `_engine_at(address)`: the documents it removed (for `in_fresh_process`)."""
+    return len(dedup_end_to_end(_engine_at(address), store, docs, verify)[2])
+
+
+def datatrove_once(address: str, corpus: Path, work: Path, workers: int) -> tuple[float, list[str] | None, str]:
+    """run_datatrove with a driver attached to the Ray instance at `address` (for `in_fresh_process`)."""
+    _engine_at(address)
+    return run_datatrove(corpus, work, workers)
 
 
 def timed_map(engine, data, step, batch_rows: int, warm=None) -> float:
@@ -281,7 +316,8 @@ def main() -> None:
         return f"median {np.median(secs):5.1f} s of {len(secs)} ({min(secs):.1f}-{max(secs):.1f})"
 
     local = LocalEngine()
-    first, peak_mb, secs, _, removed = timed_dedups(local, store, docs, args.verify, args.repeats)
+    _, peak_mb = in_fresh_process(dedup_once, "", store, docs, args.verify)
+    first, secs, _, removed = timed_dedups(local, store, docs, args.verify, args.repeats)
     results["local"] = float(np.median(secs))
     print(f"dedup, engine local:{' ' * 13}{runs(secs)}  {n_docs / results['local']:9,.0f} docs/s  {scored(removed)}  "
           f"first run {first:.1f} s  peak memory {peak_mb:,.0f} MB")
@@ -300,7 +336,8 @@ def main() -> None:
             os.sched_setaffinity(0, {min(all_cores)})
         engine = RayEngine(num_cpus=cpus, object_store_memory=300 * 1024**2)
         engine.connect()
-        first, peak_mb, secs, driver_cpu, removed = timed_dedups(engine, store, docs, args.verify, args.repeats)
+        _, peak_mb = in_fresh_process(dedup_once, ray.get_runtime_context().gcs_address, store, docs, args.verify)
+        first, secs, driver_cpu, removed = timed_dedups(engine, store, docs, args.verify, args.repeats)
         results[f"ray{cpus}" + ("_pinned" if pinned else "")] = float(np.median(secs))
         label = "1 core in all" if pinned else f"{cpus} CPU"
         print(f"dedup, engine ray {label + ':':<14} {runs(secs)}  {n_docs / float(np.median(secs)):9,.0f} docs/s  {scored(removed)}  "
@@ -317,16 +354,16 @@ def main() -> None:
         corpus_dir = work / "corpus"
         corpus_dir.mkdir()
         corpus.select("doc_id", "text").write_parquet(corpus_dir / "part-0.parquet")
-        with TreeMemory() as memory:
-            dt_secs, dt_removed, why = run_datatrove(corpus_dir, work / "datatrove", workers=2)
+        address = ray.get_runtime_context().gcs_address
+        (dt_secs, dt_removed, why), peak_mb = in_fresh_process(datatrove_once, address, corpus_dir, work / "datatrove", 2)
         if dt_removed is None:
             print(f"datatrove MinHash on RayPipelineExecutor: {why}")
         else:
             results["datatrove"] = dt_secs
             print(f"datatrove MinHash (Ray):   {dt_secs:7.1f} s  {n_docs / dt_secs:9,.0f} docs/s  {scored(dt_removed)}  "
-                  f"peak memory {memory.peak_mb:,.0f} MB")
+                  f"peak memory {peak_mb:,.0f} MB")
         with TreeMemory() as memory:
-            dj = run_data_juicer(corpus_dir, work / "data_juicer", ray.get_runtime_context().gcs_address)
+            dj = run_data_juicer(corpus_dir, work / "data_juicer", address)
         if "removed" not in dj:
             print(f"Data-Juicer ray_bts_minhash_deduplicator: {dj['why']}")
         else:
