@@ -177,8 +177,21 @@ def in_fresh_process(fn: Callable[..., Any], *args) -> tuple[Any, float]:
     in MB of the process tree while it ran (`TreeMemory`): a run's memory, not what earlier runs left in
     this process's allocators, which a new run would reuse without a byte more of RSS."""
     with TreeMemory() as memory, multiprocessing.get_context("spawn").Pool(1) as pool:
-        result = pool.apply(fn, args)
+        result = pool.apply(_detached_after, (fn, *args))
+        pool.close()  # the child ends on its own (a terminated one prints Ray's SIGTERM handler's trace)
+        pool.join()
     return result, memory.peak_mb
+
+
+def _detached_after(fn: Callable[..., Any], *args) -> Any:
+    """fn(*args), then this process leaves the Ray instance it attached to, if any."""
+    import ray
+
+    try:
+        return fn(*args)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 def _engine_at(address: str):
