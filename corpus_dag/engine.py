@@ -129,7 +129,8 @@ def row_slices(num_rows: int, batch_rows: int) -> list[tuple[int, int]]:
 def even_slices(num_rows: int, max_rows: int) -> list[tuple[int, int]]:
     """As few [start, stop) slices of at most `max_rows` rows as cover `num_rows`, of sizes differing by
     at most one: for tasks whose output does not depend on where the cuts fall, so that no task is a
-    short tail (100k rows in two tasks of 50k, not 65,536 + 34,464: the second worker is not idle half the time)."""
+    short tail (100k rows: two tasks of 50k, not 65,536 + 34,464, which leaves the second worker idle
+    for nearly half the phase)."""
     k = -(-num_rows // max_rows)
     return [(num_rows * i // k, num_rows * (i + 1) // k) for i in range(k)]
 
