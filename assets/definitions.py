@@ -16,6 +16,7 @@ from assets import (
 )
 from assets.common.engine import CorpusEngine
 from assets.common.partitions import DATE_SOURCE, dims_for
+from assets.common.pools import pool_slots_sensor
 from assets.common.storage import CorpusIOManager, CorpusStorage
 from assets.curate.assets import check_recipe_assets
 from assets.ingest.sensors import nightly_schedule, raw_files_sensor
@@ -92,7 +93,7 @@ def _build() -> dg.Definitions:
         areas,
         dg.Definitions(
             jobs=[corpus_daily, *_global_jobs(areas, daily_selection.resolve(areas.resolve_asset_graph()))],
-            sensors=[raw_files_sensor(corpus_daily)],
+            sensors=[raw_files_sensor(corpus_daily), pool_slots_sensor],
             schedules=[nightly_schedule(corpus_daily)],
             # One process per run: stages stream their batches and use the cores inside the step.
             executor=dg.in_process_executor,

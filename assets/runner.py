@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from assets.common.partitions import DATE_SOURCE, dims_for
+from assets.common.pools import assign_free_slots
 
 
 @dataclass
@@ -253,20 +254,6 @@ def _serve(conn, defs_ref: str, instance_dir: str) -> None:
 
 
 POOL_CHECK_S = 2.0
-
-
-def assign_free_slots(instance: dg.DagsterInstance) -> None:
-    """Give each pool's free slot to its next queued step. Dagster's step claim counts the free slots,
-    then queues the step, in two statements: when another worker's run frees the slot between them,
-    nothing assigns it to the queued step, which then waits forever beside a free slot (a worker of
-    tests/test_runner_jobs.py spun 18 minutes so on 2026-12-05). This is what Dagster's own release
-    does (`has_unassigned_slots`: more slots than assigned steps), so at most the pool's limit run."""
-    storage = instance.event_log_storage
-    if not hasattr(storage, "has_unassigned_slots"):  # not a SQL event log: no such queue
-        return
-    for pool in storage.get_concurrency_keys():
-        if storage.has_unassigned_slots(pool):
-            storage.assign_pending_steps([pool])
 
 
 class _Workers:

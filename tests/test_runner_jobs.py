@@ -6,9 +6,10 @@ import dagster as dg
 import pytest
 
 from assets.common.partitions import DATE_SOURCE
+from assets.common.pools import assign_free_slots, pool_slots_sensor
 from assets.definitions import defs
 from assets.rebuild.resources import LLMEngine
-from assets.runner import RunSummary, StageRow, _job_for, assign_free_slots, funnel, materialize_all, plan_waves
+from assets.runner import RunSummary, StageRow, _job_for, funnel, materialize_all, plan_waves
 from corpus_dag.llm.tiny_model import RANDOM_MODEL_NOTE
 
 
@@ -109,12 +110,28 @@ def test_a_free_slot_reaches_a_step_queued_while_another_run_freed_it(dagster_in
         return [run for run in ("run-a", "run-b") if storage.check_concurrency_claim("gpu", run, "model_stage").is_assigned]
 
     assert assigned() == []
-    assign_free_slots(dagster_instance)
-    assert len(assigned()) == 1
-    assign_free_slots(dagster_instance)  # the one slot is taken: nothing more
-    assert len(assigned()) == 1
-    storage.free_concurrency_slot_for_step(assigned()[0], "model_stage")  # its run ends: Dagster hands it on
-    assert len(assigned()) == 1
+    assert assign_free_slots(dagster_instance) == [("gpu", "run-a", "model_stage")]  # the first queued
+    assert assigned() == ["run-a"]
+    assert assign_free_slots(dagster_instance) == []  # the one slot is taken: nothing more
+    assert assigned() == ["run-a"]
+    storage.free_concurrency_slot_for_step("run-a", "model_stage")  # its run ends: Dagster hands it on
+    assert assigned() == ["run-b"]
+
+
+def test_the_daemon_gives_a_free_slot_to_a_step_queued_beside_it(dagster_instance):
+    """Runs launched from the UI, a schedule or a sensor meet the same race: pool_slots_sensor (on by
+    default, every 30 s) assigns the slot, says to which step, and requests no run."""
+    storage = dagster_instance.event_log_storage
+    storage.set_concurrency_slots("gpu", 1)
+    assert pool_slots_sensor in defs.sensors
+    assert pool_slots_sensor.default_status == dg.DefaultSensorStatus.RUNNING and pool_slots_sensor.minimum_interval_seconds == 30
+    idle = pool_slots_sensor.evaluate_tick(dg.build_sensor_context(instance=dagster_instance))
+    assert idle.skip_message == "no pool has a free slot beside a queued step" and not idle.run_requests
+    storage.add_pending_step("gpu", "0123456789abcdef", "rebuilt_math_items", should_assign=False)
+    tick = pool_slots_sensor.evaluate_tick(dg.build_sensor_context(instance=dagster_instance))
+    assert not tick.run_requests
+    assert tick.skip_message == "gave 1 free pool slot(s) to queued steps: rebuilt_math_items of run 01234567 (gpu)"
+    assert storage.check_concurrency_claim("gpu", "0123456789abcdef", "rebuilt_math_items").is_assigned
 
 
 def test_a_failed_run_in_a_worker_stops_the_plan_and_names_its_error(dagster_instance, monkeypatch):
