@@ -68,8 +68,9 @@ class TreeMemory:
     raylet, GCS and workers; a peer's driver) held above their level when the block began, sampled
     every `every_s` in a thread. Private resident memory (RSS less shared pages: file-backed and
     shared-memory pages are counted once, not once per process that maps them) summed over the
-    processes, plus /dev/shm in use (Ray's object store). Freed memory this process's allocators
-    still hold is handed back first, so the baseline is not inflated by an earlier run."""
+    processes, plus /dev/shm in use (Ray's object store). Memory this process's allocators hold but no
+    longer use is handed back first: were it handed back during the run, it would offset the run's own.
+    The run itself goes in a process of its own (`in_fresh_process`), whose whole memory counts."""
 
     def __init__(self, every_s: float = 0.2):
         self.every_s, self._stop = every_s, threading.Event()
