@@ -16,18 +16,18 @@ Everything runs side by side in this one script, on a local Ray instance on 127.
    use their medians, which this machine's minute-to-minute speed swings move less than one run.
 2. filters (`apply_filters`) and exam detection (`detect_exams`) through both engines (ratio), each
    after an untimed map over 2,000 documents.
-3. peers on the same corpus and the same Ray instance: datatrove's MinHash (signature -> buckets
+3. peers on the same corpus, on a Ray instance of the same shape: datatrove's MinHash (signature -> buckets
    -> cluster -> filter) on `RayPipelineExecutor`, and Data-Juicer's `ray_bts_minhash_deduplicator`
    when `CORPUS_DJ_PYTHON` names the Python of a venv with py-data-juicer (`make dj-venv`, then
    `CORPUS_DJ_PYTHON=.dj-venv/bin/python python -m benchmarks.bench_ray`; it cannot share this
    environment, see the Makefile): benchmarks/dj_minhash.py, a driver of its own in that venv,
-   attached to this Ray instance. docs/s, peak memory (`TreeMemory`), and recall / false removals
+   attached to that instance. docs/s, peak memory (`TreeMemory`), and recall / false removals
    against the exact ground truth of benchmarks/bench_dedup.py (every pair with character-5-gram
-   Jaccard >= 0.8). The peers run on a fresh Ray instance of the same shape (2 CPUs), so their
-   workers start as ours did, not with what our runs left in them.
+   Jaccard >= 0.8). The instance is a fresh one (2 CPUs), so the peers' workers start as ours did,
+   not with what our runs left in them.
 Peak memory: the most that this process and every process under it (the Ray instance it starts:
 raylet, GCS, workers; Data-Juicer's driver) held above their level when the run began, sampled every
-0.1 s: private resident memory (RSS less shared pages) summed over the processes, plus /dev/shm in use
+0.2 s: private resident memory (RSS less shared pages) summed over the processes, plus /dev/shm in use
 (Ray's object store, capped at 300 MB), once. Each contender's memory run has a driver of its own, a
 fresh process (a new Ray job: fresh workers too): ours (one extra, untimed run per engine), datatrove's
 (its timed run) and Data-Juicer's (its script); the timed runs of ours are not sampled.
@@ -207,9 +207,14 @@ def _engine_at(address: str):
     return engine
 
 
-def dedup_once(address: str, store, docs, verify: str) -> int:
-    """One dedup end to end on `_engine_at(address)`: the documents it removed (for `in_fresh_process`)."""
-    return len(dedup_end_to_end(_engine_at(address), store, docs, verify)[2])
+def dedup_once(address: str, store, docs, verify: str) -> list[str]:
+    """One dedup end to end on `_engine_at(address)`: the ids it removed (for `in_fresh_process`)."""
+    return dedup_end_to_end(_engine_at(address), store, docs, verify)[2]
+
+
+def same_removed(memory_run: list[str], timed_runs: list[str]) -> None:
+    if sorted(memory_run) != sorted(timed_runs):
+        raise AssertionError("the memory run removed different documents from the timed runs: it is not deterministic")
 
 
 def datatrove_once(address: str, corpus: Path, work: Path, workers: int) -> tuple[float, list[str] | None, str]:
@@ -330,8 +335,9 @@ def main() -> None:
         return f"median {np.median(secs):5.1f} s of {len(secs)} ({min(secs):.1f}-{max(secs):.1f})"
 
     local = LocalEngine()
-    _, peak_mb = in_fresh_process(dedup_once, "", store, docs, args.verify)
+    removed_once, peak_mb = in_fresh_process(dedup_once, "", store, docs, args.verify)
     first, secs, _, removed = timed_dedups(local, store, docs, args.verify, args.repeats)
+    same_removed(removed_once, removed)
     results["local"] = float(np.median(secs))
     print(f"dedup, engine local:{' ' * 13}{runs(secs)}  {n_docs / results['local']:9,.0f} docs/s  {scored(removed)}  "
           f"first run {first:.1f} s  peak memory {peak_mb:,.0f} MB")
@@ -350,8 +356,9 @@ def main() -> None:
             os.sched_setaffinity(0, {min(all_cores)})
         engine = RayEngine(num_cpus=cpus, object_store_memory=300 * 1024**2)
         engine.connect()
-        _, peak_mb = in_fresh_process(dedup_once, ray.get_runtime_context().gcs_address, store, docs, args.verify)
+        removed_once, peak_mb = in_fresh_process(dedup_once, ray.get_runtime_context().gcs_address, store, docs, args.verify)
         first, secs, driver_cpu, removed = timed_dedups(engine, store, docs, args.verify, args.repeats)
+        same_removed(removed_once, removed)
         results[f"ray{cpus}" + ("_pinned" if pinned else "")] = float(np.median(secs))
         label = "1 core in all" if pinned else f"{cpus} CPU"
         print(f"dedup, engine ray {label + ':':<14} {runs(secs)}  {n_docs / float(np.median(secs)):9,.0f} docs/s  {scored(removed)}  "
