@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import io
 import json
+import operator
 import os
 import posixpath
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,8 @@ from pathlib import Path
 import fsspec
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +47,8 @@ MANIFEST = "_manifest.json"
 ROW_GROUP_ROWS = 8_192  # fixed row groups: a file's bytes depend on its rows only, not on how they were batched
 STALE_INFLIGHT_SECONDS = 3_600  # `.inflight-*` files of dead writers older than this are removed
 LEASE = "_lease.json"  # in a scratch folder: {"written_at": unix time}, rewritten while a run holds the folder
+COMPARE = {"==": operator.eq, ">=": operator.ge, "<": operator.lt}  # the operators of a row filter's conditions
+Where = Sequence[tuple[str, str, object]]  # a row filter: (column, op, value) conditions a row meets all of
 
 
 def new_version() -> str:
@@ -364,9 +370,12 @@ class CorpusStore:
             for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
                 yield pl.from_arrow(batch)
 
-    def read(self, rel: str, columns: list[str] | None = None, version: str | None = None) -> pl.DataFrame:
+    def read(self, rel: str, columns: list[str] | None = None, version: str | None = None, where: Where = ()) -> pl.DataFrame:
+        """The partition's `columns`; with `where`, only the rows that meet it (`read_where`)."""
         with self._parquet(rel, columns, version) as pf:
-            return pl.from_arrow(pf.read(columns=columns))
+            if not where:
+                return pl.from_arrow(pf.read(columns=columns))
+        return read_where(self.fs, [self.abs(self.resolve(rel, version))], where, columns)
 
     @contextmanager
     def _parquet(self, rel: str, columns: list[str] | None, version: str | None = None) -> Iterator[pq.ParquetFile]:
@@ -474,6 +483,15 @@ class BatchWriter:
             self.write(df)
 
 
+def read_where(fs, paths: list[str], where: Where, columns: list[str] | None = None) -> pl.DataFrame:
+    """The rows of the Parquet files `paths` that meet every (column, op, value) of `where` (op in
+    COMPARE), filtered as they stream: row groups whose statistics rule them out are never read,
+    and the whole files are never held at once."""
+    dataset = ds.dataset(paths, filesystem=fs, format="parquet")
+    tests = [COMPARE[op](pc.field(c), pa.scalar(v, dataset.schema.field(c).type)) for c, op, v in where]
+    return pl.from_arrow(dataset.to_table(columns=columns, filter=functools.reduce(operator.and_, tests) if tests else None))
+
+
 def _is_vector(t: pa.DataType) -> bool:
     """A list of numbers (fixed-size or not)."""
     lists = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
@@ -548,8 +566,8 @@ class PartitionData:
     def iter_batches(self, columns: list[str] | None = None, batch_rows: int = 50_000) -> Iterator[pl.DataFrame]:
         return self.store.iter_batches(self.path, columns, batch_rows, self.version)
 
-    def read(self, columns: list[str] | None = None) -> pl.DataFrame:
-        return self.store.read(self.path, columns, self.version)
+    def read(self, columns: list[str] | None = None, where: Where = ()) -> pl.DataFrame:
+        return self.store.read(self.path, columns, self.version, where)
 
     def parquet(self, columns: list[str] | None = None):
         """The open Parquet file (a context manager), for readers that need its footer or row groups."""

@@ -65,6 +65,7 @@ def test_dedup_assets_across_dates(corpus_root, dagster_instance):
     clusters = store.read(CorpusStore.partition_path("dedup_clusters", {"source": "wenku"}))
     dups = clusters.filter(pl.col("duplicate_of").is_not_null()).select("doc_id", "duplicate_of", "kind")
     assert dups.sort("doc_id").rows() == [("b0", "a0", "exact"), ("b1", "a1", "near")]
+    assert clusters.select("date", "doc_id").equals(clusters.select("date", "doc_id").sort("date", "doc_id"))  # a date's rows together
     meta = result.asset_materializations_for_node("dedup_clusters")[0].metadata
     assert meta["duplicates"].value == 2 and "| kind |" in meta["sample_pairs"].value
     checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}

@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from corpus_dag.storage import CorpusStore, StorageError, arrow_schema, seed_raw_library
@@ -292,3 +293,35 @@ def test_a_held_scratch_renews_its_lease(tmp_path):
     last = written()
     time.sleep(0.1)
     assert written() == last
+
+
+def test_a_filtered_read_reads_only_the_row_groups_that_may_hold_its_rows(any_root):
+    """`read(where=...)` returns the rows that meet every condition, and never reads a row group
+    whose statistics rule it out: the other row groups' pages are overwritten with zeros, and
+    the filtered read still succeeds where a whole read fails."""
+    import datetime as dt
+
+    store = CorpusStore(any_root)
+    rel = CorpusStore.partition_path("c", {"source": "s"})
+    days = [dt.date(2026, 11, d) for d in (20, 21, 22)]
+    rows = pl.DataFrame({"date": [d for d in days for _ in range(10_000)], "n": range(30_000)})
+    store.write_frame(rel, rows)
+    day = [("date", "==", days[1])]
+    assert store.read(rel, where=day).equals(rows.filter(pl.col("date") == days[1]))
+    assert store.read(rel, ["n"], where=[*day, ("n", ">=", 15_000)])["n"].to_list() == list(range(15_000, 20_000))
+
+    path = store.abs(store.resolve(rel))
+    meta = pq.ParquetFile(store.fs.open(path, "rb")).metadata
+    data = bytearray(store.fs.cat_file(path))
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        stats = group.column(0).statistics
+        if stats.max < days[1] or stats.min > days[1]:
+            for c in range(group.num_columns):
+                chunk = group.column(c)
+                start = min(o for o in (chunk.dictionary_page_offset, chunk.data_page_offset) if o is not None)
+                data[start : start + chunk.total_compressed_size] = bytes(chunk.total_compressed_size)
+    store.fs.pipe_file(path, bytes(data))
+    assert store.read(rel, where=day).equals(rows.filter(pl.col("date") == days[1]))
+    with pytest.raises(Exception):
+        store.read(rel)

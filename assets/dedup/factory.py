@@ -15,6 +15,7 @@ mapping of the source in config/sources.yaml (e.g. `dedup: {threshold: 0.85, max
 in candidate pairs from the input asset, instead of on the signatures' estimate).
 """
 
+import datetime as dt
 import posixpath
 import tempfile
 from collections.abc import Mapping
@@ -147,7 +148,7 @@ def dedup_assets(
         kinds={"polars", "parquet", "scipy"},
         description="Every document of the source that has a duplicate, one row each: cluster_id, representative "
         "(earliest date, then smallest doc_id), duplicate_of, kind (exact/near), est_jaccard, exact_jaccard (with "
-        "`verify: exact`). Built from the stored signatures of all dates through band-sharded files, so memory is "
+        "`verify: exact`), sorted by date then doc_id (a date's dedup reads only its row groups). Built from the stored signatures of all dates through band-sharded files, so memory is "
         "bounded by one shard; `verify: exact` also reads the texts of candidate documents, partition by partition.",
         **COMMON,
     )
@@ -222,10 +223,8 @@ def dedup_assets(
     def deduplicate(context: dg.AssetExecutionContext, storage: CorpusStorage, engine: CorpusEngine,
                     docs: PartitionData, clusters: PartitionData):
         _source, date = source_and_date(context)
-        trail = (
-            clusters.read(["doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard"])
-            .filter(pl.col("date") == pl.lit(date).str.to_date())
-        )
+        trail = clusters.read(["doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard"],
+                              where=[("date", "==", dt.date.fromisoformat(date))])
         yield from map_split(context, storage.store(), engine, docs, partial(view.apply, clusters=trail), kept, dropped,
                              stage="dedup", batch_rows=BATCH_ROWS)
 

@@ -45,18 +45,17 @@ this process, or one Ray task each), and they talk only through files under a sc
             in an edge, stay with the caller). Same components either way.
 5. assemble (the caller): representative = earliest date, then smallest doc_id; cluster_id = rank of
             the representative in that order. Neither depends on input order or on labels, so
-            re-runs, backfills and both engines agree byte for byte. The members' doc rows: one task
+            re-runs, backfills and both engines agree byte for byte. Rows are sorted by (date,
+            doc_id), so one date's rows are a few row groups: a date's dedup reads only those. The members' doc rows: one task
             per part that holds some (as for the candidates of step 3); each member's Jaccard with
             its representative: one task per MEMBER_PAIRS_PER_TASK members.
 """
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import io
 import json
-import operator
 import posixpath
 import tempfile
 import threading
@@ -69,16 +68,13 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from corpus_dag.engine import Engine, LocalEngine, StageResources, even_slices
-from corpus_dag.storage import LEASE, PartitionData
+from corpus_dag.storage import COMPARE, LEASE, PartitionData, Where, read_where
 
 from .config import DedupCfg
 from .exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, write_shingle_sets
@@ -87,7 +83,6 @@ from .minhash import ID_COLUMNS, LOCAL_THREADS, band_keys
 EXACT_BAND = -1
 MEMBER_PAIRS_PER_TASK = 16_384  # cluster members whose Jaccard with their representative one task computes
 LEASE_EVERY_S = 600  # how often a held scratch's lease is rewritten (stale after hours: see remove_stale)
-COMPARE = {"==": operator.eq, ">=": operator.ge, "<": operator.lt}  # the operators of a `Scratch.read` filter
 CLUSTER_SCHEMA = {
     "doc_id": pl.String,
     "date": pl.Date,
@@ -191,16 +186,13 @@ class Scratch:
     def glob(self, pattern: str) -> list[str]:
         return sorted(self.fs.glob(self.path(pattern)))
 
-    def read(self, paths: list[str], where: list[tuple[str, str, Any]] = ()) -> pl.DataFrame:
-        """The Parquet files `paths` as one frame, only the rows that meet every (column, op,
-        value) of `where` (op in COMPARE). On s3:// the rows are filtered as they stream (pyarrow
-        dataset filter, row groups skipped by their statistics), never held whole first."""
+    def read(self, paths: list[str], where: Where = ()) -> pl.DataFrame:
+        """The Parquet files `paths` as one frame, only the rows that meet `where` (memory-mapped
+        here; on s3:// filtered as they stream, `storage.read_where`)."""
         if self.is_local:
             rows = pl.scan_parquet(paths)
             return rows.filter(*(COMPARE[op](pl.col(c), v) for c, op, v in where)).collect() if where else rows.collect()
-        dataset = ds.dataset(paths, filesystem=self.fs, format="parquet")
-        tests = [COMPARE[op](pc.field(c), pa.scalar(v, dataset.schema.field(c).type)) for c, op, v in where]
-        return pl.from_arrow(dataset.to_table(filter=functools.reduce(operator.and_, tests) if tests else None))
+        return read_where(self.fs, paths, where)
 
     def write_lease(self) -> None:
         """The lease, replaced whole (a PUT on s3://; a rename here), so a reader never sees half of one."""
@@ -647,7 +639,7 @@ class Pipeline:
         return (
             members.with_columns(pl.Series("est_jaccard", est), exact)
             .join(ranks, on="label")
-            .sort("cluster_id", "date", "doc_id", "gid", nulls_last=False)
+            .sort("date", "doc_id", "gid", nulls_last=False)  # a date's rows are a few row groups (`deduplicate` reads one date)
             .select(
                 "doc_id",
                 "date",
