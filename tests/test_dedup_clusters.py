@@ -16,16 +16,15 @@ from corpus_dag.dedup import (
     Scratch,
     apply,
     cluster_pipeline,
-    cluster_sizes,
     exact_jaccard,
     find_clusters,
     sample_pairs_markdown,
     scratch_prefix,
     signatures,
 )
-from corpus_dag.dedup.clusters import _shard_task
+from corpus_dag.dedup.clusters import CLUSTER_SCHEMA, ClusterRun, _shard_task
 from corpus_dag.engine import LocalEngine, RayEngine, even_slices
-from corpus_dag.storage import CorpusStore, PartitionData
+from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
 
 ALPHABET = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所"
@@ -74,6 +73,12 @@ def corpus():
 
 def as_groups(clusters: pl.DataFrame) -> set[frozenset]:
     return {frozenset(g) for g in clusters.group_by("cluster_id").agg("doc_id")["doc_id"].to_list()}
+
+
+def clusters_of(*args) -> tuple[pl.DataFrame, ClusterRun]:
+    """cluster_pipeline, its clusters read back as one frame."""
+    clusters, run = cluster_pipeline(*args)
+    return clusters.frame(), run
 
 
 def test_planted_duplicates_found_with_deterministic_representative(corpus, tmp_path):
@@ -141,13 +146,49 @@ def test_apply_drops_duplicates_with_reason_and_trail(corpus, tmp_path):
 
 
 def test_metadata_helpers(corpus, tmp_path):
+    """The run's summary (cluster sizes, duplicates by kind, the pairs nearest the threshold with
+    their representatives) agrees with its rows, and the sample renders as a table."""
     df, groups, sig = corpus
-    clusters = find_clusters([sig], CFG, tmp_path / "work")
-    assert cluster_sizes(clusters).rows() == [(4, len(groups))]
+    found, _ = cluster_pipeline([sig], CFG, Scratch.local(tmp_path), LocalEngine())
+    clusters = found.frame()
+    assert found.sizes.rows() == [(4, len(groups))] and found.clusters == len(groups) and found.rows == clusters.height
+    dups = clusters.filter(pl.col("duplicate_of").is_not_null())
+    assert found.by_kind == dict(dups.group_by("kind").len().iter_rows())
+    nearest = dups.sort("est_jaccard", "doc_id").head(5)
+    assert found.sample.filter(pl.col("duplicate_of").is_not_null()).equals(nearest)
+    assert set(found.sample.filter(pl.col("duplicate_of").is_null())["doc_id"]) == set(nearest["duplicate_of"])
     table = sample_pairs_markdown(clusters, df, CFG, k=3)
     lines = table.splitlines()
     assert len(lines) == 2 + 3 and lines[0].startswith("| kind")
     assert "near" in lines[2] and "copy" in lines[2]
+
+
+def test_rows_are_assembled_in_chunks_as_a_reference_orders_them(corpus, tmp_path, monkeypatch):
+    """Representatives (earliest date, nulls first, then smallest doc_id), cluster ids (their rank)
+    and the row order (date, doc_id) match a reference computed here from the memberships, with
+    the rows assembled by tasks of 7 members (chunks that cross dates and clusters), over three
+    inputs, one of them with null dates; the default chunk size gives the same frame."""
+    from corpus_dag.dedup import clusters as clusters_module
+
+    _, groups, sig = corpus
+    sig = sig.sample(fraction=1.0, shuffle=True, seed=3)  # input order is not the output order
+    is_undated = pl.col("doc_id").str.contains("^edit..0$")  # half the groups' edited copies
+    inputs = [sig.filter(pl.col("date") < dt.date(2026, 11, 21)), sig.filter(is_undated).with_columns(date=pl.lit(None, pl.Date)),
+              sig.filter((pl.col("date") >= dt.date(2026, 11, 21)) & ~is_undated)]
+    whole, _ = clusters_of(inputs, CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
+    monkeypatch.setattr(clusters_module, "MEMBER_PAIRS_PER_TASK", 7)
+    chunked, _ = clusters_of(inputs, CFG, Scratch.local(tmp_path / "chunked"), LocalEngine())
+    assert chunked.equals(whole) and as_groups(chunked) == groups
+
+    rows = pl.concat(inputs).select("doc_id", "date", "exact_key")
+    key = {d: (date is not None, date or dt.date.min, d) for d, date in zip(rows["doc_id"], rows["date"])}
+    rep = {d: min(g, key=key.get) for g in groups for d in g}
+    rank = {r: i for i, r in enumerate(sorted(set(rep.values()), key=key.get))}
+    exact_key = dict(zip(rows["doc_id"], rows["exact_key"]))
+    expected = [(d, rank[rep[d]], rep[d], None if d == rep[d] else rep[d],
+                 None if d == rep[d] else ("exact" if exact_key[d] == exact_key[rep[d]] else "near")) for d in sorted(rep, key=key.get)]
+    assert chunked.select("doc_id", "cluster_id", "representative", "duplicate_of", "kind").rows() == expected
+    assert chunked["date"].head(len(groups) // 2).null_count() == len(groups) // 2  # the undated edits come first
 
 
 def test_empty_and_bad_inputs(tmp_path):
@@ -199,10 +240,10 @@ def test_propagation_gives_the_single_task_components(stars_and_chains, tmp_path
     signature reads, shingle sets uploaded) and verifies exactly, so that path agrees too."""
     df, groups, sig = stars_and_chains
     cfg = replace(CFG, verify="exact")
-    single, one = cluster_pipeline([sig], cfg, Scratch.local(tmp_path), LocalEngine(), [lambda wanted: [df]])
+    single, one = clusters_of([sig], cfg, Scratch.local(tmp_path), LocalEngine(), [lambda wanted: [df]])
     store = CorpusStore(s3_root)
     remote = Scratch(store.fs, store.abs("_scratch/dedup/test"))
-    spread, many = cluster_pipeline([sig], replace(cfg, max_edges_in_one_task=0), remote, LocalEngine(), [lambda wanted: [df]])
+    spread, many = clusters_of([sig], replace(cfg, max_edges_in_one_task=0), remote, LocalEngine(), [lambda wanted: [df]])
     assert store.fs.exists(store.abs("_scratch/dedup/test/cand/0000-000.done"))
     for v in range(many.shards):  # a propagation task is handed the labels of its own edge file's nodes only
         with remote.open(f"edges/range-{v:04d}.parquet") as f:
@@ -243,7 +284,7 @@ def test_rerun_redoes_only_shards_without_a_marker(corpus, tmp_path):
         cluster_pipeline([sig], cfg, scratch, failing)
     assert [s for name, s in failing.calls if name == "_shard_task"] == [0, 1, 2, 3]
     again = LosesAShard()
-    clusters, run = cluster_pipeline([sig], cfg, scratch, again)
+    clusters, run = clusters_of([sig], cfg, scratch, again)
     assert [s for name, s in again.calls if name == "_shard_task"] == [4, 5]
     assert not any(name == "_scatter_task" for name, _ in again.calls)  # scattered by the first try
     assert (run.shards, run.shard_tasks_run, run.shard_tasks_skipped) == (6, 2, 4)
@@ -252,8 +293,8 @@ def test_rerun_redoes_only_shards_without_a_marker(corpus, tmp_path):
 
 def test_large_shards_split_by_key_hash(corpus, tmp_path):
     _, _, sig = corpus
-    whole, one = cluster_pipeline([sig], CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
-    split, many = cluster_pipeline([sig], replace(CFG, max_shard_rows=300), Scratch.local(tmp_path / "split"), LocalEngine())
+    whole, one = clusters_of([sig], CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
+    split, many = clusters_of([sig], replace(CFG, max_shard_rows=300), Scratch.local(tmp_path / "split"), LocalEngine())
     assert one.shard_tasks_run == CFG.n_shards < many.shard_tasks_run
     assert split.equals(whole) and whole.height > 0
 
@@ -279,16 +320,16 @@ def hot_corpus(corpus):
 def test_hot_buckets_split_into_slices_give_the_same_clusters(hot_corpus, tmp_path):
     """A bucket over hot_bucket_rows members is paired in slices (each reading the `window`
     members after it): the clusters equal one task's, byte for byte, also with shard pieces."""
-    whole, one = cluster_pipeline([hot_corpus], CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
+    whole, one = clusters_of([hot_corpus], CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
     assert (one.hot_buckets, one.hot_bucket_tasks) == (0, 0)
     assert whole.filter(pl.col("doc_id").str.starts_with("page"))["cluster_id"].n_unique() == 1
     for size in (37, 50, 100):
         cfg = replace(CFG, hot_bucket_rows=size)
-        split, run = cluster_pipeline([hot_corpus], cfg, Scratch.local(tmp_path / f"split{size}"), LocalEngine())
+        split, run = clusters_of([hot_corpus], cfg, Scratch.local(tmp_path / f"split{size}"), LocalEngine())
         assert run.hot_buckets >= CFG.bands[0] and run.hot_bucket_tasks >= 2 * run.hot_buckets
         assert run.pairs == one.pairs  # the same candidate pairs, none lost at a slice's edge
         assert split.equals(whole)
-    pieces, run = cluster_pipeline([hot_corpus], replace(CFG, hot_bucket_rows=37, max_shard_rows=500),
+    pieces, run = clusters_of([hot_corpus], replace(CFG, hot_bucket_rows=37, max_shard_rows=500),
                                    Scratch.local(tmp_path / "pieces"), LocalEngine())
     assert run.shard_tasks_run > CFG.n_shards and run.hot_buckets > 0
     assert run.pairs == one.pairs and pieces.equals(whole)
@@ -297,10 +338,10 @@ def test_hot_buckets_split_into_slices_give_the_same_clusters(hot_corpus, tmp_pa
 def test_hot_slices_and_key_range_pieces_on_s3(hot_corpus, tmp_path, s3_root):
     """The scratch on S3 (the moto server): shard pieces read with their key range as a streaming
     filter, hot bucket slices read as byte ranges; the clusters equal a local single-task run."""
-    local, _ = cluster_pipeline([hot_corpus], CFG, Scratch.local(tmp_path), LocalEngine())
+    local, _ = clusters_of([hot_corpus], CFG, Scratch.local(tmp_path), LocalEngine())
     store = CorpusStore(s3_root)
     remote = Scratch(store.fs, store.abs("_scratch/dedup/hot"))
-    spread, run = cluster_pipeline([hot_corpus], replace(CFG, hot_bucket_rows=50, max_shard_rows=500), remote, LocalEngine())
+    spread, run = clusters_of([hot_corpus], replace(CFG, hot_bucket_rows=50, max_shard_rows=500), remote, LocalEngine())
     assert run.shard_tasks_run > CFG.n_shards and run.hot_bucket_tasks > run.hot_buckets > 0
     assert spread.equals(local)
     remote.remove()
@@ -341,9 +382,10 @@ def test_ray_writes_the_local_bytes(stars_and_chains, ray_engine, tmp_path):
                    else Scratch(store.fs, store.abs(scratch_prefix("dedup_clusters", "wenku", inputs, cfg))))
         clusters, run = cluster_pipeline(inputs, cfg, scratch, engine)
         rel = CorpusStore.partition_path(f"clusters_{kind}", {"source": "wenku"})
-        store.write_frame(rel, clusters)
+        with store.commit({rel: arrow_schema(CLUSTER_SCHEMA)}) as writers:
+            writers[rel].write_all(clusters.frames())
         outputs[kind] = store.fs.cat_file(store.abs(store.resolve(rel)))
-    assert run.shard_tasks_run == cfg.n_shards and run.cc_mode == "propagation" and clusters.height > 0
+    assert run.shard_tasks_run == cfg.n_shards and run.cc_mode == "propagation" and clusters.rows > 0
     assert outputs["ray"] == outputs["local"]
 
 
@@ -377,7 +419,7 @@ def test_a_small_input_uses_fewer_shards_with_the_same_clusters(corpus, tmp_path
     cfg = replace(CFG, n_shards=16, min_shard_rows=1_000)
     per_doc = cfg.bands[0] + 1  # band rows of a document: one per band and its exact key
     assert [cfg.shards_for(n) for n in (0, 1, 1_000 // per_doc, 1_000 // per_doc + 1, 10**9)] == [1, 1, 1, 2, 16]
-    few, few_run = cluster_pipeline([sig], cfg, Scratch.local(tmp_path / "few"), LocalEngine())
-    every, every_run = cluster_pipeline([sig], replace(cfg, min_shard_rows=1), Scratch.local(tmp_path / "every"), LocalEngine())
+    few, few_run = clusters_of([sig], cfg, Scratch.local(tmp_path / "few"), LocalEngine())
+    every, every_run = clusters_of([sig], replace(cfg, min_shard_rows=1), Scratch.local(tmp_path / "every"), LocalEngine())
     assert few_run.shards == few_run.shard_tasks_run == -(-sig.height * per_doc // 1_000) < every_run.shards == 16
     assert few.equals(every) and few.height > 0

@@ -39,6 +39,7 @@ from assets.common.partitions import (
 from assets.common.stage import Out, map_split, write_outputs
 from assets.common.storage import CorpusStorage
 from corpus_dag.dedup import (
+    CLUSTER_SCHEMA,
     DedupCfg,
     PairCounts,
     PartitionTexts,
@@ -46,7 +47,6 @@ from corpus_dag.dedup import (
     Scratch,
     SignStep,
     cluster_pipeline,
-    cluster_sizes,
     sample_pairs_markdown,
     scratch_prefix,
     signatures_stream,
@@ -148,8 +148,9 @@ def dedup_assets(
         kinds={"polars", "parquet", "scipy"},
         description="Every document of the source that has a duplicate, one row each: cluster_id, representative "
         "(earliest date, then smallest doc_id), duplicate_of, kind (exact/near), est_jaccard, exact_jaccard (with "
-        "`verify: exact`), sorted by date then doc_id (a date's dedup reads only its row groups). Built from the stored signatures of all dates through band-sharded files, so memory is "
-        "bounded by one shard; `verify: exact` also reads the texts of candidate documents, partition by partition.",
+        "`verify: exact`), sorted by date then doc_id (a date's dedup reads only its row groups). Built from the "
+        "stored signatures of all dates through band-sharded files, so memory is bounded by one shard; `verify: "
+        "exact` also reads the texts of candidate documents, partition by partition.",
         **COMMON,
     )
     def dedup_clusters(context: dg.AssetExecutionContext, sigs: dict, storage: CorpusStorage,
@@ -162,21 +163,17 @@ def dedup_assets(
         prefix = scratch_prefix(clusters_key, source, inputs, cfg)
         # crashed tries' scratch of this partition; this run's own (same inputs and config) is resumed, not removed
         stale = store.remove_stale(posixpath.dirname(prefix), keep=[prefix], max_age_s=engine.stale_scratch_hours * 3_600)
-        rel = CorpusStore.partition_path(clusters_key, {"source": source})
         with tempfile.TemporaryDirectory(prefix="dedup-") as work:
             # Ray: the scratch on CORPUS_ROOT, which every worker reads and a re-run resumes; local: a temp folder.
             scratch = Scratch.local(work) if engine.kind == "local" else Scratch(store.fs, store.abs(prefix))
             with scratch.held():
                 clusters, run = cluster_pipeline(inputs, cfg, scratch, engine.engine, texts, engine.stage("dedup"))
-                store.write_frame(rel, clusters)
+                [written] = write_outputs(context, store, [Out(clusters_key, CLUSTER_SCHEMA)],
+                                          lambda writers: writers[clusters_key].write_all(clusters.frames()))
         scratch.remove()  # only now that the partition is committed: a failed try leaves it to the re-run
         pairs = run.pairs
-        dups = clusters.filter(pl.col("duplicate_of").is_not_null())
-        shown = dups.sort("est_jaccard", "doc_id").head(5)
-        shown_texts = _shown_texts(texts, clusters, shown)
         return dg.MaterializeResult(
-            metadata=stored(store, rel, clusters.height, clusters.schema) | {
-                "version": store.version(rel),
+            metadata=written.metadata | {
                 "engine": engine.kind,
                 "signature_partitions": len(sigs),
                 "shards": run.shards,
@@ -192,11 +189,11 @@ def dedup_assets(
                 "pairs_accepted": pairs.accepted,
                 "pairs_rejected": pairs.rejected,
                 **_exact_check_metadata(cfg, pairs),
-                "clusters": clusters["cluster_id"].n_unique(),
-                "duplicates": dups.height,
-                "duplicates_by_kind": counts_table(dict(dups.group_by("kind").len().iter_rows()), "kind"),
-                "cluster_sizes": frame_table(cluster_sizes(clusters), max_rows=30),
-                "sample_pairs": dg.MetadataValue.md(sample_pairs_markdown(clusters, shown_texts, cfg)),
+                "clusters": clusters.clusters,
+                "duplicates": clusters.rows - clusters.clusters,
+                "duplicates_by_kind": counts_table(clusters.by_kind, "kind"),
+                "cluster_sizes": frame_table(clusters.sizes, max_rows=30),
+                "sample_pairs": dg.MetadataValue.md(sample_pairs_markdown(clusters.sample, _shown_texts(texts, clusters.sample), cfg)),
             }
         )
 
@@ -239,7 +236,7 @@ def dedup_assets(
         ]
 
     def trail_points_to_kept(context, store: CorpusStore, dims: dict[str, str]):
-        clusters = store.read(CorpusStore.partition_path(clusters_key, dims), ["doc_id", "representative", "duplicate_of"])
+        clusters = store.read(CorpusStore.partition_path(clusters_key, dims), ["doc_id", "duplicate_of"])
         reps = clusters.filter(pl.col("duplicate_of").is_null())["doc_id"]
         bad = clusters.filter(pl.col("duplicate_of").is_not_null() & ~pl.col("duplicate_of").is_in(reps.implode())).height
         return [metric_outcome("duplicates whose duplicate_of is not a kept representative", bad, 0, 0)]
@@ -274,9 +271,8 @@ def _text_parts(store: CorpusStore, documents: str, view: RowView, source: str, 
     return parts
 
 
-def _shown_texts(texts: list[PartitionTexts], clusters: pl.DataFrame, shown: pl.DataFrame) -> pl.DataFrame:
-    """doc_id -> text of the documents shown in metadata and their representatives."""
-    wanted = clusters.filter(pl.col("doc_id").is_in(pl.concat([shown["doc_id"], shown["duplicate_of"]]).implode()))
+def _shown_texts(texts: list[PartitionTexts], wanted: pl.DataFrame) -> pl.DataFrame:
+    """doc_id -> text of the `wanted` rows (doc_id, date, source): the documents the metadata shows."""
     frames = [frame.select("doc_id", "text") for part in texts for frame in part(wanted)]
     return pl.concat([pl.DataFrame(schema={"doc_id": pl.String, "text": pl.String}), *frames])
 

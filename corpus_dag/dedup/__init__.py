@@ -8,8 +8,8 @@ cluster_pipeline(inputs, cfg, scratch, engine, texts) -> the same, its steps as 
   scratch folder that a re-run resumes (Ray: a prefix of CORPUS_ROOT, `scratch_prefix`)
 apply(batch, clusters) -> Split: duplicates dropped with reason and a duplicate_of trail
 """
-from .apply import PartitionTexts, RowView, SignStep, apply, cluster_sizes, exact_jaccard, sample_pairs_markdown
-from .clusters import ClusterRun, PairCounts, Scratch, cluster_pipeline, find_clusters, find_clusters_with_counts, scratch_prefix
+from .apply import PartitionTexts, RowView, SignStep, apply, exact_jaccard, sample_pairs_markdown
+from .clusters import CLUSTER_SCHEMA, Clusters, ClusterRun, PairCounts, Scratch, cluster_pipeline, find_clusters, find_clusters_with_counts, scratch_prefix
 from .config import DedupCfg, band_params, cfg_for
 from .minhash import signatures, signatures_stream
 from .shingles import shingle_hash, shingles
@@ -19,14 +19,15 @@ __all__ = [
     "RowView",
     "SignStep",
     "DedupCfg",
+    "CLUSTER_SCHEMA",
     "ClusterRun",
+    "Clusters",
     "PairCounts",
     "Scratch",
     "apply",
     "band_params",
     "cfg_for",
     "cluster_pipeline",
-    "cluster_sizes",
     "exact_jaccard",
     "find_clusters",
     "find_clusters_with_counts",

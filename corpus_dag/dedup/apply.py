@@ -105,11 +105,6 @@ class SignStep:
         return signatures(self.view.rows(batch, self.source, self.date), self.cfg)
 
 
-def cluster_sizes(clusters: pl.DataFrame) -> pl.DataFrame:
-    """How many clusters have 2, 3, ... members (singletons are not in `clusters`)."""
-    return clusters.group_by("cluster_id").len("size").group_by("size").len("n_clusters").sort("size")
-
-
 def exact_jaccard(a: str, b: str, cfg: DedupCfg) -> float:
     """Jaccard similarity of the two texts' shingle sets (no sketch)."""
     sa, sb = set(shingles(a, cfg)), set(shingles(b, cfg))

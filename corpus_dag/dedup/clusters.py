@@ -16,12 +16,15 @@ this process, or one Ray task each), and they talk only through files under a sc
                                      [band, members] of each of its hot buckets
     hot/NNNN-KKK-IIII.i64            gids of hot bucket I of piece K of shard N, in pair order
     cand/NNNN-KKK-hotIIII-JJJJJ/...  candidate pairs of slice J of that hot bucket, and its marker
-    shingles/wanted.parquet          the candidate documents' doc rows (verify == "exact")
+    shingles/wanted/date=D/*.parquet the candidate documents' doc rows by date, one file per part (verify == "exact")
     shingles/part-KKKKK.u32          shingle sets of the candidates that text part K found
     shingles/index.npz               which part holds each candidate's set, where (see `exact`)
     edges/range-VVVV.parquet         verified pairs of range V
     cc/at-VVVV.npy, labels-VVVV.npy  min-label propagation (large edge counts only): where the nodes of
                                      edge file V stand among all nodes, and their labels this round
+    members/date=D/part-PPPPP.parquet  the cluster members' doc rows by date, one file per part
+    clusters/members.i64             per output row, in order: gid, day, the representative's gid and day, cluster id
+    clusters/chunk-KKKKK.parquet     the output rows, chunk after chunk in output order
 
 1. scatter  (one task per slice of cfg.batch_rows rows of an input, a signature partition or file):
             signatures, doc rows, and band rows by shard (bands x rows chosen for the threshold).
@@ -43,12 +46,15 @@ this process, or one Ray task each), and they talk only through files under a sc
 4. components: one task (scipy.sparse.csgraph) up to cfg.max_edges_in_one_task edges, else rounds
             of min-label propagation, one task per edge file a round (the labels, one int per node
             in an edge, stay with the caller). Same components either way.
-5. assemble (the caller): representative = earliest date, then smallest doc_id; cluster_id = rank of
-            the representative in that order. Neither depends on input order or on labels, so
+5. assemble: representative = earliest date, then smallest doc_id; cluster_id = rank of the
+            representative in that order. Neither depends on input order or on labels, so
             re-runs, backfills and both engines agree byte for byte. Rows are sorted by (date,
-            doc_id), so one date's rows are a few row groups: a date's dedup reads only those. The members' doc rows: one task
-            per part that holds some (as for the candidates of step 3); each member's Jaccard with
-            its representative: one task per MEMBER_PAIRS_PER_TASK members.
+            doc_id), so one date's rows are a few row groups: a date's dedup reads only those.
+            The caller holds integers only (a few per member, no string): the members' doc rows
+            are staged by date (one task per part that holds some), one task per date orders its
+            members by (doc_id, gid), which gives every member's place in the output; the
+            representatives and cluster ids follow from arrays; tasks of MEMBER_PAIRS_PER_TASK
+            consecutive output rows write them with each member's Jaccard with its representative.
 """
 from __future__ import annotations
 
@@ -81,7 +87,7 @@ from .exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, write_shin
 from .minhash import ID_COLUMNS, LOCAL_THREADS, band_keys
 
 EXACT_BAND = -1
-MEMBER_PAIRS_PER_TASK = 16_384  # cluster members whose Jaccard with their representative one task computes
+MEMBER_PAIRS_PER_TASK = 16_384  # output rows (cluster members) one row task writes, each with its Jaccard with its representative
 LEASE_EVERY_S = 600  # how often a held scratch's lease is rewritten (stale after hours: see remove_stale)
 CLUSTER_SCHEMA = {
     "doc_id": pl.String,
@@ -107,7 +113,12 @@ SignatureInput = str | Path | pl.DataFrame | PartitionData
 # with the date as a filter, so no task reads the whole list of candidates.
 TextPart = Callable[[pl.DataFrame], Iterable[pl.DataFrame]]
 TextSource = Sequence[TextPart]
-WANTED = "shingles/wanted.parquet"  # the scratch file of the documents whose shingle sets are computed
+WANTED = "shingles/wanted"  # the scratch folder of the doc rows of the documents whose shingle sets are computed
+MEMBERS = "members"  # the scratch folder of the cluster members' doc rows, by date
+ASSEMBLY = "clusters/members.i64"  # per output row (in order): gid, day, the representative's gid and day, cluster id
+ASSEMBLY_COLUMNS = 5
+NULL_DAY = np.iinfo(np.int32).min  # the day of a document without a date: first, as nulls sort
+SAMPLE_PAIRS = 5  # duplicates nearest the threshold that the metadata shows
 SET_INDEX = "shingles/index.npz"  # which part file holds each of their sets, where (`exact.SetIndex`)
 
 
@@ -254,7 +265,7 @@ def find_clusters_with_counts(
     scratch = Scratch.local(tempfile.mkdtemp(prefix="dedup-", dir=workdir))
     try:
         clusters, run = cluster_pipeline(inputs, cfg, scratch, LocalEngine(), texts)
-        return clusters, run.pairs
+        return clusters.frame(), run.pairs
     finally:
         scratch.remove()
 
@@ -266,10 +277,10 @@ def cluster_pipeline(
     engine: Engine,
     texts: TextSource | None = None,
     resources: StageResources | None = None,
-) -> tuple[pl.DataFrame, ClusterRun]:
-    """find_clusters with its steps mapped by `engine`, through `scratch`, which it leaves in place:
-    a re-run on the same scratch (same inputs, same cfg) skips the scatter and every finished shard.
-    The caller removes the scratch once the clusters are stored."""
+) -> tuple[Clusters, ClusterRun]:
+    """find_clusters with its steps mapped by `engine`, through `scratch`, which it leaves in place
+    (the clusters' rows are files there): a re-run on the same scratch (same inputs, same cfg) skips
+    the scatter and every finished shard. The caller removes the scratch once the clusters are stored."""
     if cfg.verify == "exact" and texts is None:
         raise ValueError('verify="exact" compares shingle sets, so find_clusters needs `texts`; none given')
     tasks = Tasks(engine, resources or StageResources(), scratch)
@@ -280,7 +291,7 @@ def cluster_pipeline(
     slices = [(item, rows) for item, n in zip(inputs, sizes) for rows in even_slices(n, cfg.batch_rows)]
     run = Pipeline(scratch, cfg, *_scattered(slices, cfg, scratch, tasks))
     if run.n_docs == 0:
-        return pl.DataFrame(schema=CLUSTER_SCHEMA), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
+        return Clusters.none(scratch), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
     todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
     for _ in tasks(_shard_task, [(run, piece) for piece in todo]):
         pass
@@ -551,12 +562,20 @@ class Pipeline:
     def signatures(self) -> Signatures:
         return Signatures(self.scratch, self.parts, self.cfg.num_perm)
 
-    def doc_rows(self, gids: np.ndarray, tasks: Tasks) -> pl.DataFrame:
-        """The doc rows (gid, doc_id, date, source, exact_key) of the sorted `gids`: one task per part
-        that holds some, reading that part's doc files only, so this process never reads them all."""
+    def stage_doc_rows(self, gids: np.ndarray, folder: str, tasks: Tasks) -> np.ndarray:
+        """The doc rows (DOC_SCHEMA) of the sorted `gids` to `folder`/date=D/part-PPPPP.parquet, each
+        file sorted by (doc_id, gid): one task per part that holds some, reading that part's doc files
+        only, so this process never holds a string of them. Returns each gid's day (`_day`)."""
         cuts = np.searchsorted(gids, [first for first, _ in self.parts] + [self.n_docs])
-        items = [(self, p, gids[cuts[p] : cuts[p + 1]]) for p in range(len(self.parts)) if cuts[p + 1] > cuts[p]]
-        return pl.concat([pl.DataFrame(schema=DOC_SCHEMA), *tasks(_doc_rows_task, items)])
+        items = [(self, p, gids[cuts[p] : cuts[p + 1]], folder) for p in range(len(self.parts)) if cuts[p + 1] > cuts[p]]
+        return np.concatenate([np.empty(0, np.int32), *tasks(_stage_rows_task, items)])
+
+    def staged_rows(self, folder: str, days: Iterable[int] | None, gids: np.ndarray | None = None) -> pl.DataFrame:
+        """The rows `stage_doc_rows` wrote to `folder` for `days` (None: every day), only those of `gids` when given."""
+        dirs = ["*"] if days is None else [_day_dir(day) for day in sorted(set(days))]
+        files = [f for d in dirs for f in self.scratch.glob(f"{folder}/{d}/*.parquet")]
+        rows = self.scratch.scan(files, DOC_SCHEMA)
+        return (rows if gids is None else rows.filter(pl.col("gid").is_in(pl.Series(gids).implode()))).collect().cast(DOC_SCHEMA)
 
     def candidates(self, v: int) -> pl.DataFrame:
         """The distinct candidate pairs of range v, from every shard."""
@@ -570,14 +589,13 @@ class Pipeline:
     def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, tasks: Tasks) -> None:
         """Shingle sets of the documents `gids`: one task per text part computes those its part holds
         into a part file of its own; their index (which part, where) is stored for the verify tasks."""
-        wanted = self.doc_rows(gids, tasks)
-        self.scratch.write_parquet(WANTED, wanted.sort("date", "doc_id", nulls_last=False))  # a date filter skips row groups
+        days = self.stage_doc_rows(gids, WANTED, tasks)
         found = list(tasks(_shingle_task, [(self, k, part, tasks.threads) for k, part in enumerate(texts)]))
         index = SetIndex.of(found)
-        missing = wanted.filter(~pl.col("gid").is_in(pl.Series(index.gids).implode()))
-        if missing.height:
-            ids = missing["doc_id"].head(5).to_list()
-            raise ValueError(f'verify="exact": no text for {missing.height} candidate documents, e.g. {ids}')
+        missing = np.setdiff1d(gids, index.gids)
+        if len(missing):
+            ids = self.staged_rows(WANTED, days[np.isin(gids, missing[:5])], missing[:5])["doc_id"].to_list()
+            raise ValueError(f'verify="exact": no text for {len(missing)} candidate documents, e.g. {ids}')
         self.scratch.write_bytes(SET_INDEX, index.to_bytes())
 
     def shingle_sets(self) -> ShingleSets:
@@ -610,48 +628,83 @@ class Pipeline:
                 return nodes, labels, rounds
             labels = offered
 
-    def assemble(self, nodes: np.ndarray, labels: np.ndarray, tasks: Tasks) -> pl.DataFrame:
-        """Step 5: the component members' rows with deterministic representatives, and each one's
-        Jaccard with its representative (est_jaccard; exact_jaccard with verify == "exact"), computed
-        by tasks of MEMBER_PAIRS_PER_TASK members, which read the signatures and sets they need."""
+    def assemble(self, nodes: np.ndarray, labels: np.ndarray, tasks: Tasks) -> Clusters:
+        """Step 5, with only integers per document in this process: the members' doc rows are staged
+        by date (one task per part); one task per date orders its members by (doc_id, gid), which
+        with the dates gives every member's place in the output order; representatives (the first
+        member of a component in that order) and cluster ids (their rank) follow here from arrays;
+        then tasks of MEMBER_PAIRS_PER_TASK members, consecutive in that order, write the output rows
+        with each member's Jaccard with its representative."""
         if not len(nodes):
-            return pl.DataFrame(schema=CLUSTER_SCHEMA)
-        members = (
-            self.doc_rows(nodes, tasks)
-            .join(pl.DataFrame({"gid": nodes, "label": labels}), on="gid")
-            .sort("label", "date", "doc_id", "gid", nulls_last=False)
-        )
-        first = pl.col("doc_id").first().over("label")
-        members = members.with_columns(
-            first.alias("representative"),
-            pl.col("gid").first().over("label").alias("rep_gid"),
-            pl.col("exact_key").first().over("label").alias("rep_key"),
-        )
-        gids, rep_gids = members["gid"].to_numpy(), members["rep_gid"].to_numpy()
-        cuts = range(0, len(gids), MEMBER_PAIRS_PER_TASK)
-        chunks = [(self, gids[i : i + MEMBER_PAIRS_PER_TASK], rep_gids[i : i + MEMBER_PAIRS_PER_TASK]) for i in cuts]
-        est, exact = (np.concatenate(c) for c in zip(*tasks(_member_jaccard_task, chunks)))
-        exact = pl.Series("exact_jaccard", exact) if self.cfg.verify == "exact" else pl.lit(None, pl.Float64).alias("exact_jaccard")
-        is_rep = pl.col("doc_id") == pl.col("representative")
-        ranks = members.filter(is_rep).sort("date", "doc_id", "gid", nulls_last=False)
-        ranks = ranks.select("label", pl.int_range(pl.len()).alias("cluster_id"))
-        kind = pl.when(pl.col("exact_key") == pl.col("rep_key")).then(pl.lit("exact")).otherwise(pl.lit("near"))
-        return (
-            members.with_columns(pl.Series("est_jaccard", est), exact)
-            .join(ranks, on="label")
-            .sort("date", "doc_id", "gid", nulls_last=False)  # a date's rows are a few row groups (`deduplicate` reads one date)
-            .select(
-                "doc_id",
-                "date",
-                "source",
-                pl.col("cluster_id").cast(pl.Int64),
-                "representative",
-                pl.when(~is_rep).then(pl.col("representative")).alias("duplicate_of"),
-                pl.when(~is_rep).then(kind).alias("kind"),
-                "est_jaccard",
-                "exact_jaccard",
-            )
-        )
+            return Clusters.none(self.scratch)
+        n = len(nodes)
+        days = self.stage_doc_rows(nodes, MEMBERS, tasks)
+        at = np.concatenate([np.empty(0, np.int64), *tasks(_date_order_task, [(self, int(day)) for day in np.unique(days)])])
+        at = np.searchsorted(nodes, at)  # the node of each output row
+        order = np.empty(n, dtype=np.int64)
+        order[at] = np.arange(n)
+        by_comp = np.lexsort((order, labels))  # members of a component together, representative first
+        first = np.ones(n, dtype=bool)
+        first[1:] = labels[by_comp[1:]] != labels[by_comp[:-1]]
+        reps = by_comp[first]  # the node of each component's representative
+        rank = np.empty(len(reps), dtype=np.int64)
+        rank[np.argsort(order[reps])] = np.arange(len(reps))
+        del order
+        comp = np.cumsum(first) - 1
+        del first
+        sizes = _sizes(np.bincount(comp))
+        rep_of, cluster_of = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        rep_of[by_comp], cluster_of[by_comp] = reps[comp], rank[comp]
+        del by_comp, comp
+        with self.scratch.open(ASSEMBLY, "wb") as f:  # what the row tasks read, instead of task arguments held here
+            for i in range(0, n, MEMBER_PAIRS_PER_TASK):
+                rows = at[i : i + MEMBER_PAIRS_PER_TASK]
+                rep = rep_of[rows]
+                f.write(np.stack([nodes[rows], days[rows], nodes[rep], days[rep], cluster_of[rows]], axis=1).tobytes())
+        chunks = [(self, k, i, min(i + MEMBER_PAIRS_PER_TASK, n)) for k, i in enumerate(range(0, n, MEMBER_PAIRS_PER_TASK))]
+        written = list(tasks(_member_rows_task, chunks))
+        by_kind: dict[str, int] = {}
+        for _, kinds, _ in written:
+            for kind, count in kinds.items():
+                by_kind[kind] = by_kind.get(kind, 0) + count
+        sample = pl.concat([s for _, _, s in written])
+        near = sample.filter(pl.col("duplicate_of").is_not_null()).sort("est_jaccard", "doc_id").head(SAMPLE_PAIRS)
+        their_reps = sample.filter(pl.col("duplicate_of").is_null() & pl.col("doc_id").is_in(near["duplicate_of"].implode()))
+        return Clusters(self.scratch, [_out_file(k) for k in range(len(chunks))], n, len(reps), by_kind, sizes,
+                        pl.concat([near, their_reps.unique(maintain_order=True)]))
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """A run's clusters (CLUSTER_SCHEMA rows): `files` in the scratch hold them in output order
+    (date, doc_id), so a writer streams them without holding them; and what the metadata shows:
+    rows, clusters, duplicates by kind, cluster sizes (size, n_clusters), and `sample`: the
+    SAMPLE_PAIRS duplicates nearest the threshold with their representatives' rows."""
+
+    scratch: Scratch
+    files: list[str]
+    rows: int
+    clusters: int
+    by_kind: dict[str, int]
+    sizes: pl.DataFrame
+    sample: pl.DataFrame
+
+    @classmethod
+    def none(cls, scratch: Scratch) -> Clusters:
+        return cls(scratch, [], 0, 0, {}, _sizes(np.empty(0, np.int64)), pl.DataFrame(schema=CLUSTER_SCHEMA))
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        for f in self.files:
+            yield self.scratch.scan([self.scratch.path(f)], CLUSTER_SCHEMA).collect()
+
+    def frame(self) -> pl.DataFrame:
+        return pl.concat([pl.DataFrame(schema=CLUSTER_SCHEMA), *self.frames()])
+
+
+def _sizes(members_per_cluster: np.ndarray) -> pl.DataFrame:
+    """How many clusters have 2, 3, ... members."""
+    sizes = pl.DataFrame({"size": members_per_cluster}, schema={"size": pl.UInt32})
+    return sizes.group_by("size").len("n_clusters").sort("size")
 
 
 def _npy(a: np.ndarray) -> bytes:
@@ -751,20 +804,68 @@ def verify_pairs(cand: pl.DataFrame, sig: Signatures, cfg: DedupCfg, sets: Shing
     return edges, counts
 
 
-def _doc_rows_task(args) -> pl.DataFrame:
-    """The doc rows of part p whose gid is in `gids`."""
-    run, p, gids = args
+def _stage_rows_task(args) -> np.ndarray:
+    """The doc rows of part p whose gid is in `gids` to `folder`, by date; each gid's day."""
+    run, p, gids, folder = args
     files = run.scratch.glob(f"docs/part-{p:05d}-*.parquet")
-    return run.scratch.scan(files, DOC_SCHEMA).filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect().cast(DOC_SCHEMA)
+    rows = run.scratch.scan(files, DOC_SCHEMA).filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect().cast(DOC_SCHEMA)
+    if rows.height != len(gids):
+        raise ValueError(f"dedup scratch part {p}: {len(gids)} documents asked for, {rows.height} found in {run.scratch.root}")
+    days = _day(rows["date"])
+    for (day,), of_day in rows.with_columns(day=days).partition_by("day", as_dict=True, include_key=False).items():
+        run.scratch.write_parquet(f"{folder}/{_day_dir(day)}/part-{p:05d}.parquet", of_day.sort("doc_id", "gid"))
+    return days.to_numpy()
 
 
-def _member_jaccard_task(args) -> tuple[np.ndarray, np.ndarray]:
-    """Step 5's Jaccard of members (gids) with their representatives (rep_gids): estimated, and of
-    the shingle sets with verify == "exact" (else an empty array)."""
-    run, gids, rep_gids = args
-    est = est_jaccard(run.signatures(), gids, rep_gids)
-    exact = run.shingle_sets().jaccard(gids, rep_gids) if run.cfg.verify == "exact" else np.empty(0)
-    return est, exact
+def _day(dates: pl.Series) -> pl.Series:
+    """Dates as days since 1970 (Int32), NULL_DAY for none: sorted like the dates, nulls first."""
+    return dates.cast(pl.Int32).fill_null(NULL_DAY).alias("day")
+
+
+def _day_dir(day: int) -> str:
+    return "date=null" if day == NULL_DAY else f"date={dt.date(1970, 1, 1) + dt.timedelta(days=int(day))}"
+
+
+def _date_order_task(args) -> np.ndarray:
+    """The gids of one day's staged members, sorted by (doc_id, gid): their place in the output."""
+    run, day = args
+    return run.staged_rows(MEMBERS, [day]).sort("doc_id", "gid")["gid"].to_numpy()
+
+
+def _out_file(k: int) -> str:
+    return f"clusters/chunk-{k:05d}.parquet"
+
+
+def _member_rows_task(args) -> tuple[int, dict[str, int], pl.DataFrame]:
+    """Output chunk k: the CLUSTER_SCHEMA rows of output rows [start, stop) (the members, their
+    representatives and cluster ids, from ASSEMBLY), with each member's Jaccard with its
+    representative: estimated, and of the shingle sets with verify == "exact". Returns its row
+    count, its duplicates by kind, and its SAMPLE_PAIRS duplicates nearest the threshold with their
+    representatives' rows."""
+    run, k, start, stop = args
+    at = run.scratch.fs.cat_file(run.scratch.path(ASSEMBLY), start=8 * ASSEMBLY_COLUMNS * start, end=8 * ASSEMBLY_COLUMNS * stop)
+    gids, days, rep_gids, rep_days, cluster_ids = np.frombuffer(at, dtype=np.int64).reshape(-1, ASSEMBLY_COLUMNS).T
+    rows = run.staged_rows(MEMBERS, np.concatenate([days, rep_days]), np.concatenate([gids, rep_gids]))
+    rep = rows.select("gid", representative="doc_id", rep_key="exact_key", rep_date="date", rep_source="source")
+    members = (
+        pl.DataFrame({"gid": gids, "rep_gid": rep_gids, "cluster_id": cluster_ids})
+        .join(rows, on="gid", how="left", maintain_order="left")
+        .join(rep.rename({"gid": "rep_gid"}), on="rep_gid", how="left", maintain_order="left")
+    )
+    exact = run.shingle_sets().jaccard(gids, rep_gids) if run.cfg.verify == "exact" else None
+    is_dup = pl.col("gid") != pl.col("rep_gid")
+    kind = pl.when(pl.col("exact_key") == pl.col("rep_key")).then(pl.lit("exact")).otherwise(pl.lit("near"))
+    out = members.with_columns(
+        pl.Series("est_jaccard", est_jaccard(run.signatures(), gids, rep_gids)),
+        pl.Series("exact_jaccard", exact, pl.Float64) if exact is not None else pl.lit(None, pl.Float64).alias("exact_jaccard"),
+        pl.when(is_dup).then(pl.col("representative")).alias("duplicate_of"),
+        pl.when(is_dup).then(kind).alias("kind"),
+    )
+    run.scratch.write_parquet(_out_file(k), out.select(CLUSTER_SCHEMA.keys()))
+    near = out.filter(is_dup).sort("est_jaccard", "doc_id").head(SAMPLE_PAIRS)
+    their_reps = near.select(doc_id="representative", date="rep_date", source="rep_source").unique(maintain_order=True)
+    sample = pl.concat([near.select(CLUSTER_SCHEMA.keys()), their_reps], how="diagonal_relaxed").cast(CLUSTER_SCHEMA)
+    return out.height, dict(out.filter(is_dup).group_by("kind").len().iter_rows()), sample.select(CLUSTER_SCHEMA.keys())
 
 
 def _components_task(run: Pipeline) -> tuple[np.ndarray, np.ndarray]:
@@ -820,7 +921,7 @@ def _shingle_task(args) -> tuple[np.ndarray, np.ndarray]:
     (gids, set sizes) in the order written."""
     run, k, part, threads = args
     date = getattr(part, "date", None)
-    wanted = run.scratch.read([run.scratch.path(WANTED)], [("date", "==", dt.date.fromisoformat(date))] if date else ())
+    wanted = run.staged_rows(WANTED, _day(pl.Series([dt.date.fromisoformat(date)])).to_list() if date else None)
     with run.scratch.open(_sets_file(k), "wb") as out:
         return write_shingle_sets(_matched_texts(wanted, part), run.cfg, out, threads)
 
