@@ -35,8 +35,7 @@ fresh process (a new Ray job: fresh workers too): ours (one extra, untimed run p
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
+import datetime as dt
 import json
 import multiprocessing
 import os
@@ -54,7 +53,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import psutil
-import pyarrow as pa
 
 from benchmarks.bench_dedup import THRESHOLD, make_corpus, score, truth_pairs
 
@@ -64,13 +62,14 @@ SIGNATURE_SCHEMA = {"doc_id": pl.String, "date": pl.Date, "source": pl.String, "
 
 
 class TreeMemory:
-    """Peak memory of a run on this machine: what this process and every process under it (Ray's
-    raylet, GCS and workers; a peer's driver) held above their level when the block began, sampled
-    every `every_s` in a thread. Private resident memory (RSS less shared pages: file-backed and
-    shared-memory pages are counted once, not once per process that maps them) summed over the
-    processes, plus /dev/shm in use (Ray's object store). Memory this process's allocators hold but no
-    longer use is handed back first: were it handed back during the run, it would offset the run's own.
-    The run itself goes in a process of its own (`in_fresh_process`), whose whole memory counts."""
+    """Peak memory of a run on this machine: what every process under this one (the run's own
+    process, Ray's raylet, GCS and workers; a peer's driver) held above their level when the block
+    began, sampled every `every_s` in a thread. Private resident memory (RSS less shared pages:
+    file-backed and shared-memory pages are counted once, not once per process that maps them) summed
+    over the processes, plus /dev/shm in use (Ray's object store). This process, idle meanwhile, is
+    left out: its allocators hand memory back to the system at times of their own choosing (polars'
+    jemalloc decays on a timer), which would offset the run's. The run itself goes in a process of its
+    own (`in_fresh_process`), whose whole memory counts."""
 
     def __init__(self, every_s: float = 0.2):
         self.every_s, self._stop = every_s, threading.Event()
@@ -79,7 +78,7 @@ class TreeMemory:
     def now() -> int:
         me = psutil.Process()
         total = 0
-        for proc in [me, *me.children(recursive=True)]:
+        for proc in me.children(recursive=True):
             try:
                 mem = proc.memory_info()
             except psutil.Error:  # ended between the listing and the read
@@ -89,9 +88,6 @@ class TreeMemory:
         return total + (shm.f_blocks - shm.f_bfree) * shm.f_frsize
 
     def __enter__(self) -> TreeMemory:
-        gc.collect()
-        pa.default_memory_pool().release_unused()
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
         self.base = self.peak = self.now()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -122,9 +118,11 @@ def _partition(store, name: str, df: pl.DataFrame):
 def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, list[str]]:
     """signatures (engine) -> one signature partition -> clusters (engine: as the dedup_clusters
     asset, a local temp scratch on engine local, shard/verify/components tasks over a scratch on the
-    store on engine ray) -> apply (engine): the stages of minhash_signatures, dedup_clusters and
-    deduplicated_documents."""
+    store on engine ray; the rows the tasks wrote streamed into the clusters partition) -> apply
+    (engine) with the date's rows of that partition: the stages of minhash_signatures,
+    dedup_clusters and deduplicated_documents."""
     from corpus_dag.dedup import (
+        CLUSTER_SCHEMA,
         DedupCfg,
         PartitionTexts,
         RowView,
@@ -154,10 +152,14 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
         scratch = (Scratch.local(work) if engine.kind == "local"
                    else Scratch(store.fs, store.abs(scratch_prefix("dedup_clusters", "bench", inputs, cfg))))
         clusters, _ = cluster_pipeline(inputs, cfg, scratch, engine, texts)
+        crel = CorpusStore.partition_path(f"clusters_{engine.kind}_{id(engine)}", {"source": "bench"})
+        with store.commit({crel: arrow_schema(CLUSTER_SCHEMA)}) as writers:  # as dedup_clusters writes them
+            writers[crel].write_all(clusters.frames())
     scratch.remove()
-    trail = clusters.select("doc_id", "date", "source", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard")
+    trail = PartitionData(store, crel).read(["doc_id", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard"],
+                                            where=[("date", "==", dt.date(2026, 11, 21))])  # as deduplicated_documents reads them
     removed = []
-    for split in engine.map_batches(docs, partial(view.apply, clusters=trail.drop("source", "date")), batch_rows=BATCH_ROWS):
+    for split in engine.map_batches(docs, partial(view.apply, clusters=trail), batch_rows=BATCH_ROWS):
         removed.extend(split.dropped["doc_id"].to_list())
     return time.perf_counter() - started, time.process_time() - cpu, removed
 
