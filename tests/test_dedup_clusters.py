@@ -167,7 +167,8 @@ def test_rows_are_assembled_in_chunks_as_a_reference_orders_them(corpus, tmp_pat
     """Representatives (earliest date, nulls first, then smallest doc_id), cluster ids (their rank)
     and the row order (date, doc_id) match a reference computed here from the memberships, with
     the rows assembled by tasks of 7 members (chunks that cross dates and clusters), over three
-    inputs, one of them with null dates; the default chunk size gives the same frame."""
+    inputs, one of them with null dates; the default chunk size gives the same frame, and each
+    chunk's task was sent the rows of its own members' representatives only."""
     from corpus_dag.dedup import clusters as clusters_module
 
     _, groups, sig = corpus
@@ -177,8 +178,12 @@ def test_rows_are_assembled_in_chunks_as_a_reference_orders_them(corpus, tmp_pat
               sig.filter((pl.col("date") >= dt.date(2026, 11, 21)) & ~is_undated)]
     whole, _ = clusters_of(inputs, CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
     monkeypatch.setattr(clusters_module, "MEMBER_PAIRS_PER_TASK", 7)
-    chunked, _ = clusters_of(inputs, CFG, Scratch.local(tmp_path / "chunked"), LocalEngine())
+    scratch = Scratch.local(tmp_path / "chunked")
+    chunked, _ = clusters_of(inputs, CFG, scratch, LocalEngine())
     assert chunked.equals(whole) and as_groups(chunked) == groups
+    for k in range(-(-chunked.height // 7)):  # each chunk was sent the rows of its representatives, no others
+        sent = pl.read_parquet(scratch.glob(f"clusters/reps/{k:05d}/*.parquet"))["doc_id"]
+        assert sorted(sent) == sorted(set(chunked.slice(7 * k, 7)["representative"]))
 
     rows = pl.concat(inputs).select("doc_id", "date", "exact_key")
     key = {d: (date is not None, date or dt.date.min, d) for d, date in zip(rows["doc_id"], rows["date"])}

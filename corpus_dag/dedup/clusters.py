@@ -23,7 +23,10 @@ this process, or one Ray task each), and they talk only through files under a sc
     cc/at-VVVV.npy, labels-VVVV.npy  min-label propagation (large edge counts only): where the nodes of
                                      edge file V stand among all nodes, and their labels this round
     members/date=D/part-PPPPP.parquet  the cluster members' doc rows by date, one file per part
-    clusters/members.i64             per output row, in order: gid, day, the representative's gid and day, cluster id
+    clusters/rows/KKKKK/*.parquet    output chunk K's members' doc rows, in output order
+    clusters/members.i64             per output row, in order: the representative's gid, the cluster id
+    clusters/wanted/date=D.npy       (gid, chunk K) of each representative dated D that chunk K names
+    clusters/reps/KKKKK/*.parquet    the doc rows of the representatives chunk K names, a file per date
     clusters/chunk-KKKKK.parquet     the output rows, chunk after chunk in output order
 
 1. scatter  (one task per slice of cfg.batch_rows rows of an input, a signature partition or file):
@@ -51,10 +54,12 @@ this process, or one Ray task each), and they talk only through files under a sc
             re-runs, backfills and both engines agree byte for byte. Rows are sorted by (date,
             doc_id), so one date's rows are a few row groups: a date's dedup reads only those.
             The caller holds integers only (a few per member, no string): the members' doc rows
-            are staged by date (one task per part that holds some), one task per date orders its
-            members by (doc_id, gid), which gives every member's place in the output; the
-            representatives and cluster ids follow from arrays; tasks of MEMBER_PAIRS_PER_TASK
-            consecutive output rows write them with each member's Jaccard with its representative.
+            are staged by date (one task per part that holds some); one task per date orders its
+            members by (doc_id, gid), which gives every member's place in the output, and writes
+            their rows to the output chunks they fall in; the representatives and cluster ids
+            follow from arrays; one task per date sends each chunk the rows of the representatives
+            of that date it names; a task per chunk of MEMBER_PAIRS_PER_TASK output rows writes
+            them with each member's Jaccard with its representative.
 """
 from __future__ import annotations
 
@@ -115,8 +120,8 @@ TextPart = Callable[[pl.DataFrame], Iterable[pl.DataFrame]]
 TextSource = Sequence[TextPart]
 WANTED = "shingles/wanted"  # the scratch folder of the doc rows of the documents whose shingle sets are computed
 MEMBERS = "members"  # the scratch folder of the cluster members' doc rows, by date
-ASSEMBLY = "clusters/members.i64"  # per output row (in order): gid, day, the representative's gid and day, cluster id
-ASSEMBLY_COLUMNS = 5
+ASSEMBLY = "clusters/members.i64"  # per output row (in order): the representative's gid, the cluster id
+ASSEMBLY_COLUMNS = 2
 NULL_DAY = np.iinfo(np.int32).min  # the day of a document without a date: first, as nulls sort
 SAMPLE_PAIRS = 5  # duplicates nearest the threshold that the metadata shows
 SET_INDEX = "shingles/index.npz"  # which part file holds each of their sets, where (`exact.SetIndex`)
@@ -563,9 +568,9 @@ class Pipeline:
         return Signatures(self.scratch, self.parts, self.cfg.num_perm)
 
     def stage_doc_rows(self, gids: np.ndarray, folder: str, tasks: Tasks) -> np.ndarray:
-        """The doc rows (DOC_SCHEMA) of the sorted `gids` to `folder`/date=D/part-PPPPP.parquet, each
-        file sorted by (doc_id, gid): one task per part that holds some, reading that part's doc files
-        only, so this process never holds a string of them. Returns each gid's day (`_day`)."""
+        """The doc rows (DOC_SCHEMA) of the sorted `gids` to `folder`/date=D/part-PPPPP.parquet: one
+        task per part that holds some, reading that part's doc files only, so this process never
+        holds a string of them. Returns each gid's day (`_day`)."""
         cuts = np.searchsorted(gids, [first for first, _ in self.parts] + [self.n_docs])
         items = [(self, p, gids[cuts[p] : cuts[p + 1]], folder) for p in range(len(self.parts)) if cuts[p + 1] > cuts[p]]
         return np.concatenate([np.empty(0, np.int32), *tasks(_stage_rows_task, items)])
@@ -629,39 +634,34 @@ class Pipeline:
             labels = offered
 
     def assemble(self, nodes: np.ndarray, labels: np.ndarray, tasks: Tasks) -> Clusters:
-        """Step 5, with only integers per document in this process: the members' doc rows are staged
-        by date (one task per part); one task per date orders its members by (doc_id, gid), which
-        with the dates gives every member's place in the output order; representatives (the first
-        member of a component in that order) and cluster ids (their rank) follow here from arrays;
-        then tasks of MEMBER_PAIRS_PER_TASK members, consecutive in that order, write the output rows
-        with each member's Jaccard with its representative."""
+        """Step 5, with only integers per document in this process. The members' doc rows are staged
+        by date (one task per part that holds some); one task per date orders its members by
+        (doc_id, gid), which with the dates gives every member's place in the output, and writes
+        them to the output chunks they fall in. Representatives (a component's first member in that
+        order) and cluster ids (their rank) follow here from arrays; one task per date that holds
+        representatives sends each chunk the rows of those it names. Then one task per chunk of
+        MEMBER_PAIRS_PER_TASK output rows writes them, with each member's Jaccard with its
+        representative. Every staged row is read a fixed number of times, however the dates,
+        chunks and clusters fall."""
         if not len(nodes):
             return Clusters.none(self.scratch)
-        n = len(nodes)
+        n, size = len(nodes), MEMBER_PAIRS_PER_TASK
         days = self.stage_doc_rows(nodes, MEMBERS, tasks)
-        at = np.concatenate([np.empty(0, np.int64), *tasks(_date_order_task, [(self, int(day)) for day in np.unique(days)])])
+        day_list, per_day = np.unique(days, return_counts=True)
+        firsts = np.cumsum(per_day) - per_day  # the output position of each day's first row
+        at = np.concatenate([np.empty(0, np.int64), *tasks(_date_order_task, [(self, int(d), int(f)) for d, f in zip(day_list, firsts)])])
         at = np.searchsorted(nodes, at)  # the node of each output row
-        order = np.empty(n, dtype=np.int64)
-        order[at] = np.arange(n)
-        by_comp = np.lexsort((order, labels))  # members of a component together, representative first
-        first = np.ones(n, dtype=bool)
-        first[1:] = labels[by_comp[1:]] != labels[by_comp[:-1]]
-        reps = by_comp[first]  # the node of each component's representative
-        rank = np.empty(len(reps), dtype=np.int64)
-        rank[np.argsort(order[reps])] = np.arange(len(reps))
-        del order
-        comp = np.cumsum(first) - 1
-        del first
-        sizes = _sizes(np.bincount(comp))
-        rep_of, cluster_of = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-        rep_of[by_comp], cluster_of[by_comp] = reps[comp], rank[comp]
-        del by_comp, comp
+        rep_of, cluster_of, members_per_cluster = _representatives(labels, at)
+        wanted = []  # (representative, chunk) for each chunk's distinct representatives
         with self.scratch.open(ASSEMBLY, "wb") as f:  # what the row tasks read, instead of task arguments held here
-            for i in range(0, n, MEMBER_PAIRS_PER_TASK):
-                rows = at[i : i + MEMBER_PAIRS_PER_TASK]
-                rep = rep_of[rows]
-                f.write(np.stack([nodes[rows], days[rows], nodes[rep], days[rep], cluster_of[rows]], axis=1).tobytes())
-        chunks = [(self, k, i, min(i + MEMBER_PAIRS_PER_TASK, n)) for k, i in enumerate(range(0, n, MEMBER_PAIRS_PER_TASK))]
+            for k, i in enumerate(range(0, n, size)):
+                rep = rep_of[at[i : i + size]]
+                f.write(np.stack([nodes[rep], cluster_of[at[i : i + size]]], axis=1).tobytes())
+                named = np.unique(rep)
+                wanted.append(np.stack([named, np.full(len(named), k)], axis=1))
+        del rep_of, cluster_of, at
+        self.send_representatives(np.concatenate(wanted), nodes, days, tasks)
+        chunks = [(self, k, i, min(i + size, n)) for k, i in enumerate(range(0, n, size))]
         written = list(tasks(_member_rows_task, chunks))
         by_kind: dict[str, int] = {}
         for _, kinds, _ in written:
@@ -670,8 +670,39 @@ class Pipeline:
         sample = pl.concat([s for _, _, s in written])
         near = sample.filter(pl.col("duplicate_of").is_not_null()).sort("est_jaccard", "doc_id").head(SAMPLE_PAIRS)
         their_reps = sample.filter(pl.col("duplicate_of").is_null() & pl.col("doc_id").is_in(near["duplicate_of"].implode()))
-        return Clusters(self.scratch, [_out_file(k) for k in range(len(chunks))], n, len(reps), by_kind, sizes,
-                        pl.concat([near, their_reps.unique(maintain_order=True)]))
+        return Clusters(self.scratch, [_out_file(k) for k in range(len(chunks))], n, len(members_per_cluster), by_kind,
+                        _sizes(members_per_cluster), pl.concat([near, their_reps.unique(maintain_order=True)]))
+
+    def send_representatives(self, wanted: np.ndarray, nodes: np.ndarray, days: np.ndarray, tasks: Tasks) -> None:
+        """The doc rows of the representatives each chunk names, `wanted` (node, chunk) pairs: one
+        task per date that holds some reads that date's staged rows once and writes each chunk its own."""
+        wanted = wanted[np.argsort(days[wanted[:, 0]], kind="stable")]
+        by_day = np.split(wanted, np.flatnonzero(np.diff(days[wanted[:, 0]])) + 1)
+        for of_day in by_day:
+            self.scratch.write_bytes(_wanted_file(int(days[of_day[0, 0]])), _npy(np.stack([nodes[of_day[:, 0]], of_day[:, 1]], axis=1)))
+        for _ in tasks(_rep_rows_task, [(self, int(days[of_day[0, 0]])) for of_day in by_day]):
+            pass
+
+
+def _representatives(labels: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For nodes with component `labels`, `at` being the node of each output row: each node's
+    representative (the node of its component's first output row), its cluster id (the rank of
+    that row among the representatives' rows), and the member count of each cluster."""
+    n = len(labels)
+    order = np.empty(n, dtype=np.int64)
+    order[at] = np.arange(n)
+    by_comp = np.lexsort((order, labels))  # members of a component together, representative first
+    first = np.ones(n, dtype=bool)
+    first[1:] = labels[by_comp[1:]] != labels[by_comp[:-1]]
+    reps = by_comp[first]
+    rank = np.empty(len(reps), dtype=np.int64)
+    rank[np.argsort(order[reps])] = np.arange(len(reps))
+    del order
+    comp = np.cumsum(first) - 1
+    del first
+    rep_of, cluster_of = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    rep_of[by_comp], cluster_of[by_comp] = reps[comp], rank[comp]
+    return rep_of, cluster_of, np.bincount(comp)[np.argsort(rank)]
 
 
 @dataclass(frozen=True)
@@ -813,7 +844,7 @@ def _stage_rows_task(args) -> np.ndarray:
         raise ValueError(f"dedup scratch part {p}: {len(gids)} documents asked for, {rows.height} found in {run.scratch.root}")
     days = _day(rows["date"])
     for (day,), of_day in rows.with_columns(day=days).partition_by("day", as_dict=True, include_key=False).items():
-        run.scratch.write_parquet(f"{folder}/{_day_dir(day)}/part-{p:05d}.parquet", of_day.sort("doc_id", "gid"))
+        run.scratch.write_parquet(f"{folder}/{_day_dir(day)}/part-{p:05d}.parquet", of_day)
     return days.to_numpy()
 
 
@@ -827,9 +858,36 @@ def _day_dir(day: int) -> str:
 
 
 def _date_order_task(args) -> np.ndarray:
-    """The gids of one day's staged members, sorted by (doc_id, gid): their place in the output."""
+    """One day's staged members sorted by (doc_id, gid), the day's first output row being `first`:
+    their rows to the output chunks they fall in (`_chunk_rows`), their gids back in that order."""
+    run, day, first = args
+    rows = run.staged_rows(MEMBERS, [day]).sort("doc_id", "gid")
+    pos = first + np.arange(rows.height)
+    for k in np.unique(pos // MEMBER_PAIRS_PER_TASK):
+        of_chunk = (pos // MEMBER_PAIRS_PER_TASK) == k
+        run.scratch.write_parquet(_chunk_rows(int(k), "rows", int(pos[of_chunk][0])), rows.filter(pl.Series(of_chunk)))
+    return rows["gid"].to_numpy()
+
+
+def _rep_rows_task(args) -> None:
+    """One day's representatives, sent to the chunks that name them: its `_wanted_file` lists
+    (gid, chunk) pairs; the day's staged rows are read once."""
     run, day = args
-    return run.staged_rows(MEMBERS, [day]).sort("doc_id", "gid")["gid"].to_numpy()
+    wanted = _load_npy(run.scratch, _wanted_file(day))
+    rows = run.staged_rows(MEMBERS, [day], np.unique(wanted[:, 0]))
+    sent = pl.DataFrame({"gid": wanted[:, 0], "chunk": wanted[:, 1]}).join(rows, on="gid", how="left", maintain_order="left")
+    for (k,), of_chunk in sent.partition_by("chunk", as_dict=True, include_key=False).items():
+        run.scratch.write_parquet(_chunk_rows(int(k), "reps", day - NULL_DAY), of_chunk)
+
+
+def _wanted_file(day: int) -> str:
+    return f"clusters/wanted/{_day_dir(day)}.npy"
+
+
+def _chunk_rows(k: int, what: str, at: int) -> str:
+    """A file of output chunk k's member rows ("rows", `at` = its first output row, so a listing
+    is in output order) or of the representatives it names ("reps", `at` = their day - NULL_DAY)."""
+    return f"clusters/{what}/{k:05d}/{at:012d}.parquet"
 
 
 def _out_file(k: int) -> str:
@@ -844,14 +902,15 @@ def _member_rows_task(args) -> tuple[int, dict[str, int], pl.DataFrame]:
     representatives' rows."""
     run, k, start, stop = args
     at = run.scratch.fs.cat_file(run.scratch.path(ASSEMBLY), start=8 * ASSEMBLY_COLUMNS * start, end=8 * ASSEMBLY_COLUMNS * stop)
-    gids, days, rep_gids, rep_days, cluster_ids = np.frombuffer(at, dtype=np.int64).reshape(-1, ASSEMBLY_COLUMNS).T
-    rows = run.staged_rows(MEMBERS, np.concatenate([days, rep_days]), np.concatenate([gids, rep_gids]))
-    rep = rows.select("gid", representative="doc_id", rep_key="exact_key", rep_date="date", rep_source="source")
-    members = (
-        pl.DataFrame({"gid": gids, "rep_gid": rep_gids, "cluster_id": cluster_ids})
-        .join(rows, on="gid", how="left", maintain_order="left")
-        .join(rep.rename({"gid": "rep_gid"}), on="rep_gid", how="left", maintain_order="left")
-    )
+    rep_gids, cluster_ids = np.frombuffer(at, dtype=np.int64).reshape(-1, ASSEMBLY_COLUMNS).T
+    rows = run.scratch.scan(run.scratch.glob(f"clusters/rows/{k:05d}/*.parquet"), DOC_SCHEMA).collect()
+    if rows.height != stop - start:
+        raise ValueError(f"dedup scratch chunk {k}: {stop - start} rows expected, {rows.height} found in {run.scratch.root}")
+    reps = run.scratch.scan(run.scratch.glob(f"clusters/reps/{k:05d}/*.parquet"), DOC_SCHEMA).collect()
+    rep = reps.select(rep_gid="gid", representative="doc_id", rep_key="exact_key", rep_date="date", rep_source="source")
+    members = rows.with_columns(pl.Series("rep_gid", rep_gids), pl.Series("cluster_id", cluster_ids))
+    members = members.join(rep, on="rep_gid", how="left", maintain_order="left")
+    gids = rows["gid"].to_numpy()
     exact = run.shingle_sets().jaccard(gids, rep_gids) if run.cfg.verify == "exact" else None
     is_dup = pl.col("gid") != pl.col("rep_gid")
     kind = pl.when(pl.col("exact_key") == pl.col("rep_key")).then(pl.lit("exact")).otherwise(pl.lit("near"))
