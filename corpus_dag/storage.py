@@ -483,6 +483,20 @@ class BatchWriter:
             self.write(df)
 
 
+def read_row_range(pf: pq.ParquetFile, start: int, stop: int, columns: list[str] | None = None) -> pl.DataFrame:
+    """Rows [start, stop) of an open Parquet file in file order, reading only the row groups that hold them."""
+    meta, groups, first, offset = pf.metadata, [], None, 0
+    for g in range(meta.num_row_groups):
+        n = meta.row_group(g).num_rows
+        if offset < stop and offset + n > start:
+            groups.append(g)
+            first = offset if first is None else first
+        offset += n
+    if not groups:
+        return pl.from_arrow(pf.schema_arrow.empty_table()).select(columns or pl.all())
+    return pl.from_arrow(pf.read_row_groups(groups, columns=columns).slice(start - first, stop - start))
+
+
 def read_where(fs, paths: list[str], where: Where, columns: list[str] | None = None) -> pl.DataFrame:
     """The rows of the Parquet files `paths` that meet every (column, op, value) of `where` (op in
     COMPARE), filtered as they stream: row groups whose statistics rule them out are never read,
@@ -577,17 +591,7 @@ class PartitionData:
         """Rows [start, stop) in file order, reading only the row groups that hold them: how a
         distributed task reads its slice."""
         with self.store._parquet(self.path, columns, self.version) as pf:
-            meta, groups, first, offset = pf.metadata, [], None, 0
-            for g in range(meta.num_row_groups):
-                n = meta.row_group(g).num_rows
-                if offset < stop and offset + n > start:
-                    groups.append(g)
-                    first = offset if first is None else first
-                offset += n
-            if not groups:
-                return pl.from_arrow(pf.schema_arrow.empty_table()).select(columns or pl.all())
-            table = pf.read_row_groups(groups, columns=columns)
-            return pl.from_arrow(table.slice(start - first, stop - start))
+            return read_row_range(pf, start, stop, columns)
 
 
 def seed_raw_library(store: CorpusStore, folder: str | Path) -> list[str]:

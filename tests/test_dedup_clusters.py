@@ -166,7 +166,8 @@ def test_metadata_helpers(corpus, tmp_path):
 def test_rows_are_assembled_in_chunks_as_a_reference_orders_them(corpus, tmp_path, monkeypatch):
     """Representatives (earliest date, nulls first, then smallest doc_id), cluster ids (their rank)
     and the row order (date, doc_id) match a reference computed here from the memberships, with
-    the rows assembled by tasks of 7 members (chunks that cross dates and clusters), over three
+    each date's members ordered in doc_id ranges of about 10 and the rows assembled by tasks of 7
+    members (chunks that cross ranges, dates and clusters), over three
     inputs, one of them with null dates; the default chunk size gives the same frame, and each
     chunk's task was sent the rows of its own members' representatives only."""
     from corpus_dag.dedup import clusters as clusters_module
@@ -178,8 +179,10 @@ def test_rows_are_assembled_in_chunks_as_a_reference_orders_them(corpus, tmp_pat
               sig.filter((pl.col("date") >= dt.date(2026, 11, 21)) & ~is_undated)]
     whole, _ = clusters_of(inputs, CFG, Scratch.local(tmp_path / "whole"), LocalEngine())
     monkeypatch.setattr(clusters_module, "MEMBER_PAIRS_PER_TASK", 7)
+    monkeypatch.setattr(clusters_module, "SAMPLE_EVERY", 3)
     scratch = Scratch.local(tmp_path / "chunked")
-    chunked, _ = clusters_of(inputs, CFG, scratch, LocalEngine())
+    chunked, _ = clusters_of(inputs, replace(CFG, max_sort_rows=10), scratch, LocalEngine())
+    assert len(scratch.glob("clusters/sorted/*.parquet")) > 8  # dates cut into doc_id ranges: more units than dates
     assert chunked.equals(whole) and as_groups(chunked) == groups
     for k in range(-(-chunked.height // 7)):  # each chunk was sent the rows of its representatives, no others
         sent = pl.read_parquet(scratch.glob(f"clusters/reps/{k:05d}/*.parquet"))["doc_id"]

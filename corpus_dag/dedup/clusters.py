@@ -22,8 +22,8 @@ this process, or one Ray task each), and they talk only through files under a sc
     edges/range-VVVV.parquet         verified pairs of range V
     cc/at-VVVV.npy, labels-VVVV.npy  min-label propagation (large edge counts only): where the nodes of
                                      edge file V stand among all nodes, and their labels this round
-    members/date=D/part-PPPPP.parquet  the cluster members' doc rows by date, one file per part
-    clusters/rows/KKKKK/*.parquet    output chunk K's members' doc rows, in output order
+    members/date=D/part-PPPPP.parquet  the cluster members' doc rows by date, one file per part, sorted by doc_id
+    clusters/sorted/unit-UUUUU.parquet the members of order unit U (a date, or a doc_id range of one), in output order
     clusters/members.i64             per output row, in order: the representative's gid, the cluster id
     clusters/wanted/date=D.npy       (gid, chunk K) of each representative dated D that chunk K names
     clusters/reps/KKKKK/*.parquet    the doc rows of the representatives chunk K names, a file per date
@@ -54,12 +54,13 @@ this process, or one Ray task each), and they talk only through files under a sc
             re-runs, backfills and both engines agree byte for byte. Rows are sorted by (date,
             doc_id), so one date's rows are a few row groups: a date's dedup reads only those.
             The caller holds integers only (a few per member, no string): the members' doc rows
-            are staged by date (one task per part that holds some); one task per date orders its
-            members by (doc_id, gid), which gives every member's place in the output, and writes
-            their rows to the output chunks they fall in; the representatives and cluster ids
-            follow from arrays; one task per date sends each chunk the rows of the representatives
-            of that date it names; a task per chunk of MEMBER_PAIRS_PER_TASK output rows writes
-            them with each member's Jaccard with its representative.
+            are staged by date (one task per part that holds some); one task per date (per doc_id
+            range of a date with over cfg.max_sort_rows members) orders its members by (doc_id,
+            gid), which gives every member's place in the output, and writes them in that order;
+            the representatives and cluster ids follow from arrays; one task per date sends each
+            chunk the rows of the representatives of that date it names; a task per chunk of
+            MEMBER_PAIRS_PER_TASK output rows reads its rows and writes them with each member's
+            Jaccard with its representative.
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from corpus_dag.engine import Engine, LocalEngine, StageResources, even_slices
-from corpus_dag.storage import COMPARE, LEASE, PartitionData, Where, read_where
+from corpus_dag.storage import COMPARE, LEASE, ROW_GROUP_ROWS, PartitionData, Where, read_row_range, read_where
 
 from .config import DedupCfg
 from .exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, write_shingle_sets
@@ -124,6 +125,8 @@ ASSEMBLY = "clusters/members.i64"  # per output row (in order): the representati
 ASSEMBLY_COLUMNS = 2
 NULL_DAY = np.iinfo(np.int32).min  # the day of a document without a date: first, as nulls sort
 SAMPLE_PAIRS = 5  # duplicates nearest the threshold that the metadata shows
+SAMPLE_EVERY = 1_024  # staged rows per doc_id sample, where a date with many members is cut (`_order_units`)
+SAMPLE_SCHEMA = {"day": pl.Int32, "doc_id": pl.String}
 SET_INDEX = "shingles/index.npz"  # which part file holds each of their sets, where (`exact.SetIndex`)
 
 
@@ -195,9 +198,14 @@ class Scratch:
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self.path(rel))
 
-    def write_parquet(self, rel: str, df: pl.DataFrame) -> None:
+    def write_parquet(self, rel: str, df: pl.DataFrame, row_group_size: int | None = None) -> None:
         with self.open(rel, "wb") as f:
-            df.write_parquet(f)
+            df.write_parquet(f, row_group_size=row_group_size)
+
+    def read_rows(self, rel: str, start: int, stop: int) -> pl.DataFrame:
+        """Rows [start, stop) of a Parquet file, reading only the row groups that hold them."""
+        with self.open(rel) as f:
+            return read_row_range(pq.ParquetFile(f), start, stop)
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(self.fs.glob(self.path(pattern)))
@@ -567,20 +575,31 @@ class Pipeline:
     def signatures(self) -> Signatures:
         return Signatures(self.scratch, self.parts, self.cfg.num_perm)
 
-    def stage_doc_rows(self, gids: np.ndarray, folder: str, tasks: Tasks) -> np.ndarray:
-        """The doc rows (DOC_SCHEMA) of the sorted `gids` to `folder`/date=D/part-PPPPP.parquet: one
-        task per part that holds some, reading that part's doc files only, so this process never
-        holds a string of them. Returns each gid's day (`_day`)."""
+    def stage_doc_rows(self, gids: np.ndarray, folder: str, tasks: Tasks) -> tuple[np.ndarray, pl.DataFrame]:
+        """The doc rows (DOC_SCHEMA) of the sorted `gids` to `folder`/date=D/part-PPPPP.parquet, sorted
+        by (doc_id, gid) in small row groups (a doc_id range reads few): one task per part that
+        holds some, reading that part's doc files only, so this process never holds a string of
+        them. Returns each gid's day (`_day`) and every SAMPLE_EVERY-th staged doc_id (day, doc_id)."""
         cuts = np.searchsorted(gids, [first for first, _ in self.parts] + [self.n_docs])
         items = [(self, p, gids[cuts[p] : cuts[p + 1]], folder) for p in range(len(self.parts)) if cuts[p + 1] > cuts[p]]
-        return np.concatenate([np.empty(0, np.int32), *tasks(_stage_rows_task, items)])
+        days, samples = zip(*tasks(_stage_rows_task, items)) if items else ((), ())
+        return np.concatenate([np.empty(0, np.int32), *days]), pl.concat([pl.DataFrame(schema=SAMPLE_SCHEMA), *samples])
 
-    def staged_rows(self, folder: str, days: Iterable[int] | None, gids: np.ndarray | None = None) -> pl.DataFrame:
-        """The rows `stage_doc_rows` wrote to `folder` for `days` (None: every day), only those of `gids` when given."""
+    def staged_rows(self, folder: str, days: Iterable[int] | None, gids: np.ndarray | None = None,
+                    doc_ids: tuple[str | None, str | None] = (None, None)) -> pl.DataFrame:
+        """The rows `stage_doc_rows` wrote to `folder` for `days` (None: every day), only those of
+        `gids` when given, and only those whose doc_id lies in [doc_ids[0], doc_ids[1]) (None: open;
+        a null doc_id sorts first)."""
         dirs = ["*"] if days is None else [_day_dir(day) for day in sorted(set(days))]
         files = [f for d in dirs for f in self.scratch.glob(f"{folder}/{d}/*.parquet")]
-        rows = self.scratch.scan(files, DOC_SCHEMA)
-        return (rows if gids is None else rows.filter(pl.col("gid").is_in(pl.Series(gids).implode()))).collect().cast(DOC_SCHEMA)
+        rows, (lo, hi) = self.scratch.scan(files, DOC_SCHEMA), doc_ids
+        if gids is not None:
+            rows = rows.filter(pl.col("gid").is_in(pl.Series(gids).implode()))
+        if lo is not None:
+            rows = rows.filter(pl.col("doc_id") >= lo)
+        if hi is not None:
+            rows = rows.filter(pl.col("doc_id").is_null() | (pl.col("doc_id") < hi))
+        return rows.collect().cast(DOC_SCHEMA)
 
     def candidates(self, v: int) -> pl.DataFrame:
         """The distinct candidate pairs of range v, from every shard."""
@@ -594,7 +613,7 @@ class Pipeline:
     def save_shingle_sets(self, gids: np.ndarray, texts: TextSource, tasks: Tasks) -> None:
         """Shingle sets of the documents `gids`: one task per text part computes those its part holds
         into a part file of its own; their index (which part, where) is stored for the verify tasks."""
-        days = self.stage_doc_rows(gids, WANTED, tasks)
+        days, _ = self.stage_doc_rows(gids, WANTED, tasks)
         found = list(tasks(_shingle_task, [(self, k, part, tasks.threads) for k, part in enumerate(texts)]))
         index = SetIndex.of(found)
         missing = np.setdiff1d(gids, index.gids)
@@ -635,9 +654,9 @@ class Pipeline:
 
     def assemble(self, nodes: np.ndarray, labels: np.ndarray, tasks: Tasks) -> Clusters:
         """Step 5, with only integers per document in this process. The members' doc rows are staged
-        by date (one task per part that holds some); one task per date orders its members by
-        (doc_id, gid), which with the dates gives every member's place in the output, and writes
-        them to the output chunks they fall in. Representatives (a component's first member in that
+        by date (one task per part that holds some); one task per date, or per doc_id range of a
+        date with over cfg.max_sort_rows members, orders its members by (doc_id, gid), which with
+        the dates gives every member's place in the output, and writes them in that order. Representatives (a component's first member in that
         order) and cluster ids (their rank) follow here from arrays; one task per date that holds
         representatives sends each chunk the rows of those it names. Then one task per chunk of
         MEMBER_PAIRS_PER_TASK output rows writes them, with each member's Jaccard with its
@@ -646,11 +665,12 @@ class Pipeline:
         if not len(nodes):
             return Clusters.none(self.scratch)
         n, size = len(nodes), MEMBER_PAIRS_PER_TASK
-        days = self.stage_doc_rows(nodes, MEMBERS, tasks)
-        day_list, per_day = np.unique(days, return_counts=True)
-        firsts = np.cumsum(per_day) - per_day  # the output position of each day's first row
-        at = np.concatenate([np.empty(0, np.int64), *tasks(_date_order_task, [(self, int(d), int(f)) for d, f in zip(day_list, firsts)])])
-        at = np.searchsorted(nodes, at)  # the node of each output row
+        days, samples = self.stage_doc_rows(nodes, MEMBERS, tasks)
+        units = _order_units(days, samples, self.cfg.max_sort_rows)
+        ordered = list(tasks(_order_task, [(self, u, *unit) for u, unit in enumerate(units)]))
+        at = np.searchsorted(nodes, np.concatenate([np.empty(0, np.int64), *ordered]))  # the node of each output row
+        unit_starts = np.cumsum([0] + [len(g) for g in ordered])
+        del ordered
         rep_of, cluster_of, members_per_cluster = _representatives(labels, at)
         wanted = []  # (representative, chunk) for each chunk's distinct representatives
         with self.scratch.open(ASSEMBLY, "wb") as f:  # what the row tasks read, instead of task arguments held here
@@ -661,7 +681,8 @@ class Pipeline:
                 wanted.append(np.stack([named, np.full(len(named), k)], axis=1))
         del rep_of, cluster_of, at
         self.send_representatives(np.concatenate(wanted), nodes, days, tasks)
-        chunks = [(self, k, i, min(i + size, n)) for k, i in enumerate(range(0, n, size))]
+        chunks = [(self, k, i, min(i + size, n), _unit_slices(unit_starts, i, min(i + size, n)))
+                  for k, i in enumerate(range(0, n, size))]
         written = list(tasks(_member_rows_task, chunks))
         by_kind: dict[str, int] = {}
         for _, kinds, _ in written:
@@ -835,17 +856,20 @@ def verify_pairs(cand: pl.DataFrame, sig: Signatures, cfg: DedupCfg, sets: Shing
     return edges, counts
 
 
-def _stage_rows_task(args) -> np.ndarray:
-    """The doc rows of part p whose gid is in `gids` to `folder`, by date; each gid's day."""
+def _stage_rows_task(args) -> tuple[np.ndarray, pl.DataFrame]:
+    """The doc rows of part p whose gid is in `gids` to `folder`, by date, sorted by (doc_id, gid);
+    each gid's day, and every SAMPLE_EVERY-th doc_id of each date's rows."""
     run, p, gids, folder = args
     files = run.scratch.glob(f"docs/part-{p:05d}-*.parquet")
     rows = run.scratch.scan(files, DOC_SCHEMA).filter(pl.col("gid").is_in(pl.Series(gids).implode())).collect().cast(DOC_SCHEMA)
     if rows.height != len(gids):
         raise ValueError(f"dedup scratch part {p}: {len(gids)} documents asked for, {rows.height} found in {run.scratch.root}")
-    days = _day(rows["date"])
+    days, samples = _day(rows["date"]), []
     for (day,), of_day in rows.with_columns(day=days).partition_by("day", as_dict=True, include_key=False).items():
-        run.scratch.write_parquet(f"{folder}/{_day_dir(day)}/part-{p:05d}.parquet", of_day)
-    return days.to_numpy()
+        of_day = of_day.sort("doc_id", "gid", nulls_last=False)
+        run.scratch.write_parquet(f"{folder}/{_day_dir(day)}/part-{p:05d}.parquet", of_day, ROW_GROUP_ROWS)
+        samples.append(of_day.select(pl.lit(day, pl.Int32).alias("day"), "doc_id").gather_every(SAMPLE_EVERY))
+    return days.to_numpy(), pl.concat([pl.DataFrame(schema=SAMPLE_SCHEMA), *samples])
 
 
 def _day(dates: pl.Series) -> pl.Series:
@@ -857,16 +881,39 @@ def _day_dir(day: int) -> str:
     return "date=null" if day == NULL_DAY else f"date={dt.date(1970, 1, 1) + dt.timedelta(days=int(day))}"
 
 
-def _date_order_task(args) -> np.ndarray:
-    """One day's staged members sorted by (doc_id, gid), the day's first output row being `first`:
-    their rows to the output chunks they fall in (`_chunk_rows`), their gids back in that order."""
-    run, day, first = args
-    rows = run.staged_rows(MEMBERS, [day]).sort("doc_id", "gid")
-    pos = first + np.arange(rows.height)
-    for k in np.unique(pos // MEMBER_PAIRS_PER_TASK):
-        of_chunk = (pos // MEMBER_PAIRS_PER_TASK) == k
-        run.scratch.write_parquet(_chunk_rows(int(k), "rows", int(pos[of_chunk][0])), rows.filter(pl.Series(of_chunk)))
+def _order_units(days: np.ndarray, samples: pl.DataFrame, max_rows: int) -> list[tuple[int, str | None, str | None]]:
+    """(day, lo, hi) of each order task, in output order: a day with up to `max_rows` members is one
+    unit, a larger one is cut at doc_ids of its samples into ranges [lo, hi) of about that many."""
+    units = []
+    for day, count in zip(*np.unique(days, return_counts=True)):
+        cuts = []
+        if count > max_rows:
+            ids = samples.filter(pl.col("day") == day)["doc_id"].drop_nulls().sort()
+            pieces = -(-int(count) // max_rows)
+            cuts = list(dict.fromkeys(ids[len(ids) * j // pieces] for j in range(1, pieces)))
+        bounds = [None, *cuts, None]
+        units += [(int(day), lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+    return units
+
+
+def _order_task(args) -> np.ndarray:
+    """Unit u's members (day, doc_ids in [lo, hi)) sorted by (doc_id, gid), their place in the
+    output: their rows to `_unit_file(u)`, their gids back in that order."""
+    run, u, day, lo, hi = args
+    rows = run.staged_rows(MEMBERS, [day], doc_ids=(lo, hi)).sort("doc_id", "gid", nulls_last=False)
+    run.scratch.write_parquet(_unit_file(u), rows, ROW_GROUP_ROWS)
     return rows["gid"].to_numpy()
+
+
+def _unit_file(u: int) -> str:
+    return f"clusters/sorted/unit-{u:05d}.parquet"
+
+
+def _unit_slices(unit_starts: np.ndarray, start: int, stop: int) -> list[tuple[int, int, int]]:
+    """(unit, first row, end row) within the unit files of output rows [start, stop)."""
+    first, last = np.searchsorted(unit_starts, start, side="right") - 1, np.searchsorted(unit_starts, stop, side="left")
+    return [(u, max(start, int(unit_starts[u])) - int(unit_starts[u]), min(stop, int(unit_starts[u + 1])) - int(unit_starts[u]))
+            for u in range(first, last) if unit_starts[u + 1] > unit_starts[u]]
 
 
 def _rep_rows_task(args) -> None:
@@ -877,17 +924,15 @@ def _rep_rows_task(args) -> None:
     rows = run.staged_rows(MEMBERS, [day], np.unique(wanted[:, 0]))
     sent = pl.DataFrame({"gid": wanted[:, 0], "chunk": wanted[:, 1]}).join(rows, on="gid", how="left", maintain_order="left")
     for (k,), of_chunk in sent.partition_by("chunk", as_dict=True, include_key=False).items():
-        run.scratch.write_parquet(_chunk_rows(int(k), "reps", day - NULL_DAY), of_chunk)
+        run.scratch.write_parquet(_reps_file(int(k), day), of_chunk)
 
 
 def _wanted_file(day: int) -> str:
     return f"clusters/wanted/{_day_dir(day)}.npy"
 
 
-def _chunk_rows(k: int, what: str, at: int) -> str:
-    """A file of output chunk k's member rows ("rows", `at` = its first output row, so a listing
-    is in output order) or of the representatives it names ("reps", `at` = their day - NULL_DAY)."""
-    return f"clusters/{what}/{k:05d}/{at:012d}.parquet"
+def _reps_file(k: int, day: int) -> str:
+    return f"clusters/reps/{k:05d}/{_day_dir(day)}.parquet"
 
 
 def _out_file(k: int) -> str:
@@ -900,10 +945,10 @@ def _member_rows_task(args) -> tuple[int, dict[str, int], pl.DataFrame]:
     representative: estimated, and of the shingle sets with verify == "exact". Returns its row
     count, its duplicates by kind, and its SAMPLE_PAIRS duplicates nearest the threshold with their
     representatives' rows."""
-    run, k, start, stop = args
+    run, k, start, stop, slices = args
     at = run.scratch.fs.cat_file(run.scratch.path(ASSEMBLY), start=8 * ASSEMBLY_COLUMNS * start, end=8 * ASSEMBLY_COLUMNS * stop)
     rep_gids, cluster_ids = np.frombuffer(at, dtype=np.int64).reshape(-1, ASSEMBLY_COLUMNS).T
-    rows = run.scratch.scan(run.scratch.glob(f"clusters/rows/{k:05d}/*.parquet"), DOC_SCHEMA).collect()
+    rows = pl.concat([pl.DataFrame(schema=DOC_SCHEMA), *(run.scratch.read_rows(_unit_file(u), lo, hi) for u, lo, hi in slices)])
     if rows.height != stop - start:
         raise ValueError(f"dedup scratch chunk {k}: {stop - start} rows expected, {rows.height} found in {run.scratch.root}")
     reps = run.scratch.scan(run.scratch.glob(f"clusters/reps/{k:05d}/*.parquet"), DOC_SCHEMA).collect()

@@ -42,6 +42,8 @@ class DedupCfg:
       the next `window` members, so the pairs and the clusters are exactly those of one task.
     max_edges_in_one_task: connected components run as one task (scipy) up to this many verified
       pairs; above it as rounds of min-label propagation over the edge files (same clustering).
+    max_sort_rows: clustered documents of one date that one task orders by doc_id to place them
+      in the output; a date with more is cut into doc_id ranges of about this many (same output).
     """
 
     shingle: str = "char"
@@ -59,14 +61,15 @@ class DedupCfg:
     max_shard_rows: int = 50_000_000
     hot_bucket_rows: int = 20_000
     max_edges_in_one_task: int = 100_000_000
+    max_sort_rows: int = 4_000_000
 
     def __post_init__(self):
         if self.shingle not in SHINGLES:
             raise ValueError(f"shingle must be one of {SHINGLES}, got {self.shingle!r}")
-        if min(self.n, self.window, self.n_shards, self.min_shard_rows, self.max_shard_rows, self.hot_bucket_rows) < 1 \
-                or self.num_perm < 2 or self.max_edges_in_one_task < 0:
-            raise ValueError("n, window, n_shards, min_shard_rows, max_shard_rows and hot_bucket_rows must be >= 1, "
-                             "num_perm >= 2 and max_edges_in_one_task >= 0")
+        if min(self.n, self.window, self.n_shards, self.min_shard_rows, self.max_shard_rows, self.hot_bucket_rows,
+               self.max_sort_rows) < 1 or self.num_perm < 2 or self.max_edges_in_one_task < 0:
+            raise ValueError("n, window, n_shards, min_shard_rows, max_shard_rows, hot_bucket_rows and max_sort_rows must "
+                             "be >= 1, num_perm >= 2 and max_edges_in_one_task >= 0")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
         if self.verify not in VERIFY:
