@@ -27,7 +27,7 @@ import polars as pl
 
 from assets.common.checks import gx_check
 from assets.common.engine import CorpusEngine
-from assets.common.metadata import counts_table, frame_table, stored
+from assets.common.metadata import counts_table, frame_table
 from assets.common.partitions import (
     ALL_DATES_OF_SOURCE,
     DATE_SOURCE,
