@@ -25,10 +25,10 @@ Everything runs side by side in this one script, on a local Ray instance on 127.
    against the exact ground truth of benchmarks/bench_dedup.py (every pair with character-5-gram
    Jaccard >= 0.8). The instance is a fresh one (2 CPUs), so the peers' workers start as ours did,
    not with what our runs left in them.
-Peak memory: the most that this process and every process under it (the Ray instance it starts:
-raylet, GCS, workers; Data-Juicer's driver) held above their level when the run began, sampled every
-0.2 s: private resident memory (RSS less shared pages) summed over the processes, plus /dev/shm in use
-(Ray's object store, capped at 300 MB), once. Each contender's memory run has a driver of its own, a
+Peak memory: the most that every process under this one (the run's own driver process, the Ray
+instance it starts: raylet, GCS, workers; Data-Juicer's driver) held above their level when the run
+began, sampled every 0.2 s: private resident memory (RSS less shared pages) summed over the
+processes, plus /dev/shm in use (Ray's object store, capped at 300 MB), once. Each contender's memory run has a driver of its own, a
 fresh process (a new Ray job: fresh workers too): ours (one extra, untimed run per engine), datatrove's
 (its timed run) and Data-Juicer's (its script); the timed runs of ours are not sampled.
 """

@@ -656,15 +656,17 @@ class Pipeline:
         """Step 5, with only integers per document in this process. The members' doc rows are staged
         by date (one task per part that holds some); one task per date, or per doc_id range of a
         date with over cfg.max_sort_rows members, orders its members by (doc_id, gid), which with
-        the dates gives every member's place in the output, and writes them in that order. Representatives (a component's first member in that
-        order) and cluster ids (their rank) follow here from arrays; one task per date that holds
-        representatives sends each chunk the rows of those it names. Then one task per chunk of
+        the dates gives every member's place in the output, and writes them in that order.
+        Representatives (a component's first member in that order) and cluster ids (their rank)
+        follow here from arrays; one task per date that holds representatives sends each chunk the
+        rows of those it names. Then one task per chunk of
         MEMBER_PAIRS_PER_TASK output rows writes them, with each member's Jaccard with its
         representative. Every staged row is read a fixed number of times, however the dates,
         chunks and clusters fall."""
         if not len(nodes):
             return Clusters.none(self.scratch)
-        n, size = len(nodes), MEMBER_PAIRS_PER_TASK
+        n = len(nodes)
+        bounds = [(i, min(i + MEMBER_PAIRS_PER_TASK, n)) for i in range(0, n, MEMBER_PAIRS_PER_TASK)]  # output chunks
         days, samples = self.stage_doc_rows(nodes, MEMBERS, tasks)
         units = _order_units(days, samples, self.cfg.max_sort_rows)
         ordered = list(tasks(_order_task, [(self, u, *unit) for u, unit in enumerate(units)]))
@@ -674,15 +676,14 @@ class Pipeline:
         rep_of, cluster_of, members_per_cluster = _representatives(labels, at)
         wanted = []  # (representative, chunk) for each chunk's distinct representatives
         with self.scratch.open(ASSEMBLY, "wb") as f:  # what the row tasks read, instead of task arguments held here
-            for k, i in enumerate(range(0, n, size)):
-                rep = rep_of[at[i : i + size]]
-                f.write(np.stack([nodes[rep], cluster_of[at[i : i + size]]], axis=1).tobytes())
+            for k, (start, stop) in enumerate(bounds):
+                rep = rep_of[at[start:stop]]
+                f.write(np.stack([nodes[rep], cluster_of[at[start:stop]]], axis=1).tobytes())
                 named = np.unique(rep)
                 wanted.append(np.stack([named, np.full(len(named), k)], axis=1))
         del rep_of, cluster_of, at
         self.send_representatives(np.concatenate(wanted), nodes, days, tasks)
-        chunks = [(self, k, i, min(i + size, n), _unit_slices(unit_starts, i, min(i + size, n)))
-                  for k, i in enumerate(range(0, n, size))]
+        chunks = [(self, k, start, stop, _unit_slices(unit_starts, start, stop)) for k, (start, stop) in enumerate(bounds)]
         written = list(tasks(_member_rows_task, chunks))
         by_kind: dict[str, int] = {}
         for _, kinds, _ in written:
@@ -691,24 +692,26 @@ class Pipeline:
         sample = pl.concat([s for _, _, s in written])
         near = sample.filter(pl.col("duplicate_of").is_not_null()).sort("est_jaccard", "doc_id").head(SAMPLE_PAIRS)
         their_reps = sample.filter(pl.col("duplicate_of").is_null() & pl.col("doc_id").is_in(near["duplicate_of"].implode()))
-        return Clusters(self.scratch, [_out_file(k) for k in range(len(chunks))], n, len(members_per_cluster), by_kind,
+        return Clusters(self.scratch, [_out_file(k) for k in range(len(bounds))], n, len(members_per_cluster), by_kind,
                         _sizes(members_per_cluster), pl.concat([near, their_reps.unique(maintain_order=True)]))
 
     def send_representatives(self, wanted: np.ndarray, nodes: np.ndarray, days: np.ndarray, tasks: Tasks) -> None:
         """The doc rows of the representatives each chunk names, `wanted` (node, chunk) pairs: one
         task per date that holds some reads that date's staged rows once and writes each chunk its own."""
         wanted = wanted[np.argsort(days[wanted[:, 0]], kind="stable")]
-        by_day = np.split(wanted, np.flatnonzero(np.diff(days[wanted[:, 0]])) + 1)
-        for of_day in by_day:
-            self.scratch.write_bytes(_wanted_file(int(days[of_day[0, 0]])), _npy(np.stack([nodes[of_day[:, 0]], of_day[:, 1]], axis=1)))
-        for _ in tasks(_rep_rows_task, [(self, int(days[of_day[0, 0]])) for of_day in by_day]):
+        day_of = days[wanted[:, 0]]
+        cuts = np.flatnonzero(np.diff(day_of)) + 1
+        rep_days = [int(day_of[i]) for i in np.concatenate([[0], cuts])]
+        for day, of_day in zip(rep_days, np.split(wanted, cuts)):
+            self.scratch.write_bytes(_wanted_file(day), _npy(np.stack([nodes[of_day[:, 0]], of_day[:, 1]], axis=1)))
+        for _ in tasks(_rep_rows_task, [(self, day) for day in rep_days]):
             pass
 
 
 def _representatives(labels: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For nodes with component `labels`, `at` being the node of each output row: each node's
     representative (the node of its component's first output row), its cluster id (the rank of
-    that row among the representatives' rows), and the member count of each cluster."""
+    that row among the representatives' rows), and the member count of each cluster (by component)."""
     n = len(labels)
     order = np.empty(n, dtype=np.int64)
     order[at] = np.arange(n)
@@ -723,7 +726,7 @@ def _representatives(labels: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np
     del first
     rep_of, cluster_of = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     rep_of[by_comp], cluster_of[by_comp] = reps[comp], rank[comp]
-    return rep_of, cluster_of, np.bincount(comp)[np.argsort(rank)]
+    return rep_of, cluster_of, np.bincount(comp)
 
 
 @dataclass(frozen=True)
