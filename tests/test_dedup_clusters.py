@@ -15,6 +15,7 @@ from corpus_dag.dedup import (
     DedupCfg,
     Scratch,
     apply,
+    broken_trails,
     cluster_pipeline,
     exact_jaccard,
     find_clusters,
@@ -143,6 +144,43 @@ def test_apply_drops_duplicates_with_reason_and_trail(corpus, tmp_path):
     kept = set(split.kept["doc_id"])
     assert set(split.dropped["duplicate_of"]) <= kept
     assert not kept & set(split.dropped["doc_id"])
+
+
+def test_broken_trails_streams_the_partition_and_counts_each_kind_of_break(corpus, tmp_path):
+    """A found clusters partition has no broken trail; each way of breaking one is counted, also when a
+    cluster's kept row and its members fall in different batches (3-row batches here)."""
+    _, _, sig = corpus
+    store = CorpusStore(str(tmp_path / "root"))
+    found = find_clusters([sig], CFG, tmp_path / "work").sort("date", "doc_id")  # members apart from their kept row
+
+    def stored(frame: pl.DataFrame) -> PartitionData:
+        rel = CorpusStore.partition_path("clusters", {"source": f"s{stored.n}"})
+        stored.n += 1
+        store.write_frame(rel, frame)
+        return PartitionData(store, rel)
+
+    stored.n = 0
+
+    def broken(frame: pl.DataFrame) -> int:
+        return broken_trails(stored(frame), batch_rows=3)
+
+    kept = found.filter(pl.col("duplicate_of").is_null())
+    first, other = kept["cluster_id"][0], kept["cluster_id"][1]
+    a_member = (pl.col("duplicate_of").is_not_null()) & (pl.col("cluster_id") == first)
+    one_member = a_member & (pl.int_range(pl.len()) == pl.int_range(pl.len()).filter(a_member).first())
+    other_rep = kept.filter(pl.col("cluster_id") == other)["doc_id"][0]
+    member_of_first = found.filter(a_member)["doc_id"][0]
+    assert broken(found) == 0
+    # a member naming another member of its cluster (a dropped row): the trail the blocking check was written for
+    assert broken(found.with_columns(duplicate_of=pl.when(one_member).then(pl.lit("nobody")).otherwise("duplicate_of"))) == 1
+    # a member naming the kept row of another cluster: a kept row, but not its cluster's
+    assert broken(found.with_columns(duplicate_of=pl.when(one_member).then(pl.lit(other_rep)).otherwise("duplicate_of"))) == 1
+    # a second kept row in a cluster
+    assert broken(found.with_columns(duplicate_of=pl.when(pl.col("doc_id") == member_of_first).then(None).otherwise("duplicate_of"))) == 1
+    # a cluster whose kept row is gone: each of its members is broken
+    members = found.filter(a_member).height
+    assert broken(found.filter(~((pl.col("cluster_id") == first) & pl.col("duplicate_of").is_null()))) == members
+    assert broken(found.head(0)) == 0
 
 
 def test_metadata_helpers(corpus, tmp_path):

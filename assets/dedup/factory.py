@@ -46,6 +46,7 @@ from corpus_dag.dedup import (
     RowView,
     Scratch,
     SignStep,
+    broken_trails,
     cluster_pipeline,
     sample_pairs_markdown,
     scratch_prefix,
@@ -236,9 +237,7 @@ def dedup_assets(
         ]
 
     def trail_points_to_kept(context, store: CorpusStore, dims: dict[str, str]):
-        clusters = store.read(CorpusStore.partition_path(clusters_key, dims), ["doc_id", "duplicate_of"])
-        reps = clusters.filter(pl.col("duplicate_of").is_null())["doc_id"]
-        bad = clusters.filter(pl.col("duplicate_of").is_not_null() & ~pl.col("duplicate_of").is_in(reps.implode())).height
+        bad = broken_trails(PartitionData(store, CorpusStore.partition_path(clusters_key, dims)))
         return [metric_outcome("duplicates whose duplicate_of is not a kept representative", bad, 0, 0)]
 
     checks = [

@@ -7,8 +7,9 @@ find_clusters(signature files, cfg, workdir, texts=None) -> duplicate clusters, 
 cluster_pipeline(inputs, cfg, scratch, engine, texts) -> the same, its steps as engine tasks over a
   scratch folder that a re-run resumes (Ray: a prefix of CORPUS_ROOT, `scratch_prefix`)
 apply(batch, clusters) -> Split: duplicates dropped with reason and a duplicate_of trail
+broken_trails(clusters partition) -> rows whose trail does not name their cluster's kept row
 """
-from .apply import PartitionTexts, RowView, SignStep, apply, exact_jaccard, sample_pairs_markdown
+from .apply import PartitionTexts, RowView, SignStep, apply, broken_trails, exact_jaccard, sample_pairs_markdown
 from .clusters import CLUSTER_SCHEMA, Clusters, ClusterRun, PairCounts, Scratch, cluster_pipeline, find_clusters, find_clusters_with_counts, scratch_prefix
 from .config import DedupCfg, band_params, cfg_for
 from .minhash import signatures, signatures_stream
@@ -26,6 +27,7 @@ __all__ = [
     "Scratch",
     "apply",
     "band_params",
+    "broken_trails",
     "cfg_for",
     "cluster_pipeline",
     "exact_jaccard",

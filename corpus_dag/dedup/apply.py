@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from corpus_dag.accounting import Split, split_by_reason
@@ -26,6 +27,33 @@ def apply(batch: pl.DataFrame, clusters: pl.DataFrame) -> Split:
     tagged = batch.join(trail, on=on, how="left", maintain_order="left")
     split = split_by_reason(tagged, pl.col("kind").replace_strict(REASONS, default=None))
     return Split(kept=split.kept.drop(trail.columns[len(on) :]), dropped=split.dropped.drop("kind"))
+
+
+TRAIL_SEED = 20_241_205  # any fixed seed: both passes hash in one process
+
+
+def broken_trails(data: PartitionData, batch_rows: int = 65_536) -> int:
+    """Rows of a stored clusters partition whose duplicate_of does not name the one kept row (null
+    duplicate_of) of their own cluster, plus kept rows beyond a cluster's first. Two streaming passes
+    that hold 16 bytes per cluster (its id and its kept row's 64-bit doc_id hash), not the partition's
+    strings: a source's clusters partition can hold hundreds of millions of rows."""
+    ids, hashes = [np.empty(0, np.int64)], [np.empty(0, np.uint64)]
+    for batch in data.iter_batches(["cluster_id", "doc_id", "duplicate_of"], batch_rows):
+        kept = batch.filter(pl.col("duplicate_of").is_null())
+        ids.append(kept["cluster_id"].cast(pl.Int64).to_numpy())
+        hashes.append(kept["doc_id"].hash(TRAIL_SEED).to_numpy())
+    ids, hashes = np.concatenate(ids), np.concatenate(hashes)
+    order = np.argsort(ids, kind="stable")
+    ids, hashes = ids[order], hashes[order]
+    broken = int(np.count_nonzero(ids[1:] == ids[:-1]))
+    for batch in data.iter_batches(["cluster_id", "duplicate_of"], batch_rows):
+        members = batch.filter(pl.col("duplicate_of").is_not_null())
+        cluster = members["cluster_id"].cast(pl.Int64).to_numpy()
+        at = np.minimum(np.searchsorted(ids, cluster), max(len(ids) - 1, 0))
+        named = members["duplicate_of"].hash(TRAIL_SEED).to_numpy()
+        ok = (ids[at] == cluster) & (hashes[at] == named) if len(ids) else np.zeros(len(cluster), bool)
+        broken += int(np.count_nonzero(~ok))
+    return broken
 
 
 @dataclass(frozen=True)
