@@ -335,9 +335,22 @@ class Driver:
         self.name, (self.conn, child) = name, ctx.Pipe()
         self.process = ctx.Process(target=_driver_loop, args=(child, ENGINES[name], root, rels, verify), daemon=True)
         self.process.start()
-        self.address, auth_mode = self._answer()
-        if auth_mode:  # what ray.init set in the driver: a fresh process attaching there needs it too
-            os.environ["RAY_AUTH_MODE"] = auth_mode
+        self.address, self.auth_mode = self._answer()  # what ray.init set in the driver (RAY_AUTH_MODE)
+
+    def attached(self, fn: Callable[..., Any], *args) -> tuple[Any, float]:
+        """in_fresh_process(fn, self.address, *args): a new driver attached to this one's instance, with the
+        auth mode its ray.init set (only the child gets it: Ray reads it once per process, this one's own
+        later instance must start as ray.init sets it up)."""
+        saved = os.environ.get("RAY_AUTH_MODE")
+        if self.auth_mode:
+            os.environ["RAY_AUTH_MODE"] = self.auth_mode
+        try:
+            return in_fresh_process(fn, self.address, *args)
+        finally:
+            if saved is None:
+                os.environ.pop("RAY_AUTH_MODE", None)
+            else:
+                os.environ["RAY_AUTH_MODE"] = saved
 
     def _answer(self) -> Any:
         kind, value = self.conn.recv()
@@ -440,13 +453,14 @@ def main() -> None:
                 if r == 0:
                     firsts[name] = first[0]
                     # a driver process of its own (a new Ray job: fresh workers), its memory sampled
-                    once[name], peaks[name] = in_fresh_process(dedup_once, driver.address, store, docs, args.verify)
+                    once[name], peaks[name] = driver.attached(dedup_once, store, docs, args.verify)
                     if name in ("local", "ray2"):
                         map_times[name] = driver("maps")
                     if name == "ray2":
                         driver("ray data")  # untimed: Ray Data's imports and its workers
                         ray_data = driver("ray data")
                 timed[name].append(driver("dedup"))
+                print(f"  round {r + 1}/{args.repeats}: dedup, engine {name}: {timed[name][-1][0]:.1f} s", flush=True)
             finally:
                 driver.close()
     results = {}
