@@ -449,11 +449,12 @@ def main() -> None:
         for name in names:
             driver = Driver(name, store.root_url, rels, args.verify)
             try:
+                if r == 0:  # first, while the instance has no worker yet: every worker it starts is the run's own
+                    # (a driver process of its own: a new Ray job), its memory sampled
+                    once[name], peaks[name] = driver.attached(dedup_once, store, docs, args.verify)
                 first = driver("dedup")  # untimed: the workers import the stages and load their numba kernels
                 if r == 0:
                     firsts[name] = first[0]
-                    # a driver process of its own (a new Ray job: fresh workers), its memory sampled
-                    once[name], peaks[name] = driver.attached(dedup_once, store, docs, args.verify)
                     if name in ("local", "ray2"):
                         map_times[name] = driver("maps")
                     if name == "ray2":
