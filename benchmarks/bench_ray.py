@@ -368,7 +368,7 @@ class Driver:
 
 
 def _driver_loop(conn, engine_spec: tuple[str, int, bool], root: str, rels: dict[str, str], verify: str) -> None:
-    """A Driver's process: start its engine, then run what it is sent ("dedup", "maps") until "stop"."""
+    """A Driver's process: start its engine, then run what it is sent ("dedup", "maps", "ray data") until "stop"."""
     import traceback
 
     from corpus_dag.engine import LocalEngine, RayEngine
