@@ -17,10 +17,11 @@ Everything runs side by side in this one script, on a local Ray instance on 127.
    first round's time is printed as "first run"), then once timed. So this machine's swings in
    speed (10-20% from minute to minute) fall on every engine alike; the ratios use the medians.
 2. filters (`apply_filters`) and exam detection (`detect_exams`) through both engines (ratio), each
-   after an untimed map over 2,000 documents; and the filters as a Ray Data pipeline
-   (`read_parquet` -> `map_batches`, as many blocks as our slices, in order) beside our tasks, over
-   the corpus and over the 2,000 documents: the data plane the Ray issue first asked for, and why
-   the engine runs plain tasks instead.
+   after an untimed map over 2,000 documents; and, over the corpus and over the 2,000 documents, the
+   filters three ways on the same instance: through the engine (its Ray Data plane: our
+   `PartitionSlices` source -> `map_batches`, one fused task per slice), as plain Ray tasks (what the
+   engine ran before) and through Ray Data's own `read_parquet` -> `map_batches`: what the data plane
+   costs, and why the engine reads through its own source.
 3. peers on the same corpus, on a Ray instance of the same shape: datatrove's MinHash (signature, buckets
    -> cluster -> filter) on `RayPipelineExecutor`, and Data-Juicer's `ray_bts_minhash_deduplicator`
    when `CORPUS_DJ_PYTHON` names the Python of a venv with py-data-juicer (`make dj-venv`, then
@@ -231,10 +232,28 @@ def timed_map(engine, data, step, batch_rows: int, warm=None) -> float:
     return time.perf_counter() - started
 
 
-def ray_data_map(data, step, batch_rows: int) -> float:
-    """Seconds for `step` over `data` as a Ray Data pipeline (read_parquet -> map_batches, in order), the
-    kept rows back to the driver as our engine's results are: what the issue's data plane asked for,
-    timed beside our tasks (the engine's docstring says why it runs plain tasks)."""
+def plain_tasks_map(data, step, batch_rows: int) -> float:
+    """Seconds for `step` over `data` as plain Ray tasks, one per slice, four in flight, results in order
+    (what the engine ran before its map moved onto Ray Data, 2026-12-05): the cost of Ray Data, side by side."""
+    import ray
+
+    from corpus_dag.engine import _ray_call, _run_slice, row_slices
+
+    task = ray.remote(_ray_call).options(max_retries=3)  # frames back as Arrow, as the engine's tasks send them
+    fn_ref = ray.put(partial(_run_slice, data, columns=None, step=step))
+    started, pending = time.perf_counter(), []
+    for rows in row_slices(data.num_rows, batch_rows):
+        pending.append(task.remote(fn_ref, rows))
+        if len(pending) >= 4:
+            ray.get(pending.pop(0))
+    ray.get(pending)
+    return time.perf_counter() - started
+
+
+def read_parquet_map(data, step, batch_rows: int) -> float:
+    """Seconds for `step` over `data` through Ray Data's own `read_parquet` (as many blocks as our slices,
+    in order, the kept rows back to the driver): it reads a one-file partition in one task and splits the
+    blocks afterwards, which is why the engine reads through its own datasource (`PartitionSlices`)."""
     import ray
 
     ctx = ray.data.DataContext.get_current()
@@ -245,8 +264,8 @@ def ray_data_map(data, step, batch_rows: int) -> float:
         return step(pl.from_arrow(table)).kept.to_arrow()
 
     started = time.perf_counter()
-    blocks = max(1, -(-data.num_rows // batch_rows))  # as many read tasks as our slices, not Ray Data's own guess
-    pipeline = ray.data.read_parquet(path, override_num_blocks=blocks).map_batches(kept, batch_format="pyarrow", batch_size=batch_rows)
+    blocks = max(1, -(-data.num_rows // batch_rows))
+    pipeline = ray.data.read_parquet(path, override_num_blocks=blocks).map_batches(kept, batch_format="pyarrow", batch_size=None)
     for _ in pipeline.iter_batches(batch_format="pyarrow", batch_size=None):
         pass
     return time.perf_counter() - started
@@ -368,7 +387,7 @@ class Driver:
 
 
 def _driver_loop(conn, engine_spec: tuple[str, int, bool], root: str, rels: dict[str, str], verify: str) -> None:
-    """A Driver's process: start its engine, then run what it is sent ("dedup", "maps", "ray data") until "stop"."""
+    """A Driver's process: start its engine, then run what it is sent ("dedup", "maps", "data planes") until "stop"."""
     import traceback
 
     from corpus_dag.engine import LocalEngine, RayEngine
@@ -397,8 +416,9 @@ def _driver_loop(conn, engine_spec: tuple[str, int, bool], root: str, rels: dict
                     result = dedup_end_to_end(engine, store, docs, verify)
                 elif command == "maps":  # filters, then exam detection over the same documents (most are not papers)
                     result = (timed_map(engine, docs, filters, 20_000, warm), timed_map(engine, docs, detect_exams, 2_000, warm))
-                else:  # "ray data": the filters as a Ray Data pipeline, then as our tasks, on the whole and the warm-up partition
-                    result = {name: (ray_data_map(data, filters, 20_000), timed_map(engine, data, filters, 20_000))
+                else:  # "data planes": the filters through the engine (Ray Data), plain tasks and read_parquet
+                    result = {name: (timed_map(engine, data, filters, 20_000), plain_tasks_map(data, filters, 20_000),
+                                     read_parquet_map(data, filters, 20_000))
                               for name, data in (("docs", docs), ("warm", warm))}
                 conn.send(("ok", result))
             except Exception:
@@ -443,7 +463,7 @@ def main() -> None:
         return f"median {np.median(secs):5.1f} s of {len(secs)} ({min(secs):.1f}-{max(secs):.1f})"
 
     rels = {"docs": docs.path, "warm": warm.path}
-    once, peaks, firsts, timed, map_times, ray_data = {}, {}, {}, {name: [] for name in ENGINES}, {}, {}
+    once, peaks, firsts, timed, map_times, planes = {}, {}, {}, {name: [] for name in ENGINES}, {}, {}
     for r in range(args.repeats):
         names = list(ENGINES)[r % len(ENGINES):] + list(ENGINES)[:r % len(ENGINES)]  # who goes first rotates
         for name in names:
@@ -458,8 +478,8 @@ def main() -> None:
                     if name in ("local", "ray2"):
                         map_times[name] = driver("maps")
                     if name == "ray2":
-                        driver("ray data")  # untimed: Ray Data's imports and its workers
-                        ray_data = driver("ray data")
+                        driver("data planes")  # untimed: the workers' imports
+                        planes = driver("data planes")
                 timed[name].append(driver("dedup"))
                 print(f"  round {r + 1}/{args.repeats}: dedup, engine {name}: {timed[name][-1][0]:.1f} s", flush=True)
             finally:
@@ -520,10 +540,11 @@ def main() -> None:
         print(f"{name:>5}: filters {mb / lf:6.1f} MB/s, exam detection {mb / le:6.1f} MB/s")
     (rf, re_), (lf, le) = map_times["ray2"], map_times["local"]
     print(f"ratio ray / local wall time: filters {rf / lf:.2f}x, exam detection {re_ / le:.2f}x")
-    for name, (pipeline, tasks) in ray_data.items():
+    for name, (engine_s, tasks_s, read_parquet_s) in planes.items():
         rows = n_docs if name == "docs" else 2_000
-        print(f"filters on Ray, {rows:,} documents: as a Ray Data pipeline (read_parquet -> map_batches) {pipeline:.2f} s, "
-              f"as our tasks {tasks:.2f} s: Ray Data takes {pipeline / tasks:.1f}x")
+        print(f"filters on Ray, {rows:,} documents: the engine (Ray Data, PartitionSlices -> map_batches) {engine_s:.2f} s, "
+              f"plain Ray tasks {tasks_s:.2f} s ({engine_s / tasks_s:.2f}x), Ray Data's read_parquet -> map_batches "
+              f"{read_parquet_s:.2f} s ({read_parquet_s / engine_s:.2f}x the engine)")
     shutil.rmtree(work, ignore_errors=True)
 
 

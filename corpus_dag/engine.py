@@ -4,13 +4,13 @@ A stage is a batch step (a picklable callable `pl.DataFrame -> result`, usually 
 over the batches of one stored partition. Both engines return the results in input order, and the
 stage writes them through the one atomic writer (`CorpusStore.commit`), whose fixed row groups make
 the file's bytes depend on the rows only: so engine `ray` and engine `local` write identical files
-for every row-wise step. On Ray each task reads its slice of the partition's rows itself (from
-the local folder or s3://) and runs the step (as a task, or in an actor pool for steps with a
-`setup`, such as loading a model once per actor); results stream back to the driver (the Dagster
-step) in order, a bounded number in flight, polars frames as Arrow tables (`_arrow_frames`). A
-worker killed mid-stage is retried by Ray. Two more shapes: `map_tasks` (independent pieces of one
-stage: dedup shards) and `map_streams` (one generator per item: a raw file's batches, streamed back
-file by file).
+for every row-wise step. On Ray a plain step runs as a Ray Data pipeline (`corpus_dag.ray_data`:
+one fused read-and-map task per slice of the partition's rows, read from the local folder or s3://),
+a step with a `setup` (a model to load) in a pool of step-host actors that keep it loaded for the
+next partition and stage; results stream back to the driver (the Dagster step) in order, a bounded
+number in flight, polars frames as Arrow buffers. A worker killed mid-stage is retried by Ray. Two
+more shapes: `map_tasks` (independent pieces of one stage: dedup shards) and `map_streams` (one
+generator per item: a raw file's batches, streamed back file by file), as plain tasks.
 """
 from __future__ import annotations
 
@@ -184,11 +184,6 @@ def _arrow_frames() -> None:
     register_serializer(pl.DataFrame, serializer=_frame_payload, deserializer=_frame_from_payload)
 
 
-def _ray_slice(data: PartitionData, rows: tuple[int, int], columns: list[str] | None, step: Step) -> Any:
-    _arrow_frames()
-    return _run_slice(data, rows, columns, step)
-
-
 def _ray_call(fn: Callable[[Any], Any], item: Any) -> Any:
     _arrow_frames()
     return fn(item)
@@ -338,15 +333,15 @@ def _in_order(submit: Callable[[Any], Any], items: Iterable[Any], window: int, g
 
 @dataclass
 class RayEngine:
-    """Batches run on a Ray cluster as tasks (or an actor pool, for steps with a `setup`). `address`:
-    '' starts a local Ray instance for this process (loopback only), 'auto' or 'ray://host:port' /
-    'host:port' attaches to a cluster.
+    """Batches run on a Ray cluster: a Ray Data pipeline (plain steps) or an actor pool (steps with a
+    `setup`). `address`: '' starts a local Ray instance for this process (loopback only), 'auto' or
+    'ray://host:port' / 'host:port' attaches to a cluster.
 
     Each task reads its own slice of rows (only the row groups that hold them) from CORPUS_ROOT
     (local folder or s3://), so input never passes through the driver; results come back in
-    input order. Plain tasks rather than Ray Data: a Ray Data pipeline costs 1-3 s to start on
-    this machine against 0.05 s for the same map as tasks (measured, 300k rows), and a corpus run
-    starts one per stage and partition."""
+    input order. Steps with a `setup` run on step hosts rather than Ray Data's actor pools, which
+    live for one pipeline: a corpus run maps each model over many partitions, and a host keeps the
+    model it loaded (15-20 s an actor on this machine) for the next one."""
 
     address: str = ""
     object_store_memory: int | None = None
@@ -402,8 +397,6 @@ class RayEngine:
         return max(2, int(2 * cpus / max(resources.num_cpus, 0.25)))  # two per slot: the next slice is queued
 
     def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources(), whole=None):
-        import ray
-
         self.connect()
         if data.num_rows == 0:
             return
@@ -413,10 +406,11 @@ class RayEngine:
         if isinstance(step, BatchStep):
             yield from self._on_hosts(data, step, columns, slices, resources)
             return
+        from corpus_dag.ray_data import map_slices
+
         IDLE_HOSTS.make_room((resources.num_cpus, resources.num_gpus), 1)
-        task = ray.remote(_ray_slice).options(**opts, max_retries=self.max_retries, name=_name(step))
-        data_ref, step_ref = ray.put(data), ray.put(step)  # shipped once, not once per task
-        yield from _in_order(lambda rows: task.remote(data_ref, rows, columns, step_ref), slices, self._window(resources))
+        yield from map_slices(data, step, slices, columns, name=_name(step), **opts, concurrency=resources.concurrency,
+                              max_retries=self.max_retries)
 
     def map_tasks(self, fn, items, *, resources=StageResources()):
         import ray

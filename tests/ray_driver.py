@@ -267,8 +267,9 @@ def _same_netns_workers() -> list[int]:
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
             cmd = " ".join(p.info["cmdline"] or [])
-            # a worker running a SlowUpper batch (never the node's agents, GCS or raylet)
-            if cmd.startswith("ray::SlowUpper") and os.stat(f"/proc/{p.pid}/ns/net").st_ino == mine:
+            # a worker running a SlowUpper batch, its Ray Data task `ray::ReadPartitionSlices->MapBatches(SlowUpper)`
+            # (never the node's agents, GCS or raylet)
+            if cmd.startswith("ray::") and "SlowUpper" in cmd and os.stat(f"/proc/{p.pid}/ns/net").st_ino == mine:
                 pids.append(p.pid)
         except (OSError, psutil.Error):
             continue
