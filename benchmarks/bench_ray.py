@@ -232,21 +232,14 @@ def timed_map(engine, data, step, batch_rows: int, warm=None) -> float:
     return time.perf_counter() - started
 
 
-def plain_tasks_map(data, step, batch_rows: int) -> float:
-    """Seconds for `step` over `data` as plain Ray tasks, one per slice, four in flight, results in order
-    (what the engine ran before its map moved onto Ray Data, 2026-12-05): the cost of Ray Data, side by side."""
-    import ray
+def plain_tasks_map(engine, data, step, batch_rows: int) -> float:
+    """Seconds for `step` over `data` as plain Ray tasks, one per slice, results in order (`map_tasks`:
+    what the engine's map ran before it moved onto Ray Data, 2026-12-05): the cost of Ray Data, side by side."""
+    from corpus_dag.engine import _run_slice, row_slices
 
-    from corpus_dag.engine import _ray_call, _run_slice, row_slices
-
-    task = ray.remote(_ray_call).options(max_retries=3)  # frames back as Arrow, as the engine's tasks send them
-    fn_ref = ray.put(partial(_run_slice, data, columns=None, step=step))
-    started, pending = time.perf_counter(), []
-    for rows in row_slices(data.num_rows, batch_rows):
-        pending.append(task.remote(fn_ref, rows))
-        if len(pending) >= 4:
-            ray.get(pending.pop(0))
-    ray.get(pending)
+    started = time.perf_counter()
+    for _ in engine.map_tasks(partial(_run_slice, data, columns=None, step=step), row_slices(data.num_rows, batch_rows)):
+        pass
     return time.perf_counter() - started
 
 
@@ -417,7 +410,7 @@ def _driver_loop(conn, engine_spec: tuple[str, int, bool], root: str, rels: dict
                 elif command == "maps":  # filters, then exam detection over the same documents (most are not papers)
                     result = (timed_map(engine, docs, filters, 20_000, warm), timed_map(engine, docs, detect_exams, 2_000, warm))
                 else:  # "data planes": the filters through the engine (Ray Data), plain tasks and read_parquet
-                    result = {name: (timed_map(engine, data, filters, 20_000), plain_tasks_map(data, filters, 20_000),
+                    result = {name: (timed_map(engine, data, filters, 20_000), plain_tasks_map(engine, data, filters, 20_000),
                                      read_parquet_map(data, filters, 20_000))
                               for name, data in (("docs", docs), ("warm", warm))}
                 conn.send(("ok", result))

@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import ray.data
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
@@ -83,8 +84,6 @@ class PartitionSlices(Datasource):
 def map_slices(data: PartitionData, step, slices: list[tuple[int, int]], columns: list[str] | None, *, name: str,
                num_cpus: float, num_gpus: float, concurrency: int | None, max_retries: int):
     """step(rows) for every slice, as a Ray Data pipeline; yields the results in input order."""
-    import ray.data
-
     def run(table: pa.Table) -> pa.Table:
         return pack(step(pl.from_arrow(table)))
 
