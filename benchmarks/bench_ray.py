@@ -251,14 +251,14 @@ def read_parquet_map(data, step, batch_rows: int) -> float:
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars, ctx.execution_options.preserve_order = False, True
-    path = data.store.abs(data.store.resolve(data.path, data.version))
+    paths = [data.store.abs(f) for f in data.files]
 
     def kept(table):
         return step(pl.from_arrow(table)).kept.to_arrow()
 
     started = time.perf_counter()
     blocks = max(1, -(-data.num_rows // batch_rows))
-    pipeline = ray.data.read_parquet(path, override_num_blocks=blocks).map_batches(kept, batch_format="pyarrow", batch_size=None)
+    pipeline = ray.data.read_parquet(paths, override_num_blocks=blocks).map_batches(kept, batch_format="pyarrow", batch_size=None)
     for _ in pipeline.iter_batches(batch_format="pyarrow", batch_size=None):
         pass
     return time.perf_counter() - started

@@ -8,7 +8,9 @@ questions, 0 options`); rows are counted by the part before it, so the tally sta
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -35,6 +37,49 @@ class Split:
     def n_in(self) -> int:
         return self.n_kept_in + self.dropped.height
 
+    @property
+    def n_out(self) -> int:
+        return self.kept.height
+
+    def reasons(self) -> Counter:
+        """Dropped rows by reason (the part before DETAIL)."""
+        if not self.dropped.height:
+            return Counter()
+        heads = self.dropped.select(pl.col(REASON).str.split(DETAIL).list.first())
+        return Counter(dict(heads.group_by(REASON).len().iter_rows()))
+
+
+@dataclass(frozen=True)
+class WrittenSplit:
+    """A Split whose rows the process that computed it wrote to storage (`write_split`): what comes back
+    to the stage is its accounting, the part it wrote per output and a few rows to preview."""
+
+    key: int  # the part's key: the first input row of its batch
+    n_in: int
+    n_kept_in: int
+    n_out: int
+    dropped: Counter
+    rows: dict[str, int]  # rows written, by output
+    heads: dict[str, pl.DataFrame]  # the first PREVIEW_ROWS rows written, by output
+    summary: Any = None  # what the stage's `summarize` said of the split (its own metadata), where it has one
+
+    def reasons(self) -> Counter:
+        return self.dropped
+
+
+PREVIEW_ROWS = 5
+
+
+def write_split(sink, kept: str, dropped: str | None, summarize: Callable[[Split], Any] | None, key: int,
+                split: Split) -> WrittenSplit:
+    """Write `split` as part `key` of the `kept` and `dropped` outputs of `sink` (a `storage.PartSink`);
+    with no dropped output its dropped rows are only counted (the stage then fails, naming them).
+    `summarize(split)`: the small facts the stage reports beyond the accounting (PII found, bytes)."""
+    frames = {kept: split.kept} | ({dropped: split.dropped} if dropped else {})
+    rows = sink.write(key, frames)
+    return WrittenSplit(key, split.n_in, split.n_kept_in, split.n_out, split.reasons(), rows,
+                        {name: df.head(PREVIEW_ROWS) for name, df in frames.items()}, summarize(split) if summarize else None)
+
 
 def split_by_reason(df: pl.DataFrame, reason: pl.Expr) -> Split:
     """Split `df` on an expression that yields a drop reason, or null to keep the row."""
@@ -54,15 +99,15 @@ class Tally:
     n_kept: int = 0
     n_out: int = 0
     dropped: Counter = field(default_factory=Counter)
+    summaries: list = field(default_factory=list)  # the written splits' summaries, in input order
 
-    def add(self, split: Split) -> Split:
+    def add(self, split: Split | WrittenSplit) -> Split | WrittenSplit:
         self.n_in += split.n_in
         self.n_kept += split.n_kept_in
-        self.n_out += split.kept.height
-        if split.dropped.height:
-            heads = split.dropped.select(pl.col(REASON).str.split(DETAIL).list.first())
-            for reason, n in heads.group_by(REASON).len().iter_rows():
-                self.dropped[reason] += n
+        self.n_out += split.n_out
+        self.dropped.update(split.reasons())
+        if isinstance(split, WrittenSplit) and split.summary is not None:
+            self.summaries.append(split.summary)
         return split
 
     @property

@@ -251,11 +251,9 @@ class BenchmarkIndex:
         return Split(kept=kept, dropped=dropped)
 
 
-def contaminated_counts(dropped: pl.DataFrame) -> dict[str, int]:
-    """{benchmark: rows removed}, for metadata."""
-    if dropped.height == 0:
-        return {}
-    return dict(Counter(dropped["benchmark"].to_list()).most_common())
+def contaminated_counts(split: Split) -> Counter:
+    """{benchmark: rows removed} of a split, for metadata."""
+    return Counter(split.dropped["benchmark"].to_list()) if split.dropped.height else Counter()
 
 
 class DecontamStep(BatchStep):

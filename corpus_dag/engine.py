@@ -1,16 +1,18 @@
 """Where a stage's batches run: in this process (`local`) or on a Ray cluster (`ray`), same output.
 
 A stage is a batch step (a picklable callable `pl.DataFrame -> result`, usually a `Split`) mapped
-over the batches of one stored partition. Both engines return the results in input order, and the
-stage writes them through the one atomic writer (`CorpusStore.commit`), whose fixed row groups make
-the file's bytes depend on the rows only: so engine `ray` and engine `local` write identical files
-for every row-wise step. On Ray a plain step runs as a Ray Data pipeline (`corpus_dag.ray_data`:
-one fused read-and-map task per slice of the partition's rows, read from the local folder or s3://),
-a step with a `setup` (a model to load) in a pool of step-host actors that keep it loaded for the
-next partition and stage; results stream back to the driver (the Dagster step) in order, a bounded
-number in flight, polars frames as Arrow buffers. A worker killed mid-stage is retried by Ray. Two
-more shapes: `map_tasks` (independent pieces of one stage: dedup shards) and `map_streams` (one
-generator per item: a raw file's batches, streamed back file by file), as plain tasks.
+over the batches of one stored partition. Given a sink (`map_batches(..., sink=)`), the process
+that ran a batch also writes its rows, as one part file of each output (`storage.PartSink`), and
+only its accounting comes back; the stage then commits the parts with one manifest write. Both
+engines cut the same batches and write them with the same writer, so engine `ray` and engine
+`local` write identical files. On Ray a plain step runs as a Ray Data pipeline
+(`corpus_dag.ray_data`: one fused read-map-write task per slice of the partition's rows, read from
+the local folder or s3://), a step with a `setup` (a model to load) in a pool of step-host actors
+that keep it loaded for the next partition and stage. Results come back in input order, a bounded
+number in flight, polars frames as Arrow buffers. A worker killed mid-stage is retried by Ray (a
+retried slice rewrites the same part). Two more shapes: `map_tasks` (independent pieces of one
+stage: dedup shards) and `map_streams` (one generator per item: a raw file's batches, streamed
+back file by file), as plain tasks.
 """
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ class BatchStep:
 
 
 Step = Callable[[pl.DataFrame], Any]
+Sink = Callable[[int, Any], Any]
 
 
 class Engine(Protocol):
@@ -72,9 +75,11 @@ class Engine(Protocol):
 
     def map_batches(self, data: PartitionData, step: Step, *, columns: list[str] | None = None,
                     batch_rows: int = 10_000, resources: StageResources = StageResources(),
-                    whole: str | None = None) -> Iterator[Any]:
+                    whole: str | None = None, sink: Sink | None = None) -> Iterator[Any]:
         """step(batch) for every batch of `data`, in input order. `whole`: a column whose equal values
-        are stored next to each other (a question's samples); no batch cuts such a run."""
+        are stored next to each other (a question's samples); no batch cuts such a run. `sink`: called
+        as sink(first row of the batch, step's result) where the step ran (a Ray worker writes its
+        rows to storage there); what it returns comes back instead of the result."""
         ...
 
     def map_tasks(self, fn: Callable[[Any], Any], items: Iterable[Any], *,
@@ -100,16 +105,18 @@ class LocalEngine:
 
     kind = "local"
 
-    def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources(), whole=None):
+    def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources(), whole=None, sink=None):
         run = _prepared(step)
         try:
             if whole is None:
+                start = 0
                 for batch in data.iter_batches(columns, resources.batch_rows or batch_rows):
-                    yield run(batch)
+                    yield _sunk(sink, start, run(batch))
+                    start += batch.height
                 return
             data = data.pinned()
             for rows in partition_slices(data, resources.batch_rows or batch_rows, whole):
-                yield _run_slice(data, rows, columns, run)
+                yield _run_slice(data, rows, columns, run, sink)
         finally:
             if isinstance(run, BatchStep):
                 run.teardown()
@@ -160,8 +167,13 @@ def partition_slices(data: PartitionData, batch_rows: int, whole: str | None = N
     return group_slices(data.read([whole])[whole], batch_rows)
 
 
-def _run_slice(data: PartitionData, rows: tuple[int, int], columns: list[str] | None, step: Step) -> Any:
-    return step(data.read_rows(*rows, columns))
+def _run_slice(data: PartitionData, rows: tuple[int, int], columns: list[str] | None, step: Step,
+               sink: Sink | None = None) -> Any:
+    return _sunk(sink, rows[0], step(data.read_rows(*rows, columns)))
+
+
+def _sunk(sink: Sink | None, start: int, result: Any) -> Any:
+    return result if sink is None else sink(start, result)
 
 
 def _frame_payload(df: pl.DataFrame) -> tuple[Any, int]:
@@ -212,7 +224,8 @@ class _StepHost:
         self.keep = max(1, keep)
         self.steps: OrderedDict[str, Step] = OrderedDict()
 
-    def run(self, key: str, blob: list, data: PartitionData, rows: tuple[int, int], columns: list[str] | None) -> Any:
+    def run(self, key: str, blob: list, data: PartitionData, rows: tuple[int, int], columns: list[str] | None,
+            sink: Sink | None) -> Any:
         step = self.steps.pop(key, None)
         if step is None:
             import ray
@@ -224,7 +237,7 @@ class _StepHost:
                 if isinstance(old, BatchStep):
                     old.teardown()
         self.steps[key] = step
-        return _run_slice(data, rows, columns, step)
+        return _run_slice(data, rows, columns, step, sink)
 
 
 class _IdleHosts:
@@ -396,7 +409,7 @@ class RayEngine:
         cpus = ray.cluster_resources().get("CPU", 1.0)
         return max(2, int(2 * cpus / max(resources.num_cpus, 0.25)))  # two per slot: the next slice is queued
 
-    def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources(), whole=None):
+    def map_batches(self, data, step, *, columns=None, batch_rows=10_000, resources=StageResources(), whole=None, sink=None):
         self.connect()
         if data.num_rows == 0:
             return
@@ -404,12 +417,12 @@ class RayEngine:
         slices = partition_slices(data, resources.batch_rows or batch_rows, whole)
         opts = {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus}
         if isinstance(step, BatchStep):
-            yield from self._on_hosts(data, step, columns, slices, resources)
+            yield from self._on_hosts(data, step, columns, slices, resources, sink)
             return
         from corpus_dag.ray_data import map_slices
 
         IDLE_HOSTS.make_room((resources.num_cpus, resources.num_gpus), 1)
-        yield from map_slices(data, step, slices, columns, name=_name(step), **opts, concurrency=resources.concurrency,
+        yield from map_slices(data, step, slices, columns, sink, name=_name(step), **opts, concurrency=resources.concurrency,
                               max_retries=self.max_retries)
 
     def map_tasks(self, fn, items, *, resources=StageResources()):
@@ -435,7 +448,7 @@ class RayEngine:
         for stream in _in_order(lambda item: task.remote(fn_ref, item), items, self._window(resources), get=False):
             yield (ray.get(ref) for ref in stream)
 
-    def _on_hosts(self, data, step, columns, slices, resources) -> Iterator[Any]:
+    def _on_hosts(self, data, step, columns, slices, resources, sink) -> Iterator[Any]:
         """A step with a `setup` runs on an actor pool of step hosts: idle ones of this shape are taken
         first (their models may be loaded already), and given back for the next stage when it is done."""
         import ray
@@ -450,11 +463,11 @@ class RayEngine:
             keep = 1 if shape[1] else self.steps_per_actor  # one model per GPU actor: two may not fit its memory
             hosts += [host.remote(keep) for _ in range(n - len(hosts))]
         blob = cloudpickle.dumps(step)
-        key, ref = hashlib.sha256(blob).hexdigest(), [ray.put(blob)]
+        key, ref, sink_ref = hashlib.sha256(blob).hexdigest(), [ray.put(blob)], ray.put(sink)
         pool = ray.util.ActorPool(hosts)
         done = False
         try:
-            yield from pool.map(lambda a, rows: a.run.remote(key, ref, data, rows, columns), slices)
+            yield from pool.map(lambda a, rows: a.run.remote(key, ref, data, rows, columns, sink_ref), slices)
             done = True
         finally:
             if done and self.steps_per_actor:

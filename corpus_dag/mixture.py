@@ -211,12 +211,12 @@ def recipe_names(folder: str | Path = RECIPES_DIR) -> list[str]:
 
 @dataclass(frozen=True)
 class InputPart:
-    """One upstream partition: a frame in memory or a Parquet file path."""
+    """One upstream partition: a frame in memory, or its Parquet file(s) in row order."""
 
     asset: str
     partition: str
     data_version: str | None
-    data: pl.DataFrame | str | Path = field(repr=False)
+    data: pl.DataFrame | str | Path | tuple[str | Path, ...] = field(repr=False)
 
     @property
     def source(self) -> str | None:
@@ -231,15 +231,19 @@ class InputPart:
                 raise RecipeError(f"{self.asset} [{self.partition}]: no column(s) {missing}; has {self.data.columns}")
             yield from self.data.select(columns).iter_slices(batch_rows)
             return
-        pf = pq.ParquetFile(self.data)
-        missing = [c for c in columns if c not in pf.schema_arrow.names]
-        if missing:
-            raise RecipeError(f"{self.asset} [{self.partition}] ({self.data}): no column(s) {missing}; has {pf.schema_arrow.names}")
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-            yield pl.from_arrow(batch)
+        for path in self._files():
+            pf = pq.ParquetFile(path)
+            missing = [c for c in columns if c not in pf.schema_arrow.names]
+            if missing:
+                raise RecipeError(f"{self.asset} [{self.partition}] ({path}): no column(s) {missing}; has {pf.schema_arrow.names}")
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+                yield pl.from_arrow(batch)
 
     def columns(self) -> list[str]:
-        return self.data.columns if isinstance(self.data, pl.DataFrame) else pq.ParquetFile(self.data).schema_arrow.names
+        return self.data.columns if isinstance(self.data, pl.DataFrame) else pq.ParquetFile(self._files()[0]).schema_arrow.names
+
+    def _files(self) -> tuple[str | Path, ...]:
+        return self.data if isinstance(self.data, tuple) else (self.data,)
 
 
 def _unit_hash(seed: int, *parts: str) -> int:

@@ -2,8 +2,9 @@
 
 `read_datasource(PartitionSlices)` -> `map_batches(step)`: one fused read-and-map task per slice of
 the partition's rows (each reads only the row groups that hold its slice, from the folder or s3://,
-so input never passes through the driver); the results come back to the driver in input order and
-the stage writes them through the one atomic committer. Imported only by engine `ray`.
+so input never passes through the driver). With a sink the task also writes the slice's rows as
+parts of the stage's outputs, and only their accounting comes back; the results come back to the
+driver in input order and the stage commits them. Imported only by engine `ray`.
 
 A step returns any picklable value (a `Split` of kept and dropped frames, scores and byte counts),
 not a table, so each result travels as one Ray Data block: its pickle and, out of band, the Arrow
@@ -58,8 +59,12 @@ def unpack(table: pa.Table) -> Any:
     return pickle.loads(parts[0], buffers=parts[1:])
 
 
+START = b"corpus_dag.start"  # schema metadata of a read block: the slice's first row (what a sink names its part by)
+
+
 def _read_slice(data: PartitionData, rows: tuple[int, int], columns: list[str] | None) -> list[pa.Table]:
-    return [data.read_rows(*rows, columns).to_arrow()]
+    table = data.read_rows(*rows, columns).to_arrow()
+    return [table.replace_schema_metadata({**(table.schema.metadata or {}), START: str(rows[0]).encode()})]
 
 
 class PartitionSlices(Datasource):
@@ -81,11 +86,13 @@ class PartitionSlices(Datasource):
                 for rows in self.slices]
 
 
-def map_slices(data: PartitionData, step, slices: list[tuple[int, int]], columns: list[str] | None, *, name: str,
+def map_slices(data: PartitionData, step, slices: list[tuple[int, int]], columns: list[str] | None, sink, *, name: str,
                num_cpus: float, num_gpus: float, concurrency: int | None, max_retries: int):
-    """step(rows) for every slice, as a Ray Data pipeline; yields the results in input order."""
+    """step(rows) for every slice, as a Ray Data pipeline (with a sink: sink(first row, result), on the
+    worker); yields the results in input order."""
     def run(table: pa.Table) -> pa.Table:
-        return pack(step(pl.from_arrow(table)))
+        result = step(pl.from_arrow(table))
+        return pack(result if sink is None else sink(int(table.schema.metadata[START]), result))
 
     run.__name__ = run.__qualname__ = name  # the operator in Ray's dashboard: ReadPartitionSlices->MapBatches(apply_filters)
     # the read and the map ask for the same resources, pool and retries, so Ray Data fuses them into one task per slice

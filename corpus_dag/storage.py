@@ -2,13 +2,16 @@
 
 Layout (Hive-style folders; `CorpusStore.dataset` reads a whole asset as one pyarrow dataset):
     {root}/raw/{source}/{YYYY-MM-DD}/*.jsonl[.gz|.zst] | *.parquet     raw input contract
-    {root}/{asset}/{dim}={value}/.../part-{version}.parquet            one file per partition version
+    {root}/{asset}/{dim}={value}/.../part-{version}[-{slice}].parquet  a partition version's files
     {root}/{asset}/{dim}={value}/.../_manifest.json                    which version is current
 
 A partition is named by its logical path `{asset}/{dims}/data.parquet` (`partition_path`); what it
-holds is decided by the folder's `_manifest.json`. A stage writes every output's file under a new
-version (hidden `.inflight-*` first, so no partial file is ever visible), then commits with ONE
-manifest write: the first output's manifest lists all outputs, the others' manifests only say
+holds is decided by the folder's `_manifest.json`: the current version and its files, in row order.
+A version is one file written by the committing process, or one file per slice of the input written
+by the workers that mapped it (`PartSink`: engine `ray` writes from the workers, so no row passes
+through the Dagster step). Every file of a version is written whole before the commit (hidden
+`.inflight-*` first on a local disk, one upload on S3) and is read only once a manifest names it;
+the commit is ONE manifest write: the first output's manifest lists all outputs, the others' manifests only say
 "follow the first". So the kept and dropped halves of a stage appear together or not at all, on
 S3 (one PUT) as on a local disk (one rename). After the commit, older versions are deleted, so
 a folder holds one version. Re-running replaces a partition: idempotent.
@@ -132,28 +135,38 @@ class CorpusStore:
         order = sorted((dims or {}).items(), key=lambda kv: (kv[0] != "source", kv[0] != "recipe", kv[0]))
         return posixpath.join(asset, *(f"{k}={v}" for k, v in order), DATA_FILE)
 
-    def exists(self, rel: str) -> bool:
+    def exists(self, rel: str, version: str | None = None) -> bool:
         """Whether a file, or a committed partition (its logical `.../data.parquet` path), is there."""
-        return self.fs.exists(self.abs(self.resolve(rel)))
+        files = self.files(rel, version)
+        return bool(files) and self.fs.exists(self.abs(files[0]))
 
     def delete(self, rel: str) -> None:
         if self.fs.exists(self.abs(rel)):
             self.fs.rm(self.abs(rel))
 
-    def resolve(self, rel: str, version: str | None = None) -> str:
-        """The file that holds a partition: its manifest's current version (or `version`, for a check
-        that validates what its own run wrote); a bare file path or a pre-manifest partition as is."""
+    def files(self, rel: str, version: str | None = None) -> list[str]:
+        """The files that hold a partition, in row order: its manifest's current version (or `version`,
+        for a check that validates what its own run wrote); a bare file path or a pre-manifest partition
+        as is. [] where that version is gone (a newer run replaced it)."""
+        return [f for f, _rows in self._layout(rel, version)]
+
+    def _layout(self, rel: str, version: str | None = None) -> list[tuple[str, int | None]]:
+        """(file, rows) of each file of a partition version, rows from the manifest (None where only a
+        file's footer can say: a pinned version the manifest no longer names)."""
         folder, name = posixpath.split(rel)
         if name != DATA_FILE:
-            return rel
-        if version is not None:
-            return posixpath.join(folder, _part_name(version))
-        if self.pin is not None:  # a check reading what its run wrote: that version where the folder has it
-            pinned = posixpath.join(folder, _part_name(self.pin))
-            if self.fs.exists(self.abs(pinned)):
-                return pinned
+            return [(rel, None)]
         entry = self._manifest_entry(folder)
-        return posixpath.join(folder, entry["file"]) if entry else rel
+        wanted = version if version is not None else self.pin
+        if wanted is not None and not (entry and entry["version"] == wanted):
+            found = sorted(self.fs.glob(self.abs(posixpath.join(folder, f"part-{wanted}*.parquet"))))
+            if found or version is not None:  # a pin of another folder's commit falls through to the current version
+                return [(posixpath.relpath(f, self.base), None) for f in found]
+        if entry:
+            names = entry.get("files") or [entry["file"]]  # "file": a manifest written before versions had parts
+            rows = entry.get("file_rows") or [entry["rows"]]
+            return [(posixpath.join(folder, n), r) for n, r in zip(names, rows)]
+        return [(rel, None)] if self.fs.exists(self.abs(rel)) else []
 
     def version(self, rel: str) -> str | None:
         """The committed version of a partition (None before its first commit)."""
@@ -169,7 +182,7 @@ class CorpusStore:
             return None
 
     def _manifest_entry(self, folder: str) -> dict | None:
-        """{'version', 'file', 'rows'} of the partition in `folder`, following a sibling's manifest."""
+        """{'version', 'files', 'file_rows', 'rows'} of the partition in `folder`, following a sibling's manifest."""
         manifest = self._read_manifest(folder)
         if manifest and "follow" in manifest:
             manifest = self._read_manifest(manifest["follow"])
@@ -198,7 +211,7 @@ class CorpusStore:
         partitions = self.partitions(asset)
         if not partitions:
             raise StorageError(f"{self.url(asset)}: no committed partition")
-        files = [self.abs(self.resolve(rel)) for _dims, rel in partitions]
+        files = [self.abs(f) for _dims, rel in partitions for f in self.files(rel)]
         with self.fs.open(files[0], "rb") as f:
             in_files = pq.read_schema(f)
         fields = [in_files.field(n) if n in in_files.names else pa.field(n, pa.string()) for n in partitions[0][0]]
@@ -206,35 +219,37 @@ class CorpusStore:
                           partitioning=ds.partitioning(pa.schema(fields), flavor="hive"))
 
     @contextmanager
-    def commit(self, outputs: Mapping[str, pa.Schema], run_id: str = "") -> Iterator[dict[str, BatchWriter]]:
+    def commit(self, outputs: Mapping[str, pa.Schema], run_id: str = "") -> Iterator[dict[str, CommitOutput]]:
         """Write several partitions (logical paths -> schema) and publish them together, or not at all.
 
-        Yields one BatchWriter per output. On a clean exit every file is in place under a new
-        version, then ONE manifest write makes all of them current; on an error nothing changes.
+        Yields one CommitOutput per output: frames written to it stream into one file, and part files
+        that workers wrote for this version (`part_sink`) are adopted by slice. On a clean exit every
+        file is in place, then ONE manifest write makes all of them current; on an error nothing changes.
         """
         rels = list(outputs)
         folders = [posixpath.dirname(r) for r in rels]
         version = new_version()
-        files = {f: posixpath.join(f, _part_name(version)) for f in folders}
-        written: dict[str, BatchWriter] = {}
+        written: dict[str, CommitOutput] = {}
         stage_error: BaseException | None = None
         try:
             with ExitStack() as stack:
                 for rel, folder in zip(rels, folders):
-                    written[rel] = stack.enter_context(self.parquet_writer(files[folder], outputs[rel]))
+                    written[rel] = CommitOutput(self, folder, outputs[rel], version, stack)
                 try:
                     yield written
                 except BaseException as exc:
                     stage_error = exc
                     raise
-            self._publish(folders, files, {posixpath.dirname(r): w.rows for r, w in written.items()}, version, run_id)
+                for out in written.values():
+                    out.close()
+            self._publish(folders, {o.folder: o.layout() for o in written.values()}, version, run_id)
         except BaseException as exc:
             landed = self._committed(folders[0], version)
             if landed:  # the manifest PUT went through but its reply was lost: the commit stands
                 self._collect_garbage(folders, version)
                 return
             if landed is False:
-                self._discard(files.values())
+                self._discard(posixpath.join(o.folder, name) for o in written.values() for name, _rows in o.layout())
             if exc is stage_error or isinstance(exc, StorageError) or not isinstance(exc, Exception):
                 raise
             raise StorageError(
@@ -260,7 +275,7 @@ class CorpusStore:
             except Exception:
                 pass
 
-    def _publish(self, folders: list[str], files: dict[str, str], rows: dict[str, int], version: str, run_id: str) -> None:
+    def _publish(self, folders: list[str], layouts: dict[str, list[tuple[str, int]]], version: str, run_id: str) -> None:
         head = folders[0]
         current = self._manifest_entry(head)
         if current and current["version"] > version:
@@ -274,7 +289,8 @@ class CorpusStore:
             "version": version,
             "run_id": run_id,
             "committed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "outputs": {f: {"version": version, "file": posixpath.basename(files[f]), "rows": rows[f]} for f in folders},
+            "outputs": {f: {"version": version, "files": [n for n, _ in layouts[f]], "file_rows": [r for _, r in layouts[f]],
+                            "rows": sum(r for _, r in layouts[f])} for f in folders},
         }
         self._write_json(posixpath.join(head, MANIFEST), manifest)
 
@@ -288,7 +304,7 @@ class CorpusStore:
         for folder in folders:
             for path, info in self.fs.find(self.abs(folder), maxdepth=1, detail=True).items():
                 name = posixpath.basename(path)
-                if name.startswith("part-") and name.endswith(".parquet") and name[5:-8] < version:
+                if name.startswith("part-") and name.endswith(".parquet") and name[5:5 + len(version)] < version:
                     self.fs.rm(path)
                 elif name == DATA_FILE:
                     self.fs.rm(path)
@@ -356,36 +372,96 @@ class CorpusStore:
             f.write(data)
 
     def read_bytes(self, rel: str) -> bytes:
-        with self.fs.open(self.abs(self.resolve(rel)), "rb") as f:
+        """A plain file's bytes (a model, a record); a partition is read with `read` or `iter_batches`."""
+        if posixpath.basename(rel) == DATA_FILE:
+            raise ValueError(f"{rel} is a partition (one or more Parquet files): read it with read() or iter_batches()")
+        with self.fs.open(self.abs(rel), "rb") as f:
             return f.read()
 
     def num_rows(self, rel: str, version: str | None = None) -> int:
-        with self._parquet(rel, None, version) as pf:
-            return pf.metadata.num_rows
+        total = 0
+        for path, rows in self._existing(rel, version):
+            if rows is None:
+                with self._open(rel, path, None) as pf:
+                    rows = pf.metadata.num_rows
+            total += rows
+        return total
 
     def iter_batches(self, rel: str, columns: list[str] | None = None, batch_rows: int = 50_000,
                      version: str | None = None) -> Iterator[pl.DataFrame]:
-        """Stream a partition in bounded batches (memory independent of the partition's size)."""
-        with self._parquet(rel, columns, version) as pf:
+        """Stream a partition in batches of exactly `batch_rows` rows (the last one shorter) across its
+        files, one file open at a time: memory independent of the partition's size, and the batches
+        of the local engine are the slices of engine `ray` however the files are cut."""
+        pending, held = [], 0
+        for pf in self.open_files(rel, columns, version):
             for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-                yield pl.from_arrow(batch)
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= batch_rows:
+                    table = pa.Table.from_batches(pending)
+                    yield pl.from_arrow(table.slice(0, batch_rows))
+                    rest = table.slice(batch_rows)
+                    pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield pl.from_arrow(pa.Table.from_batches(pending))
 
     def read(self, rel: str, columns: list[str] | None = None, version: str | None = None, where: Where = ()) -> pl.DataFrame:
         """The partition's `columns`; with `where`, only the rows that meet it (`read_where`)."""
-        with self._parquet(rel, columns, version) as pf:
-            if not where:
-                return pl.from_arrow(pf.read(columns=columns))
-        return read_where(self.fs, [self.abs(self.resolve(rel, version))], where, columns)
+        if where:
+            paths = [self.abs(path) for path, _rows in self._existing(rel, version)]
+            return read_where(self.fs, paths, where, columns, what=self.url(rel))
+        tables = [pf.read(columns=columns) for pf in self.open_files(rel, columns, version)]
+        return pl.from_arrow(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
 
-    @contextmanager
-    def _parquet(self, rel: str, columns: list[str] | None, version: str | None = None) -> Iterator[pq.ParquetFile]:
-        """An open partition file that holds `columns`; a partition written before its asset gained a
-        column gets a message that says so."""
-        path = self.resolve(rel, version)
-        if not self.fs.exists(self.abs(path)):
+    def read_rows(self, rel: str, start: int, stop: int, columns: list[str] | None = None,
+                  version: str | None = None) -> pl.DataFrame:
+        """Rows [start, stop) in partition order, opening only the files and reading only the row groups
+        that hold them: how a distributed task reads its slice."""
+        layout = self._existing(rel, version)
+        frames, offset = [], 0
+        for path, rows in layout:
+            if offset >= stop:
+                break
+            if rows is not None and offset + rows <= start:  # before the slice: not even its footer is read
+                offset += rows
+                continue
+            with self._open(rel, path, columns) as pf:
+                rows = pf.metadata.num_rows if rows is None else rows
+                if offset + rows > start:
+                    frames.append(read_row_range(pf, max(start - offset, 0), min(stop - offset, rows), columns))
+            offset += rows
+        if not frames:  # an empty slice: the partition's columns, no rows
+            with self._open(rel, layout[0][0], columns) as pf:
+                return read_row_range(pf, 0, 0, columns)
+        return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+    def schema(self, rel: str, version: str | None = None) -> dict[str, pl.DataType]:
+        with self._open(rel, self._existing(rel, version)[0][0], None) as pf:
+            return dict(pl.from_arrow(pf.schema_arrow.empty_table()).schema)
+
+    def open_files(self, rel: str, columns: list[str] | None = None, version: str | None = None) -> Iterator[pq.ParquetFile]:
+        """Each file of the partition, open in turn (closed when the next one opens), for readers that need
+        a file's footer or row groups."""
+        for path, _rows in self._existing(rel, version):
+            with self._open(rel, path, columns) as pf:
+                yield pf
+
+    def _existing(self, rel: str, version: str | None) -> list[tuple[str, int | None]]:
+        layout = self._layout(rel, version)
+        if not layout:
             what = f"version {version} of {self.url(rel)} (replaced by a newer run?)" if version else self.url(rel)
             raise StorageError(f"partition file not found: {what}")
-        with self.fs.open(self.abs(path), "rb") as f:
+        return layout
+
+    @contextmanager
+    def _open(self, rel: str, path: str, columns: list[str] | None) -> Iterator[pq.ParquetFile]:
+        """One open file of partition `rel` that holds `columns`; a partition written before its asset
+        gained a column gets a message that says so."""
+        try:
+            f = self.fs.open(self.abs(path), "rb")
+        except FileNotFoundError:
+            raise StorageError(f"partition file not found: {self.url(path)} of {self.url(rel)} (replaced by a newer run?)") from None
+        with f:
             pf = pq.ParquetFile(f)
             missing = [c for c in columns or () if c not in pf.schema_arrow.names]
             if missing:
@@ -483,6 +559,81 @@ class BatchWriter:
             self.write(df)
 
 
+class CommitOutput:
+    """One output of a commit. `write` streams frames into the file this process writes (opened on the
+    first rows); `adopt` names a part file a worker wrote for this version (`PartSink`). Its files, in
+    row order: that file, then the parts by slice; a version with no rows at all gets one empty file,
+    so every committed partition has a schema to read."""
+
+    def __init__(self, store: CorpusStore, folder: str, schema: pa.Schema, version: str, stack: ExitStack):
+        self.store, self.folder, self.schema, self.version, self._stack = store, folder, schema, version, stack
+        self._writer: BatchWriter | None = None
+        self._parts: dict[int, int] = {}
+
+    @property
+    def rows(self) -> int:
+        return (self._writer.rows if self._writer else 0) + sum(self._parts.values())
+
+    def write(self, df: pl.DataFrame) -> None:
+        if df.height == 0:
+            return
+        if self._writer is None:
+            self._open()
+        self._writer.write(df)
+
+    def write_all(self, frames: Iterable[pl.DataFrame]) -> None:
+        for df in frames:
+            self.write(df)
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def adopt(self, key: int, rows: int) -> None:
+        """The part file of slice `key` that a `PartSink` wrote, with its rows (0: it wrote none)."""
+        if rows:
+            self._parts[key] = rows
+
+    def close(self) -> None:
+        if self._writer is None and not self._parts:
+            self._open()  # no rows: an empty file that carries the schema
+
+    def layout(self) -> list[tuple[str, int]]:
+        own = [(_part_name(self.version), self._writer.rows)] if self._writer else []
+        return own + [(_part_name(self.version, key), rows) for key, rows in sorted(self._parts.items())]
+
+    def _open(self) -> None:
+        self._writer = self._stack.enter_context(
+            self.store.parquet_writer(posixpath.join(self.folder, _part_name(self.version)), self.schema))
+
+
+@dataclass(frozen=True)
+class PartSink:
+    """Where the process that mapped a slice writes that slice's rows of a commit's outputs: one part file
+    per output, named by the commit's version and the slice's first row, so a retried task rewrites the
+    same file. A part is read only once the commit's manifest names it; a crashed run's parts are never
+    read and the next commit of the partition removes them. Picklable: engine `ray` ships it to workers."""
+
+    store: CorpusStore
+    outputs: Mapping[str, tuple[str, pa.Schema]]  # name -> (partition folder, schema)
+    version: str
+
+    def write(self, key: int, frames: Mapping[str, pl.DataFrame]) -> dict[str, int]:
+        """Write each named frame's rows as part `key` of its output; the rows written, by name."""
+        for name, df in frames.items():
+            if df.height:
+                folder, schema = self.outputs[name]
+                with self.store.parquet_writer(posixpath.join(folder, _part_name(self.version, key)), schema) as writer:
+                    writer.write(df)
+        return {name: df.height for name, df in frames.items()}
+
+
+def part_sink(outputs: Mapping[str, CommitOutput]) -> PartSink:
+    """A sink that writes parts of these outputs of one commit (keyed as the caller keys them)."""
+    first = next(iter(outputs.values()))
+    return PartSink(first.store, {name: (o.folder, o.schema) for name, o in outputs.items()}, first.version)
+
+
 def read_row_range(pf: pq.ParquetFile, start: int, stop: int, columns: list[str] | None = None) -> pl.DataFrame:
     """Rows [start, stop) of an open Parquet file in file order, reading only the row groups that hold them."""
     meta, groups, first, offset = pf.metadata, [], None, 0
@@ -497,11 +648,15 @@ def read_row_range(pf: pq.ParquetFile, start: int, stop: int, columns: list[str]
     return pl.from_arrow(pf.read_row_groups(groups, columns=columns).slice(start - first, stop - start))
 
 
-def read_where(fs, paths: list[str], where: Where, columns: list[str] | None = None) -> pl.DataFrame:
-    """The rows of the Parquet files `paths` that meet every (column, op, value) of `where` (op in
-    COMPARE), filtered as they stream: row groups whose statistics rule them out are never read,
-    and the whole files are never held at once."""
+def read_where(fs, paths: list[str], where: Where, columns: list[str] | None = None, what: str = "") -> pl.DataFrame:
+    """The rows of the Parquet files `paths` (`what`, in messages) that meet every (column, op, value) of
+    `where` (op in COMPARE), filtered as they stream: row groups whose statistics rule them out are
+    never read, and the whole files are never held at once."""
     dataset = ds.dataset(paths, filesystem=fs, format="parquet")
+    missing = sorted({*(columns or ()), *(c for c, _op, _v in where)} - set(dataset.schema.names))
+    if missing:
+        raise StorageError(f"{what or paths[0]} has no column {missing} (it has {dataset.schema.names}): it was written by an "
+                           "older version of its asset; re-materialize that partition")
     tests = [COMPARE[op](pc.field(c), pa.scalar(v, dataset.schema.field(c).type)) for c, op, v in where]
     return pl.from_arrow(dataset.to_table(columns=columns, filter=functools.reduce(operator.and_, tests) if tests else None))
 
@@ -522,8 +677,9 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
     return [p for p in paths if not any(p == v or p.startswith(v + ".") for v in vectors)]
 
 
-def _part_name(version: str) -> str:
-    return f"part-{version}.parquet"
+def _part_name(version: str, key: int | None = None) -> str:
+    """A version's own file, or its part for the slice that starts at row `key` (sorted in row order)."""
+    return f"part-{version}.parquet" if key is None else f"part-{version}-{key:012d}.parquet"
 
 
 def _mtime(info: dict, default: float) -> float:
@@ -548,7 +704,7 @@ class PartitionData:
     version: str | None = None
 
     def exists(self) -> bool:
-        return self.store.fs.exists(self.store.abs(self.store.resolve(self.path, self.version)))
+        return self.store.exists(self.path, self.version)
 
     def require(self, what: str) -> PartitionData:
         if not self.exists():
@@ -564,9 +720,9 @@ class PartitionData:
         return self.store.url(self.path)
 
     @property
-    def file_url(self) -> str:
-        """The URL of the file holding this version (what a distributed reader opens)."""
-        return self.store.url(self.store.resolve(self.path, self.version))
+    def files(self) -> list[str]:
+        """The files that hold this version, in row order (paths relative to the store's root)."""
+        return self.store.files(self.path, self.version)
 
     @property
     def num_rows(self) -> int:
@@ -574,8 +730,7 @@ class PartitionData:
 
     @property
     def schema(self) -> dict[str, pl.DataType]:
-        with self.store._parquet(self.path, None, self.version) as pf:
-            return dict(pl.from_arrow(pf.schema_arrow.empty_table()).schema)
+        return self.store.schema(self.path, self.version)
 
     def iter_batches(self, columns: list[str] | None = None, batch_rows: int = 50_000) -> Iterator[pl.DataFrame]:
         return self.store.iter_batches(self.path, columns, batch_rows, self.version)
@@ -583,15 +738,14 @@ class PartitionData:
     def read(self, columns: list[str] | None = None, where: Where = ()) -> pl.DataFrame:
         return self.store.read(self.path, columns, self.version, where)
 
-    def parquet(self, columns: list[str] | None = None):
-        """The open Parquet file (a context manager), for readers that need its footer or row groups."""
-        return self.store._parquet(self.path, columns, self.version)
+    def open_files(self, columns: list[str] | None = None) -> Iterator[pq.ParquetFile]:
+        """Each file open in turn, for readers that need its footer or row groups."""
+        return self.store.open_files(self.path, columns, self.version)
 
     def read_rows(self, start: int, stop: int, columns: list[str] | None = None) -> pl.DataFrame:
-        """Rows [start, stop) in file order, reading only the row groups that hold them: how a
+        """Rows [start, stop) in partition order, reading only the row groups that hold them: how a
         distributed task reads its slice."""
-        with self.store._parquet(self.path, columns, self.version) as pf:
-            return read_row_range(pf, start, stop, columns)
+        return self.store.read_rows(self.path, start, stop, columns, self.version)
 
 
 def seed_raw_library(store: CorpusStore, folder: str | Path) -> list[str]:

@@ -97,3 +97,8 @@ def moto_server_process(port: int):
                     stop_process_group(proc)
                 raise RuntimeError(f"moto_server on port {port} did not start (exit {proc.poll()})")
             time.sleep(0.1)
+
+
+def partition_bytes(store, rel: str, version: str | None = None) -> list[bytes]:
+    """The bytes of each file of a stored partition, in row order (what byte-identity tests compare)."""
+    return [store.fs.cat_file(store.abs(f)) for f in store.files(rel, version)]

@@ -9,7 +9,8 @@ pipeline ROOT_LOCAL ROOT_RAY [S3]: the sample library through every stage that r
 worker_kill ROOT: a slow map over a partition on the cluster; one Ray worker process is killed
     with SIGKILL mid-stage; the result is compared with the local engine's.
 driver_kill ROOT: a Dagster run of `filtered_documents` on the cluster is killed with SIGKILL
-    mid-stage; reports what is visible afterwards, then re-runs it.
+    mid-stage, once its workers have written some parts; reports what is visible afterwards, then
+    re-runs it.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import stop_process_group
+from tests.helpers import partition_bytes, stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
 DATE = "2026-11-21"
@@ -141,11 +142,11 @@ def materialize_waves(root: str, engine_kind: str, waves, model: str, address: s
     return failures
 
 
-def stored_files(root: str, assets: list[str], sources=SOURCES) -> dict[str, bytes]:
+def stored_files(root: str, assets: list[str], sources=SOURCES) -> dict[str, list[bytes]]:
     from corpus_dag.storage import CorpusStore
 
     store = CorpusStore(root)
-    return {rel: store.read_bytes(rel) for a in assets for dims, rel in store.partitions(a) if dims.get("source") in sources}
+    return {rel: partition_bytes(store, rel) for a in assets for dims, rel in store.partitions(a) if dims.get("source") in sources}
 
 
 def compare(a: dict[str, bytes], b: dict[str, bytes]) -> dict:
@@ -322,23 +323,28 @@ def scenario_driver_kill(root: str) -> None:
     if store.version(rel) is None:
         first = subprocess.run([sys.executable, "-m", "tests.ray_driver", "filter_once", root, "40"], cwd=REPO, capture_output=True, text=True)
         assert first.returncode == 0, first.stderr[-3000:]
-    before = store.version(rel)
+    before, before_files = store.version(rel), store.files(rel)
     child = subprocess.Popen([sys.executable, "-m", "tests.ray_driver", "filter_once", root, "2"], cwd=REPO)
     folder = Path(root) / "filtered_documents" / "source=web" / f"date={DATE}"
+
+    def new_parts() -> list[str]:
+        return [n for n in os.listdir(folder) if n.startswith("part-") and n.endswith(".parquet") and before not in n]
+
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and child.poll() is None:
-        if folder.exists() and any(n.startswith(".inflight-") for n in os.listdir(folder)):
-            time.sleep(0.5)
+        if len(new_parts()) >= 3:  # mid-stage: the workers have written some slices' parts, not all 200
             child.send_signal(signal.SIGKILL)
             break
         time.sleep(0.05)
     code = child.wait(60)
-    after_kill = {"exit": code, "version_unchanged": store.version(rel) == before,
-                  "visible_parquet": sorted(n for n in os.listdir(folder) if n.endswith(".parquet"))}
+    time.sleep(2)  # the dead driver's job: Ray stops its workers
+    after_kill = {"exit": code, "version_unchanged": store.version(rel) == before, "files_unchanged": store.files(rel) == before_files,
+                  "orphan_parts": len(new_parts())}
     rerun = subprocess.run([sys.executable, "-m", "tests.ray_driver", "filter_once", root, "40"], cwd=REPO, capture_output=True, text=True)
     out(after_kill | {"rerun_exit": rerun.returncode, "rerun_tail": rerun.stderr[-2000:] if rerun.returncode else "",
                       "new_version": store.version(rel) not in (None, before),
-                      "visible_after_rerun": sorted(n for n in os.listdir(folder) if n.endswith(".parquet"))})
+                      "visible_after_rerun": sorted(n for n in os.listdir(folder) if n.endswith(".parquet")),
+                      "committed_after_rerun": sorted(f.rsplit("/", 1)[1] for f in store.files(rel))})
 
 
 def scenario_filter_once(root: str, batch_rows: str) -> None:

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from assets.common.partitions import SOURCES
+from tests.helpers import partition_bytes
 from corpus_dag.dedup import (
     DedupCfg,
     Scratch,
@@ -430,7 +431,7 @@ def test_ray_writes_the_local_bytes(stars_and_chains, ray_engine, tmp_path):
         rel = CorpusStore.partition_path(f"clusters_{kind}", {"source": "wenku"})
         with store.commit({rel: arrow_schema(CLUSTER_SCHEMA)}) as writers:
             writers[rel].write_all(clusters.frames())
-        outputs[kind] = store.fs.cat_file(store.abs(store.resolve(rel)))
+        outputs[kind] = partition_bytes(store, rel)
     assert run.shard_tasks_run == cfg.n_shards and run.cc_mode == "propagation" and clusters.rows > 0
     assert outputs["ray"] == outputs["local"]
 
@@ -448,7 +449,7 @@ def test_dedup_clusters_asset_on_ray(ray_engine, corpus_root, dagster_instance):
     for kind in ("local", "ray"):
         result = dg.materialize(d.assets, instance=dagster_instance, resources={**d.resources, "engine": CorpusEngine(kind=kind)},
                                 selection=["dedup_clusters"], partition_key="wenku")
-        written[kind] = store.fs.cat_file(store.abs(store.resolve(rel)))
+        written[kind] = partition_bytes(store, rel)
     assert written["ray"] == written["local"] and store.read(rel).height == 4
     meta = {k: v.value for k, v in result.asset_materializations_for_node("dedup_clusters")[0].metadata.items()}
     assert SOURCES.get("wenku").dedup.n_shards > 1  # a handful of documents: one shard, not n_shards tasks of nothing

@@ -19,8 +19,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from corpus_dag.accounting import Split, WrittenSplit, split_by_reason, write_split
 from corpus_dag.engine import BatchStep, LocalEngine, RayEngine, StageResources
-from corpus_dag.storage import CorpusStore, PartitionData
+from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema, part_sink
+from tests.helpers import partition_bytes
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +44,9 @@ class Tagging(BatchStep):
 
 def upper(batch: pl.DataFrame) -> pl.DataFrame:
     return batch.with_columns(pl.col("text").str.to_uppercase())
+
+
+SCHEMA = {"doc_id": pl.String, "text": pl.String}
 
 
 def partition(tmp_path: Path, name: str) -> PartitionData:
@@ -200,10 +205,52 @@ def frames_cross_ray_as_arrow_with_their_schema(tmp_path):
             assert empty.shape == want_empty.shape == (want.height, 0)
 
 
+def odd_out(batch: pl.DataFrame) -> Split:
+    """Keeps the even-numbered documents, drops the odd ones with a reason."""
+    odd = pl.when(pl.col("doc_id").str.extract(r"(\d+)$").cast(pl.Int64) % 2 == 1).then(pl.lit("odd"))
+    return split_by_reason(batch, odd)
+
+
+class OddOut(BatchStep):
+    def __call__(self, batch: pl.DataFrame) -> Split:
+        return odd_out(batch)
+
+
+def written_by(sink, key: int, split: Split) -> tuple[int, WrittenSplit]:
+    return os.getpid(), write_split(sink, "kept", "dropped", None, key, split)
+
+
+def workers_write_their_slices_rows_and_only_the_accounting_comes_back(tmp_path):
+    """A map with a sink: each slice's kept and dropped rows are written as parts by the process that computed
+    them (a Ray Data task, a step host; this process on the local engine), invisible until the commit; what
+    comes back is the accounting and a preview; and the parts have the local engine's bytes."""
+    data = partition(tmp_path, "a").pinned()
+    store, written, pids = data.store, {}, {}
+    for kind, engine, step in (("local", LocalEngine(), odd_out), ("map", RayEngine(address="auto"), odd_out),
+                               ("hosts", RayEngine(address="auto"), OddOut())):
+        kept, dropped = (CorpusStore.partition_path(f"{a}_{kind}", {"source": "a"}) for a in ("kept", "dropped"))
+        with store.commit({kept: arrow_schema(SCHEMA), dropped: arrow_schema(SCHEMA | {"reason": pl.String})}) as w:
+            sink = part_sink({"kept": w[kept], "dropped": w[dropped]})
+            results = list(engine.map_batches(data, step, batch_rows=10, sink=partial(written_by, sink)))
+            for _pid, split in results:
+                w[kept].adopt(split.key, split.rows["kept"])
+                w[dropped].adopt(split.key, split.rows["dropped"])
+            assert not store.exists(kept) and len(list((tmp_path / "root" / f"kept_{kind}" / "source=a").glob("part-*"))) == 5
+        pids[kind] = {pid for pid, _ in results}
+        assert [s.key for _, s in results] == [0, 10, 20, 30, 40] and {s.n_in for _, s in results} == {10}
+        assert sum(s.dropped["odd"] for _, s in results) == 25 and all(h.height == 5 for _, s in results for h in s.heads.values())
+        written[kind] = [partition_bytes(store, kept), partition_bytes(store, dropped)]
+        assert store.read(kept)["doc_id"].to_list() == [f"a{i}" for i in range(0, 50, 2)]
+        assert store.read_rows(dropped, 3, 14)["doc_id"].to_list() == [f"a{i}" for i in range(7, 29, 2)]
+    assert pids["local"] == {os.getpid()} and os.getpid() not in pids["map"] | pids["hosts"]
+    assert written["map"] == written["hosts"] == written["local"] and len(written["local"][0]) == 5
+
+
 CHECKS = (next_partition_finds_the_step_set_up_and_a_new_step_the_warm_process, steps_per_actor_zero_sets_up_every_time,
           an_idle_actor_gives_its_cpu_to_other_work, whole_runs_stay_in_one_batch_on_both_engines,
           streams_come_back_whole_and_in_input_order, frames_cross_ray_as_arrow_with_their_schema,
-          a_plain_map_comes_back_in_input_order_when_later_batches_finish_first)
+          a_plain_map_comes_back_in_input_order_when_later_batches_finish_first,
+          workers_write_their_slices_rows_and_only_the_accounting_comes_back)
 
 
 def main(folder: str) -> None:

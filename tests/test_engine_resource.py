@@ -8,6 +8,7 @@ import pytest
 from dagster_ray import LocalRay
 
 from assets.common.engine import CorpusEngine
+from tests.helpers import partition_bytes
 from corpus_dag.storage import CorpusStore
 from tests.test_dedup_dagster import signed_library
 
@@ -29,7 +30,7 @@ def test_a_dagster_ray_cluster_resource_runs_the_stage(corpus_root, dagster_inst
         for name, engine in (("local", CorpusEngine(kind="local")), ("ray", CorpusEngine(kind="ray", cluster=cluster))):
             result = dg.materialize(d.assets, instance=dagster_instance, resources={**d.resources, "engine": engine},
                                     selection=["dedup_clusters"], partition_key="wenku")
-            written[name] = store.fs.cat_file(store.abs(store.resolve(rel)))
+            written[name] = partition_bytes(store, rel)
             engines[name] = result.asset_materializations_for_node("dedup_clusters")[0].metadata["engine"].value
             logs[name] = " ".join(e.message for e in dagster_instance.all_logs(result.run_id))
     finally:

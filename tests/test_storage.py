@@ -8,7 +8,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from corpus_dag.storage import CorpusStore, StorageError, arrow_schema, seed_raw_library
+from corpus_dag.storage import CorpusStore, StorageError, arrow_schema, part_sink, seed_raw_library
+from tests.helpers import partition_bytes
 
 SCHEMA = {"doc_id": pl.String, "n": pl.Int64}
 
@@ -92,6 +93,53 @@ def test_a_run_killed_after_writing_one_output_publishes_nothing(tmp_path):
     assert len([n for n in os.listdir(tmp_path / "kept" / "source=s") if n.endswith(".parquet")]) == 1
 
 
+def test_parts_written_elsewhere_appear_with_the_commit_and_read_in_row_order(tmp_path):
+    """Workers write parts of a version (any order, keyed by their slice's first row) beside the file the
+    committing process writes; readers see none of it before the commit, then every row in order,
+    across files: whole, in exact batches, and by row range, reading the rows from the manifest."""
+    store = CorpusStore(str(tmp_path))
+    rel = CorpusStore.partition_path("kept", {"source": "s"})
+    rows = frame(40)
+    store.write_frame(rel, frame(3))
+    with store.commit({rel: arrow_schema(SCHEMA)}) as w:
+        w[rel].write(rows.slice(0, 10))
+        sink = part_sink({"kept": w[rel]})
+        for key in (30, 10, 20):  # the workers finish out of order
+            assert sink.write(key, {"kept": rows.slice(key, 10)}) == {"kept": 10}
+        assert sink.write(40, {"kept": rows.head(0)}) == {"kept": 0}  # no rows: no file
+        for key in (10, 20, 30, 40):
+            w[rel].adopt(key, 10 if key < 40 else 0)
+        assert store.read(rel).equals(frame(3))  # written, not yet published
+    files = store.files(rel)
+    assert [f.rsplit("/", 1)[1] for f in files] == [f"part-{store.version(rel)}{k}.parquet" for k in
+                                                    ("", "-000000000010", "-000000000020", "-000000000030")]
+    assert store.read(rel).equals(rows) and store.num_rows(rel) == 40
+    assert [b.height for b in store.iter_batches(rel, batch_rows=15)] == [15, 15, 10]
+    assert pl.concat(store.iter_batches(rel, ["n"], batch_rows=15)).equals(rows.select("n"))
+    assert store.read_rows(rel, 7, 33).equals(rows.slice(7, 26)) and store.read_rows(rel, 12, 12).height == 0
+    store.fs.rm(store.abs(files[0]))  # the rows of a slice come from the files that hold it, not the others
+    assert store.read_rows(rel, 15, 35).equals(rows.slice(15, 20))
+
+
+def test_a_failed_commit_removes_its_parts_and_the_next_commit_the_parts_of_a_dead_one(tmp_path):
+    store = CorpusStore(str(tmp_path))
+    rel = CorpusStore.partition_path("kept", {"source": "s"})
+    folder = tmp_path / "kept" / "source=s"
+    with pytest.raises(OSError):
+        with store.commit({rel: arrow_schema(SCHEMA)}) as w:
+            part_sink({"kept": w[rel]}).write(0, {"kept": frame(5)})
+            w[rel].adopt(0, 5)
+            raise OSError("the stage failed after a worker wrote its part")
+    assert not store.exists(rel) and not [n for n in os.listdir(folder) if n.endswith(".parquet")]
+    with store.commit({rel: arrow_schema(SCHEMA)}) as w:  # a driver that died: its workers' parts were never adopted
+        part_sink({"kept": w[rel]}).write(0, {"kept": frame(5)})
+        w[rel].write(frame(2))
+    assert store.read(rel).equals(frame(2))  # the orphan part is never read...
+    store.write_frame(rel, frame(4))
+    assert os.listdir(folder).count(f"part-{store.version(rel)}.parquet") == 1
+    assert len([n for n in os.listdir(folder) if n.endswith(".parquet")]) == 1  # ...and the next commit removes it
+
+
 def test_a_pinned_version_reads_what_its_run_wrote(tmp_path):
     store = CorpusStore(str(tmp_path))
     rel = CorpusStore.partition_path("a", {"source": "s"})
@@ -127,7 +175,7 @@ def test_same_rows_give_the_same_bytes_however_they_are_batched(tmp_path):
             for n in sizes:
                 w[rel].write(rows.slice(start, n))
                 start += n
-        files.append(store.read_bytes(rel))
+        files.append(partition_bytes(store, rel))
     assert files[0] == files[1] == files[2]
 
 
@@ -143,7 +191,8 @@ def test_lists_of_numbers_are_not_dictionary_encoded_strings_are(tmp_path):
                        "signature": rng.integers(0, 2**32, (1_000, 128), dtype=np.uint32)})
     rel = CorpusStore.partition_path("sigs", {"source": "s"})
     store.write_frame(rel, df)
-    meta = pq.ParquetFile(io.BytesIO(store.read_bytes(rel))).metadata
+    [data] = partition_bytes(store, rel)
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
     encodings = {meta.row_group(0).column(i).path_in_schema.split(".")[0]: meta.row_group(0).column(i).encodings
                  for i in range(meta.num_columns)}
     assert not any("DICTIONARY" in e for e in encodings["signature"])
@@ -176,9 +225,9 @@ def test_rewrite_is_idempotent(tmp_path):
     store = CorpusStore(str(tmp_path))
     rel = CorpusStore.partition_path("a", {"source": "s"})
     store.write_frame(rel, frame(5))
-    first = store.read_bytes(rel)
+    first = partition_bytes(store, rel)
     store.write_frame(rel, frame(5))
-    assert store.read_bytes(rel) == first
+    assert partition_bytes(store, rel) == first
     assert [b.height for b in store.iter_batches(rel, batch_rows=2)] == [2, 2, 1]
 
 
@@ -230,7 +279,7 @@ def test_an_asset_reads_as_one_hive_dataset_of_its_current_files(tmp_path):
         with store.commit({rel: arrow_schema(df.schema)}) as w:
             w[rel].write(df)
     leftover = tmp_path / "docs" / "source=web" / "date=2026-11-21" / "part-00000000T000000000000-dead.parquet"
-    leftover.write_bytes((tmp_path / store.resolve(CorpusStore.partition_path("docs", {"source": "web", "date": "2026-11-21"}))).read_bytes())
+    leftover.write_bytes(partition_bytes(store, CorpusStore.partition_path("docs", {"source": "web", "date": "2026-11-21"}))[0])
     with pytest.raises(pa.ArrowTypeError, match="source"):
         ds.dataset(str(tmp_path / "docs"), partitioning="hive").to_table()
     dataset = store.dataset("docs")
@@ -310,7 +359,7 @@ def test_a_filtered_read_reads_only_the_row_groups_that_may_hold_its_rows(any_ro
     assert store.read(rel, where=day).equals(rows.filter(pl.col("date") == days[1]))
     assert store.read(rel, ["n"], where=[*day, ("n", ">=", 15_000)])["n"].to_list() == list(range(15_000, 20_000))
 
-    path = store.abs(store.resolve(rel))
+    [path] = [store.abs(f) for f in store.files(rel)]
     meta = pq.ParquetFile(store.fs.open(path, "rb")).metadata
     data = bytearray(store.fs.cat_file(path))
     for g in range(meta.num_row_groups):

@@ -1,6 +1,7 @@
 """`quality_classifiers` (training), `quality_scores`, `classified_documents` + `classifier_drops`."""
 
 import time
+from functools import partial
 
 import dagster as dg
 import polars as pl
@@ -9,7 +10,7 @@ from pydantic import Field
 from assets.common.engine import CorpusEngine
 from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE
-from assets.common.stage import Out, split_specs, stream_split, write_outputs
+from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
 from corpus_dag.classify.apply import (
@@ -151,22 +152,19 @@ class ApplyConfig(ClassifierFileConfig):
     partitions_def=DATE_SOURCE,
     can_subset=False,
 )
-def classified_documents(context: dg.AssetExecutionContext, config: ApplyConfig, storage: CorpusStorage,
+def classified_documents(context: dg.AssetExecutionContext, config: ApplyConfig, storage: CorpusStorage, engine: CorpusEngine,
                          docs: PartitionData, scores: PartitionData):
-    """Apply each model's threshold and action (scores of one partition fit in memory: no text)."""
-    store = storage.store()
+    """Apply each model's threshold and action, on the engine (the scores of one partition, no text,
+    travel with the step)."""
     specs = config.specs()
-    score_rows = scores.read()
     schema = docs.schema | {TAGS: pl.List(pl.String)}
-
-    def splits():
-        for batch in docs.iter_batches(batch_rows=config.batch_rows):
-            yield apply_classifiers(batch, score_rows, specs)
+    step = partial(apply_classifiers, scores=scores.read(), specs=specs)
 
     def extra(_tally):
         rules = pl.DataFrame([{"model": s.name, "threshold": float(s.threshold), "action": s.action} for s in specs],
                              schema={"model": pl.String, "threshold": pl.Float64, "action": pl.String})
         return {"rules": frame_table(rules)}
 
-    yield from stream_split(context, store, splits(), Out("classified_documents", schema),
-                            Out("classifier_drops", schema | {REASON: pl.String}), extra_metadata=extra)
+    yield from map_split(context, storage.store(), engine, docs, step, Out("classified_documents", schema),
+                         Out("classifier_drops", schema | {REASON: pl.String}), stage="classify", batch_rows=config.batch_rows,
+                         extra_metadata=extra)

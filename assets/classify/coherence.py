@@ -3,6 +3,7 @@ whose segments do not depend on their context (corpus_dag.quality.coherence)."""
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,7 @@ from pydantic import Field
 from assets.common.engine import MODEL_POOL, CorpusEngine
 from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, dims_for, partition_dims
-from assets.common.stage import Out, split_specs, stream_split, write_outputs
+from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
 from corpus_dag.quality.coherence import (
@@ -154,17 +155,14 @@ class CoherenceSplitConfig(dg.Config):
     can_subset=False,
 )
 def coherence_documents(context: dg.AssetExecutionContext, config: CoherenceSplitConfig, storage: CorpusStorage,
-                        docs: PartitionData, scores: PartitionData, thresholds: PartitionData):
+                        engine: CorpusEngine, docs: PartitionData, scores: PartitionData, thresholds: PartitionData):
     kind = SOURCES.get(partition_dims(context)["source"]).kind
     cut = thresholds.read().filter(pl.col("kind") == kind)
     low = cut["low"][0] if cut.height else None
     score_rows = scores.read(["doc_id", "n_pairs", "segment_gains", "coherence"])
     schema = docs.schema | {k: COHERENCE_SCHEMA[k] for k in ("n_pairs", "segment_gains", "coherence")}
 
-    def splits():
-        for batch in docs.iter_batches(batch_rows=config.batch_rows):
-            yield coherence_split(batch, score_rows, low, kind)
-
-    yield from stream_split(context, storage.store(), splits(), Out("coherence_documents", schema),
-                            Out("coherence_drops", schema | {REASON: pl.String}),
-                            extra_metadata=lambda _t: {"kind": kind, "low": low})
+    step = partial(coherence_split, scores=score_rows, low=low, kind=kind)
+    yield from map_split(context, storage.store(), engine, docs, step, Out("coherence_documents", schema),
+                         Out("coherence_drops", schema | {REASON: pl.String}), stage="coherence", batch_rows=config.batch_rows,
+                         extra_metadata=lambda _t: {"kind": kind, "low": low})

@@ -112,7 +112,7 @@ def pinned_to_own_version(store: CorpusStore, asset: str, dims: dict[str, str], 
     run has replaced that version, the check fails saying so, rather than validating the other run's data."""
     if version is not None:
         rel = CorpusStore.partition_path(asset, dims)
-        if not store.exists(store.resolve(rel, version)):
+        if not store.exists(rel, version):
             raise StorageError(f"{store.url(rel)}: version {version}, which this run wrote, was replaced by version "
                                f"{store.version(rel)} of a newer run before this check read it; that run checks its own version")
     return store.pinned(version)
@@ -163,7 +163,7 @@ def _stream(data: PartitionData, columns: list[str] | None) -> Iterator[pl.DataF
     """The partition in BATCH_ROWS batches, one row group's reader at a time: pyarrow's reader over
     all row groups held on to memory outside its pool until closed (+96 MB over a 400 MB input's
     partition, +24 MB one group at a time)."""
-    with data.parquet(columns) as pf:
+    for pf in data.open_files(columns):
         for group in range(pf.num_row_groups):
             for batch in pf.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns):
                 yield pl.from_arrow(batch)
@@ -173,16 +173,18 @@ def _sample_rows(data: PartitionData, columns: list[str] | None) -> int:
     """SAMPLE_ROWS, or fewer when the sampled columns' rows are long (uncompressed bytes per row from
     the Parquet footer): GX keeps a sampled text several times over (pandas objects, their UTF-8
     copies for its batch fingerprint, per-expectation series), ~110 MB for 5,000 rows of 2.6 KB."""
-    with data.parquet(columns) as pf:
+    size = rows = 0
+    for pf in data.open_files(columns):
         meta = pf.metadata
         wanted = set(pf.schema_arrow.names if columns is None else columns)
-        size = sum(
+        rows += meta.num_rows
+        size += sum(
             rg.column(i).total_uncompressed_size
             for rg in map(meta.row_group, range(meta.num_row_groups))
             for i in range(rg.num_columns)
             if rg.column(i).path_in_schema.split(".")[0] in wanted
         )
-    per_row = size / meta.num_rows if meta.num_rows else 0
+    per_row = size / rows if rows else 0
     return max(1, min(SAMPLE_ROWS, int(SAMPLE_BYTES / per_row))) if per_row else SAMPLE_ROWS
 
 

@@ -10,6 +10,8 @@ accounting (rows in = kept + dropped with a reason) as metadata.
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -17,9 +19,9 @@ import polars as pl
 from assets.common.engine import CorpusEngine
 from assets.common.metadata import frame_table, stored, tally_metadata
 from assets.common.partitions import dims_for
-from corpus_dag.accounting import Split, Tally
+from corpus_dag.accounting import PREVIEW_ROWS, Split, Tally, WrittenSplit, write_split
 from corpus_dag.engine import Step
-from corpus_dag.storage import BatchWriter, CorpusStore, PartitionData, arrow_schema
+from corpus_dag.storage import CommitOutput, CorpusStore, PartitionData, PartSink, arrow_schema, part_sink
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def context_dims(context) -> dict[str, str]:
     return dims_for(context.assets_def.partitions_def, key)
 
 
-def write_outputs(context, store: CorpusStore, outs: list[Out], fill: Callable[[dict[str, BatchWriter]], dict | None],
+def write_outputs(context, store: CorpusStore, outs: list[Out], fill: Callable[[dict[str, CommitOutput]], dict | None],
                   dims: dict[str, str] | None = None, per_asset: Callable[[str], dict] | None = None) -> list[dg.MaterializeResult]:
     """Commit the outputs of one partition together: `fill(writers)` writes into them (keyed by asset)
     and may return metadata shared by all outputs; each output then reports where it lies, its
@@ -60,23 +62,31 @@ def write_outputs(context, store: CorpusStore, outs: list[Out], fill: Callable[[
 def stream_split(
     context: dg.AssetExecutionContext,
     store: CorpusStore,
-    splits: Iterable[Split],
+    splits: Iterable[Split] | Callable[[PartSink], Iterable[WrittenSplit]],
     kept: Out,
     dropped: Out | None = None,
     extra_metadata: Callable[[Tally], dict] | None = None,
 ) -> list[dg.MaterializeResult]:
-    """Write every Split's kept rows to `kept` (and dropped rows to `dropped`) for this partition."""
+    """Write every Split's kept rows to `kept` (and dropped rows to `dropped`) for this partition.
+    `splits` given as a function of a PartSink: the splits were written where they were computed
+    (`write_split`, by `map_split`'s engine) and only their accounting comes back to be committed."""
     outs = [o for o in (kept, dropped) if o is not None]
     tally, started, previews = Tally(), time.monotonic(), {o.asset: [] for o in outs}
 
-    def fill(writers: dict[str, BatchWriter]) -> dict:
-        for n, split in enumerate(splits, start=1):
+    def fill(writers: dict[str, CommitOutput]) -> dict:
+        for n, split in enumerate(splits(part_sink(writers)) if callable(splits) else splits, start=1):
             tally.add(split)
-            frames = {kept.asset: split.kept} | ({dropped.asset: split.dropped} if dropped else {})
+            if isinstance(split, WrittenSplit):
+                frames = split.heads
+                for asset, rows in split.rows.items():
+                    writers[asset].adopt(split.key, rows)
+            else:
+                frames = {kept.asset: split.kept} | ({dropped.asset: split.dropped} if dropped else {})
+                for asset, df in frames.items():
+                    writers[asset].write(df)
             for asset, df in frames.items():
-                writers[asset].write(df)
-                if sum(p.height for p in previews[asset]) < 5 and df.height:
-                    previews[asset].append(df.head(5))
+                if sum(p.height for p in previews[asset]) < PREVIEW_ROWS and df.height:
+                    previews[asset].append(df.head(PREVIEW_ROWS))
             if n % 10 == 0:
                 context.log.info(f"{context.partition_key}: {tally.n_in:,} rows in, {tally.n_kept:,} kept so far")
         if dropped is None and tally.n_dropped:
@@ -105,13 +115,22 @@ def map_split(
     batch_rows: int,
     columns: list[str] | None = None,
     whole: str | None = None,
+    summarize: Callable[[Split], Any] | None = None,
     extra_metadata: Callable[[Tally], dict] | None = None,
 ) -> list[dg.MaterializeResult]:
     """A map stage: `step` (batch -> Split) over every batch of `data`, run by the engine (local or
-    Ray, same output), written with `stream_split`. `data` None: the stage does not apply here.
-    `whole`: a column whose runs of equal values no batch cuts (see `Engine.map_batches`)."""
-    splits = () if data is None else engine.engine.map_batches(
-        data.pinned(), step, columns=columns, batch_rows=batch_rows, resources=engine.stage(stage), whole=whole)
+    Ray, same output). Each batch's rows are written as one part of each output by the process that
+    computed them (a Ray worker: no row passes through this step), and committed with `stream_split`.
+    `data` None: the stage does not apply here. `whole`: a column whose runs of equal values no batch
+    cuts (see `Engine.map_batches`). `summarize(split)`, run beside the step, says what the stage reports
+    beyond the accounting; `extra_metadata` finds those summaries in `Tally.summaries`."""
+    def splits(sink: PartSink) -> Iterable[WrittenSplit]:
+        if data is None:
+            return ()
+        write = partial(write_split, sink, kept.asset, dropped.asset if dropped else None, summarize)
+        return engine.engine.map_batches(data.pinned(), step, columns=columns, batch_rows=batch_rows,
+                                         resources=engine.stage(stage), whole=whole, sink=write)
+
     engine_md = {"engine": engine.kind}
     return stream_split(context, store, splits, kept, dropped,
                         extra_metadata=lambda t: engine_md | (extra_metadata(t) if extra_metadata else {}))

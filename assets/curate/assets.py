@@ -3,6 +3,7 @@
 
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from pydantic import Field
 from assets.common.engine import CorpusEngine
 from assets.common.metadata import counts_table, frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, named_static, source_and_date
-from assets.common.stage import Out, map_split, split_specs, stream_split
+from assets.common.stage import Out, map_split, split_specs
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
 from corpus_dag.chunking import CHUNK_SCHEMA, ChunkCfg, Chunker, later_copies
@@ -135,26 +136,18 @@ def decontamination(name: str, source_asset: str, kept: str, removed: str, text:
         )
         schema = docs.schema
         extra_cols = {REASON: pl.String, "benchmark": pl.String, "benchmark_item_id": pl.String, "matched_ngram": pl.String, "n_matched": pl.Int64}
-        counts: dict[str, int] = {}
         started = time.monotonic()
 
-        def counted(splits):
-            for split in splits:
-                for b, n in contaminated_counts(split.dropped).items():
-                    counts[b] = counts.get(b, 0) + n
-                yield split
-
-        def extra(_tally):
+        def extra(tally):
+            counts = sum(tally.summaries, Counter())
             return {
-                "engine": engine.kind,
-                "contaminated_by_benchmark": counts_table(counts, "benchmark"),
+                "contaminated_by_benchmark": counts_table(dict(counts.most_common()), "benchmark"),
                 "seconds_with_index": round(time.monotonic() - started, 2),
             }
 
-        splits = engine.engine.map_batches(docs.pinned(), DecontamStep(cfg, text, config.benchmarks_dir),
-                                           batch_rows=config.batch_rows, resources=engine.stage("decontaminate"))
-        yield from stream_split(context, storage.store(), counted(splits), Out(kept, schema), Out(removed, schema | extra_cols),
-                                extra_metadata=extra)
+        yield from map_split(context, storage.store(), engine, docs, DecontamStep(cfg, text, config.benchmarks_dir), Out(kept, schema),
+                             Out(removed, schema | extra_cols), stage="decontaminate", batch_rows=config.batch_rows,
+                             summarize=contaminated_counts, extra_metadata=extra)
 
     return decontaminate
 
@@ -222,7 +215,7 @@ def _stored_parts(context, store: CorpusStore, asset: str) -> list[InputPart]:
         record = context.instance.get_latest_data_version_record(dg.AssetKey(asset), partition_key=key)
         mat = record.asset_materialization if record else None
         version = (mat.tags or {}).get("dagster/data_version") if mat else None
-        parts.append(InputPart(asset, key, version or f"stored:{store.version(rel)}", store.abs(store.resolve(rel))))
+        parts.append(InputPart(asset, key, version or f"stored:{store.version(rel)}", tuple(store.abs(f) for f in store.files(rel))))
     return parts
 
 
@@ -231,6 +224,8 @@ def _localise(part: InputPart, store: CorpusStore, folder: Path) -> InputPart:
     if store.protocol == "file":
         return part
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / (part.asset + "-" + part.partition.replace("|", "_") + ".parquet")
-    store.fs.get(str(part.data), str(target))
-    return InputPart(part.asset, part.partition, part.data_version, target)
+    stem = part.asset + "-" + part.partition.replace("|", "_")
+    targets = tuple(folder / f"{stem}-{i:05d}.parquet" for i in range(len(part.data)))
+    for remote, target in zip(part.data, targets):
+        store.fs.get(str(remote), str(target))
+    return InputPart(part.asset, part.partition, part.data_version, targets)

@@ -16,7 +16,7 @@ from assets.common.partitions import (
     SOURCES,
     partition_dims,
 )
-from assets.common.stage import Out, map_split, split_specs, stream_split, write_outputs
+from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
 from corpus_dag.llm.cpu import resolve_backend
@@ -29,6 +29,7 @@ from corpus_dag.quality.perplexity import (
 )
 from corpus_dag.quality.thresholds import (
     CutConfig,
+    bucket_counts,
     compute_thresholds,
     drop_shares,
     histogram_markdown,
@@ -223,20 +224,14 @@ class QualityConfig(dg.Config):
 )
 def quality_filter(context: dg.AssetExecutionContext, config: QualityConfig, storage: CorpusStorage,
                    engine: CorpusEngine, docs: PartitionData, scores: PartitionData, thresholds: PartitionData):
-    """Cut each document at its bucket's perplexity range (scores of one partition fit in memory: no text)."""
+    """Cut each document at its bucket's perplexity range, on the engine (the scores of one partition,
+    no text, travel with the step)."""
     score_rows = scores.read(["doc_id", "ppl", "n_tokens", "token_bucket"])
     cuts = thresholds.read()
     schema = docs.schema | {"ppl": pl.Float64, "n_tokens": pl.Int64, "token_bucket": pl.String}
-    buckets: list[pl.DataFrame] = []
 
-    def cut(batch: pl.DataFrame):
-        split = quality_split(batch, score_rows, cuts)
-        buckets.append(pl.concat([split.kept.select("token_bucket").with_columns(pl.lit(False).alias("dropped")),
-                                  split.dropped.select("token_bucket").with_columns(pl.lit(True).alias("dropped"))]))
-        return split
-
-    def extra(_tally):
-        shares = drop_shares(pl.concat(buckets)) if buckets else pl.DataFrame()
+    def extra(tally):
+        shares = drop_shares(pl.concat(tally.summaries)) if tally.summaries else pl.DataFrame()
         return {
             "dropped_share_by_bucket": frame_table(shares),
             "thresholds": frame_table(cuts),
@@ -244,6 +239,6 @@ def quality_filter(context: dg.AssetExecutionContext, config: QualityConfig, sto
         }
 
     drops = schema | {"low": pl.Float64, "high": pl.Float64, REASON: pl.String}
-    splits = (cut(batch) for batch in docs.iter_batches(batch_rows=config.batch_rows))
-    yield from stream_split(context, storage.store(), splits, Out("quality_documents", schema), Out("quality_drops", drops),
-                            extra_metadata=extra)
+    yield from map_split(context, storage.store(), engine, docs, partial(quality_split, scores=score_rows, thresholds=cuts),
+                         Out("quality_documents", schema), Out("quality_drops", drops), stage="perplexity",
+                         batch_rows=config.batch_rows, summarize=bucket_counts, extra_metadata=extra)

@@ -4,7 +4,8 @@ import dagster as dg
 import polars as pl
 
 from assets.common.checks import gx_check
-from corpus_dag.quality.thresholds import drop_shares
+from corpus_dag.accounting import Split
+from corpus_dag.quality.thresholds import bucket_counts, drop_shares
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import metric_outcome
 
@@ -19,9 +20,7 @@ def bucket_drop_shares(store: CorpusStore, dims: dict[str, str]) -> pl.DataFrame
     """Dropped share per token bucket of one partition (quality_documents vs quality_drops)."""
     kept = store.read(CorpusStore.partition_path("quality_documents", dims), ["token_bucket"])
     dropped = store.read(CorpusStore.partition_path("quality_drops", dims), ["token_bucket"])
-    return drop_shares(
-        pl.concat([kept.with_columns(pl.lit(False).alias("dropped")), dropped.with_columns(pl.lit(True).alias("dropped"))])
-    )
+    return drop_shares(bucket_counts(Split(kept, dropped)))
 
 
 def _drops_explained() -> list:

@@ -12,7 +12,7 @@ from pydantic import Field
 from assets.common.engine import CorpusEngine
 from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, partition_dims
-from assets.common.stage import Out, split_specs, stream_split
+from assets.common.stage import Out, map_split, split_specs
 from assets.common.storage import CorpusStorage
 from corpus_dag.safety import pii
 from corpus_dag.safety.lists import ListError, ListFile
@@ -21,6 +21,8 @@ from corpus_dag.safety.stage import (
     Blocklists,
     SafetyConfigError,
     SafetyStep,
+    SafetySummary,
+    summarize_safety,
 )
 from corpus_dag.storage import CorpusStore, PartitionData
 
@@ -135,17 +137,10 @@ def safety(context: dg.AssetExecutionContext, config: SafetyRunConfig, storage: 
     if lists_warning:
         context.log.info(lists_warning)
     schema = docs.schema | {"pii": pii.COUNTS}
-    found, kept_found, timing = [], [], [time.monotonic(), 0]
+    started = time.monotonic()
 
-    def splits():
-        step = SafetyStep(domain_files, word_files, cfg, lists)
-        for split in engine.engine.map_batches(docs.pinned(), step, batch_rows=config.batch_rows, resources=engine.stage("safety")):
-            timing[1] += int(split.kept["text"].str.len_bytes().sum() + split.dropped["text"].str.len_bytes().sum())
-            found.append(pl.concat([split.kept["pii"], split.dropped["pii"]]).struct.unnest().sum())
-            kept_found.append(split.kept["pii"].struct.unnest().sum())
-            yield split
-
-    def extra(_tally):
+    def extra(tally):
+        seen: list[SafetySummary] = tally.summaries
         summary = lists.summary()
         return {
             "safety_config": dg.MetadataValue.json({"kind": source.kind, **vars(cfg)}),
@@ -156,14 +151,14 @@ def safety(context: dg.AssetExecutionContext, config: SafetyRunConfig, storage: 
             "blocked_domains": len(lists.domains),
             "blocked_words": len(lists.words),
             "lists_load_seconds": round(load_seconds, 2),
-            "pii": frame_table(pii_table(found, kept_found, cfg.pii_action)),
-            "engine": engine.kind,
-            "safety_mb_per_s": round(timing[1] / 1e6 / (time.monotonic() - timing[0]), 2),
+            "pii": frame_table(pii_table([s.found for s in seen], [s.kept_found for s in seen], cfg.pii_action)),
+            "safety_mb_per_s": round(sum(s.text_bytes for s in seen) / 1e6 / (time.monotonic() - started), 2),
         }
 
     kept = Out("safety_documents", schema)
     dropped = Out("safety_drops", docs.schema | DROP_COLUMNS)
-    yield from stream_split(context, store, splits(), kept, dropped, extra_metadata=extra)
+    yield from map_split(context, store, engine, docs, SafetyStep(domain_files, word_files, cfg, lists), kept, dropped,
+                         stage="safety", batch_rows=config.batch_rows, summarize=summarize_safety, extra_metadata=extra)
 
 
 def pii_table(found: list[pl.DataFrame], kept_found: list[pl.DataFrame], action: str) -> pl.DataFrame:

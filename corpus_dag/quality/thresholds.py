@@ -148,11 +148,19 @@ def histogram_markdown(scores: pl.DataFrame, thresholds: pl.DataFrame, bins: int
     return "\n\n".join(parts)
 
 
-def drop_shares(split_counts: pl.DataFrame) -> pl.DataFrame:
-    """Per-bucket dropped share from rows `token_bucket`, `dropped` (bool): for metadata and checks."""
+def bucket_counts(split: Split) -> pl.DataFrame:
+    """Documents and dropped documents per token bucket of a split (`token_bucket`, `n`, `n_dropped`):
+    what `drop_shares` adds up over a partition's splits."""
+    rows = pl.concat([split.kept.select("token_bucket").with_columns(pl.lit(False).alias("dropped")),
+                      split.dropped.select("token_bucket").with_columns(pl.lit(True).alias("dropped"))])
+    return rows.group_by("token_bucket").agg(pl.len().cast(pl.Int64).alias("n"), pl.col("dropped").sum().cast(pl.Int64).alias("n_dropped"))
+
+
+def drop_shares(counts: pl.DataFrame) -> pl.DataFrame:
+    """Per-bucket dropped share from `bucket_counts` rows (any number per bucket): for metadata and checks."""
     return (
-        split_counts.group_by("token_bucket")
-        .agg(pl.len().alias("n"), pl.col("dropped").sum().alias("n_dropped"))
+        counts.group_by("token_bucket")
+        .agg(pl.col("n").sum(), pl.col("n_dropped").sum())
         .with_columns((pl.col("n_dropped") / pl.col("n")).alias("dropped_share"))
         .sort("token_bucket")
     )

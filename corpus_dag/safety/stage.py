@@ -151,3 +151,21 @@ class SafetyStep(BatchStep):
 
     def __call__(self, batch: pl.DataFrame) -> Split:
         return apply_safety(batch, self.lists, self.cfg)
+
+
+@dataclass(frozen=True)
+class SafetySummary:
+    """What a batch's screening reports beyond its accounting: text bytes screened, PII found in all its
+    rows and in the rows it kept (one row of counts per PII type each)."""
+
+    text_bytes: int
+    found: pl.DataFrame
+    kept_found: pl.DataFrame
+
+
+def summarize_safety(split: Split) -> SafetySummary:
+    return SafetySummary(
+        int(split.kept["text"].str.len_bytes().sum() + split.dropped["text"].str.len_bytes().sum()),
+        pl.concat([split.kept["pii"], split.dropped["pii"]]).struct.unnest().sum(),
+        split.kept["pii"].struct.unnest().sum(),
+    )
