@@ -125,8 +125,8 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     """signatures (engine) -> one signature partition -> clusters (engine: as the dedup_clusters
     asset, a local temp scratch on engine local, shard/verify/components tasks over a scratch on the
     store on engine ray; the rows the tasks wrote streamed into the clusters partition) -> apply
-    (engine) with the date's rows of that partition: the stages of minhash_signatures,
-    dedup_clusters and deduplicated_documents."""
+    (engine, each slice's kept and duplicate rows written where it ran, then committed) with the date's
+    rows of that partition: the stages of minhash_signatures, dedup_clusters and deduplicated_documents."""
     from corpus_dag.dedup import (
         CLUSTER_SCHEMA,
         DedupCfg,
@@ -138,7 +138,9 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
         scratch_prefix,
         signatures_stream,
     )
-    from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+    from assets.dedup.factory import TRAIL
+    from corpus_dag.accounting import write_split
+    from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema, part_sink
 
     cfg = DedupCfg(threshold=THRESHOLD, verify=verify)
     view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
@@ -164,9 +166,13 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     scratch.remove()
     trail = PartitionData(store, crel).read(["doc_id", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard"],
                                             where=[("date", "==", dt.date(2026, 11, 21))])  # as deduplicated_documents reads them
-    removed = []
-    for split in engine.map_batches(docs, partial(view.apply, clusters=trail), batch_rows=BATCH_ROWS):
-        removed.extend(split.dropped["doc_id"].to_list())
+    kept, dropped = (CorpusStore.partition_path(f"{a}_{engine.kind}_{id(engine)}", {"source": "bench"}) for a in ("kept", "dropped"))
+    with store.commit({kept: arrow_schema(docs.schema), dropped: arrow_schema(docs.schema | TRAIL)}) as writers:
+        outputs = {"kept": writers[kept], "dropped": writers[dropped]}  # as map_split writes them: parts, on the workers
+        write = partial(write_split, part_sink(outputs), "kept", "dropped", None)
+        for split in engine.map_batches(docs, partial(view.apply, clusters=trail), batch_rows=BATCH_ROWS, sink=write):
+            split.adopt_into(outputs)
+    removed = store.read(dropped, ["doc_id"])["doc_id"].to_list()
     return time.perf_counter() - started, time.process_time() - cpu, removed
 
 

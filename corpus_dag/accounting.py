@@ -66,6 +66,11 @@ class WrittenSplit:
     def reasons(self) -> Counter:
         return self.dropped
 
+    def adopt_into(self, outputs) -> None:
+        """Name this split's parts in the commit's outputs (`storage.CommitOutput`s, keyed as the sink's)."""
+        for name, rows in self.rows.items():
+            outputs[name].adopt(self.key, rows)
+
 
 PREVIEW_ROWS = 5
 

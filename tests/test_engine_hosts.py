@@ -233,8 +233,7 @@ def workers_write_their_slices_rows_and_only_the_accounting_comes_back(tmp_path)
             sink = part_sink({"kept": w[kept], "dropped": w[dropped]})
             results = list(engine.map_batches(data, step, batch_rows=10, sink=partial(written_by, sink)))
             for _pid, split in results:
-                w[kept].adopt(split.key, split.rows["kept"])
-                w[dropped].adopt(split.key, split.rows["dropped"])
+                split.adopt_into({"kept": w[kept], "dropped": w[dropped]})
             assert not store.exists(kept) and len(list((tmp_path / "root" / f"kept_{kind}" / "source=a").glob("part-*"))) == 5
         pids[kind] = {pid for pid, _ in results}
         assert [s.key for _, s in results] == [0, 10, 20, 30, 40] and {s.n_in for _, s in results} == {10}

@@ -78,8 +78,7 @@ def stream_split(
             tally.add(split)
             if isinstance(split, WrittenSplit):
                 frames = split.heads
-                for asset, rows in split.rows.items():
-                    writers[asset].adopt(split.key, rows)
+                split.adopt_into(writers)
             else:
                 frames = {kept.asset: split.kept} | ({dropped.asset: split.dropped} if dropped else {})
                 for asset, df in frames.items():
