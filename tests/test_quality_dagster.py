@@ -71,5 +71,9 @@ def test_quality_stages_on_the_web_samples(corpus_root, dagster_instance, tiny_m
     bad = store.read(CorpusStore.partition_path("quality_drops", dims))
     assert good.height + bad.height == store.num_rows(CorpusStore.partition_path("filtered_documents", dims))
     assert set(bad["reason"]) <= {"ppl_above_bucket_high", "ppl_below_bucket_low"} and bad.height > 0
+    meta = {e.materialization.asset_key.path[-1]: e.materialization.metadata for e in cut.get_asset_materialization_events()}
+    shares = [r.data for r in meta["quality_documents"]["dropped_share_by_bucket"].records]  # summed from the slices' summaries
+    assert sum(r["n_dropped"] for r in shares) == bad.height and sum(r["n"] for r in shares) == good.height + bad.height
+    assert meta["quality_drops"]["files"].value == len(store.files(CorpusStore.partition_path("quality_drops", dims)))
     joined = good.join(thresholds, on="token_bucket")
     assert joined.filter(~pl.col("ppl").is_between(pl.col("low"), pl.col("high"))).height == 0

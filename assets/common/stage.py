@@ -42,7 +42,7 @@ def write_outputs(context, store: CorpusStore, outs: list[Out], fill: Callable[[
                   dims: dict[str, str] | None = None, per_asset: Callable[[str], dict] | None = None) -> list[dg.MaterializeResult]:
     """Commit the outputs of one partition together: `fill(writers)` writes into them (keyed by asset)
     and may return metadata shared by all outputs; each output then reports where it lies, its
-    version and columns, plus `per_asset(asset)`."""
+    version, its files (one, or a part per slice of a map stage) and columns, plus `per_asset(asset)`."""
     dims = context_dims(context) if dims is None else dims
     paths = {o.asset: CorpusStore.partition_path(o.asset, dims) for o in outs}
     with store.commit({paths[o.asset]: arrow_schema(o.schema) for o in outs}, run_id=context.run_id) as writers:
@@ -52,7 +52,8 @@ def write_outputs(context, store: CorpusStore, outs: list[Out], fill: Callable[[
     return [
         dg.MaterializeResult(
             asset_key=o.asset,
-            metadata=extra | stored(store, paths[o.asset], by_asset[o.asset].rows, o.schema) | {"version": version}
+            metadata=extra | stored(store, paths[o.asset], by_asset[o.asset].rows, o.schema)
+            | {"version": version, "files": len(by_asset[o.asset].layout())}
             | (per_asset(o.asset) if per_asset else {}),
         )
         for o in outs
