@@ -86,6 +86,11 @@ def write_split(sink, kept: str, dropped: str | None, summarize: Callable[[Split
                         {name: df.head(PREVIEW_ROWS) for name, df in frames.items()}, summarize(split) if summarize else None)
 
 
+def text_bytes(split: Split) -> int:
+    """UTF-8 bytes of the `text` of every row the split judged, kept or dropped (a stage's MB/s)."""
+    return int(split.kept["text"].str.len_bytes().sum() + split.dropped["text"].str.len_bytes().sum())
+
+
 def split_by_reason(df: pl.DataFrame, reason: pl.Expr) -> Split:
     """Split `df` on an expression that yields a drop reason, or null to keep the row."""
     tagged = df.with_columns(reason.cast(pl.String).alias(REASON))

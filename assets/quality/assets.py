@@ -18,7 +18,7 @@ from assets.common.partitions import (
 )
 from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
-from corpus_dag.accounting import REASON
+from corpus_dag.accounting import REASON, text_bytes
 from corpus_dag.llm.cpu import resolve_backend
 from corpus_dag.quality.filters import FilterConfig, apply_filters
 from corpus_dag.quality.perplexity import (
@@ -68,19 +68,19 @@ def heuristic_filter(context: dg.AssetExecutionContext, config: FilterRunConfig,
     source = SOURCES.get(partition_dims(context)["source"])
     cfg = source.filters
     schema = docs.schema | {"lang": pl.String}
-    started, text_bytes = time.monotonic(), docs.num_rows and docs.read(["text"])["text"].str.len_bytes().sum()
+    started = time.monotonic()
 
-    def extra(_tally):
-        seconds = time.monotonic() - started
+    def extra(tally):
+        seconds, screened = time.monotonic() - started, sum(tally.summaries)
         return {
             "filter_config": dg.MetadataValue.json({"kind": source.kind, **_jsonable(cfg)}),
-            "filter_mb_per_s": round(text_bytes / 1e6 / seconds, 2) if seconds and text_bytes else None,
+            "filter_mb_per_s": round(screened / 1e6 / seconds, 2) if seconds and screened else None,
         }
 
     drops = schema | {"rule": pl.String, "value": pl.Float64, REASON: pl.String}
     yield from map_split(context, storage.store(), engine, docs, partial(apply_filters, cfg=cfg),
-                         Out("filtered_documents", schema), Out("filter_drops", drops),
-                         stage="filter", batch_rows=config.batch_rows, extra_metadata=extra)
+                         Out("filtered_documents", schema), Out("filter_drops", drops), stage="filter",
+                         batch_rows=config.batch_rows, summarize=text_bytes, extra_metadata=extra)
 
 
 def _jsonable(cfg: FilterConfig) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from corpus_dag.accounting import DETAIL, REASON, Split, split_by_reason
+from corpus_dag.accounting import DETAIL, REASON, Split, split_by_reason, text_bytes
 from corpus_dag.engine import BatchStep
 from corpus_dag.safety import pii
 from corpus_dag.safety.domains import DomainBlocklist
@@ -165,7 +165,7 @@ class SafetySummary:
 
 def summarize_safety(split: Split) -> SafetySummary:
     return SafetySummary(
-        int(split.kept["text"].str.len_bytes().sum() + split.dropped["text"].str.len_bytes().sum()),
+        text_bytes(split),
         pl.concat([split.kept["pii"], split.dropped["pii"]]).struct.unnest().sum(),
         split.kept["pii"].struct.unnest().sum(),
     )
