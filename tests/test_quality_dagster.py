@@ -50,6 +50,8 @@ def test_quality_stages_on_the_web_samples(corpus_root, dagster_instance, tiny_m
         kept = store.read(CorpusStore.partition_path("filtered_documents", dims))
         drops = store.read(CorpusStore.partition_path("filter_drops", dims))
         assert kept.height + drops.height == raw and kept.height > 0
+        screened = {e.materialization.asset_key.path[-1]: e.materialization.metadata for e in filtered.get_asset_materialization_events()}
+        assert screened["filtered_documents"]["filter_mb_per_s"].value > 0  # the bytes the slices' summaries counted
         assert set(kept["lang"].unique()) <= {"zh", "en"}
         store.write_frame(CorpusStore.partition_path(PPL_INPUT, dims), kept)  # stands in for safety, classifiers, coherence
         assert run(["perplexity_scores"], key, dagster_instance, ppl_cfg).success
