@@ -1,4 +1,5 @@
 # ---- foundation fixtures (lead): storage roots, a real Dagster instance, a real S3 server -----
+import fcntl
 import os
 import socket
 from pathlib import Path
@@ -60,6 +61,17 @@ def pytest_collection_modifyitems(session, config, items):
         return (1, 0) if item.path in slow_files else (2, 0)
 
     items.sort(key=rank)  # stable, and by whole files: a file's tests stay together and in order
+
+
+@pytest.fixture(scope="module")
+def one_ray_at_a_time(tmp_path_factory):
+    """Held by a module's Ray instance or cluster for as long as the module runs: the xdist workers'
+    Ray instances take turns. Started beside the two-node cluster at work on this 2-core machine, an
+    instance's raylet once stayed unregistered past Ray's fixed 30 s start-up wait (the test failed),
+    and another time the worker that started it went down and xdist stalled."""
+    with open(tmp_path_factory.getbasetemp().parent / "one-ray-at-a-time.lock", "w") as lock:  # shared by the workers
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture

@@ -408,7 +408,7 @@ def test_a_shard_piece_reads_only_its_key_range(hot_corpus, tmp_path, s3_root):
 
 
 @pytest.fixture(scope="module")
-def ray_engine():
+def ray_engine(one_ray_at_a_time):
     engine = RayEngine(num_cpus=2, object_store_memory=128 * 1024**2)
     engine.connect()
     yield engine

@@ -24,7 +24,7 @@ from corpus_dag.engine import BatchStep, LocalEngine, RayEngine, StageResources
 from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema, part_sink
 from tests.helpers import partition_bytes
 
-pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -275,7 +275,7 @@ def main(folder: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def outcome(tmp_path_factory) -> dict:
+def outcome(tmp_path_factory, one_ray_at_a_time) -> dict:
     folder = tmp_path_factory.mktemp("hosts")
     proc = subprocess.run([sys.executable, "-m", "tests.test_engine_hosts", str(folder)], cwd=REPO, capture_output=True,
                           text=True, timeout=280)

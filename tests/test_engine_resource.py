@@ -12,7 +12,7 @@ from tests.helpers import partition_bytes
 from corpus_dag.storage import CorpusStore
 from tests.test_dedup_dagster import signed_library
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("one_ray_at_a_time")]
 
 
 def test_a_dagster_ray_cluster_resource_runs_the_stage(corpus_root, dagster_instance):

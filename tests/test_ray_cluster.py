@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, one_ray_at_a_time):
     reason = ray_cluster.available()
     if reason:
         pytest.skip(reason)
