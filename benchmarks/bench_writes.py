@@ -131,8 +131,8 @@ def main() -> None:
               f"step process peak +{peak:6,.0f} MB  results received {received[way] / 1e6:8.2f} MB")
     for engine in ("ray", "local"):
         (ws, wp), (ss, sp) = med[(engine, "workers")], med[(engine, "step")]
-        print(f"{engine}: on the workers vs in the step: {ws / ss:.2f}x the time, {wp / max(sp, 1e-9):.2f}x the step's peak memory, "
-              f"{received[(engine, 'workers')] / received[(engine, 'step')]:.4f}x the bytes received")
+        print(f"{engine}: on the workers vs in the step: {ws / ss:.2f}x the time, the step's peak +{wp:,.0f} MB against "
+              f"+{sp:,.0f} MB, {received[(engine, 'workers')] / received[(engine, 'step')]:.4f}x the bytes received")
 
 
 if __name__ == "__main__":
