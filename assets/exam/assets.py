@@ -13,7 +13,7 @@ from assets.common.partitions import (
     SOURCES,
     partition_dims,
 )
-from assets.common.stage import Out, map_split, split_specs, write_outputs
+from assets.common.stage import Out, map_split, split_specs
 from assets.common.storage import CorpusStorage
 from corpus_dag import trained
 from corpus_dag.accounting import REASON
@@ -22,7 +22,9 @@ from corpus_dag.exam.features import NgramCfg
 from corpus_dag.exam.labels import load_fragments, load_user_labels
 from corpus_dag.exam.questions import (
     EXAM_QUESTION_SCHEMA,
+    QuestionStats,
     QuestionStep,
+    question_stats,
     select_math_split,
 )
 from corpus_dag.exam.split import QUESTIONS_TYPE, SplitCfg
@@ -155,29 +157,25 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
     store = storage.store()
     if not store.exists(MODEL_PATH):
         raise dg.Failure(f"no classifier at {store.url(MODEL_PATH)}: materialize question_classifier first")
-    out = Out("exam_questions", EXAM_QUESTION_SCHEMA)
     step = QuestionStep(store.read_bytes(MODEL_PATH))
-    stats: list[pl.DataFrame] = []
 
-    def fill(writers):
-        for questions in engine.engine.map_batches(docs.pinned(), step, columns=["doc_id", "title", "text", "questions"],
-                                                   batch_rows=config.batch_rows, resources=engine.stage("exam")):
-            writers[out.asset].write(questions)
-            stats.append(questions.select("doc_id", "subject", "is_valid"))
-        rows = pl.concat(stats) if stats else pl.DataFrame(schema={"doc_id": pl.String, "subject": pl.String, "is_valid": pl.Boolean})
-        subjects = rows.group_by("subject").agg(pl.len().alias("questions"), pl.col("is_valid").sum().alias("valid"))
-        per_doc = rows.group_by("doc_id").len()["len"]
+    def extra(tally) -> dict:
+        seen: list[QuestionStats] = tally.summaries
+        subjects = (pl.concat([s.subjects for s in seen]).group_by("subject").agg(pl.col("questions").sum(), pl.col("valid").sum())
+                    if seen else pl.DataFrame(schema={"subject": pl.String, "questions": pl.Int64, "valid": pl.Int64}))
+        per_doc = pl.concat([s.per_document for s in seen]) if seen else pl.Series("len", [], pl.UInt32)
         return {
-            "engine": engine.kind,
-            "exam_documents": docs.num_rows,
+            "exam_documents": tally.n_in,
             "documents_with_questions": per_doc.len(),
             "questions_per_document_median": float(per_doc.median()) if per_doc.len() else 0.0,
-            "invalid_share": round(1 - rows["is_valid"].mean(), 4) if rows.height else 0.0,
+            "invalid_share": round(sum(s.invalid for s in seen) / tally.n_out, 4) if tally.n_out else 0.0,
             "subjects": frame_table(subjects.sort(["questions", "subject"], descending=[True, False]), max_rows=20),
             "classifier_metrics": dg.MetadataValue.json(step.metrics),
         }
 
-    return write_outputs(context, store, [out], fill)[0]
+    return map_split(context, store, engine, docs, step, Out("exam_questions", EXAM_QUESTION_SCHEMA), stage="exam",
+                     batch_rows=config.batch_rows, columns=["doc_id", "title", "text", "questions"], summarize=question_stats,
+                     extra_metadata=extra)[0]
 
 
 @dg.multi_asset(

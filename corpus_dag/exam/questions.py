@@ -1,9 +1,11 @@
 """exam_documents -> exam_questions (split, subject, validity) -> math_questions."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
-from corpus_dag.accounting import Split, split_by_reason
+from corpus_dag.accounting import REASON, Split, split_by_reason
 from corpus_dag.engine import BatchStep
 from corpus_dag.exam.features import char_ngrams
 from corpus_dag.exam.split import SplitCfg, split_questions
@@ -78,5 +80,23 @@ class QuestionStep(BatchStep):
     def metrics(self) -> dict:
         return (self.models or ExamModels.from_bytes(self.model_blob)).metrics
 
-    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return extract_questions(batch, self.models)
+    def __call__(self, batch: pl.DataFrame) -> Split:
+        """The batch's questions; every exam document counts as taken (it gives its questions, maybe none)."""
+        return Split(kept=extract_questions(batch, self.models), dropped=batch.head(0).with_columns(pl.lit(None, pl.String).alias(REASON)),
+                     kept_in=batch.height)
+
+
+@dataclass(frozen=True)
+class QuestionStats:
+    """What a batch's questions report beyond their count: questions and valid ones per subject, and the
+    number of questions of each document that has any (a document never spans two batches)."""
+
+    subjects: pl.DataFrame  # subject, questions, valid
+    per_document: pl.Series
+    invalid: int
+
+
+def question_stats(split: Split) -> QuestionStats:
+    q = split.kept
+    subjects = q.group_by("subject").agg(pl.len().cast(pl.Int64).alias("questions"), pl.col("is_valid").sum().cast(pl.Int64).alias("valid"))
+    return QuestionStats(subjects, q.group_by("doc_id").len()["len"], int((~q["is_valid"]).sum()))
