@@ -139,8 +139,8 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
         signatures_stream,
     )
     from assets.dedup.factory import TRAIL
-    from corpus_dag.accounting import write_split
-    from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema, part_sink
+    from corpus_dag.accounting import map_and_write
+    from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
 
     cfg = DedupCfg(threshold=THRESHOLD, verify=verify)
     view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
@@ -169,9 +169,8 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     kept, dropped = (CorpusStore.partition_path(f"{a}_{engine.kind}_{id(engine)}", {"source": "bench"}) for a in ("kept", "dropped"))
     with store.commit({kept: arrow_schema(docs.schema), dropped: arrow_schema(docs.schema | TRAIL)}) as writers:
         outputs = {"kept": writers[kept], "dropped": writers[dropped]}  # as map_split writes them: parts, on the workers
-        write = partial(write_split, part_sink(outputs), "kept", "dropped", None)
-        for split in engine.map_batches(docs, partial(view.apply, clusters=trail), batch_rows=BATCH_ROWS, sink=write):
-            split.adopt_into(outputs)
+        for _ in map_and_write(engine, docs, partial(view.apply, clusters=trail), outputs, "kept", "dropped", batch_rows=BATCH_ROWS):
+            pass
     removed = store.read(dropped, ["doc_id"])["doc_id"].to_list()
     return time.perf_counter() - started, time.process_time() - cpu, removed
 

@@ -26,10 +26,10 @@ import polars as pl
 import psutil
 
 from benchmarks.bench_dedup import make_corpus
-from corpus_dag.accounting import REASON, write_split
+from corpus_dag.accounting import REASON, map_and_write
 from corpus_dag.engine import LocalEngine, RayEngine
 from corpus_dag.quality.filters import apply_filters, load_filter_config
-from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema, part_sink
+from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
 
 BATCH_ROWS = 20_000  # filtered_documents' default
 
@@ -83,11 +83,8 @@ def on_the_workers(engine, store, docs, step, name: str) -> int:
     specs, received = outputs(docs, name), 0
     kept, dropped = specs
     with store.commit(specs) as w:
-        out = {"kept": w[kept], "dropped": w[dropped]}
-        write = partial(write_split, part_sink(out), "kept", "dropped", None)
-        for split in engine.map_batches(docs, step, batch_rows=BATCH_ROWS, sink=write):
+        for split in map_and_write(engine, docs, step, {"kept": w[kept], "dropped": w[dropped]}, "kept", "dropped", batch_rows=BATCH_ROWS):
             received += len(pickle.dumps(split, protocol=5))
-            split.adopt_into(out)
     return received
 
 

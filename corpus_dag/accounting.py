@@ -8,11 +8,14 @@ questions, 0 options`); rows are counted by the part before it, so the tally sta
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import polars as pl
+
+from corpus_dag.storage import part_sink
 
 REASON = "reason"
 DETAIL = " — "
@@ -84,6 +87,17 @@ def write_split(sink, kept: str, dropped: str | None, summarize: Callable[[Split
     rows = sink.write(key, frames)
     return WrittenSplit(key, split.n_in, split.n_kept_in, split.n_out, split.reasons(), rows,
                         {name: df.head(PREVIEW_ROWS) for name, df in frames.items()}, summarize(split) if summarize else None)
+
+
+def map_and_write(engine, data, step, outputs, kept: str, dropped: str | None = None,
+                  summarize: Callable[[Split], Any] | None = None, **map_options) -> Iterator[WrittenSplit]:
+    """`step` (batch -> Split) over `data` on `engine`, each slice's rows written where it ran as parts of
+    `outputs` (a commit's `storage.CommitOutput`s, keyed by name; `kept` and `dropped` name two of them)
+    and adopted into them in input order; yields what came back. `map_options`: `Engine.map_batches`'s."""
+    write = partial(write_split, part_sink(outputs), kept, dropped, summarize)
+    for split in engine.map_batches(data, step, sink=write, **map_options):
+        split.adopt_into(outputs)
+        yield split
 
 
 def text_bytes(split: Split) -> int:

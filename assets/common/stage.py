@@ -10,7 +10,6 @@ accounting (rows in = kept + dropped with a reason) as metadata.
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -19,9 +18,9 @@ import polars as pl
 from assets.common.engine import CorpusEngine
 from assets.common.metadata import frame_table, stored, tally_metadata
 from assets.common.partitions import dims_for
-from corpus_dag.accounting import PREVIEW_ROWS, Split, Tally, WrittenSplit, write_split
+from corpus_dag.accounting import PREVIEW_ROWS, Split, Tally, WrittenSplit, map_and_write
 from corpus_dag.engine import Step
-from corpus_dag.storage import CommitOutput, CorpusStore, PartitionData, PartSink, arrow_schema, part_sink
+from corpus_dag.storage import CommitOutput, CorpusStore, PartitionData, arrow_schema
 
 
 @dataclass(frozen=True)
@@ -63,23 +62,22 @@ def write_outputs(context, store: CorpusStore, outs: list[Out], fill: Callable[[
 def stream_split(
     context: dg.AssetExecutionContext,
     store: CorpusStore,
-    splits: Iterable[Split] | Callable[[PartSink], Iterable[WrittenSplit]],
+    splits: Iterable[Split] | Callable[[dict[str, CommitOutput]], Iterable[WrittenSplit]],
     kept: Out,
     dropped: Out | None = None,
     extra_metadata: Callable[[Tally], dict] | None = None,
 ) -> list[dg.MaterializeResult]:
     """Write every Split's kept rows to `kept` (and dropped rows to `dropped`) for this partition.
-    `splits` given as a function of a PartSink: the splits were written where they were computed
-    (`write_split`, by `map_split`'s engine) and only their accounting comes back to be committed."""
+    `splits` given as a function of the commit's outputs: the splits were written where they were
+    computed and adopted into the outputs (`map_and_write`); only their accounting comes back."""
     outs = [o for o in (kept, dropped) if o is not None]
     tally, started, previews = Tally(), time.monotonic(), {o.asset: [] for o in outs}
 
     def fill(writers: dict[str, CommitOutput]) -> dict:
-        for n, split in enumerate(splits(part_sink(writers)) if callable(splits) else splits, start=1):
+        for n, split in enumerate(splits(writers) if callable(splits) else splits, start=1):
             tally.add(split)
             if isinstance(split, WrittenSplit):
                 frames = split.heads
-                split.adopt_into(writers)
             else:
                 frames = {kept.asset: split.kept} | ({dropped.asset: split.dropped} if dropped else {})
                 for asset, df in frames.items():
@@ -124,12 +122,11 @@ def map_split(
     `data` None: the stage does not apply here. `whole`: a column whose runs of equal values no batch
     cuts (see `Engine.map_batches`). `summarize(split)`, run beside the step, says what the stage reports
     beyond the accounting; `extra_metadata` finds those summaries in `Tally.summaries`."""
-    def splits(sink: PartSink) -> Iterable[WrittenSplit]:
+    def splits(writers: dict[str, CommitOutput]) -> Iterable[WrittenSplit]:
         if data is None:
             return ()
-        write = partial(write_split, sink, kept.asset, dropped.asset if dropped else None, summarize)
-        return engine.engine.map_batches(data.pinned(), step, columns=columns, batch_rows=batch_rows,
-                                         resources=engine.stage(stage), whole=whole, sink=write)
+        return map_and_write(engine.engine, data.pinned(), step, writers, kept.asset, dropped.asset if dropped else None,
+                             summarize, columns=columns, batch_rows=batch_rows, resources=engine.stage(stage), whole=whole)
 
     engine_md = {"engine": engine.kind}
     return stream_split(context, store, splits, kept, dropped,

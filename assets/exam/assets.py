@@ -168,7 +168,7 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
             "exam_documents": tally.n_in,
             "documents_with_questions": per_doc.len(),
             "questions_per_document_median": float(per_doc.median()) if per_doc.len() else 0.0,
-            "invalid_share": round(sum(s.invalid for s in seen) / tally.n_out, 4) if tally.n_out else 0.0,
+            "invalid_share": round(1 - subjects["valid"].sum() / tally.n_out, 4) if tally.n_out else 0.0,
             "subjects": frame_table(subjects.sort(["questions", "subject"], descending=[True, False]), max_rows=20),
             "classifier_metrics": dg.MetadataValue.json(step.metrics),
         }

@@ -93,10 +93,9 @@ class QuestionStats:
 
     subjects: pl.DataFrame  # subject, questions, valid
     per_document: pl.Series
-    invalid: int
 
 
 def question_stats(split: Split) -> QuestionStats:
     q = split.kept
     subjects = q.group_by("subject").agg(pl.len().cast(pl.Int64).alias("questions"), pl.col("is_valid").sum().cast(pl.Int64).alias("valid"))
-    return QuestionStats(subjects, q.group_by("doc_id").len()["len"], int((~q["is_valid"]).sum()))
+    return QuestionStats(subjects, q.group_by("doc_id").len()["len"])
