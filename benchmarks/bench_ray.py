@@ -128,6 +128,7 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     (engine, each slice's kept and duplicate rows written where it ran, then committed) with the date's
     rows of that partition: the stages of minhash_signatures, dedup_clusters and deduplicated_documents."""
     from corpus_dag.dedup import (
+        CLUSTER_ROWS,
         CLUSTER_SCHEMA,
         DedupCfg,
         PartitionTexts,
@@ -136,11 +137,10 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
         SignStep,
         cluster_pipeline,
         scratch_prefix,
-        signatures_stream,
     )
     from assets.dedup.factory import TRAIL
     from corpus_dag.accounting import map_and_write
-    from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+    from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema, part_sink
 
     cfg = DedupCfg(threshold=THRESHOLD, verify=verify)
     view = RowView("doc_id", pl.col("text"), has_date=False, has_source=False)
@@ -148,21 +148,18 @@ def dedup_end_to_end(engine, store, docs, verify: str) -> tuple[float, float, li
     texts = PartitionTexts.parts(docs, view, "bench", "2026-11-21", BATCH_ROWS)  # verify: exact re-reads candidate texts
     started, cpu = time.perf_counter(), time.process_time()
     rel = CorpusStore.partition_path(f"sigs_{engine.kind}_{id(engine)}", {"source": "bench"})
-    if engine.kind == "local":  # what the asset does on the local engine: two batches in flight
-        sigs = signatures_stream((view.rows(b, "bench", "2026-11-21") for b in docs.iter_batches(view.columns, BATCH_ROWS)), cfg)
-    else:
-        sigs = engine.map_batches(docs, SignStep(view, "bench", "2026-11-21", cfg), columns=view.columns, batch_rows=BATCH_ROWS)
-    with store.commit({rel: arrow_schema(SIGNATURE_SCHEMA)}) as writers:
-        for s in sigs:
-            writers[rel].write(s)
+    with store.commit({rel: arrow_schema(SIGNATURE_SCHEMA)}) as writers:  # as minhash_signatures writes them: parts, on the workers
+        for _ in map_and_write(engine, docs, SignStep(view, "bench", "2026-11-21", cfg), writers, rel, batch_rows=BATCH_ROWS,
+                               columns=view.columns):
+            pass
     inputs = [PartitionData(store, rel).pinned()]
     with tempfile.TemporaryDirectory() as work:
         scratch = (Scratch.local(work) if engine.kind == "local"
                    else Scratch(store.fs, store.abs(scratch_prefix("dedup_clusters", "bench", inputs, cfg))))
-        clusters, _ = cluster_pipeline(inputs, cfg, scratch, engine, texts)
         crel = CorpusStore.partition_path(f"clusters_{engine.kind}_{id(engine)}", {"source": "bench"})
-        with store.commit({crel: arrow_schema(CLUSTER_SCHEMA)}) as writers:  # as dedup_clusters writes them
-            writers[crel].write_all(clusters.frames())
+        with store.commit({crel: arrow_schema(CLUSTER_SCHEMA)}) as writers:  # as dedup_clusters writes them: parts, by the tasks
+            clusters, _ = cluster_pipeline(inputs, cfg, scratch, engine, texts, sink=part_sink({CLUSTER_ROWS: writers[crel]}))
+            clusters.adopt_into(writers[crel])
     scratch.remove()
     trail = PartitionData(store, crel).read(["doc_id", "cluster_id", "duplicate_of", "kind", "est_jaccard", "exact_jaccard"],
                                             where=[("date", "==", dt.date(2026, 11, 21))])  # as deduplicated_documents reads them

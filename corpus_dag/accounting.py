@@ -23,14 +23,18 @@ DETAIL = " — "
 
 @dataclass(frozen=True)
 class Split:
-    """One batch through one stage: kept rows, and dropped rows with a `reason` column.
+    """One batch through one stage: kept rows, and dropped rows with a `reason` column (none for a
+    stage that only adds columns or scores: one kept row per input row).
 
     `kept_in` is the number of input rows behind `kept` when a row gives several (chunking: a
-    document gives many fragments), so the accounting counts input rows, not rows written."""
+    document gives many fragments; a classifier: a row per model), so the accounting counts input
+    rows, not rows written. `facts`: what the step measured of the batch that its rows do not show
+    (text bytes read, prompts sent), for the stage's `summarize`."""
 
     kept: pl.DataFrame
-    dropped: pl.DataFrame
+    dropped: pl.DataFrame = field(default_factory=pl.DataFrame)
     kept_in: int | None = None  # None: one kept row per input row
+    facts: Any = None
 
     @property
     def n_kept_in(self) -> int:
@@ -98,6 +102,11 @@ def map_and_write(engine, data, step, outputs, kept: str, dropped: str | None = 
     for split in engine.map_batches(data, step, sink=write, **map_options):
         split.adopt_into(outputs)
         yield split
+
+
+def split_facts(split: Split) -> Any:
+    """A stage's `summarize` when its step measured what it reports (`Split.facts`)."""
+    return split.facts
 
 
 def text_bytes(split: Split) -> int:

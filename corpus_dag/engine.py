@@ -20,6 +20,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -94,6 +95,22 @@ class Engine(Protocol):
         ...
 
 
+LOCAL_THREADS = 2  # batches in flight in one process for GIL-free kernels (signing, shingle sets): one per core
+
+
+def in_order(fn: Callable[[Any], Any], items: Iterable[Any], threads: int) -> Iterator[Any]:
+    """fn of each item, in input order, with at most `threads` items in flight (so memory stays
+    bounded); worth it where fn spends its time in GIL-free kernels."""
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _prepared(step: Step) -> Step:
     if isinstance(step, BatchStep):
         step.setup()
@@ -101,7 +118,9 @@ def _prepared(step: Step) -> Step:
 
 
 class LocalEngine:
-    """Batches run one after another in this process (the default: one machine, no cluster)."""
+    """Batches run one after another in this process (the default: one machine, no cluster); a step
+    whose work releases the GIL (`gil_free = True`: numba kernels, Arrow, sha1) has LOCAL_THREADS
+    batches in flight, one per core."""
 
     kind = "local"
 
@@ -109,10 +128,9 @@ class LocalEngine:
         run = _prepared(step)
         try:
             if whole is None:
-                start = 0
-                for batch in data.iter_batches(columns, resources.batch_rows or batch_rows):
-                    yield _sunk(sink, start, run(batch))
-                    start += batch.height
+                threads = LOCAL_THREADS if getattr(step, "gil_free", False) else 1
+                yield from in_order(lambda item: _sunk(sink, item[0], run(item[1])),
+                                    _with_starts(data.iter_batches(columns, resources.batch_rows or batch_rows)), threads)
                 return
             data = data.pinned()
             for rows in partition_slices(data, resources.batch_rows or batch_rows, whole):
@@ -126,6 +144,13 @@ class LocalEngine:
 
     def map_streams(self, fn, items, *, resources=StageResources()):
         return map(fn, items)
+
+
+def _with_starts(batches: Iterable[pl.DataFrame]) -> Iterator[tuple[int, pl.DataFrame]]:
+    start = 0
+    for batch in batches:
+        yield start, batch
+        start += batch.height
 
 
 def row_slices(num_rows: int, batch_rows: int) -> list[tuple[int, int]]:

@@ -9,12 +9,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+from assets.classify.assets import histogram_table
 from assets.definitions import corpus_resources
 from corpus_dag.accounting import DETAIL
 from corpus_dag.classify.apply import (
     MISSING,
     apply_classifiers,
     score_documents,
+    score_bins,
     score_histogram,
 )
 from corpus_dag.classify.config import (
@@ -231,7 +233,7 @@ def test_score_documents_and_histogram():
     docs = pl.DataFrame({"doc_id": ["a", "b", "c"], "text": ["x", None, "z"]})
     out = score_documents(docs, [(spec(name="m1"), Fixed(0.05)), (spec(name="m2"), Fixed(np.float32(1.0)))])  # dtypes differ by kind
     assert out.height == 6 and out.columns == ["doc_id", "model", "label", "score"]
-    hist = score_histogram(out)
+    hist = score_histogram(pl.concat([score_bins(out.head(4)), score_bins(out.tail(2))]))  # two batches' bins add up
     assert hist["m1"]["counts"] == [3] + [0] * 9 and hist["m2"]["counts"] == [0] * 9 + [3]
     assert hist["m1"]["bin_edges"][0] == 0.0 and hist["m1"]["bin_edges"][-1] == 1.0
 
@@ -295,7 +297,8 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
 
     run = dg.materialize(everything, selection=["quality_scores", "classified_documents", "classifier_drops"], partition_key=key,
                          instance=dagster_instance, resources=resources,
-                         run_config={"ops": {"quality_scores": {"config": files}, "classified_documents": {"config": files}}})
+                         run_config={"ops": {"quality_scores": {"config": files | {"batch_rows": -(-docs.height // 3)}},
+                                             "classified_documents": {"config": files}}})
     assert run.success
     [check] = run.get_asset_check_evaluations()
     assert check.passed and check.metadata["rows_in"].value == docs.height
@@ -304,6 +307,11 @@ def test_classifier_stage_materializes(corpus_root, dagster_instance, tmp_path, 
     assert sum(r["documents"] for r in hist if r["model"] == "ads_ngram") == docs.height
 
     scores = store.read(CorpusStore.partition_path("quality_scores", dims))
+    scored = next(e.materialization.metadata for e in run.get_asset_materialization_events()
+                  if e.materialization.asset_key.path[-1] == "quality_scores")
+    assert (scored["files"].value, scored["rows_in"].value, scored["rows_kept"].value) == (3, docs.height, docs.height)
+    # the histogram summed from the three slices' bins is the stored scores' own
+    assert table_rows(scored["score_histogram"]) == table_rows(histogram_table(score_bins(scores)))
     kept = store.read(CorpusStore.partition_path("classified_documents", dims))
     drops = store.read(CorpusStore.partition_path("classifier_drops", dims))
     assert scores.height == 3 * docs.height and kept.height + drops.height == docs.height and drops.height > 0

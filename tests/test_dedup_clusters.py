@@ -13,6 +13,7 @@ import pytest
 from assets.common.partitions import SOURCES
 from tests.helpers import partition_bytes
 from corpus_dag.dedup import (
+    CLUSTER_ROWS,
     DedupCfg,
     Scratch,
     apply,
@@ -26,7 +27,7 @@ from corpus_dag.dedup import (
 )
 from corpus_dag.dedup.clusters import CLUSTER_SCHEMA, ClusterRun, _shard_task
 from corpus_dag.engine import LocalEngine, RayEngine, even_slices
-from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema
+from corpus_dag.storage import CorpusStore, PartitionData, arrow_schema, part_sink
 
 ALPHABET = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所"
@@ -415,25 +416,30 @@ def ray_engine(one_ray_at_a_time):
     engine.shutdown()
 
 
-def test_ray_writes_the_local_bytes(stars_and_chains, ray_engine, tmp_path):
+def test_ray_writes_the_local_bytes(stars_and_chains, ray_engine, tmp_path, monkeypatch):
     """Engine ray (scratch on the store, tasks on a local Ray instance, components by propagation
     rounds) and engine local give byte-identical clusters partitions (exact verification on Ray:
-    the asset test below)."""
+    the asset test below). The row tasks write the rows as parts of the commit, in output order;
+    a scratch run without a sink holds the same rows."""
     _, _, sig = stars_and_chains
     store = CorpusStore(str(tmp_path / "root"))
     inputs = stored_signatures(store, sig)
     cfg = replace(CFG, max_edges_in_one_task=0)
+    monkeypatch.setattr("corpus_dag.dedup.clusters.MEMBER_PAIRS_PER_TASK", 50)  # several row tasks, so several parts
     outputs = {}
     for kind, engine in (("local", LocalEngine()), ("ray", ray_engine)):
         scratch = (Scratch.local(tmp_path / "local") if kind == "local"
                    else Scratch(store.fs, store.abs(scratch_prefix("dedup_clusters", "wenku", inputs, cfg))))
-        clusters, run = cluster_pipeline(inputs, cfg, scratch, engine)
         rel = CorpusStore.partition_path(f"clusters_{kind}", {"source": "wenku"})
         with store.commit({rel: arrow_schema(CLUSTER_SCHEMA)}) as writers:
-            writers[rel].write_all(clusters.frames())
+            clusters, run = cluster_pipeline(inputs, cfg, scratch, engine, sink=part_sink({CLUSTER_ROWS: writers[rel]}))
+            clusters.adopt_into(writers[rel])
+        assert clusters.files == [] and len(PartitionData(store, rel).files) == len(clusters.parts) > 1
         outputs[kind] = partition_bytes(store, rel)
     assert run.shard_tasks_run == cfg.n_shards and run.cc_mode == "propagation" and clusters.rows > 0
     assert outputs["ray"] == outputs["local"]
+    in_scratch, _ = cluster_pipeline(inputs, cfg, Scratch.local(tmp_path / "no_sink"), LocalEngine())
+    assert in_scratch.frame().equals(store.read(CorpusStore.partition_path("clusters_local", {"source": "wenku"})))
 
 
 def test_dedup_clusters_asset_on_ray(ray_engine, corpus_root, dagster_instance):

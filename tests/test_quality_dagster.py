@@ -54,9 +54,16 @@ def test_quality_stages_on_the_web_samples(corpus_root, dagster_instance, tiny_m
         assert screened["filtered_documents"]["filter_mb_per_s"].value > 0  # the bytes the slices' summaries counted
         assert set(kept["lang"].unique()) <= {"zh", "en"}
         store.write_frame(CorpusStore.partition_path(PPL_INPUT, dims), kept)  # stands in for safety, classifiers, coherence
-        assert run(["perplexity_scores"], key, dagster_instance, ppl_cfg).success
+        few_rows = {"ops": {"perplexity_scores": {"config": ppl_cfg["ops"]["perplexity_scores"]["config"] | {"batch_rows": 7}}}}
+        scored = run(["perplexity_scores"], key, dagster_instance, few_rows)
+        assert scored.success
         scores = store.read(CorpusStore.partition_path("perplexity_scores", dims))
         assert scores["doc_id"].to_list() == kept["doc_id"].to_list() and scores["ppl"].null_count() == 0
+        meta = scored.get_asset_materialization_events()[0].materialization.metadata  # summed from the slices' summaries
+        assert meta["files"].value == -(-kept.height // 7) and meta["tokens_scored"].value == scores["n_scored"].sum()
+        per_bucket = {r.data["token_bucket"]: r.data for r in meta["per_bucket"].records}
+        for (bucket,), rows in scores.group_by("token_bucket"):
+            assert (per_bucket[bucket]["rows"], per_bucket[bucket]["median_ppl"]) == pytest.approx((rows.height, rows["ppl"].median()), rel=1e-3)  # the table rounds
 
     th_cfg = {"ops": {"ppl_thresholds": {"config": {"bucket_edges": [64, 256], "min_bucket_docs": 10, "low_quantile": 0.1, "high_quantile": 0.9}}}}
     fitted = run(["ppl_thresholds"], None, dagster_instance, th_cfg)

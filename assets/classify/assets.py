@@ -10,7 +10,7 @@ from pydantic import Field
 from assets.common.engine import CorpusEngine
 from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE
-from assets.common.stage import Out, map_split, split_specs, write_outputs
+from assets.common.stage import Out, map_split, split_specs
 from assets.common.storage import CorpusStorage
 from corpus_dag.accounting import REASON
 from corpus_dag.classify.apply import (
@@ -18,7 +18,9 @@ from corpus_dag.classify.apply import (
     TAGS,
     ScoreStep,
     apply_classifiers,
+    score_bins,
     score_histogram,
+    score_summary,
 )
 from corpus_dag import trained
 from corpus_dag.classify.config import DEFAULT_CONFIG, ClassifierSpec, load_classifiers
@@ -81,10 +83,11 @@ def quality_classifiers(context: dg.AssetExecutionContext, config: TrainClassifi
     return dg.MaterializeResult(metadata={**flat, "models": frame_table(models, width=200)})
 
 
-def histogram_table(scores: pl.DataFrame) -> dg.TableMetadataValue:
-    """Per model, documents per score bin (score_histogram) as a typed table: one row per model and bin."""
+def histogram_table(bins: pl.DataFrame) -> dg.TableMetadataValue:
+    """Per model, documents per score bin (`score_histogram` of `score_bins` rows) as a typed table: one
+    row per model and bin."""
     rows = [{"model": model, "low": h["bin_edges"][i], "high": h["bin_edges"][i + 1], "documents": n}
-            for model, h in score_histogram(scores).items() for i, n in enumerate(h["counts"])]
+            for model, h in score_histogram(bins).items() for i, n in enumerate(h["counts"])]
     frame = pl.DataFrame(rows, schema={"model": pl.String, "low": pl.Float64, "high": pl.Float64, "documents": pl.Int64})
     return frame_table(frame, max_rows=max(frame.height, 1))
 
@@ -105,31 +108,27 @@ class ScoreConfig(ClassifierFileConfig):
 )
 def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, storage: CorpusStorage, engine: CorpusEngine,
                    docs: PartitionData) -> dg.MaterializeResult:
-    """Every model over every document; each worker loads the models once (an actor pool on Ray)."""
+    """Every model over every document; each worker loads the models once (an actor pool on Ray) and
+    writes the scores of its batches."""
     store = storage.store()
     specs = config.specs()
     step = ScoreStep(store, specs)
     step.setup()  # every model file checked here, before any work (and reused by the local engine)
-    out = Out("quality_scores", SCORE_SCHEMA)
+    started = time.monotonic()
 
-    def fill(writers):
-        text_bytes, started, written = 0, time.monotonic(), []
-        for scores, n_bytes in engine.engine.map_batches(docs.pinned(), step, columns=["doc_id", "text"],
-                                                         batch_rows=config.batch_rows, resources=engine.stage("classify")):
-            writers[out.asset].write(scores)
-            written.append(scores.select("model", "score"))
-            text_bytes += n_bytes
+    def extra(tally) -> dict:
         seconds = time.monotonic() - started
-        all_scores = pl.concat(written) if written else pl.DataFrame(schema={"model": pl.String, "score": pl.Float64})
+        bins = pl.concat([b for b, _ in tally.summaries]) if tally.summaries else score_bins(pl.DataFrame(schema=SCORE_SCHEMA))
         return {
-            "engine": engine.kind,
-            "documents": docs.num_rows,
+            "documents": tally.n_in,
             "models": [s.name for s in specs],
-            "score_histogram": histogram_table(all_scores),
-            "mb_per_s": round(text_bytes / 1e6 / seconds, 2) if seconds else None,
+            "score_histogram": histogram_table(bins),
+            "mb_per_s": round(sum(n for _, n in tally.summaries) / 1e6 / seconds, 2) if seconds else None,
         }
 
-    return write_outputs(context, store, [out], fill)[0]
+    [written] = map_split(context, store, engine, docs, step, Out("quality_scores", SCORE_SCHEMA), stage="classify",
+                          batch_rows=config.batch_rows, columns=["doc_id", "text"], summarize=score_summary, extra_metadata=extra)
+    return written
 
 
 class ApplyConfig(ClassifierFileConfig):

@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets.classify.assets import CLASSIFY_INPUT, histogram_table
+from corpus_dag.classify.apply import score_bins
 from assets.classify.coherence import COHERENCE_INPUT
 from assets.common.checks import gx_check, pinned_to_own_version, version_of_run
 from assets.common.metadata import outcomes_table
@@ -52,7 +53,7 @@ def every_row_accounted(context: dg.AssetCheckExecutionContext, storage: CorpusS
         metadata={
             "outcomes": outcomes_table(outcome),
             "failed": [o.expectation for o in outcome.outcomes if not o.success],  # as gx_check reports them
-            "score_histogram": histogram_table(scores),
+            "score_histogram": histogram_table(score_bins(scores)),
             "rows_in": rows_in,
             "rows_kept": kept,
             "rows_dropped": dropped,

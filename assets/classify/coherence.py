@@ -2,7 +2,6 @@
 whose segments do not depend on their context (corpus_dag.quality.coherence)."""
 
 import os
-import time
 from functools import partial
 from pathlib import Path
 
@@ -13,14 +12,15 @@ from pydantic import Field
 from assets.common.engine import MODEL_POOL, CorpusEngine
 from assets.common.metadata import frame_table
 from assets.common.partitions import DATE_SOURCE, SOURCES, dims_for, partition_dims
-from assets.common.stage import Out, map_split, split_specs, write_outputs
+from assets.common.stage import Out, map_split, split_specs
 from assets.common.storage import CorpusStorage
-from corpus_dag.accounting import REASON
+from corpus_dag.accounting import REASON, Split
 from corpus_dag.quality.coherence import (
     COHERENCE_SCHEMA,
     CoherenceCfg,
     CoherenceStep,
     coherence_split,
+    coherence_summary,
     fit_coherence_thresholds,
 )
 from corpus_dag.quality.perplexity import BACKENDS, PplConfig
@@ -74,29 +74,21 @@ def coherence_scores(context: dg.AssetExecutionContext, config: CoherenceConfig,
                      engine: CorpusEngine, docs: PartitionData) -> dg.MaterializeResult:
     """The LM is loaded once per worker (an actor pool on Ray), and not at all for a partition
     without a document that can be long."""
-    store = storage.store()
     cfg = CoherenceCfg(config.min_tokens, config.segment_tokens, config.max_pairs, config.batch_size)
-    started = time.monotonic()
     step = CoherenceStep(cfg, _scorer_config(config, cfg) if _may_be_long(docs, cfg.min_tokens) else None)
-    out = Out("coherence_scores", COHERENCE_SCHEMA)
 
-    def fill(writers):
-        written = []
-        for rows in engine.engine.map_batches(docs.pinned(), step, columns=["doc_id", "text"], batch_rows=config.batch_rows,
-                                              resources=engine.stage("coherence")):
-            writers[out.asset].write(rows)
-            written.append(rows.select("n_pairs", "coherence"))
-        scored = pl.concat(written).filter(pl.col("n_pairs") > 0) if written else pl.DataFrame(schema={"n_pairs": pl.Int64, "coherence": pl.Float64})
+    def extra(tally) -> dict:
+        scored = pl.concat([coherence_summary(Split(pl.DataFrame(schema=COHERENCE_SCHEMA))), *tally.summaries])
         return {
-            "engine": engine.kind,
             "long_documents": scored.height,
             "pairs_scored": int(scored["n_pairs"].sum() or 0),
             "median_coherence": float(scored["coherence"].median()) if scored.height else None,
             "model_loaded": step.scorer_cfg is not None,
-            "seconds": round(time.monotonic() - started, 2),
         }
 
-    return write_outputs(context, store, [out], fill)[0]
+    [written] = map_split(context, storage.store(), engine, docs, step, Out("coherence_scores", COHERENCE_SCHEMA), stage="coherence",
+                          batch_rows=config.batch_rows, columns=["doc_id", "text"], summarize=coherence_summary, extra_metadata=extra)
+    return written
 
 
 class CoherenceThresholdConfig(dg.Config):

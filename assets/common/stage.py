@@ -66,12 +66,19 @@ def stream_split(
     kept: Out,
     dropped: Out | None = None,
     extra_metadata: Callable[[Tally], dict] | None = None,
+    *,
+    dims: dict[str, str] | None = None,
+    progress: Callable[[Tally], str] | None = None,
 ) -> list[dg.MaterializeResult]:
-    """Write every Split's kept rows to `kept` (and dropped rows to `dropped`) for this partition.
-    `splits` given as a function of the commit's outputs: the splits were written where they were
-    computed and adopted into the outputs (`map_and_write`); only their accounting comes back."""
+    """Write every Split's kept rows to `kept` (and dropped rows to `dropped`) for this partition
+    (`dims`: another one, for a run of several partitions). `splits` given as a function of the
+    commit's outputs: the splits were written where they were computed and adopted into the outputs
+    (`map_and_write`); only their accounting comes back. `progress(tally)`: a line logged after every
+    split (default: rows so far, every 10th split)."""
     outs = [o for o in (kept, dropped) if o is not None]
     tally, started, previews = Tally(), time.monotonic(), {o.asset: [] for o in outs}
+    dims = context_dims(context) if dims is None else dims
+    where = "|".join(dims.values()) or kept.asset
 
     def fill(writers: dict[str, CommitOutput]) -> dict:
         for n, split in enumerate(splits(writers) if callable(splits) else splits, start=1):
@@ -85,19 +92,21 @@ def stream_split(
             for asset, df in frames.items():
                 if sum(p.height for p in previews[asset]) < PREVIEW_ROWS and df.height:
                     previews[asset].append(df.head(PREVIEW_ROWS))
-            if n % 10 == 0:
-                context.log.info(f"{context.partition_key}: {tally.n_in:,} rows in, {tally.n_kept:,} kept so far")
+            if progress is not None:
+                context.log.info(f"{where}: {progress(tally)}")
+            elif n % 10 == 0:
+                context.log.info(f"{where}: {tally.n_in:,} rows in, {tally.n_kept:,} kept so far")
         if dropped is None and tally.n_dropped:
             raise RuntimeError(f"{kept.asset}: {tally.n_dropped} rows dropped but the stage has no dropped-rows output")
         seconds = round(time.monotonic() - started, 3)
-        context.log.info(f"{context.partition_key}: {tally.n_in:,} in, {tally.n_kept:,} kept, {tally.n_dropped:,} dropped, {seconds}s")
+        context.log.info(f"{where}: {tally.n_in:,} in, {tally.n_kept:,} kept, {tally.n_dropped:,} dropped, {seconds}s")
         return tally_metadata(tally) | {"seconds": seconds} | (extra_metadata(tally) if extra_metadata else {})
 
     def preview(asset: str) -> dict:
         frame = pl.concat(previews[asset]) if previews[asset] else pl.DataFrame()
         return {"preview": frame_table(frame, max_rows=5)}
 
-    return write_outputs(context, store, outs, fill, per_asset=preview)
+    return write_outputs(context, store, outs, fill, dims=dims, per_asset=preview)
 
 
 def map_split(
@@ -115,13 +124,17 @@ def map_split(
     whole: str | None = None,
     summarize: Callable[[Split], Any] | None = None,
     extra_metadata: Callable[[Tally], dict] | None = None,
+    dims: dict[str, str] | None = None,
+    progress: Callable[[Tally], str] | None = None,
 ) -> list[dg.MaterializeResult]:
     """A map stage: `step` (batch -> Split) over every batch of `data`, run by the engine (local or
     Ray, same output). Each batch's rows are written as one part of each output by the process that
     computed them (a Ray worker: no row passes through this step), and committed with `stream_split`.
     `data` None: the stage does not apply here. `whole`: a column whose runs of equal values no batch
     cuts (see `Engine.map_batches`). `summarize(split)`, run beside the step, says what the stage reports
-    beyond the accounting; `extra_metadata` finds those summaries in `Tally.summaries`."""
+    beyond the accounting; `extra_metadata` finds those summaries in `Tally.summaries`. A stage that
+    only scores or adds columns keeps every row and has no `dropped` output. `dims`, `progress`: as
+    `stream_split`'s."""
     def splits(writers: dict[str, CommitOutput]) -> Iterable[WrittenSplit]:
         if data is None:
             return ()
@@ -130,7 +143,7 @@ def map_split(
 
     engine_md = {"engine": engine.kind}
     return stream_split(context, store, splits, kept, dropped,
-                        extra_metadata=lambda t: engine_md | (extra_metadata(t) if extra_metadata else {}))
+                        extra_metadata=lambda t: engine_md | (extra_metadata(t) if extra_metadata else {}), dims=dims, progress=progress)
 
 
 def split_specs(

@@ -39,6 +39,7 @@ from assets.common.partitions import (
 from assets.common.stage import Out, map_split, write_outputs
 from assets.common.storage import CorpusStorage
 from corpus_dag.dedup import (
+    CLUSTER_ROWS,
     CLUSTER_SCHEMA,
     DedupCfg,
     PairCounts,
@@ -50,10 +51,9 @@ from corpus_dag.dedup import (
     cluster_pipeline,
     sample_pairs_markdown,
     scratch_prefix,
-    signatures_stream,
 )
 from corpus_dag.engine import StageResources
-from corpus_dag.storage import CorpusStore, PartitionData
+from corpus_dag.storage import CorpusStore, PartitionData, part_sink
 from corpus_dag.validation import metric_outcome
 
 SIGNATURE_SCHEMA = {
@@ -125,21 +125,13 @@ def dedup_assets(
                            engine: CorpusEngine):
         source, date = source_and_date(context)
         cfg, _ = source_cfg(source)
-        step = SignStep(view, source, date, cfg)
-        if engine.kind == "local":  # two batches in flight on the step's cores (GIL-free kernels)
-            sigs = signatures_stream((view.rows(b, source, date) for b in docs.iter_batches(view.columns, BATCH_ROWS)), cfg)
-        else:
-            sigs = engine.engine.map_batches(docs.pinned(), step, columns=view.columns, batch_rows=BATCH_ROWS,
-                                             resources=engine.stage("dedup"))
-
-        def fill(writers):
-            for sig in sigs:
-                writers[sig_key].write(sig)
-            bands, rows = cfg.bands
-            return {"engine": engine.kind, "shingles": f"{cfg.shingle} {cfg.n}-grams", "threshold": cfg.threshold,
-                    "bands_x_rows": f"{bands} x {rows}"}
-
-        return write_outputs(context, storage.store(), [Out(sig_key, SIGNATURE_SCHEMA)], fill)[0]
+        bands, rows = cfg.bands
+        out, store = Out(sig_key, SIGNATURE_SCHEMA), storage.store()
+        settings = {"shingles": f"{cfg.shingle} {cfg.n}-grams", "threshold": cfg.threshold, "bands_x_rows": f"{bands} x {rows}"}
+        # each worker signs and writes its slices (the local engine: two slices at once, GIL-free kernels)
+        [written] = map_split(context, store, engine, docs, SignStep(view, source, date, cfg), out, stage="dedup",
+                              batch_rows=BATCH_ROWS, columns=view.columns, extra_metadata=lambda _t: settings)
+        return written
 
     @dg.asset(
         name=clusters_key,
@@ -164,17 +156,15 @@ def dedup_assets(
         prefix = scratch_prefix(clusters_key, source, inputs, cfg)
         # crashed tries' scratch of this partition; this run's own (same inputs and config) is resumed, not removed
         stale = store.remove_stale(posixpath.dirname(prefix), keep=[prefix], max_age_s=engine.stale_scratch_hours * 3_600)
-        with tempfile.TemporaryDirectory(prefix="dedup-") as work:
-            # Ray: the scratch on CORPUS_ROOT, which every worker reads and a re-run resumes; local: a temp folder.
-            scratch = Scratch.local(work) if engine.kind == "local" else Scratch(store.fs, store.abs(prefix))
-            with scratch.held():
-                clusters, run = cluster_pipeline(inputs, cfg, scratch, engine.engine, texts, engine.stage("dedup"))
-                [written] = write_outputs(context, store, [Out(clusters_key, CLUSTER_SCHEMA)],
-                                          lambda writers: writers[clusters_key].write_all(clusters.frames()))
-        scratch.remove()  # only now that the partition is committed: a failed try leaves it to the re-run
-        pairs = run.pairs
-        return dg.MaterializeResult(
-            metadata=written.metadata | {
+
+        def fill(scratch: Scratch, writers) -> dict:
+            """The tasks write the clusters' rows as parts of this commit; the step adopts them."""
+            output = writers[clusters_key]
+            clusters, run = cluster_pipeline(inputs, cfg, scratch, engine.engine, texts, engine.stage("dedup"),
+                                             sink=part_sink({CLUSTER_ROWS: output}))
+            clusters.adopt_into(output)
+            pairs = run.pairs
+            return {
                 "engine": engine.kind,
                 "signature_partitions": len(sigs),
                 "shards": run.shards,
@@ -196,7 +186,14 @@ def dedup_assets(
                 "cluster_sizes": frame_table(clusters.sizes, max_rows=30),
                 "sample_pairs": dg.MetadataValue.md(sample_pairs_markdown(clusters.sample, _shown_texts(texts, clusters.sample), cfg)),
             }
-        )
+
+        with tempfile.TemporaryDirectory(prefix="dedup-") as work:
+            # Ray: the scratch on CORPUS_ROOT, which every worker reads and a re-run resumes; local: a temp folder.
+            scratch = Scratch.local(work) if engine.kind == "local" else Scratch(store.fs, store.abs(prefix))
+            with scratch.held():
+                [written] = write_outputs(context, store, [Out(clusters_key, CLUSTER_SCHEMA)], partial(fill, scratch))
+        scratch.remove()  # only now that the partition is committed: a failed try leaves it to the re-run
+        return written
 
     @dg.multi_asset(
         specs=[

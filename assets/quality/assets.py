@@ -16,9 +16,9 @@ from assets.common.partitions import (
     SOURCES,
     partition_dims,
 )
-from assets.common.stage import Out, map_split, split_specs, write_outputs
+from assets.common.stage import Out, map_split, split_specs
 from assets.common.storage import CorpusStorage
-from corpus_dag.accounting import REASON, text_bytes
+from corpus_dag.accounting import REASON, Split, text_bytes
 from corpus_dag.llm.cpu import resolve_backend
 from corpus_dag.quality.filters import FilterConfig, apply_filters
 from corpus_dag.quality.perplexity import (
@@ -26,6 +26,7 @@ from corpus_dag.quality.perplexity import (
     SCORE_SCHEMA,
     PerplexityStep,
     PplConfig,
+    score_summary,
 )
 from corpus_dag.quality.thresholds import (
     CutConfig,
@@ -126,28 +127,18 @@ def ppl_config(config: PerplexityConfig) -> PplConfig:
 def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfig, storage: CorpusStorage,
                       engine: CorpusEngine, docs: PartitionData) -> dg.MaterializeResult:
     """Score each filtered document with the reference model (vLLM prompt logprobs or transformers);
-    on Ray the model is loaded once per actor."""
-    store = storage.store()
+    on Ray the model is loaded once per actor, and each actor writes the scores of its batches."""
     cfg = ppl_config(config)
-    out = Out("perplexity_scores", SCORE_SCHEMA)
     started = time.monotonic()
-    scored: list[pl.DataFrame] = []
 
-    def fill(writers):
-        tokens = 0
-        for scores in engine.engine.map_batches(docs.pinned(), PerplexityStep(cfg), columns=["doc_id", "text"],
-                                                batch_rows=config.batch_rows, resources=engine.stage("perplexity")):
-            tokens += int(scores["n_scored"].sum())
-            writers[out.asset].write(scores)
-            scored.append(scores.select("ppl", "token_bucket", "truncated"))
-            context.log.info(f"{context.partition_key}: {writers[out.asset].rows:,} documents scored")
+    def extra(tally) -> dict:
         seconds = time.monotonic() - started
-        written = pl.concat(scored) if scored else pl.DataFrame(schema={"ppl": pl.Float64, "token_bucket": pl.String, "truncated": pl.Boolean})
+        written = pl.concat(tally.summaries) if tally.summaries else score_summary(Split(pl.DataFrame(schema=SCORE_SCHEMA)))
         per_bucket = written.group_by("token_bucket").agg(pl.len().alias("rows"), pl.col("ppl").median().alias("median_ppl"))
+        tokens = int(written["n_scored"].sum())
         return {
             "model": cfg.model,
             "backend": resolve_backend(cfg.backend),
-            "engine": engine.kind,
             "window_tokens": cfg.window_tokens,
             "tokens_scored": tokens,
             "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
@@ -156,7 +147,10 @@ def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfi
             "per_bucket": frame_table(per_bucket.sort("token_bucket")),
         }
 
-    return write_outputs(context, store, [out], fill)[0]
+    [written] = map_split(context, storage.store(), engine, docs, PerplexityStep(cfg), Out("perplexity_scores", SCORE_SCHEMA),
+                          stage="perplexity", batch_rows=config.batch_rows, columns=["doc_id", "text"], summarize=score_summary,
+                          extra_metadata=extra, progress=lambda t: f"{t.n_out:,} documents scored")
+    return written
 
 
 class ThresholdConfig(dg.Config):

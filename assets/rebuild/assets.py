@@ -1,6 +1,5 @@
 """`rebuilt_math_items` (k samples per math question) and `verified_math_items` + `unverified_math_items`."""
 
-import time
 
 import dagster as dg
 from pydantic import Field
@@ -11,6 +10,7 @@ from assets.common.engine import MODEL_POOL, CorpusEngine
 from assets.common.stage import Out, map_split, split_specs, write_outputs
 from assets.common.storage import CorpusStorage
 from assets.rebuild.resources import LLMEngine
+from corpus_dag.accounting import split_facts
 from corpus_dag.llm.cache import ResponseCache
 from corpus_dag.rebuild.consistency import ConsistencyCfg
 from corpus_dag.rebuild.sandbox import SandboxCfg, sandbox_capabilities
@@ -112,31 +112,36 @@ def rebuilt_math_items(context: dg.AssetExecutionContext, config: RebuildConfig,
         sandbox = sandbox_capabilities(cfg.sandbox.mode)  # fails closed before the model loads
         llm_engine = llm.engine()  # a config and a name here: the model loads where the batches run
         cache = ResponseCache(store, f"{llm_engine.model}/{cfg.prompt}.v{cfg.prompt_rev}/source={source}/date={date}")
-        step = RebuildStep(llm.engine_cfg(), cache, cfg)
-        started = time.monotonic()
+        total = questions.num_rows
 
-        def fill(writers, questions=questions, key=key, llm_engine=llm_engine, cache=cache, step=step, started=started):
-            total, stats = questions.num_rows, RebuildStats()
-            for rows, batch_stats in engine.engine.map_batches(questions, step, columns=["question_id", "text", "context"],
-                                                               batch_rows=config.batch_questions, resources=engine.stage("rebuild")):
-                writers[out.asset].write(rows)
-                stats.add(batch_stats)
-                context.log.info(f"{key}: {stats.questions:,}/{total:,} questions, {stats.prompts_sent:,} prompts sent, "
-                                 f"{stats.cache_hits:,} cache hits, {stats.valid:,} valid, {stats.agree:,} agree")
-            summary = stats.as_dict(llm_engine)
-            context.log.info(f"{key}: done in {time.monotonic() - started:.1f}s: {summary}")
+        def progress(tally, total=total) -> str:
+            s = summed_stats(tally)
+            return (f"{s.questions:,}/{total:,} questions, {s.prompts_sent:,} prompts sent, {s.cache_hits:,} cache hits, "
+                    f"{s.valid:,} valid, {s.agree:,} agree")
+
+        def extra(tally, key=key, llm_engine=llm_engine, cache=cache, sandbox=sandbox) -> dict:
             return {
                 "partition": key,
-                "engine": engine.kind,
                 "model": llm_engine.model,
                 "prompt_version": f"{cfg.prompt}.v{cfg.prompt_rev}",
                 "cache": dg.MetadataValue.path(store.url(cache.folder)),
                 "sandbox": dg.MetadataValue.json(sandbox),
                 **({"llm_note": note} if (note := llm.random_model_note()) else {}),
-                **{k: _metadata_value(k, v) for k, v in summary.items()},
+                **{k: _metadata_value(k, v) for k, v in summed_stats(tally).as_dict(llm_engine).items()},
             }
 
-        yield from write_outputs(context, store, [out], fill, dims=dims)
+        # each worker writes the samples of its batches; its RebuildStats come back as the split's summary
+        yield from map_split(context, store, engine, questions, RebuildStep(llm.engine_cfg(), cache, cfg), out, stage="rebuild",
+                             batch_rows=config.batch_questions, columns=["question_id", "text", "context"], summarize=split_facts,
+                             extra_metadata=extra, dims=dims, progress=progress)
+
+
+def summed_stats(tally) -> RebuildStats:
+    """The partition's statistics so far: the sum of its batches' (their splits' summaries)."""
+    stats = RebuildStats()
+    for batch in tally.summaries:
+        stats.add(batch)
+    return stats
 
 
 def _metadata_value(key: str, value):

@@ -30,8 +30,8 @@ def score_documents(docs: pl.DataFrame, models: list[tuple[ClassifierSpec, objec
 
 
 class ScoreStep(BatchStep):
-    """`score_documents` with every model loaded once per worker (an actor on Ray); returns the
-    scores and the text bytes scored (for the stage's MB/s)."""
+    """`score_documents` with every model loaded once per worker (an actor on Ray): a batch's Split
+    keeps a score row per document and model, and its facts are the text bytes scored (the MB/s)."""
 
     def __init__(self, store, specs: list[ClassifierSpec]):
         self.store, self.specs, self.models = store, specs, None
@@ -45,8 +45,13 @@ class ScoreStep(BatchStep):
         if self.models is None:  # the driver may have loaded them already, to check the files early
             self.models = [(spec, load_model(self.store, spec)) for spec in self.specs]
 
-    def __call__(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-        return score_documents(batch, self.models), int(batch["text"].str.len_bytes().sum() or 0)
+    def __call__(self, batch: pl.DataFrame) -> Split:
+        return Split(score_documents(batch, self.models), kept_in=batch.height, facts=int(batch["text"].str.len_bytes().sum() or 0))
+
+
+def score_summary(split: Split) -> tuple[pl.DataFrame, int]:
+    """What `quality_scores` reports of a batch: its `score_bins` and the text bytes scored."""
+    return score_bins(split.kept), split.facts
 
 
 def _col(spec: ClassifierSpec) -> str:
@@ -81,15 +86,21 @@ def apply_classifiers(docs: pl.DataFrame, scores: pl.DataFrame, specs: list[Clas
     return Split(split.kept.drop(*cols.values()), split.dropped.drop(*cols.values()))
 
 
-def score_histogram(scores: pl.DataFrame, bins: int = HIST_BINS) -> dict[str, dict]:
-    """Per model: document counts in `bins` equal score bins over [0, 1] (the last one closed)."""
+def score_bins(scores: pl.DataFrame, bins: int = HIST_BINS) -> pl.DataFrame:
+    """Per model and score bin (`bins` equal bins over [0, 1], the last one closed): the documents and
+    their score sum. Batches' bins, concatenated, are their partition's (`score_histogram` sums them)."""
+    bin_ = (pl.col("score") * bins).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin")
+    return scores.group_by("model", bin_, maintain_order=True).agg(pl.len().alias("documents"), pl.col("score").sum().alias("score_sum"))
+
+
+def score_histogram(score_bins: pl.DataFrame, bins: int = HIST_BINS) -> dict[str, dict]:
+    """Per model, in order of appearance: document counts per bin, the bin edges and the mean score,
+    from `score_bins` rows (one batch's, or many batches' concatenated)."""
     out = {}
-    for (model,), group in scores.group_by("model", maintain_order=True):
-        idx = (group["score"] * bins).floor().clip(0, bins - 1).cast(pl.Int64)
-        counts = idx.value_counts().sort(idx.name)
+    for (model,), group in score_bins.group_by("model", maintain_order=True):
         hist = [0] * bins
-        for i, n in counts.iter_rows():
+        for i, n in group.group_by("bin").agg(pl.col("documents").sum()).iter_rows():
             hist[i] = int(n)
         out[model] = {"bin_edges": [round(i / bins, 2) for i in range(bins + 1)], "counts": hist,
-                      "mean": round(float(group["score"].mean()), 4)}
+                      "mean": round(float(group["score_sum"].sum() / group["documents"].sum()), 4)}
     return out

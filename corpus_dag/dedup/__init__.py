@@ -10,12 +10,13 @@ apply(batch, clusters) -> Split: duplicates dropped with reason and a duplicate_
 broken_trails(clusters partition) -> rows whose trail does not name their cluster's kept row
 """
 from .apply import PartitionTexts, RowView, SignStep, apply, broken_trails, exact_jaccard, sample_pairs_markdown
-from .clusters import CLUSTER_SCHEMA, Clusters, ClusterRun, PairCounts, Scratch, cluster_pipeline, find_clusters, find_clusters_with_counts, scratch_prefix
+from .clusters import CLUSTER_ROWS, CLUSTER_SCHEMA, Clusters, ClusterRun, PairCounts, Scratch, cluster_pipeline, find_clusters, find_clusters_with_counts, scratch_prefix
 from .config import DedupCfg, band_params, cfg_for
 from .minhash import signatures, signatures_stream
 from .shingles import shingle_hash, shingles
 
 __all__ = [
+    "CLUSTER_ROWS",
     "PartitionTexts",
     "RowView",
     "SignStep",

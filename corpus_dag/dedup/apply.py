@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
@@ -122,15 +123,18 @@ class PartitionTexts:
 
 @dataclass(frozen=True)
 class SignStep:
-    """A batch of one partition's rows -> their signatures (a map step for any engine)."""
+    """A batch of one partition's rows -> a Split that keeps their signatures (a map step for any engine;
+    its kernels release the GIL, so the local engine signs two batches at once)."""
+
+    gil_free: ClassVar[bool] = True
 
     view: RowView
     source: str
     date: str
     cfg: DedupCfg
 
-    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return signatures(self.view.rows(batch, self.source, self.date), self.cfg)
+    def __call__(self, batch: pl.DataFrame) -> Split:
+        return Split(signatures(self.view.rows(batch, self.source, self.date), self.cfg))
 
 
 def exact_jaccard(a: str, b: str, cfg: DedupCfg) -> float:

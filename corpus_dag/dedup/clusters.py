@@ -85,12 +85,12 @@ from fsspec.implementations.local import LocalFileSystem
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from corpus_dag.engine import Engine, LocalEngine, StageResources, even_slices
+from corpus_dag.engine import LOCAL_THREADS, Engine, LocalEngine, StageResources, even_slices
 from corpus_dag.storage import COMPARE, LEASE, ROW_GROUP_ROWS, PartitionData, Where, read_row_range, read_where
 
 from .config import DedupCfg
 from .exact import SetIndex, ShingleSets, mapped_fetch, ranged_fetch, write_shingle_sets
-from .minhash import ID_COLUMNS, LOCAL_THREADS, band_keys
+from .minhash import ID_COLUMNS, band_keys
 
 EXACT_BAND = -1
 MEMBER_PAIRS_PER_TASK = 16_384  # output rows (cluster members) one row task writes, each with its Jaccard with its representative
@@ -290,10 +290,12 @@ def cluster_pipeline(
     engine: Engine,
     texts: TextSource | None = None,
     resources: StageResources | None = None,
+    sink=None,
 ) -> tuple[Clusters, ClusterRun]:
-    """find_clusters with its steps mapped by `engine`, through `scratch`, which it leaves in place
-    (the clusters' rows are files there): a re-run on the same scratch (same inputs, same cfg) skips
-    the scatter and every finished shard. The caller removes the scratch once the clusters are stored."""
+    """find_clusters with its steps mapped by `engine`, through `scratch`, which it leaves in place:
+    a re-run on the same scratch (same inputs, same cfg) skips the scatter and every finished shard.
+    The tasks write the clusters' rows to `sink` (a commit's `storage.PartSink`, output CLUSTER_ROWS), or with
+    none to files in the scratch. The caller removes the scratch once the clusters are stored."""
     if cfg.verify == "exact" and texts is None:
         raise ValueError('verify="exact" compares shingle sets, so find_clusters needs `texts`; none given')
     tasks = Tasks(engine, resources or StageResources(), scratch)
@@ -302,7 +304,7 @@ def cluster_pipeline(
     sizes = [_num_rows(item) for item in inputs]
     cfg = replace(cfg, n_shards=cfg.shards_for(sum(sizes)))
     slices = [(item, rows) for item, n in zip(inputs, sizes) for rows in even_slices(n, cfg.batch_rows)]
-    run = Pipeline(scratch, cfg, *_scattered(slices, cfg, scratch, tasks))
+    run = replace(Pipeline(scratch, cfg, *_scattered(slices, cfg, scratch, tasks)), sink=sink)
     if run.n_docs == 0:
         return Clusters.none(scratch), ClusterRun(PairCounts(0, 0, 0, 0), cfg.n_shards, 0, 0, 0, "single", 0)
     todo = [piece for piece in run.pieces if not scratch.exists(_marker(piece))]
@@ -543,6 +545,7 @@ class Pipeline:
     parts: list[tuple[int, int]]
     shard_rows: list[int]
     slices: list[tuple[HotBucket, int]] = ()  # (hot bucket, slice j): known once the shard tasks ran
+    sink: Any = None  # where the tasks write the clusters' rows: a commit's `storage.PartSink` (output CLUSTER_ROWS); None: the scratch
 
     @property
     def pieces(self) -> list[tuple[int, int, int]]:
@@ -692,8 +695,9 @@ class Pipeline:
         sample = pl.concat([s for _, _, s in written])
         near = sample.filter(pl.col("duplicate_of").is_not_null()).sort("est_jaccard", "doc_id").head(SAMPLE_PAIRS)
         their_reps = sample.filter(pl.col("duplicate_of").is_null() & pl.col("doc_id").is_in(near["duplicate_of"].implode()))
-        return Clusters(self.scratch, [_out_file(k) for k in range(len(bounds))], n, len(members_per_cluster), by_kind,
-                        _sizes(members_per_cluster), pl.concat([near, their_reps.unique(maintain_order=True)]))
+        return Clusters(self.scratch, [_out_file(k) for k in range(len(bounds))] if self.sink is None else [],
+                        [(start, rows) for (start, _), (rows, _, _) in zip(bounds, written)], n, len(members_per_cluster),
+                        by_kind, _sizes(members_per_cluster), pl.concat([near, their_reps.unique(maintain_order=True)]))
 
     def send_representatives(self, wanted: np.ndarray, nodes: np.ndarray, days: np.ndarray, tasks: Tasks) -> None:
         """The doc rows of the representatives each chunk names, `wanted` (node, chunk) pairs: one
@@ -731,13 +735,15 @@ def _representatives(labels: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np
 
 @dataclass(frozen=True)
 class Clusters:
-    """A run's clusters (CLUSTER_SCHEMA rows): `files` in the scratch hold them in output order
-    (date, doc_id), so a writer streams them without holding them; and what the metadata shows:
-    rows, clusters, duplicates by kind, cluster sizes (size, n_clusters), and `sample`: the
-    SAMPLE_PAIRS duplicates nearest the threshold with their representatives' rows."""
+    """A run's clusters (CLUSTER_SCHEMA rows) in output order (date, doc_id), as `parts` (first output
+    row, rows) that its tasks wrote: to the run's sink (a commit adopts them, `adopt_into`), or with
+    no sink to `files` in the scratch (`frames` reads them); and what the metadata shows: rows,
+    clusters, duplicates by kind, cluster sizes (size, n_clusters), and `sample`: the SAMPLE_PAIRS
+    duplicates nearest the threshold with their representatives' rows."""
 
     scratch: Scratch
     files: list[str]
+    parts: list[tuple[int, int]]
     rows: int
     clusters: int
     by_kind: dict[str, int]
@@ -746,7 +752,12 @@ class Clusters:
 
     @classmethod
     def none(cls, scratch: Scratch) -> Clusters:
-        return cls(scratch, [], 0, 0, {}, _sizes(np.empty(0, np.int64)), pl.DataFrame(schema=CLUSTER_SCHEMA))
+        return cls(scratch, [], [], 0, 0, {}, _sizes(np.empty(0, np.int64)), pl.DataFrame(schema=CLUSTER_SCHEMA))
+
+    def adopt_into(self, output) -> None:
+        """Name the parts the run's sink wrote in the commit's output (a `storage.CommitOutput`)."""
+        for start, rows in self.parts:
+            output.adopt(start, rows)
 
     def frames(self) -> Iterator[pl.DataFrame]:
         for f in self.files:
@@ -938,6 +949,9 @@ def _reps_file(k: int, day: int) -> str:
     return f"clusters/reps/{k:05d}/{_day_dir(day)}.parquet"
 
 
+CLUSTER_ROWS = "clusters"  # the output a run's sink writes the clusters' rows to
+
+
 def _out_file(k: int) -> str:
     return f"clusters/chunk-{k:05d}.parquet"
 
@@ -968,7 +982,10 @@ def _member_rows_task(args) -> tuple[int, dict[str, int], pl.DataFrame]:
         pl.when(is_dup).then(pl.col("representative")).alias("duplicate_of"),
         pl.when(is_dup).then(kind).alias("kind"),
     )
-    run.scratch.write_parquet(_out_file(k), out.select(CLUSTER_SCHEMA.keys()))
+    if run.sink is None:
+        run.scratch.write_parquet(_out_file(k), out.select(CLUSTER_SCHEMA.keys()))
+    else:  # a part of the commit, named by its first output row
+        run.sink.write(start, {CLUSTER_ROWS: out.select(CLUSTER_SCHEMA.keys())})
     near = out.filter(is_dup).sort("est_jaccard", "doc_id").head(SAMPLE_PAIRS)
     their_reps = near.select(doc_id="representative", date="rep_date", source="rep_source").unique(maintain_order=True)
     sample = pl.concat([near.select(CLUSTER_SCHEMA.keys()), their_reps], how="diagonal_relaxed").cast(CLUSTER_SCHEMA)

@@ -26,7 +26,9 @@ import polars as pl
 from numba import njit
 
 from .config import DedupCfg
-from .minhash import LOCAL_THREADS, _shingle_hashes, in_order
+from corpus_dag.engine import LOCAL_THREADS, in_order
+
+from .minhash import _shingle_hashes
 from .nfkc import nfkc_code_points
 
 

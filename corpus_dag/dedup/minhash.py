@@ -15,22 +15,19 @@ numba loop is ~30x that.
 from __future__ import annotations
 
 import hashlib
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import polars as pl
 from datasketch import MinHash
 from numba import njit
 
+from corpus_dag.engine import LOCAL_THREADS, in_order
+
 from .config import DedupCfg
 from .nfkc import nfkc_code_points
 from .shingles import PRIME
 
-T = TypeVar("T")
-R = TypeVar("R")
 EMPTY = np.uint32(0xFFFFFFFF)
 ID_COLUMNS = ("doc_id", "date", "source")
 
@@ -58,27 +55,11 @@ def signatures(batch: pl.DataFrame, cfg: DedupCfg) -> pl.DataFrame:
     )
 
 
-LOCAL_THREADS = 2  # batches in flight in one process for the GIL-free kernels (signing, shingle sets): one per core
-
-
 def signatures_stream(batches: Iterable[pl.DataFrame], cfg: DedupCfg, threads: int = LOCAL_THREADS) -> Iterator[pl.DataFrame]:
     """signatures() of each batch, in input order, with `threads` batches in flight. The numba
     kernels, Arrow reads and sha1 all release the GIL, so batches use one core each and one
     batch's Python work overlaps another's kernels."""
     return in_order(lambda batch: signatures(batch, cfg), batches, threads)
-
-
-def in_order(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
-    """fn of each item, in input order, with at most `threads` items in flight (so memory stays
-    bounded); worth it where fn spends its time in GIL-free kernels."""
-    with ThreadPoolExecutor(threads) as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def signature_matrix(cps: np.ndarray, offsets: np.ndarray, cfg: DedupCfg) -> tuple[np.ndarray, np.ndarray]:

@@ -117,7 +117,8 @@ def unscored(df: pl.DataFrame) -> pl.DataFrame:
 
 class CoherenceStep(BatchStep):
     """`score_coherence` with the reference LM loaded once per worker (an actor on Ray); with
-    `scorer_cfg` None (no document of the partition can be long) nothing is loaded."""
+    `scorer_cfg` None (no document of the partition can be long) nothing is loaded. A batch's Split
+    keeps one row per document and drops none."""
 
     def __init__(self, cfg: CoherenceCfg, scorer_cfg=None):
         self.cfg, self.scorer_cfg, self.scorer = cfg, scorer_cfg, None
@@ -131,8 +132,13 @@ class CoherenceStep(BatchStep):
 
             self.scorer = load_scorer(self.scorer_cfg)
 
-    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return unscored(batch) if self.scorer is None else score_coherence(batch, self.scorer, self.cfg)
+    def __call__(self, batch: pl.DataFrame) -> Split:
+        return Split(unscored(batch) if self.scorer is None else score_coherence(batch, self.scorer, self.cfg))
+
+
+def coherence_summary(split: Split) -> pl.DataFrame:
+    """What `coherence_scores` reports of a batch: pairs and coherence of its long documents (for the median)."""
+    return split.kept.filter(pl.col("n_pairs") > 0).select("n_pairs", "coherence")
 
 
 def fit_coherence_thresholds(reference: pl.DataFrame, kinds: list[str], low_quantile: float = 0.05, min_docs: int = 30) -> pl.DataFrame:

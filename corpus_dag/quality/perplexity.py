@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpus_dag.accounting import Split
 from corpus_dag.engine import BatchStep
 
 BACKENDS = ("auto", "vllm", "transformers")  # auto: corpus_dag.llm.cpu.resolve_backend
@@ -144,7 +145,8 @@ def load_scorer(cfg: PplConfig) -> VllmScorer | TransformersScorer:
 
 
 class PerplexityStep(BatchStep):
-    """`score_documents` with the model loaded once per worker (one actor per model on Ray)."""
+    """`score_documents` with the model loaded once per worker (one actor per model on Ray): a batch's
+    Split keeps one score row per document and drops none."""
 
     def __init__(self, cfg: PplConfig):
         self.cfg = cfg
@@ -156,8 +158,14 @@ class PerplexityStep(BatchStep):
     def setup(self) -> None:
         self.scorer = load_scorer(self.cfg)
 
-    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return score_documents(batch, self.scorer, self.cfg)
+    def __call__(self, batch: pl.DataFrame) -> Split:
+        return Split(score_documents(batch, self.scorer, self.cfg))
+
+
+def score_summary(split: Split) -> pl.DataFrame:
+    """What `perplexity_scores` reports of a batch: tokens scored, and per document (no text, no id)
+    its perplexity, bucket and truncation, for the partition's medians per bucket."""
+    return split.kept.select("ppl", "token_bucket", "truncated", "n_scored")
 
 
 def _batches(order: list[int], size: int) -> Iterator[list[int]]:

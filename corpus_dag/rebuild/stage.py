@@ -209,7 +209,8 @@ class Rebuilder:
 class RebuildStep(BatchStep):
     """`Rebuilder.rebuild` as an engine step: each worker builds its own LLM engine from `llm` (a vLLM
     model loads once per worker process: once in the Dagster step on engine `local`, once per actor
-    on Ray) and shares `cache`; a batch returns its rows and its own statistics, which the stage sums."""
+    on Ray) and shares `cache`; a batch's Split keeps every sample of its questions, and its facts are
+    the batch's own statistics (`RebuildStats`), which the stage sums."""
 
     def __init__(self, llm: VllmCfg | OpenAICfg, cache: ResponseCache, cfg: RebuildCfg = RebuildCfg()):
         self.llm, self.cache, self.cfg, self.rebuilder = llm, cache, cfg, None
@@ -221,9 +222,9 @@ class RebuildStep(BatchStep):
         if self.rebuilder is not None:
             self.rebuilder.close()
 
-    def __call__(self, questions: pl.DataFrame) -> tuple[pl.DataFrame, RebuildStats]:
+    def __call__(self, questions: pl.DataFrame) -> Split:
         self.rebuilder.stats = RebuildStats()
-        return self.rebuilder.rebuild(questions), self.rebuilder.stats
+        return Split(self.rebuilder.rebuild(questions), kept_in=questions.height, facts=self.rebuilder.stats)
 
 
 def plan_job(model: str, prompt: Prompt, fragment: str, fingerprint: str, sample_idx: int, context: str | None = None) -> dict:
