@@ -49,11 +49,15 @@ class Split:
         return self.kept.height
 
     def reasons(self) -> Counter:
-        """Dropped rows by reason (the part before DETAIL)."""
-        if not self.dropped.height:
-            return Counter()
-        heads = self.dropped.select(pl.col(REASON).str.split(DETAIL).list.first())
-        return Counter(dict(heads.group_by(REASON).len().iter_rows()))
+        return reason_counts(self.dropped)
+
+
+def reason_counts(dropped: pl.DataFrame) -> Counter:
+    """Dropped rows by reason (the part before DETAIL)."""
+    if not dropped.height:
+        return Counter()
+    heads = dropped.select(pl.col(REASON).str.split(DETAIL).list.first())
+    return Counter(dict(heads.group_by(REASON).len().iter_rows()))
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,19 @@ import json
 import lzma
 import posixpath
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from corpus_dag.accounting import Split
+from corpus_dag.accounting import PREVIEW_ROWS, Split, WrittenSplit, reason_counts
+from corpus_dag.engine import Engine, StageResources
+from corpus_dag.storage import CommitOutput, part_sink
 from corpus_dag.web_text import extract_page, text_fixer
 
 RAW_DOCUMENTS_SCHEMA = {
@@ -431,44 +435,151 @@ def _snippet(rec: dict, n: int) -> str:
     return json.dumps(clip(rec), ensure_ascii=False, default=str)[:n]
 
 
+# ---- a partition's file parts: kept rows written where they are read, ids checked in file order ----
+PART_BATCHES = 10**6  # batch b of the partition's file part p is kept part p * PART_BATCHES + b
+KEPT = "kept"  # the output a reading process writes its kept rows to
+
+
+@dataclass(frozen=True)
+class ReadBatch:
+    """One batch of a raw file part as it comes back from the process that read it and wrote its kept
+    rows (`read_part`): their count and id digests, its rejected rows (few and bounded; lines counted
+    from the part's first), the part's lines read so far and a preview of the kept rows."""
+
+    key: int
+    kept: int
+    ids: np.ndarray  # uint64: an 8-byte blake2b digest of each kept row's doc_id, in row order
+    dropped: pl.DataFrame
+    lines: int
+    head: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class PartBatch:
+    """A batch of the partition in file order, settled: its kept part (`key`, with `kept` rows) and its
+    rejected rows, with lines counted from the file's first and repeated ids moved in."""
+
+    key: int
+    kept: int
+    dropped: pl.DataFrame
+    head: pl.DataFrame
+
+
+def id_digests(doc_ids: pl.Series) -> np.ndarray:
+    digests = b"".join(hashlib.blake2b(d.encode("utf-8", "surrogatepass"), digest_size=8).digest() for d in doc_ids)
+    return np.frombuffer(digests, dtype=np.uint64)
+
+
+def read_part(sink, read: Callable[[FilePart], Iterator[tuple[Split, int]]], item: tuple[int, FilePart]) -> Iterator[ReadBatch]:
+    """Read file part `item` = (its place among the partition's parts, the part) with `read` (`read_raw_file`
+    bound to the partition) and write each batch's kept rows as part `place * PART_BATCHES + batch` of
+    output KEPT of `sink` (a commit's `storage.PartSink`, or a `MemorySink`); yield what the step needs."""
+    place, part = item
+    for b, (split, lines) in enumerate(read(part)):
+        key = place * PART_BATCHES + b
+        kept = split.kept.select(list(RAW_DOCUMENTS_SCHEMA))
+        sink.write(key, {KEPT: kept})
+        yield ReadBatch(key, kept.height, id_digests(split.kept["doc_id"]), split.dropped, lines, kept.head(PREVIEW_ROWS))
+
+
+def drop_repeats(sink, read: Callable[[FilePart], Iterator[tuple[Split, int]]],
+                 job: tuple[tuple[int, FilePart], dict[int, list[int]]]) -> dict[int, pl.DataFrame]:
+    """job = (part item as `read_part`'s, repeats: batch -> positions of its kept rows whose doc_id an earlier
+    row of the partition had). Read the part again and rewrite those batches' kept parts without them;
+    return, by batch, the rows moved to the rejected ones (`duplicate_doc_id`, with line and snippet)."""
+    (place, part), repeats = job
+    moved: dict[int, pl.DataFrame] = {}
+    for b, (split, _) in enumerate(read(part)):
+        if b in repeats:
+            is_repeat = pl.Series([False] * split.kept.height).scatter(repeats[b], True)
+            sink.write(place * PART_BATCHES + b, {KEPT: split.kept.filter(~is_repeat).select(list(RAW_DOCUMENTS_SCHEMA))})
+            moved[b] = split.kept.filter(is_repeat).select(
+                pl.col("source"), pl.col("date"), pl.lit(posixpath.basename(part.path)).alias("file"), pl.col("line"),
+                (pl.lit("duplicate_doc_id: ") + pl.col("doc_id").str.slice(0, 100)).alias("reason"), pl.col("snippet"),
+            )
+            if len(moved) == len(repeats):
+                break
+    return moved
+
+
 class InFileOrder:
-    """The step's side of reading a partition's file parts (one engine task each), in file order: each
-    part's line numbers are shifted by the lines of its file's earlier parts, and a kept row whose
-    `doc_id` an earlier row of the partition already had is moved to the dropped rows as
-    `duplicate_doc_id`, with its file, line and snippet.
+    """The step's side of reading a partition's file parts (`read_part`, one engine task each), in file
+    order: each part's rejected lines are shifted by the lines of its file's earlier parts, and a kept row
+    whose `doc_id` an earlier row of the partition had is moved to the rejected rows as
+    `duplicate_doc_id`: `fix` (`drop_repeats`, run where the engine runs it) reads that part again and
+    rewrites the batches concerned.
 
-    Memory: 8 bytes per id seen (a blake2b digest), never the partition."""
+    Memory: 8 bytes per id seen, never the partition; a part's batches from its first repeat on wait for
+    the fix (their rejected rows and previews only)."""
 
-    def __init__(self):
-        self.seen: set[bytes] = set()
+    def __init__(self, fix: Callable[[tuple[tuple[int, FilePart], dict[int, list[int]]]], dict[int, pl.DataFrame]]):
+        self.fix = fix
+        self.seen: set[int] = set()
         self.lines: dict[str, int] = {}
 
-    def __call__(self, part: FilePart, results: Iterator[tuple[Split, int]]) -> Iterator[Split]:
-        base, read = self.lines.get(part.path, 0), 0
-        for split, read in results:
-            if base:
-                split = Split(kept=split.kept.with_columns(pl.col("line") + base),
-                              dropped=split.dropped.with_columns(pl.col("line") + base))
-            yield self._repeats_dropped(split, posixpath.basename(part.path))
-        self.lines[part.path] = base + read
+    def __call__(self, item: tuple[int, FilePart], batches: Iterator[ReadBatch]) -> Iterator[PartBatch]:
+        path = item[1].path
+        base, held, repeats = self.lines.get(path, 0), [], {}
+        for b, batch in enumerate(batches):
+            self.lines[path] = base + batch.lines
+            if found := self._repeated(batch.ids):
+                repeats[b] = found
+            if repeats:
+                held.append((b, batch))
+            else:
+                yield _settled(batch, base)
+        moved = self.fix((item, repeats)) if repeats else {}
+        for b, batch in held:
+            yield _settled(batch, base, moved.get(b), len(repeats.get(b, ())))
 
-    def _repeats_dropped(self, split: Split, file: str) -> Split:
-        kept = split.kept
+    def _repeated(self, ids: np.ndarray) -> list[int]:
+        """Positions of ids seen before (in this partition, this batch included); the rest are seen now."""
         repeated = []
-        for i, doc_id in enumerate(kept["doc_id"]):
-            key = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        for i, key in enumerate(ids.tolist()):
             if key in self.seen:
                 repeated.append(i)
             self.seen.add(key)
-        if not repeated:
-            return Split(kept=kept.select(list(RAW_DOCUMENTS_SCHEMA)), dropped=split.dropped)
-        is_repeat = pl.Series([False] * kept.height).scatter(repeated, True)
-        moved = kept.filter(is_repeat).select(
-            pl.col("source"), pl.col("date"), pl.lit(file).alias("file"), pl.col("line"),
-            (pl.lit("duplicate_doc_id: ") + pl.col("doc_id").str.slice(0, 100)).alias("reason"), pl.col("snippet"),
-        )
-        dropped = pl.concat([split.dropped, moved]).sort("line", nulls_last=False, maintain_order=True)
-        return Split(kept=kept.filter(~is_repeat).select(list(RAW_DOCUMENTS_SCHEMA)), dropped=dropped)
+        return repeated
+
+
+def _settled(batch: ReadBatch, base: int, moved: pl.DataFrame | None = None, n_moved: int = 0) -> PartBatch:
+    dropped = batch.dropped if moved is None else pl.concat([batch.dropped, moved]).sort("line", nulls_last=False, maintain_order=True)
+    return PartBatch(batch.key, batch.kept - n_moved, dropped.with_columns(pl.col("line") + base), batch.head)
+
+
+def write_partition(engine: Engine, read: Callable[[FilePart], Iterator[tuple[Split, int]]], parts: list[FilePart],
+                    outputs: dict[str, CommitOutput], kept: str, rejected: str, resources: StageResources = StageResources(),
+                    on_part: Callable[[FilePart], None] = lambda _part: None) -> Iterator[WrittenSplit]:
+    """The `raw_documents` stage on `engine`: one streaming task per file part (`read_part`) writes its kept rows
+    as parts of `outputs[kept]`; here, in file order, the rejected rows are written to `outputs[rejected]` and
+    repeated ids settled (`InFileOrder`, its re-reads as engine tasks). Yields each batch's accounting;
+    `on_part(part)` as a part's batches start coming in."""
+    sink = part_sink({KEPT: outputs[kept]})
+
+    def fix(job):
+        [moved] = engine.map_tasks(partial(drop_repeats, sink, read), [job], resources=resources)
+        return moved
+
+    in_file_order, items = InFileOrder(fix), list(enumerate(parts))
+    for item, stream in zip(items, engine.map_streams(partial(read_part, sink, read), items, resources=resources), strict=True):
+        on_part(item[1])
+        for batch in in_file_order(item, stream):
+            outputs[rejected].write(batch.dropped)
+            written = WrittenSplit(batch.key, batch.kept + batch.dropped.height, batch.kept, batch.kept, reason_counts(batch.dropped),
+                                   {kept: batch.kept}, {kept: batch.head, rejected: batch.dropped.head(PREVIEW_ROWS)})
+            written.adopt_into(outputs)
+            yield written
+
+
+class MemorySink:
+    """Where the in-process reader's `read_part` writes: the frames, by output and key, until taken."""
+
+    def __init__(self):
+        self.frames: dict[tuple[str, int], pl.DataFrame] = {}
+
+    def write(self, key: int, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
+        self.frames |= {(name, key): df for name, df in frames.items()}
+        return {name: df.height for name, df in frames.items()}
 
 
 class PartitionReader:
@@ -477,7 +588,11 @@ class PartitionReader:
 
     def __init__(self, fs, source: str, date: dt.date, cfg: IngestCfg = IngestCfg()):
         self.fs, self.source, self.date, self.cfg = fs, source, date, cfg
-        self.order = InFileOrder()
+        self.sink, self.parts = MemorySink(), 0
+        self.order = InFileOrder(partial(drop_repeats, self.sink, self._read))
+
+    def _read(self, part: FilePart) -> Iterator[tuple[Split, int]]:
+        return read_raw_file(part, fs=self.fs, source=self.source, date=self.date, cfg=self.cfg)
 
     def read(self, path: str) -> Iterator[Split]:
         """Stream one raw file as Splits: kept = raw_documents rows, dropped = rejected_documents rows."""
@@ -486,7 +601,9 @@ class PartitionReader:
         except FileNotFoundError as e:
             raise RawFileError(f"raw file not found: {path}") from e
         for part in file_parts(path, size, self.cfg.split_bytes):
-            yield from self.order(part, read_raw_file(part, fs=self.fs, source=self.source, date=self.date, cfg=self.cfg))
+            item, self.parts = (self.parts, part), self.parts + 1
+            for batch in self.order(item, read_part(self.sink, self._read, item)):
+                yield Split(kept=self.sink.frames.pop((KEPT, batch.key)), dropped=batch.dropped)
 
 
 # ---- the independent count (the accounting check's side) ---------------------------------------

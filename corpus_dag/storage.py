@@ -678,7 +678,8 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
 
 
 def _part_name(version: str, key: int | None = None) -> str:
-    """A version's own file, or its part for the slice that starts at row `key` (sorted in row order)."""
+    """A version's own file, or its part `key`: the first row of its slice, or another key that sorts in row
+    order (a raw file part's batch, `ingest.PART_BATCHES`)."""
     return f"part-{version}.parquet" if key is None else f"part-{version}-{key:012d}.parquet"
 
 

@@ -245,11 +245,42 @@ def workers_write_their_slices_rows_and_only_the_accounting_comes_back(tmp_path)
     assert written["map"] == written["hosts"] == written["local"] and len(written["local"][0]) == 5
 
 
+def a_raw_partition_is_written_by_its_readers_and_repeated_ids_leave_their_parts(tmp_path):
+    """The raw_documents stage's loop (`ingest.write_partition`) on Ray: the part tasks write the kept rows, a
+    repeated id's part is rewritten by a task, and the partitions are the local engine's, byte for byte."""
+    import datetime as dt
+
+    from corpus_dag.ingest import RAW_DOCUMENTS_SCHEMA, REJECTED_DOCUMENTS_SCHEMA, IngestCfg, file_parts, read_raw_file
+    from corpus_dag.ingest import write_partition
+
+    store = CorpusStore(str(tmp_path / "root"))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.jsonl").write_text("".join(json.dumps({"id": f"a{i}", "text": f"{i} " * 40}) + "\n" for i in range(20)))
+    b = [{"id": "a5", "text": "a5 again"}, {"id": "b1", "text": "kept beside the repeat"}, {"id": "b", "text": ""}]
+    (raw / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in b))  # one batch: its kept part is rewritten
+    cfg = IngestCfg(batch_rows=3, split_bytes=300)
+    parts = [p for f in ("a.jsonl", "b.jsonl") for p in file_parts(str(raw / f), (raw / f).stat().st_size, cfg.split_bytes)]
+    read = partial(read_raw_file, fs=store.fs, source="s", date=dt.date(2026, 11, 21), cfg=cfg)
+    written = {}
+    for kind, engine in (("local", LocalEngine()), ("ray", RayEngine(address="auto"))):
+        kept, rejected = (CorpusStore.partition_path(f"{a}_{kind}", {"source": "s"}) for a in ("kept", "rejected"))
+        with store.commit({kept: arrow_schema(RAW_DOCUMENTS_SCHEMA), rejected: arrow_schema(REJECTED_DOCUMENTS_SCHEMA)}) as w:
+            splits = list(write_partition(engine, read, parts, w, kept, rejected))
+        assert sum(s.n_in for s in splits) == 23 and sum(sum(s.dropped.values()) for s in splits) == 2
+        assert store.read(kept)["doc_id"].to_list() == [f"a{i}" for i in range(20)] + ["b1"]
+        assert store.read(rejected).select("file", "line", "reason").rows() == [("b.jsonl", 1, "duplicate_doc_id: a5"),
+                                                                                 ("b.jsonl", 3, "empty_text")]
+        written[kind] = [partition_bytes(store, kept), partition_bytes(store, rejected)]
+    assert len(parts) > 5 and written["ray"] == written["local"]
+
+
 CHECKS = (next_partition_finds_the_step_set_up_and_a_new_step_the_warm_process, steps_per_actor_zero_sets_up_every_time,
           an_idle_actor_gives_its_cpu_to_other_work, whole_runs_stay_in_one_batch_on_both_engines,
           streams_come_back_whole_and_in_input_order, frames_cross_ray_as_arrow_with_their_schema,
           a_plain_map_comes_back_in_input_order_when_later_batches_finish_first,
-          workers_write_their_slices_rows_and_only_the_accounting_comes_back)
+          workers_write_their_slices_rows_and_only_the_accounting_comes_back,
+          a_raw_partition_is_written_by_its_readers_and_repeated_ids_leave_their_parts)
 
 
 def main(folder: str) -> None:

@@ -358,6 +358,7 @@ def test_concurrent_runs_of_one_partition_leave_one_consistent_pair(tmp_path, co
     raw, rejected = (CorpusStore.partition_path(a, {"source": "wenku", "date": "2026-11-20"}) for a in ("raw_documents", "rejected_documents"))
     assert store.version(raw) == store.version(rejected)
     assert (store.num_rows(raw), store.num_rows(rejected)) == (20_000, 3)
-    for rel in (raw, rejected):
+    for rel in (raw, rejected):  # the version's files (the kept rows: a part per batch read), the manifest, nothing else
         folder = Path(store.abs(rel)).parent
-        assert sorted(os.listdir(folder)) == ["_manifest.json", f"part-{store.version(raw)}.parquet"]
+        named = sorted(Path(f).name for f in store.files(rel))
+        assert sorted(os.listdir(folder)) == ["_manifest.json", *named] and all(f.startswith(f"part-{store.version(raw)}") for f in named)

@@ -7,6 +7,7 @@ import lzma
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import zstandard
 
 from assets.common.partitions import DATE_SOURCE, SOURCES
@@ -61,6 +62,34 @@ def test_ingest_partition_writes_both_assets_and_passes_checks(corpus_root, dags
     assert mat.metadata["rows_in"].value == 44 and mat.metadata["rows_kept"].value == 40
     reasons = {r.data["reason"]: r.data["rows"] for r in mat.metadata["dropped_by_reason"].records}
     assert reasons == {"empty_text": 2, "invalid_json: Expecting value at column 1": 1, "wrong_type: text is int": 1}
+
+
+def test_kept_rows_are_written_by_part_and_a_repeated_id_rewrites_its_part(corpus_root, dagster_instance):
+    """Each batch of each file part is a kept part, written where it was read. An id repeated across files and one
+    repeated within a file read in parts are moved to the rejected rows, their parts rewritten without them: the
+    partition is an in-process read's (PartitionReader), and every part the manifest names is read."""
+    long = " 文档" * 30
+    seed(corpus_root, n_good=12, name="a.jsonl")
+    b = [{"id": "w3", "text": "the id of a.jsonl's 4th"}] + [{"id": f"b{i}", "text": f"{i}{long}"} for i in range(20)]
+    write_jsonl(Path(CorpusStore(corpus_root).abs("raw/wenku/2026-11-20/b.jsonl")), b + [{"id": "b7", "text": "b7 again"}])
+    config = {"split_bytes": 1_500, "batch_rows": 4}
+    result = dg.materialize([*defs.assets, *defs.asset_checks], instance=dagster_instance, resources=defs.resources,
+                            selection=["raw_documents", "rejected_documents"], partition_key=PK,
+                            run_config={"ops": {"ingest": {"config": config}}})
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    store = CorpusStore(corpus_root)
+    kept = store.read(CorpusStore.partition_path("raw_documents", DIMS))
+    rejected = store.read(CorpusStore.partition_path("rejected_documents", DIMS))
+    cfg = IngestCfg(batch_rows=4, split_bytes=1_500, **SOURCES.get("wenku").ingest.model_dump())
+    reader = PartitionReader(store.fs, "wenku", dt.date(2026, 11, 20), cfg)
+    splits = [s for name in ("a.jsonl", "b.jsonl") for s in reader.read(store.abs(f"raw/wenku/2026-11-20/{name}"))]
+    assert kept.equals(pl.concat([s.kept for s in splits])) and rejected.equals(pl.concat([s.dropped for s in splits]))
+    assert kept["doc_id"].to_list() == [f"w{i}" for i in range(12)] + [f"b{i}" for i in range(20)]  # the repeats left their parts
+    assert rejected.select("file", "line", "reason").rows() == [("b.jsonl", 1, "duplicate_doc_id: w3"),
+                                                                 ("b.jsonl", 22, "duplicate_doc_id: b7")]
+    mat = {e.materialization.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert mat["raw_documents"]["files"].value == len(store.files(CorpusStore.partition_path("raw_documents", DIMS))) > 5
+    assert mat["raw_documents"]["rows_kept"].value == kept.height == 12 + 20
 
 
 def test_rejected_rate_check_blocks_a_broken_dump(corpus_root, dagster_instance):

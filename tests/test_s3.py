@@ -38,10 +38,12 @@ def test_ingest_on_s3(tmp_path, s3_server, s3_root, dagster_instance):
     assert all(e.passed for e in result.get_asset_check_evaluations())
     keys = objects(s3_server, s3_root)
     version = store.version(CorpusStore.partition_path("raw_documents", DIMS))
-    for asset in ("raw_documents", "rejected_documents"):  # one commit: both outputs under its version, one manifest each
+    # one commit: both outputs under its version, one manifest each; the kept rows are the reading task's part
+    # (its first batch's), the rejected rows the step's own file
+    for asset, part in (("raw_documents", f"part-{version}-000000000000.parquet"), ("rejected_documents", f"part-{version}.parquet")):
         folder = CorpusStore.partition_path(asset, DIMS).rsplit("/", 1)[0]
         assert store.exists(CorpusStore.partition_path(asset, DIMS))
-        assert sorted(k for k in keys if k.startswith(f"lab/{folder}/")) == [f"lab/{folder}/_manifest.json", f"lab/{folder}/part-{version}.parquet"]
+        assert sorted(k for k in keys if k.startswith(f"lab/{folder}/")) == [f"lab/{folder}/_manifest.json", f"lab/{folder}/{part}"]
     assert not [k for k in keys if ".inflight-" in k]
     raw = store.read(CorpusStore.partition_path("raw_documents", DIMS))
     assert raw.height == 30 and raw["doc_id"][0] == "d0"

@@ -16,9 +16,9 @@ from corpus_dag.ingest import (
     RAW_DOCUMENTS_SCHEMA,
     REJECTED_DOCUMENTS_SCHEMA,
     IngestCfg,
-    InFileOrder,
     file_parts,
     read_raw_file,
+    write_partition,
 )
 
 RAW = Out("raw_documents", RAW_DOCUMENTS_SCHEMA)
@@ -53,8 +53,9 @@ class IngestConfig(dg.Config):
 )
 def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: CorpusStorage, engine: CorpusEngine):
     """Stream JSON-lines (plain/.gz/.zst/.bz2/.xz) and Parquet raw files, one engine task per file or per
-    `split_bytes` part of a large uncompressed one (on Ray, parts are read in parallel and their batches
-    stream back in file order); ids repeated across the partition are rejected here, in file order. Bad
+    `split_bytes` part of a large uncompressed one (on Ray, parts are read in parallel and each task writes its
+    kept rows; the rejected rows and ids' digests stream back in file order); ids repeated across the
+    partition are rejected here, in file order, and their parts rewritten without them. Bad
     records become rejected rows, never failures; files the reader does not take are named, never
     silently ignored."""
     source, date = source_and_date(context)
@@ -71,13 +72,10 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: Cor
                     **SOURCES.get(source).ingest.model_dump())
     read = partial(read_raw_file, fs=store.fs, source=source, date=dt.date.fromisoformat(date), cfg=cfg)
     parts = [part for f in files for part in file_parts(f.path, f.size, cfg.split_bytes)]
-    in_file_order = InFileOrder()
 
-    def splits():
-        streams = engine.engine.map_streams(read, parts, resources=engine.stage("ingest"))
-        for part, stream in zip(parts, streams, strict=True):
-            context.log.info(f"reading {part}")
-            yield from in_file_order(part, stream)
+    def splits(writers):  # kept rows written where each part is read; rejected rows here, in file order
+        return write_partition(engine.engine, read, parts, writers, RAW.asset, REJECTED.asset, engine.stage("ingest"),
+                               on_part=lambda part: context.log.info(f"reading {part}"))
 
     files_md = {
         "engine": engine.kind,
@@ -85,4 +83,4 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, storage: Cor
         "raw_files": counts_table({f.path.rsplit("/", 1)[-1]: f.size for f in files}, "file", "bytes"),
         "skipped_files": dg.MetadataValue.json(skipped_names),
     }
-    yield from stream_split(context, store, splits(), RAW, REJECTED, extra_metadata=lambda _t: files_md)
+    yield from stream_split(context, store, splits, RAW, REJECTED, extra_metadata=lambda _t: files_md)
