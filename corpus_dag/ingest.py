@@ -476,6 +476,8 @@ def read_part(sink, read: Callable[[FilePart], Iterator[tuple[Split, int]]], ite
     output KEPT of `sink` (a commit's `storage.PartSink`, or a `MemorySink`); yield what the step needs."""
     place, part = item
     for b, (split, lines) in enumerate(read(part)):
+        if b >= PART_BATCHES:  # its key would be the next part's: raise batch_rows or lower split_bytes
+            raise ValueError(f"{part}: over {PART_BATCHES:,} batches in one file part")
         key = place * PART_BATCHES + b
         kept = split.kept.select(list(RAW_DOCUMENTS_SCHEMA))
         sink.write(key, {KEPT: kept})
