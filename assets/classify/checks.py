@@ -5,12 +5,12 @@ import dagster as dg
 import polars as pl
 
 from assets.classify.assets import CLASSIFY_INPUT, histogram_table
-from corpus_dag.classify.apply import score_bins
 from assets.classify.coherence import COHERENCE_INPUT
 from assets.common.checks import gx_check, pinned_to_own_version, version_of_run
 from assets.common.metadata import outcomes_table
 from assets.common.partitions import DATE_SOURCE, dims_for
 from assets.common.storage import CorpusStorage
+from corpus_dag.classify.apply import score_bins
 from corpus_dag.storage import CorpusStore, PartitionData
 from corpus_dag.validation import SuiteOutcome, metric_outcome
 

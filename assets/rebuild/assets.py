@@ -1,6 +1,5 @@
 """`rebuilt_math_items` (k samples per math question) and `verified_math_items` + `unverified_math_items`."""
 
-
 import dagster as dg
 from pydantic import Field
 
