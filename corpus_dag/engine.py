@@ -20,8 +20,8 @@ import hashlib
 import os
 import time
 from collections import OrderedDict, deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
@@ -100,7 +100,11 @@ LOCAL_THREADS = 2  # batches in flight in one process for GIL-free kernels (sign
 
 def in_order(fn: Callable[[Any], Any], items: Iterable[Any], threads: int) -> Iterator[Any]:
     """fn of each item, in input order, with at most `threads` items in flight (so memory stays
-    bounded); worth it where fn spends its time in GIL-free kernels."""
+    bounded); worth it where fn spends its time in GIL-free kernels. One thread: in this thread (a
+    step may need the main thread: signals, a model's runtime)."""
+    if threads <= 1:
+        yield from map(fn, items)
+        return
     with ThreadPoolExecutor(threads) as pool:
         pending: deque = deque()
         for item in items:
