@@ -25,7 +25,7 @@ import ray.data
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
-from corpus_dag.engine import _frame_from_payload, _frame_payload
+from corpus_dag.engine import _frame_from_payload, _frame_payload, _sunk
 from corpus_dag.storage import PartitionData
 
 PAYLOAD = "payload"
@@ -91,8 +91,7 @@ def map_slices(data: PartitionData, step, slices: list[tuple[int, int]], columns
     """step(rows) for every slice, as a Ray Data pipeline (with a sink: sink(first row, result), on the
     worker); yields the results in input order."""
     def run(table: pa.Table) -> pa.Table:
-        result = step(pl.from_arrow(table))
-        return pack(result if sink is None else sink(int(table.schema.metadata[START]), result))
+        return pack(_sunk(sink, int(table.schema.metadata[START]), step(pl.from_arrow(table))))
 
     run.__name__ = run.__qualname__ = name  # the operator in Ray's dashboard: ReadPartitionSlices->MapBatches(apply_filters)
     # the read and the map ask for the same resources, pool and retries, so Ray Data fuses them into one task per slice

@@ -554,10 +554,6 @@ class BatchWriter:
             self.writer.write_table(pa.concat_tables(self._pending), row_group_size=ROW_GROUP_ROWS)
         self._pending, self._pending_rows = [], 0
 
-    def write_all(self, frames: Iterable[pl.DataFrame]) -> None:
-        for df in frames:
-            self.write(df)
-
 
 class CommitOutput:
     """One output of a commit. `write` streams frames into the file this process writes (opened on the
@@ -580,10 +576,6 @@ class CommitOutput:
         if self._writer is None:
             self._open()
         self._writer.write(df)
-
-    def write_all(self, frames: Iterable[pl.DataFrame]) -> None:
-        for df in frames:
-            self.write(df)
 
     def flush(self) -> None:
         if self._writer is not None:

@@ -118,7 +118,7 @@ def quality_scores(context: dg.AssetExecutionContext, config: ScoreConfig, stora
 
     def extra(tally) -> dict:
         seconds = time.monotonic() - started
-        bins = pl.concat([b for b, _ in tally.summaries]) if tally.summaries else score_bins(pl.DataFrame(schema=SCORE_SCHEMA))
+        bins = pl.concat([score_bins(pl.DataFrame(schema=SCORE_SCHEMA)), *(b for b, _ in tally.summaries)])
         return {
             "documents": tally.n_in,
             "models": [s.name for s in specs],

@@ -133,7 +133,7 @@ def perplexity_scores(context: dg.AssetExecutionContext, config: PerplexityConfi
 
     def extra(tally) -> dict:
         seconds = time.monotonic() - started
-        written = pl.concat(tally.summaries) if tally.summaries else score_summary(Split(pl.DataFrame(schema=SCORE_SCHEMA)))
+        written = pl.concat([score_summary(Split(pl.DataFrame(schema=SCORE_SCHEMA))), *tally.summaries])
         per_bucket = written.group_by("token_bucket").agg(pl.len().alias("rows"), pl.col("ppl").median().alias("median_ppl"))
         tokens = int(written["n_scored"].sum())
         return {
