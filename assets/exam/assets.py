@@ -16,7 +16,7 @@ from assets.common.partitions import (
 from assets.common.stage import Out, map_split, split_specs
 from assets.common.storage import CorpusStorage
 from corpus_dag import trained
-from corpus_dag.accounting import REASON
+from corpus_dag.accounting import REASON, Split
 from corpus_dag.exam.detect import KEYWORDS, ExamCfg, detect_exams
 from corpus_dag.exam.features import NgramCfg
 from corpus_dag.exam.labels import load_fragments, load_user_labels
@@ -160,10 +160,9 @@ def exam_questions(context: dg.AssetExecutionContext, config: QuestionConfig, st
     step = QuestionStep(store.read_bytes(MODEL_PATH))
 
     def extra(tally) -> dict:
-        seen: list[QuestionStats] = tally.summaries
-        subjects = (pl.concat([s.subjects for s in seen]).group_by("subject").agg(pl.col("questions").sum(), pl.col("valid").sum())
-                    if seen else pl.DataFrame(schema={"subject": pl.String, "questions": pl.Int64, "valid": pl.Int64}))
-        per_doc = pl.concat([s.per_document for s in seen]) if seen else pl.Series("len", [], pl.UInt32)
+        seen: list[QuestionStats] = [question_stats(Split(pl.DataFrame(schema=EXAM_QUESTION_SCHEMA))), *tally.summaries]
+        subjects = pl.concat([s.subjects for s in seen]).group_by("subject").agg(pl.col("questions").sum(), pl.col("valid").sum())
+        per_doc = pl.concat([s.per_document for s in seen])
         return {
             "exam_documents": tally.n_in,
             "documents_with_questions": per_doc.len(),

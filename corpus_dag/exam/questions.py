@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from corpus_dag.accounting import REASON, Split, split_by_reason
+from corpus_dag.accounting import Split, split_by_reason
 from corpus_dag.engine import BatchStep
 from corpus_dag.exam.features import char_ngrams
 from corpus_dag.exam.split import SplitCfg, split_questions
@@ -82,8 +82,7 @@ class QuestionStep(BatchStep):
 
     def __call__(self, batch: pl.DataFrame) -> Split:
         """The batch's questions; every exam document counts as taken (it gives its questions, maybe none)."""
-        return Split(kept=extract_questions(batch, self.models), dropped=batch.head(0).with_columns(pl.lit(None, pl.String).alias(REASON)),
-                     kept_in=batch.height)
+        return Split(kept=extract_questions(batch, self.models), kept_in=batch.height)
 
 
 @dataclass(frozen=True)
